@@ -1,0 +1,215 @@
+/**
+ * `adapter_config.json`: parsing, PEFT's defaults, and refusal of what cannot be merged.
+ * Field facts: SPEC §1.1. Unknown keys are kept out of the result but never an error (newer PEFT).
+ */
+import { InputError } from '../errors.js';
+
+/** The fields of a LoRA adapter config that matter for merging, with PEFT's defaults applied. */
+export interface LoraAdapterConfig {
+  /** Where it came from, for messages. */
+  readonly label: string;
+  readonly peftType: 'LORA';
+  readonly taskType: string | null;
+  readonly baseModelNameOrPath: string | null;
+  readonly r: number;
+  readonly loraAlpha: number;
+  readonly useRslora: boolean;
+  readonly useDora: boolean;
+  /** As saved; unreliable for GPT-2 (SPEC §3.1): never used to pick an orientation. */
+  readonly fanInFanOut: boolean;
+  /** List, regex string (full match), or null (PEFT's per-architecture default: `c_attn` for GPT-2). */
+  readonly targetModules: readonly string[] | string | null;
+  readonly excludeModules: readonly string[] | string | null;
+  readonly modulesToSave: readonly string[] | null;
+  readonly bias: 'none' | 'all' | 'lora_only';
+  readonly loraBias: boolean;
+  /** Regex key → rank, in file order (PEFT writes them sorted; first match wins). */
+  readonly rankPattern: ReadonlyArray<readonly [string, number]>;
+  /** Regex key → alpha, in file order (first match wins). */
+  readonly alphaPattern: ReadonlyArray<readonly [string, number]>;
+  readonly layersToTransform: readonly number[] | null;
+  readonly layersPattern: readonly string[] | null;
+  readonly trainableTokenIndices: readonly number[] | Readonly<Record<string, readonly number[]>> | null;
+  readonly ensureWeightTying: boolean;
+  readonly initLoraWeights: boolean | string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function fieldError(label: string, field: string, message: string, hint?: string): InputError {
+  return new InputError('ADAPTER_CONFIG_FIELD', `${label}: field "${field}" ${message}`, {
+    subject: field,
+    hint: hint ?? 'Fix the field or re-save the adapter with PEFT (`model.save_pretrained(dir)`).',
+  });
+}
+
+function unsupported(label: string, feature: string, detail: string, hint: string): InputError {
+  return new InputError('ADAPTER_UNSUPPORTED', `${label}: ${feature} is not supported: ${detail}`, { subject: feature, hint });
+}
+
+/** Parses and validates `adapter_config.json` text. Throws `InputError` naming the field at fault. */
+export function parseAdapterConfig(text: string, label = 'adapter_config.json'): LoraAdapterConfig {
+  let raw: Json;
+  try {
+    raw = JSON.parse(text) as Json;
+  } catch (e) {
+    throw new InputError('ADAPTER_CONFIG_JSON', `${label} is not valid JSON: ${(e as Error).message}`, {
+      subject: label,
+      hint: 'adapter_config.json must be the JSON file PEFT writes beside adapter_model.safetensors.',
+    });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InputError('ADAPTER_CONFIG_JSON', `${label} must hold a JSON object`, { subject: label });
+  }
+  const obj = raw;
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(obj, k) && obj[k] !== null;
+
+  const str = (k: string): string | null => {
+    if (!has(k)) return null;
+    const v = obj[k];
+    if (typeof v !== 'string') throw fieldError(label, k, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const bool = (k: string, dflt: boolean): boolean => {
+    if (!has(k)) return dflt;
+    const v = obj[k];
+    if (typeof v !== 'boolean') throw fieldError(label, k, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const num = (k: string, dflt: number, opts: { integer?: boolean; positive?: boolean } = {}): number => {
+    if (!has(k)) return dflt;
+    const v = obj[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw fieldError(label, k, `must be a number, got ${JSON.stringify(v)}`);
+    if (opts.integer && !Number.isInteger(v)) throw fieldError(label, k, `must be an integer, got ${v}`);
+    if (opts.positive && v <= 0) throw fieldError(label, k, `must be positive, got ${v}`);
+    return v;
+  };
+  const strList = (k: string): string[] | null => {
+    if (!has(k)) return null;
+    const v = obj[k];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw fieldError(label, k, `must be a list of strings, got ${JSON.stringify(v)}`);
+    return v as string[];
+  };
+  const listOrRegex = (k: string): string[] | string | null => {
+    if (!has(k)) return null;
+    const v = obj[k];
+    if (typeof v === 'string') {
+      checkRegex(label, k, v);
+      return v;
+    }
+    return strList(k);
+  };
+  const pattern = (k: string, integer: boolean): Array<[string, number]> => {
+    if (!has(k)) return [];
+    const v = obj[k];
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fieldError(label, k, `must be an object mapping module patterns to numbers`);
+    return Object.entries(v).map(([key, value]) => {
+      if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value <= 0) {
+        throw fieldError(label, `${k}.${key}`, `must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+      }
+      checkRegex(label, `${k}.${key}`, key);
+      return [key, value];
+    });
+  };
+
+  const peftType = str('peft_type') ?? 'LORA';
+  if (peftType !== 'LORA') {
+    throw new InputError('ADAPTER_UNSUPPORTED', `${label}: unsupported: ${peftType} (peft_type). lorafuse merges LoRA adapters only.`, {
+      subject: 'peft_type',
+      hint: `Merge a ${peftType} adapter with PEFT itself (merge_and_unload), or train a LoRA adapter.`,
+    });
+  }
+
+  // Variants whose merge is not W + s·B·A: refusing beats writing a wrong checkpoint (SPEC pitfall 14).
+  if (has('layer_replication') && !(Array.isArray(obj['layer_replication']) && obj['layer_replication'].length === 0)) {
+    throw unsupported(label, 'layer_replication', 'PEFT itself refuses to merge LoRA layers when base model layers are replicated', 'Merge without layer replication.');
+  }
+  for (const k of ['alora_invocation_tokens', 'target_parameters']) {
+    const v = obj[k];
+    if (has(k) && !(Array.isArray(v) && v.length === 0)) {
+      throw unsupported(label, k, `"${k}" is set (${JSON.stringify(v)}); such adapters cannot be merged as plain LoRA`, 'Use PEFT with this adapter unmerged.');
+    }
+  }
+  for (const k of ['velora_config', 'kasa_config', 'arrow_config', 'monteclora_config', 'lora_ga_config']) {
+    const v = obj[k];
+    if (has(k) && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0)) {
+      throw unsupported(label, k, `the LoRA variant "${k}" is set`, 'Only plain LoRA (optionally rsLoRA) adapters can be merged.');
+    }
+  }
+  for (const k of ['use_bdlora', 'use_qalora']) {
+    if (bool(k, false)) throw unsupported(label, k, `"${k}" is true`, 'Only plain LoRA (optionally rsLoRA) adapters can be merged.');
+  }
+  const initLoraWeights = has('init_lora_weights') ? obj['init_lora_weights'] : true;
+  if (typeof initLoraWeights !== 'boolean' && typeof initLoraWeights !== 'string') {
+    throw fieldError(label, 'init_lora_weights', `must be a boolean or a string, got ${JSON.stringify(initLoraWeights)}`);
+  }
+  if (typeof initLoraWeights === 'string' && /^(pissa|olora|corda|loftq|mica)/i.test(initLoraWeights)) {
+    throw unsupported(
+      label,
+      `init_lora_weights="${initLoraWeights}"`,
+      'this initialisation changes the base model, so the adapter cannot be merged into the original base',
+      'Re-save the adapter with PEFT using path_initial_model_for_weight_conversion, which converts it to a plain LoRA.',
+    );
+  }
+
+  const biasRaw = str('bias') ?? 'none';
+  if (biasRaw !== 'none' && biasRaw !== 'all' && biasRaw !== 'lora_only') {
+    throw fieldError(label, 'bias', `must be "none", "all" or "lora_only", got ${JSON.stringify(biasRaw)}`);
+  }
+
+  const layersToTransformRaw = has('layers_to_transform') ? obj['layers_to_transform'] : null;
+  let layersToTransform: number[] | null = null;
+  if (layersToTransformRaw !== null && layersToTransformRaw !== undefined) {
+    const list = typeof layersToTransformRaw === 'number' ? [layersToTransformRaw] : layersToTransformRaw;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0)) {
+      throw fieldError(label, 'layers_to_transform', `must be a layer index or a list of them, got ${JSON.stringify(layersToTransformRaw)}`);
+    }
+    layersToTransform = list as number[];
+  }
+  const layersPatternRaw = has('layers_pattern') ? obj['layers_pattern'] : null;
+  let layersPattern: string[] | null = null;
+  if (typeof layersPatternRaw === 'string') layersPattern = [layersPatternRaw];
+  else if (layersPatternRaw !== null && layersPatternRaw !== undefined) layersPattern = strList('layers_pattern');
+
+  const ttiRaw = has('trainable_token_indices') ? obj['trainable_token_indices'] : null;
+  let trainableTokenIndices: LoraAdapterConfig['trainableTokenIndices'] = null;
+  if (ttiRaw !== null && ttiRaw !== undefined) {
+    const isIndexList = (v: Json) => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0);
+    if (isIndexList(ttiRaw)) trainableTokenIndices = ttiRaw as number[];
+    else if (typeof ttiRaw === 'object' && !Array.isArray(ttiRaw) && Object.values(ttiRaw).every(isIndexList)) {
+      trainableTokenIndices = ttiRaw as Record<string, number[]>;
+    } else throw fieldError(label, 'trainable_token_indices', 'must be a list of token indices or an object of module name → list of indices');
+  }
+
+  return {
+    label,
+    peftType: 'LORA',
+    taskType: str('task_type'),
+    baseModelNameOrPath: str('base_model_name_or_path'),
+    r: num('r', 8, { integer: true, positive: true }),
+    loraAlpha: num('lora_alpha', 8),
+    useRslora: bool('use_rslora', false),
+    useDora: bool('use_dora', false),
+    fanInFanOut: bool('fan_in_fan_out', false),
+    targetModules: listOrRegex('target_modules'),
+    excludeModules: listOrRegex('exclude_modules'),
+    modulesToSave: strList('modules_to_save'),
+    bias: biasRaw,
+    loraBias: bool('lora_bias', false),
+    rankPattern: pattern('rank_pattern', true),
+    alphaPattern: pattern('alpha_pattern', false),
+    layersToTransform,
+    layersPattern,
+    trainableTokenIndices,
+    ensureWeightTying: bool('ensure_weight_tying', false),
+    initLoraWeights,
+  };
+}
+
+function checkRegex(label: string, field: string, pattern: string): void {
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    throw fieldError(label, field, `is not a regular expression lorafuse can evaluate: ${(e as Error).message}`);
+  }
+}

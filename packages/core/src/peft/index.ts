@@ -1,0 +1,3 @@
+export * from './adapter-config.js';
+export * from './adapter-keys.js';
+export * from './lora-math.js';

@@ -1,0 +1,1 @@
+declare module '*.wgsl' { const source: string; export default source; }
