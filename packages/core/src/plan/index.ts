@@ -1,1 +1,2 @@
 export * from './merge-plan.js';
+export * from './cpu-merge.js';

@@ -1,0 +1,39 @@
+/** Argument parsing over `node:util` parseArgs, with usage errors that say what to type instead. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '@lorafuse/core';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** Parsed options (by long name) and positional arguments. */
+export interface ParsedArgs {
+  readonly values: Readonly<Record<string, string | boolean | undefined>>;
+  readonly positionals: readonly string[];
+}
+
+/** Parses `argv` for one command; unknown options and missing values become `UsageError`s. */
+export function parseCommandArgs(command: string, argv: readonly string[], options: OptionSpec): ParsedArgs {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    return { values: values as ParsedArgs['values'], positionals };
+  } catch (e) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: ${(e as Error).message}`, { hint: `Run \`lorafuse ${command} --help\` for usage.` });
+  }
+}
+
+/** Checks a value against a fixed set of choices. */
+export function choice<T extends string>(command: string, flag: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${flag} must be one of ${choices.join(', ')}, got "${value}"`, { subject: `--${flag}` });
+}
+
+/** A string option's value (`undefined` when absent). */
+export function stringOption(args: ParsedArgs, name: string): string | undefined {
+  const v = args.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Whether a boolean flag was given. */
+export function flag(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
+}

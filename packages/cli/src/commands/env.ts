@@ -1,0 +1,62 @@
+import { chromiumVersion, findChromium, startBrowserRunner } from '@lorafuse/runner';
+import { flag, parseCommandArgs } from '../args.js';
+import type { Command } from '../command.js';
+import { asEnvironmentError, MERGE_PAGE_BUNDLE } from '../executors/webgpu.js';
+import type { Io } from '../output.js';
+
+const HELP = `Usage: lorafuse env [--json]
+
+Shows the environment lorafuse would use: Node.js, the Chromium it finds (CHROME_PATH, /usr/bin/chromium,
+usual install paths) and its version, and the WebGPU adapter the runner page gets, with its limits.
+Exits 2 when no browser or no WebGPU adapter is available (then use \`lorafuse merge --device cpu\`).
+
+Options:
+  --json       print one JSON document on stdout
+  -h, --help   show this help
+`;
+
+/** Limits worth showing people; `--json` has them all. */
+const KEY_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize', 'minStorageBufferOffsetAlignment'];
+
+export const envCommand: Command = {
+  name: 'env',
+  summary: 'show Chromium path/version and the WebGPU adapter with its limits',
+  help: HELP,
+  async run(argv: readonly string[], io: Io): Promise<number> {
+    const args = parseCommandArgs('env', argv, { json: { type: 'boolean' } });
+    let doc: Record<string, unknown>;
+    try {
+      const chromium = findChromium();
+      const version = await chromiumVersion(chromium.path);
+      const runner = await startBrowserRunner({ pageBundlePath: MERGE_PAGE_BUNDLE, chromiumPath: chromium.path });
+      try {
+        doc = {
+          node: process.version,
+          platform: `${process.platform} ${process.arch}`,
+          chromium: { path: chromium.path, foundVia: chromium.source, version },
+          webgpu: runner.adapterInfo,
+        };
+      } finally {
+        await runner.close();
+      }
+    } catch (e) {
+      throw asEnvironmentError(e);
+    }
+    if (flag(args, 'json')) {
+      io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      return 0;
+    }
+    const gpu = doc['webgpu'] as { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean; features: string[]; limits: Record<string, number> };
+    const ch = doc['chromium'] as { path: string; foundVia: string; version: string };
+    const lines = [
+      `node      ${doc['node']} (${doc['platform']})`,
+      `chromium  ${ch.path} (found via ${ch.foundVia})`,
+      `          ${ch.version}`,
+      `webgpu    ${[gpu.description, gpu.vendor, gpu.architecture, gpu.device].filter(Boolean).join(' / ') || 'adapter'}${gpu.isFallbackAdapter ? ' [software fallback]' : ''}`,
+      `features  ${gpu.features.join(', ') || '(none)'}`,
+      ...KEY_LIMITS.filter((k) => gpu.limits[k] !== undefined).map((k) => `  ${k.padEnd(36)} ${gpu.limits[k]}`),
+    ];
+    io.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  },
+};

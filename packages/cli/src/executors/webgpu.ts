@@ -1,0 +1,70 @@
+/**
+ * The WebGPU executor: merges run as WGSL kernels in headless Chromium. Node offers exactly the planned
+ * byte ranges on the runner's token-guarded 127.0.0.1 server; the page fetches them, merges, and POSTs
+ * the result back. Unchanged tensors never come here (the merge command streams them itself).
+ */
+import { fileURLToPath } from 'node:url';
+import { EnvironmentError, type FloatCodecDtype, type TensorRef } from '@lorafuse/core';
+import { isRunnerError, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
+import type { PageMergeRequest, PageMergeResult } from '../page/protocol.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from './executor.js';
+import type { OpenFiles } from '../fs/inputs.js';
+
+/** The bundled runner page (built by build-page.mjs next to the compiled CLI). */
+export const MERGE_PAGE_BUNDLE = fileURLToPath(new URL('../page/merge-page.bundle.js', import.meta.url));
+
+const CPU_HINT = 'Or run the merge without a browser: `lorafuse merge ... --device cpu`.';
+
+/** Turns the runner's environment failures into lorafuse errors that also point at `--device cpu`. */
+export function asEnvironmentError(error: unknown): unknown {
+  if (!isRunnerError(error)) return error;
+  return new EnvironmentError(error.code, error.message, { hint: [error.hint, CPU_HINT].filter(Boolean).join(' '), cause: error, ...(error.subject ? { subject: error.subject } : {}) });
+}
+
+/** Starts Chromium (one per run) and returns the executor; `close()` shuts the browser down. */
+export async function createWebGpuExecutor(_files: OpenFiles, options: { timeoutMs?: number } = {}): Promise<MergeExecutor> {
+  let runner: BrowserRunner;
+  try {
+    runner = await startBrowserRunner({ pageBundlePath: MERGE_PAGE_BUNDLE, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  } catch (e) {
+    throw asEnvironmentError(e);
+  }
+  const info = runner.adapterInfo;
+  const description = [info.description || info.device || info.architecture || 'WebGPU adapter', info.vendor ? `(${info.vendor})` : '', info.isFallbackAdapter ? '[software fallback]' : '']
+    .filter(Boolean)
+    .join(' ');
+  let seq = 0;
+  const offer = (ref: TensorRef) => {
+    const id = `t${++seq}`;
+    return { id, url: runner.server.offerFileRange(id, { path: ref.file, offset: ref.fileOffset, length: ref.byteLength }) };
+  };
+  return {
+    device: 'webgpu',
+    description,
+    async merge(t: MergeTensor): Promise<MergedBytes> {
+      const { base, deltas } = t.source;
+      const w = offer(base);
+      const factors = deltas.map((d) => ({ d, a: offer(d.a), b: offer(d.b) }));
+      const uploadId = `u${++seq}`;
+      const outBytes = t.shape.reduce((n, x) => n * x, 1) * (t.dtype === 'F32' ? 4 : 2);
+      const upload = runner.server.expectUpload(uploadId, outBytes);
+      const req: PageMergeRequest = {
+        name: t.name,
+        w: { url: w.url, dtype: base.dtype as FloatCodecDtype, rows: deltas[0]!.rows, cols: deltas[0]!.cols },
+        deltas: factors.map(({ d, a, b }) => ({ modulePath: d.modulePath, a: { url: a.url, dtype: d.a.dtype as FloatCodecDtype }, b: { url: b.url, dtype: d.b.dtype as FloatCodecDtype }, rank: d.rank, scale: d.scale, orientation: d.orientation })),
+        outDtype: t.dtype as FloatCodecDtype,
+        uploadUrl: runner.server.uploadUrl(uploadId),
+      };
+      try {
+        const [result, bytes] = await Promise.all([runner.call<PageMergeResult>('mergeTensor', req), upload]);
+        return { bytes, nonFinite: result.nonFinite };
+      } catch (e) {
+        runner.server.cancelUpload(uploadId);
+        throw asEnvironmentError(e);
+      } finally {
+        for (const id of [w.id, ...factors.flatMap((f) => [f.a.id, f.b.id])]) runner.server.withdraw(id);
+      }
+    },
+    close: () => runner.close(),
+  };
+}

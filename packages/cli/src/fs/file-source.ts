@@ -1,0 +1,33 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { ByteSource } from '@lorafuse/core';
+
+/** A `ByteSource` over a file, read by positioned reads. Call `close()` when done. */
+export interface FileByteSource extends ByteSource {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/** Opens `path` read-only for range reads. */
+export async function openFileSource(path: string): Promise<FileByteSource> {
+  const handle: FileHandle = await open(path, 'r');
+  const { size } = await handle.stat();
+  return {
+    label: path,
+    path,
+    size,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      if (offset < 0 || length < 0 || offset + length > size) {
+        throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the ${size}-byte file`);
+      }
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) throw new RangeError(`${path}: file ended early (changed while reading?)`);
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => handle.close(),
+  };
+}

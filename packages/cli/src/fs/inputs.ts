@@ -1,0 +1,200 @@
+/**
+ * Opening the two input directories: configs parsed, safetensors headers validated, nothing else read.
+ * Recognises (and refuses) pickle `.bin` weights and Git LFS pointer files, which never get executed.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  InputError,
+  parseAdapterConfig,
+  parseShardIndex,
+  readSafetensorsHeader,
+  type LoraAdapterConfig,
+  type SafetensorsHeader,
+} from '@lorafuse/core';
+import { openFileSource, type FileByteSource } from './file-source.js';
+
+const LFS_POINTER_START = 'version https://git-lfs.github.com/spec/v1';
+
+/** Opened files, closed together. */
+export class OpenFiles {
+  private readonly sources = new Map<string, FileByteSource>();
+
+  async open(path: string): Promise<FileByteSource> {
+    const existing = this.sources.get(path);
+    if (existing) return existing;
+    const source = await openFileSource(path);
+    this.sources.set(path, source);
+    return source;
+  }
+
+  get(path: string): FileByteSource {
+    const s = this.sources.get(path);
+    if (!s) throw new Error(`internal: ${path} was not opened`);
+    return s;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.sources.values()].map((s) => s.close()));
+    this.sources.clear();
+  }
+}
+
+/** A base checkpoint directory. */
+export interface BaseDir {
+  readonly dir: string;
+  readonly config: Record<string, unknown>;
+  readonly configText: string;
+  readonly headers: readonly SafetensorsHeader[];
+  /** File names (relative to `dir`) that hold weights or their index: not copied to the output. */
+  readonly weightFiles: readonly string[];
+  /** Every other regular file of the directory (tokenizer, generation_config.json, ...). */
+  readonly otherFiles: readonly string[];
+}
+
+/** An adapter directory. */
+export interface AdapterDir {
+  readonly dir: string;
+  readonly config: LoraAdapterConfig;
+  readonly rawConfig: Record<string, unknown>;
+  readonly header: SafetensorsHeader;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses a Git LFS pointer posing as a weights file, with what to do. */
+async function assertNotLfsPointer(path: string): Promise<void> {
+  const { size } = await stat(path);
+  if (size > 1024) return;
+  const head = (await readFile(path)).subarray(0, LFS_POINTER_START.length).toString('latin1');
+  if (head === LFS_POINTER_START) {
+    throw new InputError('LFS_POINTER', `${path} is a Git LFS pointer file, not the weights it points to`, {
+      subject: path,
+      hint: 'Fetch the real file with `git lfs pull` (or download it from the model page) and try again.',
+    });
+  }
+}
+
+async function readJsonObject(path: string, what: string): Promise<{ text: string; value: Record<string, unknown> }> {
+  const text = await readFile(path, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new InputError('CONFIG_JSON', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path, hint: `${what} must be the JSON file transformers/PEFT writes.` });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InputError('CONFIG_JSON', `${path} must hold a JSON object`, { subject: path });
+  }
+  return { text, value: value as Record<string, unknown> };
+}
+
+/** Opens a base checkpoint directory: config.json and model.safetensors (or a sharded index). */
+export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<BaseDir> {
+  const dir = resolve(dirArg);
+  if (!(await isDirectory(dir))) {
+    throw new InputError('BASE_DIR_MISSING', `base directory ${dir} does not exist or is not a directory`, { subject: dir });
+  }
+  const configPath = join(dir, 'config.json');
+  if (!(await exists(configPath))) {
+    throw new InputError('BASE_CONFIG_MISSING', `${dir} has no config.json`, {
+      subject: configPath,
+      hint: 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.',
+    });
+  }
+  const { text: configText, value: config } = await readJsonObject(configPath, 'config.json');
+  if (config['model_type'] !== undefined && config['model_type'] !== 'gpt2') {
+    throw new InputError('BASE_NOT_GPT2', `${configPath}: model_type is ${JSON.stringify(config['model_type'])}; lorafuse merges into GPT-2 checkpoints`, { subject: 'model_type' });
+  }
+
+  const entries = await readdir(dir, { withFileTypes: true });
+  const names = entries.filter((e) => e.isFile()).map((e) => e.name);
+  const weightFiles: string[] = [];
+  const headers: SafetensorsHeader[] = [];
+  const indexName = 'model.safetensors.index.json';
+  if (names.includes('model.safetensors')) {
+    weightFiles.push('model.safetensors');
+  } else if (names.includes(indexName)) {
+    const indexPath = join(dir, indexName);
+    const index = parseShardIndex(await readFile(indexPath, 'utf8'), indexPath);
+    weightFiles.push(indexName);
+    for (const shard of index.shardFiles) {
+      if (!names.includes(shard)) {
+        throw new InputError('SHARD_MISSING', `${indexPath} lists ${shard}, which is not in ${dir}`, { subject: shard, hint: 'Download every shard listed in the index.' });
+      }
+      weightFiles.push(shard);
+    }
+  } else {
+    const pickle = names.find((n) => n === 'pytorch_model.bin' || /^pytorch_model-\d+-of-\d+\.bin$/.test(n));
+    throw new InputError(pickle ? 'PICKLE_WEIGHTS' : 'BASE_WEIGHTS_MISSING', pickle
+      ? `${dir} has ${pickle}, a pickle file; lorafuse reads only safetensors and never runs pickle code`
+      : `${dir} has no model.safetensors (nor model.safetensors.index.json)`, {
+      subject: dir,
+      hint: pickle
+        ? 'Convert it in Python with `GPT2LMHeadModel.from_pretrained(dir).save_pretrained(out, safe_serialization=True)`.'
+        : 'The base directory must hold config.json and model.safetensors as written by transformers.',
+    });
+  }
+  for (const name of weightFiles) {
+    if (name === indexName) continue;
+    const path = join(dir, name);
+    await assertNotLfsPointer(path);
+    headers.push(await readSafetensorsHeader(await files.open(path)));
+  }
+  const skip = new Set([...weightFiles, 'config.json']);
+  const otherFiles = names.filter((n) => !skip.has(n));
+  return { dir, config, configText, headers, weightFiles, otherFiles };
+}
+
+/** Opens a PEFT adapter directory: adapter_config.json and adapter_model.safetensors. */
+export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<AdapterDir> {
+  const dir = resolve(dirArg);
+  if (!(await isDirectory(dir))) {
+    throw new InputError('ADAPTER_DIR_MISSING', `adapter directory ${dir} does not exist or is not a directory`, { subject: dir });
+  }
+  const configPath = join(dir, 'adapter_config.json');
+  const names = (await readdir(dir, { withFileTypes: true }));
+  if (!(await exists(configPath))) {
+    const sub = names.filter((e) => e.isDirectory()).map((e) => e.name);
+    const named: string[] = [];
+    for (const s of sub) if (await exists(join(dir, s, 'adapter_config.json'))) named.push(s);
+    throw new InputError('ADAPTER_CONFIG_MISSING', `${dir} has no adapter_config.json`, {
+      subject: configPath,
+      hint: named.length > 0
+        ? `PEFT saves non-default adapters in sub-directories: try ${named.map((n) => join(dirArg, n)).join(' or ')}.`
+        : 'The adapter directory must be what PeftModel.save_pretrained writes: adapter_config.json and adapter_model.safetensors.',
+    });
+  }
+  const { text, value } = await readJsonObject(configPath, 'adapter_config.json');
+  const config = parseAdapterConfig(text, configPath);
+  const weightsPath = join(dir, 'adapter_model.safetensors');
+  if (!(await exists(weightsPath))) {
+    const hasBin = await exists(join(dir, 'adapter_model.bin'));
+    throw new InputError(hasBin ? 'PICKLE_WEIGHTS' : 'ADAPTER_WEIGHTS_MISSING', hasBin
+      ? `${dir} has adapter_model.bin, a pickle file; lorafuse reads only safetensors and never runs pickle code`
+      : `${dir} has no adapter_model.safetensors`, {
+      subject: weightsPath,
+      hint: hasBin
+        ? 'Re-save the adapter with `model.save_pretrained(dir, safe_serialization=True)` (the default in PEFT >= 0.6).'
+        : 'The adapter directory must hold adapter_model.safetensors as written by PEFT.',
+    });
+  }
+  await assertNotLfsPointer(weightsPath);
+  const header = await readSafetensorsHeader(await files.open(weightsPath));
+  return { dir, config, rawConfig: value, header };
+}

@@ -1,0 +1,79 @@
+/**
+ * The `lorafuse` command: a command table, `--help` everywhere, and the one place where errors
+ * become exit codes (0 ok, 1 verification failed, 2 usage or input error).
+ */
+import { exitCodeFor, LorafuseError } from '@lorafuse/core';
+import { wantsHelp, wantsJson, type Command } from './command.js';
+import { envCommand } from './commands/env.js';
+import { inspectCommand } from './commands/inspect.js';
+import { mergeCommand } from './commands/merge.js';
+import { processIo, type Io } from './output.js';
+
+export const commands: readonly Command[] = [mergeCommand, inspectCommand, envCommand];
+
+function topHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'lorafuse — merge PEFT LoRA adapters into GPT-2 checkpoints with WebGPU, and prove the result.',
+    '',
+    'Usage: lorafuse <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `lorafuse <command> --help` for a command\'s options.',
+    'Exit codes: 0 ok, 1 verification failed, 2 usage or input error.',
+    '',
+  ].join('\n');
+}
+
+/** Runs the CLI with `argv` (without `node` and the script) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write('lorafuse 0.1.0\n');
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.stderr.write(`lorafuse: unknown command "${name}"\n\n${topHelp()}`);
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    io.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    return reportError(error, wantsJson(rest), io);
+  }
+}
+
+/** Prints an error without a stack trace (unless LORAFUSE_DEBUG is set) and returns its exit code. */
+export function reportError(error: unknown, json: boolean, io: Io): number {
+  const code = exitCodeFor(error);
+  const known = error instanceof LorafuseError || isRunnerError(error);
+  const data = error instanceof LorafuseError
+    ? error.toJSON()
+    : isRunnerError(error)
+      ? { name: 'RunnerError', code: error.code, kind: 'environment', message: error.message, ...(error.hint ? { hint: error.hint } : {}) }
+      : { name: 'InternalError', code: 'INTERNAL', kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ ok: false, exitCode: code, error: data }, null, 2)}\n`);
+  } else {
+    io.stderr.write(`lorafuse: error: ${data.message}\n`);
+    if ('hint' in data && data.hint) io.stderr.write(`  what to do: ${data.hint}\n`);
+    if (!known) io.stderr.write('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).\n');
+  }
+  if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+  return code;
+}
+
+function isRunnerError(e: unknown): e is { code: string; message: string; hint?: string } {
+  return e instanceof Error && e.name === 'RunnerError' && typeof (e as { code?: unknown }).code === 'string';
+}
