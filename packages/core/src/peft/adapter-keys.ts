@@ -14,8 +14,12 @@ export type AdapterKey =
   | { kind: 'lora_magnitude_vector'; modulePath: string; key: string }
   | { kind: 'lora_bias'; modulePath: string; key: string }
   | { kind: 'trainable_tokens'; modulePath: string; key: string }
-  /** A full tensor that replaces the base tensor `tensorPath` (`.base_layer` removed). */
-  | { kind: 'replacement'; tensorPath: string; key: string }
+  /**
+   * A full tensor that replaces the base tensor `tensorPath` (`.base_layer` removed). `fromBaseLayer`:
+   * saved under a LoRA-wrapped module's `base_layer` (save_embedding_layers on a targeted embedding):
+   * the module's new base weight, onto which its own LoRA delta still goes.
+   */
+  | { kind: 'replacement'; tensorPath: string; key: string; fromBaseLayer: boolean }
   /** A `lora_*` key of a shape lorafuse does not know (e.g. a named adapter left in the key). */
   | { kind: 'unknown_lora'; key: string };
 
@@ -29,5 +33,6 @@ export function parseAdapterKey(key: string): AdapterKey {
   if ((m = path.match(/^(.*)\.lora_B\.bias$/))) return { kind: 'lora_bias', modulePath: m[1]!, key };
   if ((m = path.match(/^(.*)\.token_adapter\.trainable_tokens_delta$/))) return { kind: 'trainable_tokens', modulePath: m[1]!, key };
   if (/(^|\.)lora_/.test(path)) return { kind: 'unknown_lora', key };
-  return { kind: 'replacement', tensorPath: path.replace(/\.base_layer\./, '.'), key };
+  const fromBaseLayer = /\.base_layer\.[^.]+$/.test(path);
+  return { kind: 'replacement', tensorPath: path.replace(/\.base_layer\.([^.]+)$/, '.$1'), key, fromBaseLayer };
 }

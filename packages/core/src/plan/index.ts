@@ -1,2 +1,3 @@
 export * from './merge-plan.js';
 export * from './cpu-merge.js';
+export * from './tie-decision.js';

@@ -4,9 +4,10 @@ import { memorySource } from '../io.js';
 import { parseAdapterConfig } from '../peft/adapter-config.js';
 import { readSafetensorsHeader } from '../safetensors/header.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '../testing/fixtures.js';
-import { planMerge, type MergePlan } from './merge-plan.js';
+import { planMerge, type MergePlan, type PlanMergeOptions } from './merge-plan.js';
+import { resolveTie } from './tie-decision.js';
 
-async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions): Promise<MergePlan> {
+async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions, options?: PlanMergeOptions): Promise<MergePlan> {
   const base = await makeGpt2Checkpoint(baseOpts);
   const adapter = await makeLoraAdapter(adapterOpts);
   return planMerge({
@@ -16,12 +17,13 @@ async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOpt
       config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json']), 'adapter/adapter_config.json'),
       file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
     },
+    ...(options ? { options } : {}),
   });
 }
 
-async function planError(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions): Promise<InputError> {
+async function planError(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions, options?: PlanMergeOptions): Promise<InputError> {
   try {
-    await plan(baseOpts, adapterOpts);
+    await plan(baseOpts, adapterOpts, options);
   } catch (e) {
     expect(e).toBeInstanceOf(InputError);
     return e as InputError;
@@ -80,14 +82,11 @@ describe('planMerge', () => {
   });
 
   it('refuses features that are not merged yet, by name, instead of skipping them', async () => {
-    expect((await planError({}, { modules: [{ module: 'lm_head', inFeatures: 16, outFeatures: 50, rank: 2 }] })).message).toMatch(/tied lm_head/);
     expect((await planError({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { use_dora: true } })).message).toMatch(/DoRA/);
-    const emb = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.wte.lora_embedding_A', shape: [2, 50], values: new Float32Array(100) }] });
-    expect(emb.message).toMatch(/LoRA on an embedding/);
-    const mts = await planError({}, { modules: [], extraTensors: [{ name: 'lm_head.weight', shape: [50, 16], values: new Float32Array(800) }] });
-    expect(mts.message).toMatch(/lm_head.weight/);
     const bias = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48) }] });
     expect(bias.message).toMatch(/lora_bias/);
+    const tokens = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, 16], values: new Float32Array(32) }] });
+    expect(tokens.message).toMatch(/trainable_token_indices/);
   });
 
   it('refuses an incomplete LoRA pair and A/B rank disagreement', async () => {
@@ -121,3 +120,91 @@ describe('planMerge', () => {
     expect(b.source).toMatchObject({ kind: 'replace', reason: 'trained_bias' });
   });
 });
+
+const differ = { equal: false, differingRows: 50, maxAbsDiff: 0.5 };
+const lmHeadLora = { modules: [{ module: 'lm_head', inFeatures: 16, outFeatures: 50, rank: 2 }], config: { target_modules: ['lm_head'] } };
+
+describe('tie decision', () => {
+  it('keeps the tie untouched when the adapter leaves wte and lm_head alone', async () => {
+    const p = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) });
+    expect(p.tie.state).toBe('untouched');
+    expect(p.tensors.some((t) => t.name === 'lm_head.weight')).toBe(false);
+    expect(p.outputConfig).toBeNull();
+  });
+
+  it('LoRA on the tied lm_head: lm_head = base wte + delta, wte unchanged, untied when they differ', async () => {
+    const p = await plan({}, lmHeadLora);
+    expect(p.tie.state).toBe('pending');
+    if (p.tie.state !== 'pending') throw new Error();
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'merge', base: { name: 'transformer.wte.weight' }, deltas: [{ orientation: 'linear', rows: 50, cols: 16 }] });
+    expect(p.tensors.find((t) => t.name === 'transformer.wte.weight')!.source.kind).toBe('copy');
+    const r = resolveTie(p, differ);
+    expect(r.tie).toMatchObject({ state: 'decided', decision: 'untie' });
+    expect(r.tensors.find((t) => t.name === 'lm_head.weight')!.source.kind).toBe('merge');
+    expect(r.outputConfig?.['tie_word_embeddings']).toBe(false);
+    expect(r.configChanges.join()).toMatch(/tie_word_embeddings: true → false/);
+  });
+
+  it('LoRA on the tied wte: an Embedding delta (B·A)ᵀ on wte, lm_head keeps the base matrix', async () => {
+    const p = await plan({}, { modules: [], config: { target_modules: ['wte'] }, extraTensors: [
+      { name: 'transformer.wte.lora_embedding_A', shape: [3, 50], values: new Float32Array(150).fill(0.1) },
+      { name: 'transformer.wte.lora_embedding_B', shape: [16, 3], values: new Float32Array(48).fill(0.2) },
+    ] });
+    if (p.tie.state !== 'pending') throw new Error('expected pending');
+    const wte = p.tensors.find((t) => t.name === 'transformer.wte.weight')!;
+    expect(wte.source).toMatchObject({ kind: 'merge', deltas: [{ orientation: 'transposed', rows: 50, cols: 16, rank: 3 }] });
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'copy', from: { name: 'transformer.wte.weight' } });
+  });
+
+  it('resized vocabulary with modules_to_save ["wte", "lm_head"]: vocab_size follows; bitwise-equal matrices keep the tie', async () => {
+    const full = new Float32Array(53 * 16).fill(0.25);
+    const p = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { modules_to_save: ['wte', 'lm_head'] }, extraTensors: [
+      { name: 'transformer.wte.weight', shape: [53, 16], values: full },
+      { name: 'lm_head.weight', shape: [53, 16], values: full },
+    ] });
+    expect(p.outputConfig?.['vocab_size']).toBe(53);
+    if (p.tie.state !== 'pending') throw new Error('expected pending');
+    const kept = resolveTie(p, { equal: true, differingRows: 0, maxAbsDiff: 0 });
+    expect(kept.tie).toMatchObject({ decision: 'keep' });
+    expect(kept.tensors.some((t) => t.name === 'lm_head.weight')).toBe(false);
+    expect(kept.outputConfig?.['tie_word_embeddings']).toBeUndefined();
+    const untied = resolveTie(p, differ);
+    expect(untied.tensors.find((t) => t.name === 'lm_head.weight')!.shape).toEqual([53, 16]);
+  });
+
+  it('refuses a resized wte without a resized lm_head, naming both shapes', async () => {
+    const e = await planError({}, { modules: [], config: { modules_to_save: ['wte'] }, extraTensors: [{ name: 'transformer.wte.weight', shape: [56, 16], values: new Float32Array(56 * 16) }] });
+    expect(e.code).toBe('TIED_SHAPES_DISAGREE');
+    expect(e.message).toMatch(/\[56, 16\].*\[50, 16\]/);
+  });
+
+  it('--tie keep is refused when it would lose trained weights, unless --force (which says what is lost)', async () => {
+    const p = await plan({}, lmHeadLora, { tie: 'keep' });
+    expect(() => resolveTie(p, differ)).toThrow(/--tie keep would discard trained weights: 50 row/);
+    const forced = resolveTie(await plan({}, lmHeadLora, { tie: 'keep', force: true }), differ);
+    expect(forced.tie).toMatchObject({ decision: 'keep' });
+    expect(forced.findings.find((f) => f.code === 'TIE_KEPT_FORCED')?.message).toMatch(/lost: 50 row/);
+  });
+
+  it('--tie untie stores both even when the adapter leaves them alone', async () => {
+    const p = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }, { tie: 'untie' });
+    expect(p.tie).toMatchObject({ state: 'decided', decision: 'untie' });
+    expect(p.tensors.find((t) => t.name === 'lm_head.weight')!.source).toMatchObject({ kind: 'copy', from: { name: 'transformer.wte.weight' } });
+  });
+
+  it('LoRA on a resized lm_head saved as base_layer: the delta goes onto the adapter\'s base_layer tensor', async () => {
+    const p = await plan({}, { modules: [{ module: 'lm_head', inFeatures: 16, outFeatures: 52, rank: 2 }], extraTensors: [
+      { name: 'lm_head.base_layer.weight', shape: [52, 16], values: new Float32Array(52 * 16) },
+      { name: 'transformer.wte.weight', shape: [52, 16], values: new Float32Array(52 * 16) },
+    ] });
+    if (p.tie.state !== 'pending') throw new Error('expected pending');
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'merge', base: { name: 'base_model.model.lm_head.base_layer.weight' } });
+    expect(p.outputConfig?.['vocab_size']).toBe(52);
+  });
+
+  it('refuses a module that is both a LoRA target and a full replacement', async () => {
+    const e = await planError({}, { ...lmHeadLora, extraTensors: [{ name: 'lm_head.weight', shape: [50, 16], values: new Float32Array(800) }] });
+    expect(e.code).toBe('ADAPTER_CONFLICT');
+  });
+});
+
