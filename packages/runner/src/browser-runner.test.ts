@@ -1,0 +1,120 @@
+/**
+ * The browser runner against real headless Chromium. A missing WebGPU adapter fails these tests
+ * (startBrowserRunner throws in beforeAll); it never skips them.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBrowserRunner, type BrowserRunner } from './browser-runner.js';
+import { bundlePage } from './bundle.js';
+import { RunnerError } from './errors.js';
+
+let dir: string;
+let bundle: string;
+let runner: BrowserRunner;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lorafuse-runner-test-'));
+  bundle = await bundlePage(fileURLToPath(new URL('./browser-runner.test-page.ts', import.meta.url)), join(dir, 'page.js'));
+  runner = await startBrowserRunner({ pageBundlePath: bundle });
+});
+
+afterAll(async () => {
+  await runner?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('startBrowserRunner', () => {
+  it('reports Chromium and a WebGPU adapter with the raised device limits', () => {
+    expect(runner.chromiumVersion).toMatch(/\d+\.\d+\.\d+/);
+    expect(existsSync(runner.chromiumPath)).toBe(true);
+    const info = runner.adapterInfo;
+    expect(typeof info.vendor).toBe('string');
+    expect(typeof info.isFallbackAdapter).toBe('boolean');
+    expect(Array.isArray(info.features)).toBe(true);
+    expect(info.limits['maxStorageBufferBindingSize']).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+    // The device got the adapter's own maximum, not the 128 MiB default.
+    expect(info.deviceLimits['maxStorageBufferBindingSize']).toBe(info.limits['maxStorageBufferBindingSize']);
+    expect(info.deviceLimits['maxBufferSize']).toBe(info.limits['maxBufferSize']);
+    expect(info.deviceLimits['maxComputeWorkgroupStorageSize']).toBe(info.limits['maxComputeWorkgroupStorageSize']);
+  });
+
+  it('calls page functions with small JSON and returns their results', async () => {
+    expect(await runner.call('echo', { n: 1, s: 'x', list: [1, 2] })).toEqual({ echoed: { n: 1, s: 'x', list: [1, 2] } });
+  });
+
+  it('moves bytes over HTTP both ways and runs WebGPU work in the page', async () => {
+    const words = Uint32Array.from({ length: 100_000 }, (_, i) => i * 3);
+    const input = new Uint8Array(words.buffer);
+    const inUrl = runner.server.offerBytes('inc-in', input);
+    const output = runner.server.expectUpload('inc-out', input.byteLength);
+    expect(await runner.call('incrementOnGpu', { inUrl, outUrl: runner.server.uploadUrl('inc-out') })).toEqual({ bytes: input.byteLength });
+    const result = new Uint32Array((await output).buffer);
+    expect(result[0]).toBe(1);
+    expect(result[99_999]).toBe(99_999 * 3 + 1);
+    runner.server.withdraw('inc-in');
+  });
+
+  it('passes page errors through with their message', async () => {
+    await expect(runner.call('throws', { message: 'boom from the page' })).rejects.toThrow(/boom from the page/);
+    await expect(runner.call('noSuchFunction')).rejects.toThrow(/no function lorafuse\.noSuchFunction/);
+  });
+
+  it('PAGE_TIMEOUT when a call does not finish in time; the runner stays usable', async () => {
+    const err = await runner.call('neverResolves', null, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunnerError);
+    expect((err as RunnerError).code).toBe('PAGE_TIMEOUT');
+    expect(await runner.call('echo', 1)).toEqual({ echoed: 1 });
+  });
+});
+
+describe('runner failures and cleanup', () => {
+  it('DEVICE_LOST after the device is lost; close() is idempotent and removes the profile', async () => {
+    const r = await startBrowserRunner({ pageBundlePath: bundle });
+    expect(existsSync(r.userDataDir)).toBe(true);
+    await r.call('loseDevice');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(r.call('echo', 1)).rejects.toMatchObject({ code: 'DEVICE_LOST' });
+    await Promise.all([r.close(), r.close()]);
+    await r.close();
+    expect(r.closed).toBe(true);
+    expect(existsSync(r.userDataDir)).toBe(false);
+    await expect(fetch(r.server.pageUrl)).rejects.toThrow();
+    await expect(r.call('echo', 1)).rejects.toThrow(/closed/);
+  });
+
+  it('PAGE_CRASHED when the renderer crashes', async () => {
+    const r = await startBrowserRunner({ pageBundlePath: bundle });
+    try {
+      const pending = r.call('neverResolves', null, { timeoutMs: 30_000 });
+      await r.page.goto('chrome://crash').catch(() => {});
+      await expect(pending).rejects.toMatchObject({ code: 'PAGE_CRASHED' });
+      await expect(r.call('echo', 1)).rejects.toMatchObject({ code: 'PAGE_CRASHED' });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('NO_WEBGPU_ADAPTER (a failure, not a skip) when Chromium has no WebGPU adapter', async () => {
+    const err = await startBrowserRunner({ pageBundlePath: bundle, baseArgs: ['--no-sandbox'], webgpuAdapter: 'auto', onLog: () => {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunnerError);
+    expect((err as RunnerError).code).toBe('NO_WEBGPU_ADAPTER');
+    expect((err as RunnerError).kind).toBe('environment');
+  });
+
+  it('PAGE_TIMEOUT at startup when the page bundle does not load the runtime', async () => {
+    const plain = join(dir, 'plain.js');
+    await writeFile(plain, 'globalThis.loaded = true;\n');
+    const err = await startBrowserRunner({ pageBundlePath: plain, startupTimeoutMs: 3_000 }).catch((e: unknown) => e);
+    expect((err as RunnerError).code).toBe('PAGE_TIMEOUT');
+    expect((err as RunnerError).hint).toMatch(/@lorafuse\/runner\/page/);
+  });
+
+  it('BROWSER_NOT_FOUND when CHROME_PATH names nothing executable', async () => {
+    const err = await startBrowserRunner({ pageBundlePath: bundle, env: { CHROME_PATH: join(dir, 'no-chrome') } }).catch((e: unknown) => e);
+    expect((err as RunnerError).code).toBe('BROWSER_NOT_FOUND');
+  });
+});

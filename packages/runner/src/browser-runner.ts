@@ -1,0 +1,358 @@
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { INSTALL_CHROMIUM_HINT, RunnerError } from './errors.js';
+import { chromiumVersion as readChromiumVersion, findChromium } from './find-chromium.js';
+import { REPORT_BINDING, type AdapterReport, type PageReport } from './page/protocol.js';
+import { startRunnerServer, type RunnerServer } from './server.js';
+
+/** Flags that give headless Chromium a WebGPU adapter (SwiftShader on machines without a GPU). */
+export const CHROMIUM_WEBGPU_ARGS: readonly string[] = [
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+  '--enable-features=Vulkan',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-dev-shm-usage',
+];
+
+/** Which WebGPU adapter Chromium should use. */
+export type WebGpuAdapterChoice =
+  /** SwiftShader (CPU Vulkan): works on any machine, deterministic, slow. The default. */
+  | 'swiftshader'
+  /** Chromium's own choice (a real GPU when the machine has a working driver). */
+  | 'auto';
+
+/** Options of {@link startBrowserRunner}. */
+export interface BrowserRunnerOptions {
+  /** The page bundle (from {@link bundlePage}) served as the runner page's only script. */
+  pageBundlePath: string;
+  /** Default time limit of one {@link BrowserRunner.call}, in ms (default 300 000). */
+  timeoutMs?: number;
+  /** Time limit for launching Chromium and getting a WebGPU device, in ms (default 90 000). */
+  startupTimeoutMs?: number;
+  /** Chromium executable; default {@link findChromium}(env). */
+  chromiumPath?: string;
+  /**
+   * WebGPU adapter (default: `env.LORAFUSE_WEBGPU_ADAPTER` when it is `auto` or `swiftshader`, else
+   * `'swiftshader'`).
+   */
+  webgpuAdapter?: WebGpuAdapterChoice;
+  /** Environment used to find Chromium and read `LORAFUSE_WEBGPU_ADAPTER` (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  /** More Chromium flags, after `baseArgs`. */
+  extraArgs?: string[];
+  /** The WebGPU flags (default {@link CHROMIUM_WEBGPU_ARGS}); replaced only to test failures. */
+  baseArgs?: readonly string[];
+  /**
+   * Receives page console errors/warnings, uncaught page exceptions and WebGPU uncaptured errors,
+   * one line each. Default: written to stderr with a `[lorafuse page]` prefix.
+   */
+  onLog?: (line: string) => void;
+  /** Close the runner on process exit, SIGINT and SIGTERM (default true). */
+  handleProcessExit?: boolean;
+}
+
+/** What WebGPU the page got. `limits` are the adapter's; `deviceLimits` the device's as created. */
+export type AdapterInfo = AdapterReport;
+
+/** Options of one {@link BrowserRunner.call}. */
+export interface CallOptions {
+  /** Time limit in ms (default: the runner's `timeoutMs`). */
+  timeoutMs?: number;
+}
+
+/** A running headless Chromium with a WebGPU device, its runner page and its byte server. */
+export interface BrowserRunner {
+  /** The runner page (puppeteer). Send only small control data through it. */
+  readonly page: Page;
+  /** The token-guarded server: offer tensor byte ranges, expect uploads. */
+  readonly server: RunnerServer;
+  readonly adapterInfo: AdapterInfo;
+  readonly chromiumPath: string;
+  /** `chromium --version` output, e.g. `Chromium 156.0.8078.108 built on Debian ...`. */
+  readonly chromiumVersion: string;
+  /** The temporary Chromium profile directory (removed by {@link close}). */
+  readonly userDataDir: string;
+  /**
+   * Calls `globalThis.lorafuse[fnName](args)` in the page and returns its (JSON) result. `args` must be
+   * small JSON: URLs, shapes, options, never tensor bytes.
+   *
+   * @throws RunnerError `PAGE_TIMEOUT`, `PAGE_CRASHED` or `DEVICE_LOST`; the page's own error otherwise.
+   */
+  call<T = unknown>(fnName: string, args?: unknown, options?: CallOptions): Promise<T>;
+  /** Whether {@link close} was called. */
+  readonly closed: boolean;
+  /** Kills Chromium, stops the server and removes the temporary profile. Idempotent. */
+  close(): Promise<void>;
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`[lorafuse page] ${line}\n`);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Launches headless Chromium with WebGPU, serves and opens the runner page (whose bundle must import
+ * `@lorafuse/runner/page`), and waits until the page has a `GPUDevice` with raised limits.
+ * One runner per CLI run; always `close()` it (it is also closed on exit, SIGINT and SIGTERM).
+ *
+ * @throws RunnerError `BROWSER_NOT_FOUND`, `BROWSER_LAUNCH_FAILED`, `NO_WEBGPU_ADAPTER`,
+ *   `PAGE_TIMEOUT` or `PAGE_CRASHED`; nothing is left running after a failed start.
+ */
+export async function startBrowserRunner(options: BrowserRunnerOptions): Promise<BrowserRunner> {
+  const env = options.env ?? process.env;
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const startupTimeoutMs = options.startupTimeoutMs ?? 90_000;
+  const log = options.onLog ?? defaultLog;
+  const envAdapter = env['LORAFUSE_WEBGPU_ADAPTER'];
+  const adapterChoice: WebGpuAdapterChoice =
+    options.webgpuAdapter ?? (envAdapter === 'auto' || envAdapter === 'swiftshader' ? envAdapter : 'swiftshader');
+  const chromiumPath = options.chromiumPath ?? findChromium(env).path;
+  const version = await readChromiumVersion(chromiumPath);
+
+  const userDataDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-'));
+  let server: RunnerServer | undefined;
+  let browser: Browser | undefined;
+  let closing: Promise<void> | undefined;
+  let fatal: RunnerError | undefined;
+  const fatalListeners = new Set<(err: Error) => void>();
+
+  const fail = (err: RunnerError): void => {
+    if (closing !== undefined || fatal !== undefined) return;
+    fatal = err;
+    for (const listener of [...fatalListeners]) listener(err);
+  };
+
+  const killNow = (): void => {
+    try {
+      browser?.process()?.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+    try {
+      rmSync(userDataDir, { recursive: true, force: true });
+    } catch {
+      // best effort on exit
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void close().finally(() => {
+      // Re-raise the signal when nobody else handles it, so the process ends as it would have.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  const onSigint = (): void => onSignal('SIGINT');
+  const onSigterm = (): void => onSignal('SIGTERM');
+  const handleExit = options.handleProcessExit ?? true;
+  if (handleExit) {
+    process.on('exit', killNow);
+    process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigterm);
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      if (handleExit) {
+        process.off('exit', killNow);
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigterm);
+      }
+      const closedErr = new Error('The browser runner was closed.');
+      for (const listener of [...fatalListeners]) listener(closedErr);
+      if (browser !== undefined) {
+        const b = browser;
+        try {
+          await withTimeout(b.close(), 10_000, () => new Error('browser.close() timed out'));
+        } catch {
+          try {
+            b.process()?.kill('SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      await server?.close();
+      await rm(userDataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    })();
+    return closing;
+  }
+
+  try {
+    server = await startRunnerServer({ pageBundlePath: options.pageBundlePath });
+    const args = [
+      ...(options.baseArgs ?? CHROMIUM_WEBGPU_ARGS),
+      ...(adapterChoice === 'swiftshader' ? ['--use-webgpu-adapter=swiftshader'] : []),
+      ...(options.extraArgs ?? []),
+    ];
+    try {
+      browser = await puppeteer.launch({
+        executablePath: chromiumPath,
+        headless: true,
+        args,
+        userDataDir,
+        pipe: true, // DevTools over a pipe: no debugging port is opened
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
+        timeout: startupTimeoutMs,
+        // Our own per-call timeouts decide; keep puppeteer's protocol timeout out of the way.
+        protocolTimeout: 24 * 3600 * 1000,
+      });
+    } catch (cause) {
+      throw new RunnerError('BROWSER_LAUNCH_FAILED', `Could not launch ${chromiumPath} (${version}): ${(cause as Error).message}`, {
+        subject: chromiumPath,
+        hint: `Check that this Chromium runs headless on this machine (try \`${chromiumPath} --headless=new --no-sandbox --dump-dom about:blank\`). ${INSTALL_CHROMIUM_HINT}`,
+        cause,
+      });
+    }
+    browser.on('disconnected', () => fail(new RunnerError('PAGE_CRASHED', 'Chromium exited unexpectedly.', { subject: chromiumPath })));
+
+    const page = (await browser.pages())[0] ?? (await browser.newPage());
+    page.on('error', (err: Error) => fail(new RunnerError('PAGE_CRASHED', `The runner page crashed: ${err.message}`, { cause: err })));
+    page.on('pageerror', (err: unknown) => log(`uncaught: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+    page.on('console', (msg) => {
+      const type = msg.type();
+      if (type === 'error' || type === 'warn') log(`console.${type}: ${msg.text()}`);
+    });
+
+    let onReady!: (info: AdapterReport) => void;
+    let onInitFailed!: (err: Error) => void;
+    const ready = new Promise<AdapterReport>((resolve, reject) => {
+      onReady = resolve;
+      onInitFailed = reject;
+    });
+    ready.catch(() => {});
+    await page.exposeFunction(REPORT_BINDING, (message: PageReport) => {
+      switch (message.type) {
+        case 'ready':
+          onReady(message.adapter);
+          break;
+        case 'init-failed':
+          onInitFailed(
+            new RunnerError('NO_WEBGPU_ADAPTER', `Chromium gave the runner page no WebGPU device: ${message.message}`, {
+              subject: chromiumPath,
+              hint:
+                `Chromium was started with ${args.filter((a) => a.includes('webgpu') || a.includes('swiftshader') || a.includes('Vulkan')).join(' ')}. ` +
+                'WebGPU without a GPU needs a Chromium build with SwiftShader Vulkan (Debian/Ubuntu `chromium` has it). ' +
+                'Try LORAFUSE_WEBGPU_ADAPTER=auto on a machine with a GPU, or another Chromium via CHROME_PATH.',
+            }),
+          );
+          break;
+        case 'device-lost':
+          fail(new RunnerError('DEVICE_LOST', `The page's WebGPU device was lost (${message.reason}): ${message.message}`, {
+            hint: 'The GPU process may have crashed or run out of memory; run again, with smaller inputs if it repeats.',
+          }));
+          onInitFailed(new RunnerError('DEVICE_LOST', `The page's WebGPU device was lost during startup: ${message.message}`));
+          break;
+        case 'uncaptured-error':
+          log(`WebGPU uncaptured error: ${message.message}`);
+          break;
+      }
+    });
+
+    const startupFatal = new Promise<never>((_, reject) => fatalListeners.add(reject));
+    startupFatal.catch(() => {});
+    const startupTimeout = (): RunnerError =>
+      new RunnerError('PAGE_TIMEOUT', `The runner page did not report a WebGPU device within ${startupTimeoutMs} ms.`, {
+        hint: 'Check that the page bundle imports @lorafuse/runner/page, and look for page errors above.',
+      });
+    const started = Date.now();
+    await withTimeout(Promise.race([page.goto(server.pageUrl, { waitUntil: 'load', timeout: 0 }), startupFatal]), startupTimeoutMs, startupTimeout);
+    const adapterInfo = await withTimeout(
+      Promise.race([ready, startupFatal]),
+      Math.max(1, startupTimeoutMs - (Date.now() - started)),
+      startupTimeout,
+    );
+    fatalListeners.clear();
+
+    const srv = server;
+    const runner: BrowserRunner = {
+      page,
+      server: srv,
+      adapterInfo,
+      chromiumPath,
+      chromiumVersion: version,
+      userDataDir,
+      get closed() {
+        return closing !== undefined;
+      },
+      call<T>(fnName: string, callArgs?: unknown, callOptions?: CallOptions): Promise<T> {
+        if (closing !== undefined) return Promise.reject(new Error('The browser runner was closed.'));
+        if (fatal !== undefined) return Promise.reject(fatal);
+        const limit = callOptions?.timeoutMs ?? timeoutMs;
+        return new Promise<T>((resolve, reject) => {
+          const settle = (): void => {
+            clearTimeout(timer);
+            fatalListeners.delete(onFatal);
+          };
+          const onFatal = (err: Error): void => {
+            settle();
+            reject(err);
+          };
+          const timer = setTimeout(() => {
+            settle();
+            reject(
+              new RunnerError('PAGE_TIMEOUT', `Page call lorafuse.${fnName} did not finish within ${limit} ms.`, {
+                hint: 'SwiftShader runs WebGPU on the CPU and is slow for large tensors; raise the time limit or use a machine with a GPU.',
+              }),
+            );
+          }, limit);
+          fatalListeners.add(onFatal);
+          page
+            .evaluate(
+              async (name: string, a: unknown) => {
+                const api = (globalThis as { lorafuse?: Record<string, (x: unknown) => unknown> }).lorafuse;
+                const fn = api?.[name];
+                if (typeof fn !== 'function') {
+                  throw new Error(`The runner page has no function lorafuse.${name} (registered: ${Object.keys(api ?? {}).join(', ') || 'none'}).`);
+                }
+                return await fn(a);
+              },
+              fnName,
+              callArgs ?? null,
+            )
+            .then(
+              (value) => {
+                settle();
+                resolve(value as T);
+              },
+              (err: unknown) => {
+                // A crash rejects the evaluation before the crash event arrives; give it a moment.
+                setTimeout(() => {
+                  settle();
+                  reject(fatal ?? err);
+                }, 50);
+              },
+            );
+        });
+      },
+      close,
+    };
+    return runner;
+  } catch (err) {
+    await close().catch(() => {});
+    throw err;
+  }
+}

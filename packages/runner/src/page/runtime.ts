@@ -1,0 +1,133 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Browser side of the runner: creates the page's one `GPUDevice` at startup (with the adapter's
+ * raised buffer/binding limits), tells Node when it is ready or lost, moves bytes over HTTP to and
+ * from the runner server, and installs the page API that Node calls by name. No Node APIs here.
+ */
+import { REPORT_BINDING, type AdapterReport, type PageReport } from './protocol.js';
+
+/** A function Node can call with `runner.call(name, args)`; args and result are small JSON. */
+export type PageFunction = (args: any) => unknown;
+
+/**
+ * Limits raised to the adapter's values when creating the device, so that large tensors (GPT-2's
+ * wte is 154 MB in f32, above the 128 MiB default binding size) bind whole when the adapter allows.
+ * The same policy as `requestLorafuseDevice` of `@lorafuse/kernels` (kept here too because the runner
+ * must not depend on kernels: kernels' browser tests depend on the runner).
+ */
+export const RAISED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxUniformBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxBindGroups',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+/** Optional features enabled when the adapter has them. */
+export const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'timestamp-query'];
+
+function report(message: PageReport): void {
+  const fn = (globalThis as Record<string, unknown>)[REPORT_BINDING];
+  if (typeof fn === 'function') void Promise.resolve((fn as (m: PageReport) => unknown)(message)).catch(() => {});
+}
+
+function limitsRecord(limits: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  // WebIDL attributes are enumerable getters on the prototype, so for..in sees them all.
+  for (const key in limits) {
+    const value = (limits as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'number') out[key] = value;
+  }
+  return out;
+}
+
+function describe(adapter: GPUAdapter, device: GPUDevice): AdapterReport {
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacyFallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isFallbackAdapter: Boolean(info.isFallbackAdapter ?? legacyFallback ?? false),
+    features: [...adapter.features].sort(),
+    limits: limitsRecord(adapter.limits),
+    deviceLimits: limitsRecord(device.limits),
+    deviceFeatures: [...device.features].sort(),
+  };
+}
+
+async function createDevice(): Promise<GPUDevice> {
+  if (typeof navigator === 'undefined' || !navigator.gpu) {
+    throw new Error('navigator.gpu is missing: WebGPU is disabled in this browser or the page is not a secure context.');
+  }
+  const adapter = await navigator.gpu.requestAdapter();
+  if (adapter === null) throw new Error('navigator.gpu.requestAdapter() returned no adapter.');
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, unknown>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ label: 'lorafuse runner device', requiredLimits, requiredFeatures });
+  void device.lost.then((info) => report({ type: 'device-lost', reason: String(info.reason), message: info.message }));
+  device.addEventListener('uncapturederror', (event) => {
+    report({ type: 'uncaptured-error', message: (event as GPUUncapturedErrorEvent).error.message });
+  });
+  report({ type: 'ready', adapter: describe(adapter, device) });
+  return device;
+}
+
+const devicePromise: Promise<GPUDevice> = createDevice();
+devicePromise.catch((err: unknown) => {
+  report({ type: 'init-failed', code: 'NO_WEBGPU_ADAPTER', message: err instanceof Error ? err.message : String(err) });
+});
+
+/**
+ * The page's `GPUDevice`, created once at startup with the adapter's maximum buffer, binding and
+ * workgroup limits (see {@link RAISED_LIMITS}) and `shader-f16` / `timestamp-query` when available.
+ * Rejects when the page has no WebGPU adapter.
+ */
+export function getDevice(): Promise<GPUDevice> {
+  return devicePromise;
+}
+
+/**
+ * Downloads `url` (a URL from the runner server's `offerFileRange` / `offerBytes`) as raw bytes.
+ * Throws on a non-2xx answer or when fewer/more bytes arrive than `Content-Length` said.
+ */
+export async function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> {
+  const response = await fetch(url, { cache: 'no-store' });
+  if (!response.ok) throw new Error(`GET ${url} failed: HTTP ${response.status} ${await response.text()}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const declared = response.headers.get('Content-Length');
+  if (declared !== null && Number(declared) !== bytes.byteLength) {
+    throw new Error(`GET ${url}: got ${bytes.byteLength} bytes, Content-Length said ${declared}.`);
+  }
+  return bytes;
+}
+
+/**
+ * Uploads `bytes` to `url` (the runner server's `uploadUrl(id)`) as one POST with a Blob body
+ * (measured about 10x faster than a typed-array body in Chromium). Throws on a non-2xx answer.
+ */
+export async function postBytes(url: string, bytes: Uint8Array | ArrayBufferView | ArrayBuffer): Promise<void> {
+  const part = bytes instanceof ArrayBuffer ? bytes : new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
+  const response = await fetch(url, { method: 'POST', body: new Blob([part], { type: 'application/octet-stream' }) });
+  if (!response.ok) throw new Error(`POST ${url} failed: HTTP ${response.status} ${await response.text()}`);
+}
+
+/**
+ * Installs `api`'s functions on `globalThis.lorafuse`, where Node's `runner.call(name, args)` finds
+ * them. Later calls add to (or replace entries of) what earlier calls installed.
+ */
+export function registerPageApi(api: Record<string, PageFunction>): void {
+  const g = globalThis as { lorafuse?: Record<string, PageFunction> };
+  g.lorafuse = Object.assign(g.lorafuse ?? {}, api);
+}
