@@ -4,3 +4,5 @@ export * from './safetensors/index.js';
 export * from './gpt2/index.js';
 export * from './peft/index.js';
 export * from './plan/index.js';
+export * from './load/index.js';
+export * from './verify/index.js';

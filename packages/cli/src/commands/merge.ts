@@ -1,5 +1,8 @@
-import { InputError, layoutSafetensors, planMerge, readSafetensorsHeader, SafetensorsStreamWriter, UsageError, VerificationError, type MergePlan, type PlannedTensor } from '@lorafuse/core';
-import { openFileSource } from '../fs/file-source.js';
+import { canonicalName, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsStreamWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type TieMode } from '@lorafuse/core';
+import { tensorProducer } from '../merge/tensor-producer.js';
+import { digestBytes } from '../verify/digest.js';
+import { compareTiePair } from '../verify/tie-compare.js';
+import { verifyWrittenCheckpoint } from '../verify/verify-written.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
@@ -10,7 +13,6 @@ import { createWebGpuExecutor } from '../executors/webgpu.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { assertOutDirSeparate, OutputTransaction } from '../fs/output-dir.js';
 import { formatBytes, Progress, type Io } from '../output.js';
-import { streamRange } from '../fs/stream-range.js';
 
 const HELP = `Usage: lorafuse merge <base-dir> <adapter-dir> --out <out-dir> [options]
 
@@ -23,12 +25,20 @@ Options:
   --out <dir>          output directory (created; must not be or contain an input)
   --device <d>         webgpu (default: WGSL kernels in headless Chromium) or cpu
   --overwrite          replace the contents of a non-empty output directory
+  --tie <mode>         auto (default): keep wte/lm_head tied exactly when their effective weights are
+                       bitwise equal, else store both and set tie_word_embeddings: false;
+                       untie: always store both; keep: keep the tie (refused if that would discard
+                       trained lm_head weights, unless --force, which reports what is lost)
+  --force              with --tie keep: keep the tie even though trained weights are lost
   --allow-nonfinite    write merged tensors even if they contain NaN or Inf
   --json               print one JSON report on stdout
   -h, --help           show this help
 
-The output directory gets model.safetensors, config.json (changed only where the merge requires it)
-and every other file of <base-dir> copied unchanged. Nothing is left behind on failure.
+The output directory gets model.safetensors, config.json (changed only where the merge requires it:
+vocab_size, tie_word_embeddings, architectures/num_labels) and every other file of <base-dir> copied
+unchanged. Before anything is renamed into place, the written checkpoint is re-read and what
+transformers (v4 and v5 rules) would load is checked tensor by tensor against what was meant;
+a mismatch exits 1. Nothing is left behind on failure.
 Chromium is found via CHROME_PATH, /usr/bin/chromium, or the usual install paths.
 `;
 
@@ -42,8 +52,10 @@ export interface MergeReport {
   out: string;
   tensors: { merged: number; replaced: number; added: number; copied: number };
   loraModules: Array<{ module: string; rank: number; alpha: number; scale: number; orientation: string }>;
+  tie: { decision: string; reason: string };
   configChanges: readonly string[];
   findings: MergePlan['findings'];
+  verified: Array<{ transformers: string; tied: boolean; parameters: number }>;
   filesCopied: string[];
   bytesWritten: number;
   seconds: number;
@@ -59,6 +71,8 @@ export const mergeCommand: Command = {
       device: { type: 'string' },
       overwrite: { type: 'boolean' },
       'allow-nonfinite': { type: 'boolean' },
+      tie: { type: 'string' },
+      force: { type: 'boolean' },
       json: { type: 'boolean' },
     });
     const { positionals } = args;
@@ -76,6 +90,8 @@ export const mergeCommand: Command = {
       device,
       overwrite: flag(args, 'overwrite'),
       allowNonFinite: flag(args, 'allow-nonfinite'),
+      tie: choice('merge', 'tie', stringOption(args, 'tie'), ['auto', 'keep', 'untie'] as const, 'auto'),
+      force: flag(args, 'force'),
       io,
       quiet: json,
     });
@@ -92,11 +108,13 @@ export interface MergeOptions {
   device: 'cpu' | 'webgpu';
   overwrite: boolean;
   allowNonFinite: boolean;
+  tie: TieMode;
+  force: boolean;
   io: Io;
   quiet: boolean;
 }
 
-/** Plans, executes and writes a merge. Throws typed errors; leaves no output on failure. */
+/** Plans, executes, writes and verifies a merge. Throws typed errors; leaves no output on failure. */
 export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const started = performance.now();
   const files = new OpenFiles();
@@ -106,14 +124,30 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const base = await openBaseDir(opts.baseDir, files);
     const adapter = await openAdapterDir(opts.adapterDir, files);
     await assertOutDirSeparate(opts.outDir, [base.dir, adapter.dir]);
-    const plan = planMerge({
+    let plan = planMerge({
       base: { label: base.dir, config: base.config, files: base.headers },
       adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
+      options: { tie: opts.tie, force: opts.force },
     });
 
     executor = opts.device === 'cpu' ? createCpuExecutor(files) : await createWebGpuExecutor(files);
-    tx = await OutputTransaction.begin(opts.outDir, opts.overwrite);
+    const produce = tensorProducer(files, executor, opts.allowNonFinite, adapter.dir);
 
+    // The tie step: compute both effective matrices, compare them bitwise, then fix the layout.
+    const precomputed = new Map<string, Uint8Array>();
+    let lmHeadIntent: string | undefined;
+    if (plan.tie.state === 'pending') {
+      const wteName = plan.tie.wte.name;
+      const wte = plan.tensors.find((t) => canonicalName(t.name) === canonicalName(wteName))!;
+      const wteBytes = await produce.bytes(wte);
+      const headBytes = await produce.bytes(plan.tie.lmHead);
+      plan = resolveTie(plan, compareTiePair(wteBytes, wte.dtype, headBytes, plan.tie.lmHead.dtype, wte.shape[1] ?? 1));
+      precomputed.set(wte.name, wteBytes);
+      precomputed.set(TIED_OUTPUT_WEIGHT, headBytes);
+      lmHeadIntent = digestBytes(headBytes);
+    }
+
+    tx = await OutputTransaction.begin(opts.outDir, opts.overwrite);
     const layout = layoutSafetensors(plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
     const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
     const out = await tx.createFile('model.safetensors');
@@ -121,21 +155,18 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     await writer.start();
     const progress = new Progress(opts.io, 'merging', layout.totalSize, opts.quiet);
     let done = layout.prefixAndHeader.byteLength;
+    // Digest of every tensor's intended bytes (source bytes for copies, executor output for merges),
+    // by canonical name: verification re-reads the written file and must find exactly these.
+    const intent = new Map<string, string>();
     for (const entry of layout.entries) {
       const t = byName.get(entry.name)!;
-      if (t.source.kind === 'merge') {
-        progress.update(done, t.name);
-        const merged = await executor.merge(t as MergeTensor);
-        if (merged.nonFinite > 0 && !opts.allowNonFinite) {
-          throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${merged.nonFinite} NaN/Inf value(s); the adapter ${adapter.dir} seems to be broken`, {
-            subject: t.name,
-            hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
-          });
-        }
-        await writer.writeTensorChunk(t.name, merged.bytes);
+      progress.update(done, t.name);
+      const ready = precomputed.get(t.name);
+      if (ready) {
+        await writer.writeTensorChunk(t.name, ready);
+        intent.set(canonicalName(t.name), digestBytes(ready));
       } else {
-        const from = t.source.from;
-        await streamRange(files.get(from.file), from.fileOffset, from.byteLength, (chunk) => writer.writeTensorChunk(t.name, chunk));
+        intent.set(canonicalName(t.name), await produce.stream(t, (chunk) => writer.writeTensorChunk(t.name, chunk)));
       }
       done += entry.end - entry.begin;
       progress.update(done, t.name);
@@ -144,10 +175,25 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     await out.close();
     progress.done();
 
-    await checkWrittenHeader(tx.tempPathOf('model.safetensors'), plan.tensors);
-
+    const outputConfig = plan.outputConfig ?? base.config;
     if (plan.outputConfig) await tx.writeFile('config.json', new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`));
     else await tx.writeFile('config.json', await readFile(join(base.dir, 'config.json')));
+
+    // What transformers will load must be exactly what was meant, under v4 and v5 rules.
+    const tiedLmHeadIntent = lmHeadIntent ?? intent.get(TIED_INPUT_WEIGHT);
+    const forcedLoss = plan.findings.some((f) => f.code === 'TIE_KEPT_FORCED');
+    const verification = await verifyWrittenCheckpoint(tx.tempPathOf('model.safetensors'), outputConfig, plan.tensors, (name) => {
+      if (name === TIED_OUTPUT_WEIGHT && !intent.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? 'accept-any' : tiedLmHeadIntent;
+      return intent.get(name);
+    });
+    if (!verification.ok) {
+      const f = verification.failures[0]!;
+      throw new VerificationError('MERGE_VERIFY_FAILED', `verification of the written checkpoint failed: ${f.name}: ${f.detail} (transformers ${f.versions.join(', ')})${verification.failures.length > 1 ? `; and ${verification.failures.length - 1} more` : ''}`, {
+        subject: f.name,
+        hint: 'Nothing was written. This is a bug in lorafuse: please report it with the inputs.',
+      });
+    }
+
     const filesCopied: string[] = [];
     for (const name of base.otherFiles) {
       // A merged checkpoint must never carry adapter files: transformers would re-apply them (peft #1381).
@@ -157,7 +203,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     }
     await tx.commit();
     tx = undefined;
-    const spec = [...plan.tensors].filter((t): t is MergeTensor => t.source.kind === 'merge');
+    const merges = [...plan.tensors].filter((t): t is MergeTensor => t.source.kind === 'merge');
     return {
       ok: true,
       device: executor.device,
@@ -166,9 +212,11 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       adapter: adapter.dir,
       out: opts.outDir,
       tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-      loraModules: spec.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: d.orientation === 'transposed' ? 'Conv1D [in, out]' : 'Linear [out, in]' }))),
+      loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: orientationLabel(d.modulePath) }))),
+      tie: plan.tie.state === 'decided' ? { decision: plan.tie.decision, reason: plan.tie.reason } : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
       configChanges: plan.configChanges,
       findings: plan.findings,
+      verified: verification.byVersion.map((v) => ({ transformers: v.version, tied: v.tied, parameters: v.checks.length })),
       filesCopied,
       bytesWritten: layout.totalSize,
       seconds: (performance.now() - started) / 1000,
@@ -180,27 +228,9 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   }
 }
 
-/**
- * Re-reads the written header and checks it lists exactly the planned tensors with their dtypes and
- * shapes. (Full value verification against the load emulation is `lorafuse verify`'s job.)
- */
-async function checkWrittenHeader(path: string, planned: readonly PlannedTensor[]): Promise<void> {
-  const source = await openFileSource(path);
-  try {
-    const header = await readSafetensorsHeader(source);
-    const problems: string[] = [];
-    for (const t of planned) {
-      const got = header.byName.get(t.name);
-      if (!got) problems.push(`"${t.name}" is missing`);
-      else if (got.dtype !== t.dtype || got.shape.join(',') !== t.shape.join(',')) problems.push(`"${t.name}" is ${got.dtype} [${got.shape.join(', ')}], planned ${t.dtype} [${t.shape.join(', ')}]`);
-    }
-    if (header.tensors.length !== planned.length) problems.push(`${header.tensors.length} tensors written, ${planned.length} planned`);
-    if (problems.length > 0) {
-      throw new VerificationError('OUTPUT_HEADER_MISMATCH', `the written model.safetensors does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject: 'model.safetensors' });
-    }
-  } finally {
-    await source.close();
-  }
+function orientationLabel(modulePath: string): string {
+  const kind = moduleKind(modulePath);
+  return kind === 'linear' ? 'Linear [out, in]' : kind === 'embedding' ? 'Embedding [vocab, dim]' : 'Conv1D [in, out]';
 }
 
 function humanReport(r: MergeReport): string {
@@ -214,8 +244,10 @@ function humanReport(r: MergeReport): string {
     scales.set(k, (scales.get(k) ?? 0) + 1);
   }
   for (const [k, n] of scales) lines.push(`  ${n} module(s) with ${k}`);
+  lines.push(`  tie: ${r.tie.decision} (${r.tie.reason})`);
   for (const c of r.configChanges) lines.push(`  config.json: ${c}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
+  lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);
   for (const f of r.findings) lines.push(`  ${f.severity}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`);
   return `${lines.join('\n')}\n`;
 }

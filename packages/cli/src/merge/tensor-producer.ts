@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { InputError, type PlannedTensor } from '@lorafuse/core';
+import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
+import type { OpenFiles } from '../fs/inputs.js';
+import { streamRange } from '../fs/stream-range.js';
+
+/** Produces an output tensor's bytes: copied ranges streamed, merges run on the executor. */
+export interface TensorProducer {
+  /** The whole tensor in memory (for the tie comparison). */
+  bytes(t: PlannedTensor): Promise<Uint8Array>;
+  /** Streams the tensor to `sink` and returns the SHA-256 of what was streamed. */
+  stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<string>;
+}
+
+export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
+  const merge = async (t: MergeTensor): Promise<Uint8Array> => {
+    const merged = await executor.merge(t);
+    if (merged.nonFinite > 0 && !allowNonFinite) {
+      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${merged.nonFinite} NaN/Inf value(s); the adapter ${adapterLabel} seems to be broken`, {
+        subject: t.name,
+        hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
+      });
+    }
+    return merged.bytes;
+  };
+  return {
+    async bytes(t) {
+      if (t.source.kind === 'merge') return merge(t as MergeTensor);
+      const from = t.source.from;
+      return files.get(from.file).read(from.fileOffset, from.byteLength);
+    },
+    async stream(t, sink) {
+      const hash = createHash('sha256');
+      if (t.source.kind === 'merge') {
+        const bytes = await merge(t as MergeTensor);
+        hash.update(bytes);
+        await sink(bytes);
+      } else {
+        const from = t.source.from;
+        await streamRange(files.get(from.file), from.fileOffset, from.byteLength, async (chunk) => {
+          hash.update(chunk);
+          await sink(chunk);
+        });
+      }
+      return hash.digest('hex');
+    },
+  };
+}
