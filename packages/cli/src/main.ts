@@ -4,12 +4,13 @@
  */
 import { exitCodeFor, LorafuseError } from '@lorafuse/core';
 import { wantsHelp, wantsJson, type Command } from './command.js';
+import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
 import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { processIo, type Io } from './output.js';
 
-export const commands: readonly Command[] = [mergeCommand, inspectCommand, envCommand];
+export const commands: readonly Command[] = [mergeCommand, doctorCommand, inspectCommand, envCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

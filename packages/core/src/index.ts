@@ -6,3 +6,4 @@ export * from './peft/index.js';
 export * from './plan/index.js';
 export * from './load/index.js';
 export * from './verify/index.js';
+export * from './doctor/index.js';

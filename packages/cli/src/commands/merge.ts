@@ -1,4 +1,4 @@
-import { canonicalName, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsStreamWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type TieMode } from '@lorafuse/core';
+import { canonicalName, diagnose, InputError, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsStreamWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type TieMode } from '@lorafuse/core';
 import { tensorProducer } from '../merge/tensor-producer.js';
 import { digestBytes } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
@@ -124,11 +124,23 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const base = await openBaseDir(opts.baseDir, files);
     const adapter = await openAdapterDir(opts.adapterDir, files);
     await assertOutDirSeparate(opts.outDir, [base.dir, adapter.dir]);
-    let plan = planMerge({
+    const inputs = {
       base: { label: base.dir, config: base.config, files: base.headers },
       adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
-      options: { tie: opts.tie, force: opts.force },
-    });
+    };
+    // The doctor's checks come first; an error finding stops the merge before anything is written.
+    const doctor = diagnose(inputs);
+    const errors = doctor.filter((f) => f.severity === 'error');
+    if (errors.length > 0) {
+      const first = errors[0]!;
+      throw new InputError(first.code, errors.length === 1 ? first.message : `${errors.length} problems: ${errors.map((e) => e.message).join('; ')}`, {
+        ...(first.fix ? { hint: first.fix } : {}),
+        ...(first.subject ? { subject: first.subject } : {}),
+      });
+    }
+    let plan = planMerge({ ...inputs, options: { tie: opts.tie, force: opts.force } });
+    const planCodes = new Set(plan.findings.map((f) => f.code));
+    const doctorNotes = doctor.filter((f) => !planCodes.has(f.code));
 
     executor = opts.device === 'cpu' ? createCpuExecutor(files) : await createWebGpuExecutor(files);
     const produce = tensorProducer(files, executor, opts.allowNonFinite, adapter.dir);
@@ -215,7 +227,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: orientationLabel(d.modulePath) }))),
       tie: plan.tie.state === 'decided' ? { decision: plan.tie.decision, reason: plan.tie.reason } : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
       configChanges: plan.configChanges,
-      findings: plan.findings,
+      findings: [...doctorNotes, ...plan.findings],
       verified: verification.byVersion.map((v) => ({ transformers: v.version, tied: v.tied, parameters: v.checks.length })),
       filesCopied,
       bytesWritten: layout.totalSize,
