@@ -8,9 +8,10 @@ import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
 import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
+import { verifyCommand } from './commands/verify.js';
 import { processIo, type Io } from './output.js';
 
-export const commands: readonly Command[] = [mergeCommand, doctorCommand, inspectCommand, envCommand];
+export const commands: readonly Command[] = [mergeCommand, verifyCommand, doctorCommand, inspectCommand, envCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

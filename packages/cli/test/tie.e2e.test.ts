@@ -178,3 +178,38 @@ describe('lorafuse doctor', () => {
     expect(r.stdout).toMatch(/VOCAB_RESIZED_WITHOUT_EMBEDDINGS/);
   });
 });
+
+describe('lorafuse verify', () => {
+  it("passes lorafuse's own output and fails a naive tied save of a trained lm_head, naming lm_head.weight", async () => {
+    const c = await makeCase({}, { modules: [{ module: 'lm_head', inFeatures: 16, outFeatures: 50, rank: 2 }, ...gpt2LoraModules(16, [1], ['attn.c_attn'], 2)], config: { target_modules: ['lm_head', 'c_attn'] } });
+    const merged = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'cpu']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const ok = await runLorafuse(['verify', c.out, '--base', c.baseDir, '--adapter', c.adapterDir, '--json']);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).ok).toBe(true);
+    // On the GPU, the recomputed merges differ from the CPU's in the last bits only: still verified.
+    const gpu = await runLorafuse(['verify', c.out, '--base', c.baseDir, '--adapter', c.adapterDir, '--device', 'webgpu']);
+    expect(gpu.code, gpu.stdout + gpu.stderr).toBe(0);
+
+    // The naive way: keep the tie (config says tied) and store the trained lm_head beside wte.
+    const naive = join(c.dir, 'naive');
+    const cfg = JSON.parse(await readFile(join(c.out, 'config.json'), 'utf8'));
+    delete cfg.tie_word_embeddings;
+    await writeDir(naive, { 'config.json': JSON.stringify(cfg), 'model.safetensors': await readFile(join(c.out, 'model.safetensors')) });
+    const bad = await runLorafuse(['verify', naive, '--base', c.baseDir, '--adapter', c.adapterDir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/FAIL lm_head\.weight \[v4\]/);
+    expect(bad.stdout).toMatch(/discarded on load: lm_head\.weight/);
+  });
+
+  it('fails a directory whose config is untied but has no lm_head (transformers initialises it randomly)', async () => {
+    const c = await makeCase({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) });
+    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'cpu'])).code).toBe(0);
+    const cfg = JSON.parse(await readFile(join(c.out, 'config.json'), 'utf8'));
+    const broken = await writeDir(join(c.dir, 'broken'), { 'config.json': JSON.stringify({ ...cfg, tie_word_embeddings: false }), 'model.safetensors': await readFile(join(c.out, 'model.safetensors')) });
+    const r = await runLorafuse(['verify', broken, '--base', c.baseDir, '--adapter', c.adapterDir, '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.failures[0]).toMatchObject({ name: 'lm_head.weight', status: 'random' });
+  });
+});
