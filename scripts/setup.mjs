@@ -66,7 +66,7 @@ if (!args.has('--no-build')) {
 // Tell the user which Chromium will be used (helps when several are installed).
 try {
   const found = candidates.find(executable);
-  if (found) log(`Chromium: ${found} (${execFileSync(found, ['--version'], { encoding: 'utf8' }).trim()})`);
+  if (found) log(`Chromium: ${found} (${execFileSync(found, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()})`);
 } catch {
   /* version probe is informational only */
 }

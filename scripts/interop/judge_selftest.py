@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Proves judge.py can fail: broken variants ("mutants") of PEFT's expected/ outputs must all be FAILED,
+and valid variants (sharded, buffers carried, a float64-then-round merge) must PASS.
+
+Usage: python judge_selftest.py <cases-dir> <work-dir>
+Prints one line per mutant on stderr and, last on stdout, {"results": [{"mutant", "caught", "detail"}]}.
+`caught` is true when the judge decided as it must. Exit 0 when every decision was right, 1 otherwise. Each mutant is one mistake a merger could make.
+Mutants whose case is absent from <cases-dir> are skipped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import judge as J  # noqa: E402
+
+
+def load(d: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(d / "model.safetensors"))
+
+
+def save(d: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(d / "model.safetensors"), metadata={"format": "pt"})
+
+
+def edit_config(d: Path, fn) -> None:
+    cfg = json.loads((d / "config.json").read_text())
+    fn(cfg)
+    (d / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def adapter_parts(case_dir: Path, module: str):
+    _, ad = J.read_adapter(case_dir / "adapter")
+    ad = {k.removeprefix("base_model.model."): v for k, v in ad.items()}
+    return ad[f"{module}.lora_A.weight"].double(), ad[f"{module}.lora_B.weight"].double()
+
+
+def set_weight(d: Path, key: str, value: torch.Tensor) -> None:
+    t = load(d)
+    t[key] = value.to(t[key].dtype)
+    save(d, t)
+
+
+def mut_no_transpose(case_dir: Path, d: Path) -> None:
+    """attn.c_proj is square: merging B@A without the Conv1D transpose raises no shape error."""
+    base = J.read_checkpoint(case_dir / "base")
+    A, B = adapter_parts(case_dir, "transformer.h.0.attn.c_proj")
+    s = 8 / 4
+    set_weight(d, "transformer.h.0.attn.c_proj.weight", base["transformer.h.0.attn.c_proj.weight"].double() + s * (B @ A))
+
+
+def mut_scale(case_dir: Path, d: Path, module: str, scale: float) -> None:
+    base = J.read_checkpoint(case_dir / "base")
+    A, B = adapter_parts(case_dir, module)
+    key = module + ".weight"
+    set_weight(d, key, base[key].double() + scale * (B @ A).T)
+
+
+def mut_add_tensor(d: Path, key: str, value_from: str) -> None:
+    t = load(d)
+    t[key] = t[value_from].clone()
+    save(d, t)
+
+
+def mut_nudge(d: Path, key: str, ulps: int) -> None:
+    t = load(d)
+    w = t[key].clone()
+    flat = w.view(-1)
+    x = flat[0:1].double()
+    flat[0] = (x + ulps * J.ulp(x, w.dtype)).to(w.dtype)[0]
+    t[key] = w
+    save(d, t)
+
+
+def mut_to_f32(d: Path) -> None:
+    save(d, {k: v.float() for k, v in load(d).items()})
+
+
+def mut_drop_score(d: Path) -> None:
+    t = load(d)
+    del t["score.weight"]
+    save(d, t)
+    edit_config(d, lambda cfg: cfg.__setitem__("architectures", ["GPT2LMHeadModel"]))
+
+
+def var_sharded(d: Path) -> None:
+    t = load(d)
+    keys = sorted(t)
+    half = len(keys) // 2
+    shards = {"model-00001-of-00002.safetensors": keys[:half], "model-00002-of-00002.safetensors": keys[half:]}
+    weight_map = {}
+    for fname, ks in shards.items():
+        save_file({k: t[k].contiguous() for k in ks}, str(d / fname), metadata={"format": "pt"})
+        weight_map.update({k: fname for k in ks})
+    (d / "model.safetensors").unlink()
+    total = sum(v.numel() * v.element_size() for v in t.values())
+    (d / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
+
+
+def var_buffers_carried(c: Path, d: Path) -> None:
+    base = J.read_checkpoint(c / "base")
+    t = load(d)
+    t.update({k: v for k, v in base.items() if k.endswith(".attn.bias")})
+    save(d, t)
+
+
+def var_float64_rounded(c: Path, d: Path) -> None:
+    """Targeted weights recomputed in float64 and rounded once to f32 (not PEFT's f32 arithmetic)."""
+    base = J.read_checkpoint(c / "base")
+    cfg, ad = J.read_adapter(c / "adapter")
+    ref = J.Reference(base, cfg, ad, J.Verdict("x", d))
+    t = load(d)
+    for k in t:
+        r = ref.expected(J.canon(k))
+        if r is not None:
+            t[k] = r.to(t[k].dtype)
+    save(d, t)
+
+
+# (name, case, mutate(case_dir, out_dir), the judge must FAIL it?)
+MUTANTS = [
+    ("attn-c_proj-no-transpose", "attn-mlp", mut_no_transpose),
+    ("rslora-scale-alpha-over-r", "rslora",
+     lambda c, d: mut_scale(c, d, "transformer.h.0.attn.c_attn", 16 / 8)),
+    ("alpha-pattern-creation-order", "alpha-pattern-overlap",
+     lambda c, d: mut_scale(c, d, "transformer.h.1.mlp.c_fc", 3 / 4)),
+    ("alpha-pattern-ignored", "rank-alpha-pattern",
+     lambda c, d: mut_scale(c, d, "transformer.h.1.mlp.c_proj", 8 / 4)),
+    ("float-alpha-truncated", "float-alpha",
+     lambda c, d: mut_scale(c, d, "transformer.h.0.attn.c_attn", 12 / 4)),
+    ("lora-key-left-in-output", "c-attn-r4",
+     lambda c, d: mut_add_tensor(d, "transformer.h.0.attn.c_attn.lora_A.weight", "transformer.h.0.attn.c_attn.weight")),
+    ("adapter-config-copied", "c-attn-r4",
+     lambda c, d: shutil.copyfile(c / "adapter" / "adapter_config.json", d / "adapter_config.json")),
+    ("lm-head-written-while-tied", "c-attn-r4",
+     lambda c, d: mut_add_tensor(d, "lm_head.weight", "transformer.wte.weight")),
+    ("untied-config-without-lm-head", "c-attn-r4",
+     lambda c, d: edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", False))),
+    ("config-field-dropped", "attn-mlp",
+     lambda c, d: edit_config(d, lambda cfg: cfg.pop("layer_norm_epsilon"))),
+    ("generation-config-not-carried", "attn-mlp",
+     lambda c, d: (d / "generation_config.json").unlink()),
+    ("untargeted-tensor-changed", "attn-mlp",
+     lambda c, d: mut_nudge(d, "transformer.ln_f.weight", 1)),
+    ("f16-weight-2-ulp-off", "base-f16",
+     lambda c, d: mut_nudge(d, "transformer.h.1.mlp.c_fc.weight", 2)),
+    ("bf16-base-written-as-f32", "base-bf16", lambda c, d: mut_to_f32(d)),
+    ("prefixless-adapter-ignored", "unprefixed-adapter-keys",
+     lambda c, d: shutil.copyfile(c / "base" / "model.safetensors", d / "model.safetensors")),
+    ("hub-layout-delta-dropped", "hub-layout-base",
+     lambda c, d: set_weight(d, "h.1.attn.c_attn.weight", J.read_checkpoint(c / "base")["h.1.attn.c_attn.weight"])),
+    ("seqcls-score-head-dropped", "real-seqcls", lambda c, d: mut_drop_score(d)),
+    # Valid variants: the judge must PASS these (it must not demand PEFT's exact bytes or layout).
+    ("sharded-output", "attn-mlp", lambda c, d: var_sharded(d), False),
+    ("attn-bias-buffers-carried", "hub-layout-base", var_buffers_carried, False),
+    ("float64-merge-rounded-once", "rank-alpha-pattern", var_float64_rounded, False),
+    ("float64-merge-rounded-once-bf16", "base-bf16", var_float64_rounded, False),
+]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    import transformers
+    import warnings
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore")
+    cases, work = Path(argv[0]), Path(argv[1])
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    results = []
+    for name, case, mutate, *rest in MUTANTS:
+        must_fail = rest[0] if rest else True
+        case_dir = cases / case
+        if not (case_dir / "case.json").is_file():
+            continue
+        d = work / name
+        shutil.copytree(case_dir / "expected", d)
+        try:
+            mutate(case_dir, d)
+            v = J.judge(case_dir, d)
+            failed, detail = bool(v.failures), (v.failures[0] if v.failures else "passed")
+        except Exception as e:  # the judge must decide cleanly, not crash; a crash is never right
+            failed, detail = None, f"crash: {type(e).__name__}: {e}"
+        caught = failed is must_fail
+        label = f"{name} ({case}, must {'fail' if must_fail else 'pass'})"
+        results.append({"mutant": label, "caught": caught, "detail": detail[:200]})
+        if not caught:
+            print(f"judge_selftest: {label}: WRONG: {detail[:160]}", file=sys.stderr)
+    if all(r["caught"] for r in results):
+        shutil.rmtree(work, ignore_errors=True)  # up to ~1 GB with the 124M case; kept when something is wrong
+    print(json.dumps({"results": results}))
+    return 0 if all(r["caught"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
