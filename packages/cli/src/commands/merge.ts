@@ -3,6 +3,7 @@ import { tensorProducer } from '../merge/tensor-producer.js';
 import { digestBytes } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
 import { verifyWrittenCheckpoint } from '../verify/verify-written.js';
+import { onInterrupt } from '../interrupt.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
@@ -120,6 +121,11 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const files = new OpenFiles();
   let executor: MergeExecutor | undefined;
   let tx: OutputTransaction | undefined;
+  const stopListening = onInterrupt(async () => {
+    await tx?.abort();
+    await executor?.close();
+    await files.closeAll();
+  }, opts.io.stderr);
   try {
     const base = await openBaseDir(opts.baseDir, files);
     const adapter = await openAdapterDir(opts.adapterDir, files);
@@ -237,6 +243,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     if (tx) await tx.abort();
     await executor?.close();
     await files.closeAll();
+    stopListening();
   }
 }
 

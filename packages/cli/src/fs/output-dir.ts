@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, constants as fsConstants, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { UsageError, type ByteSink } from '@lorafuse/core';
+import { EnvironmentError, UsageError, type ByteSink } from '@lorafuse/core';
 
 /** A file being written in the output directory. */
 export interface OutputFile extends ByteSink {
@@ -45,6 +45,24 @@ export async function assertOutDirSeparate(outDir: string, inputs: readonly stri
   }
 }
 
+/**
+ * Test seam for the fault suite: fail writes with ENOSPC once a file passes this many bytes, as a
+ * full disk would (a real small tmpfs needs privileges CI may not have).
+ */
+const faultAfterBytes = process.env['LORAFUSE_FAULT_ENOSPC_AFTER_BYTES'] === undefined ? undefined : Number(process.env['LORAFUSE_FAULT_ENOSPC_AFTER_BYTES']);
+
+/** A write failure as a lorafuse error: a full disk or quota is the machine's, not the input's. */
+function writeError(e: unknown, path: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new EnvironmentError('DISK_FULL', `no space left on the device writing ${path}`, { subject: path, hint: 'Free some space or choose an --out directory on another disk; nothing was written.', cause: e });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot write ${path} (${code})`, { subject: path, hint: 'Choose an --out directory you can write to.', cause: e });
+  }
+  return e;
+}
+
 /** One output directory being written. */
 export class OutputTransaction {
   private readonly files: Array<{ temp: string; final: string; handle: FileHandle | null }> = [];
@@ -69,7 +87,11 @@ export class OutputTransaction {
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await mkdir(abs, { recursive: true });
+      try {
+        await mkdir(abs, { recursive: true });
+      } catch (err) {
+        throw writeError(err, abs);
+      }
       created = true;
     }
     return new OutputTransaction(abs, created, overwrite);
@@ -79,7 +101,12 @@ export class OutputTransaction {
   async createFile(name: string): Promise<OutputFile> {
     const final = join(this.dir, name);
     const temp = join(this.dir, `.${name}.lorafuse-${this.tag}.tmp`);
-    const handle = await open(temp, 'wx');
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, 'wx');
+    } catch (e) {
+      throw writeError(e, final);
+    }
     const entry = { temp, final, handle: handle as FileHandle | null };
     this.files.push(entry);
     let written = 0;
@@ -89,10 +116,17 @@ export class OutputTransaction {
         return written;
       },
       async write(chunk: Uint8Array): Promise<void> {
-        let at = 0;
-        while (at < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at);
-          at += bytesWritten;
+        try {
+          if (faultAfterBytes !== undefined && written + chunk.byteLength > faultAfterBytes) {
+            throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
+          }
+          let at = 0;
+          while (at < chunk.byteLength) {
+            const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at);
+            at += bytesWritten;
+          }
+        } catch (e) {
+          throw writeError(e, final);
         }
         written += chunk.byteLength;
       },
@@ -109,7 +143,12 @@ export class OutputTransaction {
   async copyFileIn(name: string, source: string): Promise<void> {
     const f = await this.createFile(name);
     await f.close();
-    await copyFile(source, this.tempPathOf(name), fsConstants.COPYFILE_FICLONE);
+    try {
+      if (faultAfterBytes !== undefined) throw Object.assign(new Error('ENOSPC (simulated)'), { code: 'ENOSPC' });
+      await copyFile(source, this.tempPathOf(name), fsConstants.COPYFILE_FICLONE);
+    } catch (e) {
+      throw writeError(e, join(this.dir, name));
+    }
     const handle = await open(this.tempPathOf(name), 'r+');
     try {
       await handle.sync();

@@ -1,0 +1,116 @@
+/**
+ * Faults, done for real: a full disk, Ctrl-C, and a browser killed mid-merge each leave no output,
+ * byte-identical inputs and no Chromium behind; a second run then succeeds.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
+import { CLI, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';
+
+let work: string;
+let baseDir: string;
+let adapterDir: string;
+let inputDigest: string;
+
+function digestDir(...dirs: string[]): string {
+  const h = createHash('sha256');
+  for (const d of dirs) for (const f of readdirSync(d).sort()) h.update(f).update(readFileSync(join(d, f)));
+  return h.digest('hex');
+}
+
+/** Chromium processes started under `tmp` (each run gets its own TMPDIR, so other tests' browsers are never touched). */
+function chromiumUnder(tmp: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', `${tmp}/lorafuse-chromium-`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}
+
+/** Starts a WebGPU merge in its own TMPDIR and returns the child, its output, and its exit. */
+function startMerge(out: string, tmp: string) {
+  const child = spawn(process.execPath, [CLI, 'merge', baseDir, adapterDir, '--out', out, '--device', 'webgpu'], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  return { child, exit, stderr: () => stderr };
+}
+
+beforeAll(async () => {
+  work = await tempDir('lorafuse-faults-');
+  // Big enough that a WebGPU merge on SwiftShader takes seconds: 48 Conv1D tensors of up to 1M values.
+  const base = await makeGpt2Checkpoint({ seed: 61, nEmbd: 512, nLayer: 12, nHead: 8, vocabSize: 1000, nPositions: 128 });
+  const adapter = await makeLoraAdapter({ seed: 62, modules: gpt2LoraModules(512, [...Array(12).keys()], ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'], 16) });
+  baseDir = await writeDir(join(work, 'base'), base.files);
+  adapterDir = await writeDir(join(work, 'adapter'), adapter.files);
+  inputDigest = digestDir(baseDir, adapterDir);
+}, 120_000);
+afterAll(async () => {
+  await removeDir(work);
+});
+
+describe('fault suite', () => {
+  it('a full disk (ENOSPC) mid-write: exit 2 naming the cause, nothing left, inputs untouched', async () => {
+    const out = join(work, 'out-enospc');
+    const r = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu'], { LORAFUSE_FAULT_ENOSPC_AFTER_BYTES: '3000000' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no space left on the device writing .*model\.safetensors/);
+    expect(existsSync(out)).toBe(false);
+    expect(digestDir(baseDir, adapterDir)).toBe(inputDigest);
+  });
+
+  it('SIGINT during a WebGPU merge: exit 130, no output, no Chromium left, inputs untouched', async () => {
+    const out = join(work, 'out-sigint');
+    const tmp = await tempDir('lorafuse-sigint-tmp-');
+    const run = startMerge(out, tmp);
+    expect(await waitFor(() => chromiumUnder(tmp).length > 0, 60_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(130);
+    expect(run.stderr()).toMatch(/interrupted; removing partial output/);
+    expect(existsSync(out)).toBe(false);
+    expect(await waitFor(() => chromiumUnder(tmp).length === 0, 10_000)).toBe(true);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('lorafuse-chromium-'))).toEqual([]);
+    expect(digestDir(baseDir, adapterDir)).toBe(inputDigest);
+    await removeDir(tmp);
+  }, 180_000);
+
+  it('Chromium killed mid-merge: exit 2 naming the cause, no output, no Chromium left; a second run succeeds', async () => {
+    const out = join(work, 'out-kill');
+    const tmp = await tempDir('lorafuse-kill-tmp-');
+    const run = startMerge(out, tmp);
+    expect(await waitFor(() => chromiumUnder(tmp).length > 0, 60_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const pid of chromiumUnder(tmp)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already exited */
+      }
+    }
+    const code = await run.exit;
+    expect(code, run.stderr()).toBe(2);
+    expect(run.stderr()).toMatch(/browser|page|Chromium/i);
+    expect(run.stderr()).not.toMatch(/\n\s+at /);
+    expect(existsSync(out)).toBe(false);
+    expect(await waitFor(() => chromiumUnder(tmp).length === 0, 10_000)).toBe(true);
+    expect(digestDir(baseDir, adapterDir)).toBe(inputDigest);
+    await removeDir(tmp);
+
+    const again = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'webgpu']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors']);
+  }, 240_000);
+});
