@@ -218,7 +218,7 @@ describe('header parsing never throws anything but SafetensorsFormatError', () =
         const result = parseOrFormatError(damaged);
         if (!(result instanceof SafetensorsFormatError)) checkInvariants(result, damaged.length);
       }),
-      { numRuns: 1500 },
+      { numRuns: 3000 },
     );
   });
 
@@ -229,7 +229,7 @@ describe('header parsing never throws anything but SafetensorsFormatError', () =
         const result = parseOrFormatError(bytes);
         if (!(result instanceof SafetensorsFormatError)) checkInvariants(result, bytes.length);
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
   });
 
@@ -239,7 +239,7 @@ describe('header parsing never throws anything but SafetensorsFormatError', () =
         const result = parseOrFormatError(bytes);
         if (!(result instanceof SafetensorsFormatError)) checkInvariants(result, bytes.length);
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
   });
 
