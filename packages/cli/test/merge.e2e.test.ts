@@ -155,6 +155,20 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect(existsSync(join(c.dir, 'o3'))).toBe(false);
   });
 
+  it('names a config.json field of the wrong type, and a non-LoRA adapter type', async () => {
+    const cfg = JSON.parse(await readFile(join(c.baseDir, 'config.json'), 'utf8'));
+    const badBase = await writeDir(join(c.dir, 'bad-config-base'), { 'config.json': JSON.stringify({ ...cfg, tie_word_embeddings: 'yes' }), 'model.safetensors': await readFile(join(c.baseDir, 'model.safetensors')) });
+    const r1 = await runLorafuse(['merge', badBase, c.adapterDir, '--out', join(c.dir, 'o6'), '--device', 'cpu']);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/field "tie_word_embeddings" must be true or false/);
+    const acfg = JSON.parse(await readFile(join(c.adapterDir, 'adapter_config.json'), 'utf8'));
+    const ia3 = await writeDir(join(c.dir, 'ia3'), { 'adapter_config.json': JSON.stringify({ ...acfg, peft_type: 'IA3' }), 'adapter_model.safetensors': await readFile(join(c.adapterDir, 'adapter_model.safetensors')) });
+    const r2 = await runLorafuse(['merge', c.baseDir, ia3, '--out', join(c.dir, 'o7'), '--device', 'cpu']);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/unsupported: IA3/);
+    expect(existsSync(join(c.dir, 'o6')) || existsSync(join(c.dir, 'o7'))).toBe(false);
+  });
+
   it('refuses unsupported adapter features by name (DoRA)', async () => {
     const cfg = JSON.parse(await readFile(join(c.adapterDir, 'adapter_config.json'), 'utf8'));
     const dora = await writeDir(join(c.dir, 'dora'), { 'adapter_config.json': JSON.stringify({ ...cfg, use_dora: true }), 'adapter_model.safetensors': await readFile(join(c.adapterDir, 'adapter_model.safetensors')) });
