@@ -1,8 +1,11 @@
-// Bundles the runner page (merge driver + kernels + runner page runtime) into one browser module
-// beside the compiled CLI, with the same esbuild settings the tests and benchmarks use.
+// Bundles the runner pages (a driver + kernels + runner page runtime each) into browser modules
+// beside the compiled CLI, with the same esbuild settings the tests and benchmarks use:
+// merge-page (merge, verify) and compare-page (diff).
 import { fileURLToPath } from 'node:url';
 import { bundlePage } from '@lorafuse/runner';
 
-const entry = fileURLToPath(new URL('./src/page/merge-page.ts', import.meta.url));
-const out = fileURLToPath(new URL('./dist/page/merge-page.bundle.js', import.meta.url));
-await bundlePage(entry, out, { sourcemap: false });
+for (const name of ['merge-page', 'compare-page']) {
+  const entry = fileURLToPath(new URL(`./src/page/${name}.ts`, import.meta.url));
+  const out = fileURLToPath(new URL(`./dist/page/${name}.bundle.js`, import.meta.url));
+  await bundlePage(entry, out, { sourcemap: false });
+}

@@ -4,6 +4,7 @@
  */
 import { exitCodeFor, LorafuseError } from '@lorafuse/core';
 import { wantsHelp, wantsJson, type Command } from './command.js';
+import { diffCommand } from './commands/diff.js';
 import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -11,7 +12,7 @@ import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
 import { processIo, type Io } from './output.js';
 
-export const commands: readonly Command[] = [mergeCommand, verifyCommand, doctorCommand, inspectCommand, envCommand];
+export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, envCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

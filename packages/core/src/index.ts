@@ -7,3 +7,4 @@ export * from './plan/index.js';
 export * from './load/index.js';
 export * from './verify/index.js';
 export * from './doctor/index.js';
+export * from './compare/index.js';

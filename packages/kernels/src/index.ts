@@ -7,3 +7,27 @@ export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraM
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
 export { loraMergeSizes, type LoraMergeOrientation, type LoraMergeShape, type LoraMergeSizes } from './lora-merge/lora-merge.shape.js';
 export { requestLorafuseDevice, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES } from './device.js';
+export {
+  encodeCompare,
+  readCompareStats,
+  reduceCompareRecords,
+  runCompare,
+  planCompareChunks,
+  COMPARE_WORKGROUP_SIZE,
+  COMPARE_ELEMENTS_PER_WORKGROUP,
+} from './compare/compare.js';
+export type { CompareLimits, CompareBufferInput, EncodeCompareParams, EncodedCompare, CompareChunk, RunCompareParams, ReducedCompareRecords } from './compare/compare.js';
+export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
+export {
+  COMPARE_ELEMENT_BYTES,
+  COMPARE_TOP_K,
+  finishCompareStats,
+  checkCompareTolerance,
+  pairScore,
+  type CompareElementType,
+  type CompareTolerance,
+  type CompareWorstElement,
+  type CompareStats,
+  type CompareAccumulators,
+  type CompareInput,
+} from './compare/compare.types.js';

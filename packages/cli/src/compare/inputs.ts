@@ -1,0 +1,111 @@
+/**
+ * Opening one side of `lorafuse diff`: a checkpoint directory (single file or sharded index), an
+ * adapter directory, or a bare `.safetensors` file. Only headers (and config.json) are read.
+ * Pickle `.bin` weights and Git LFS pointer files are recognised and refused.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { InputError, looksLikeAdapterKeys, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
+import type { OpenFiles } from '../fs/inputs.js';
+
+const LFS_POINTER_START = 'version https://git-lfs.github.com/spec/v1';
+
+/** One side of a diff, headers read. */
+export interface DiffInput {
+  /** Absolute path as given. */
+  readonly path: string;
+  readonly kind: 'checkpoint' | 'adapter' | 'safetensors';
+  /** How its keys are matched (see `canonicalTensorKey`). */
+  readonly naming: KeyNaming;
+  /** Headers of its weight files (one, or every shard). */
+  readonly headers: readonly SafetensorsHeader[];
+  /** Weight file names relative to the directory (or the file's own name). */
+  readonly weightFiles: readonly string[];
+  /** Parsed config.json of a checkpoint directory, if it has one. */
+  readonly config: Record<string, unknown> | null;
+}
+
+async function statOrNull(path: string) {
+  return stat(path).catch(() => null);
+}
+
+async function assertNotLfsPointer(path: string, size: number): Promise<void> {
+  if (size > 1024) return;
+  const head = (await readFile(path)).subarray(0, LFS_POINTER_START.length).toString('latin1');
+  if (head === LFS_POINTER_START) {
+    throw new InputError('LFS_POINTER', `${path} is a Git LFS pointer file, not the weights it points to`, {
+      subject: path,
+      hint: 'Fetch the real file with `git lfs pull` (or download it from the model page) and try again.',
+    });
+  }
+}
+
+async function readHeader(path: string, files: OpenFiles): Promise<SafetensorsHeader> {
+  const s = await stat(path);
+  await assertNotLfsPointer(path, s.size);
+  return readSafetensorsHeader(await files.open(path));
+}
+
+async function readConfig(path: string): Promise<Record<string, unknown>> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new InputError('CONFIG_JSON', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError('CONFIG_JSON', `${path} must hold a JSON object`, { subject: path });
+  return value as Record<string, unknown>;
+}
+
+function pickleError(path: string, name: string): InputError {
+  return new InputError('PICKLE_WEIGHTS', `${path} holds ${name}, a pickle file; lorafuse reads only safetensors and never runs pickle code`, {
+    subject: join(path, name),
+    hint: 'Re-save it in Python with `save_pretrained(dir, safe_serialization=True)`.',
+  });
+}
+
+/** Opens `arg` (side `role` of the diff). Throws InputError (exit 2) for anything it cannot compare. */
+export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFiles): Promise<DiffInput> {
+  const path = resolve(arg);
+  const s = await statOrNull(path);
+  if (!s) throw new InputError('DIFF_INPUT_MISSING', `${role}: ${path} does not exist`, { subject: path });
+  if (s.isFile()) {
+    if (path.endsWith('.bin') || path.endsWith('.pt') || path.endsWith('.pth')) throw pickleError(resolve(path, '..'), basename(path));
+    if (!path.endsWith('.safetensors')) {
+      throw new InputError('DIFF_INPUT_UNSUPPORTED', `${role}: ${path} is not a .safetensors file`, {
+        subject: path,
+        hint: 'Give a .safetensors file, a checkpoint directory (config.json + model.safetensors or its index) or a PEFT adapter directory.',
+      });
+    }
+    const header = await readHeader(path, files);
+    return { path, kind: 'safetensors', naming: looksLikeAdapterKeys(header.byName.keys()) ? 'adapter' : 'checkpoint', headers: [header], weightFiles: [basename(path)], config: null };
+  }
+  const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  if (names.includes('adapter_model.safetensors')) {
+    const header = await readHeader(join(path, 'adapter_model.safetensors'), files);
+    return { path, kind: 'adapter', naming: 'adapter', headers: [header], weightFiles: ['adapter_model.safetensors'], config: null };
+  }
+  if (names.includes('adapter_model.bin')) throw pickleError(path, 'adapter_model.bin');
+  const config = names.includes('config.json') ? await readConfig(join(path, 'config.json')) : null;
+  if (names.includes('model.safetensors')) {
+    return { path, kind: 'checkpoint', naming: 'checkpoint', headers: [await readHeader(join(path, 'model.safetensors'), files)], weightFiles: ['model.safetensors'], config };
+  }
+  if (names.includes(SHARD_INDEX_FILE)) {
+    const indexPath = join(path, SHARD_INDEX_FILE);
+    const index = parseShardIndex(await readFile(indexPath, 'utf8'), indexPath);
+    const headers: SafetensorsHeader[] = [];
+    for (const shard of index.shardFiles) {
+      if (!names.includes(shard)) {
+        throw new InputError('SHARD_MISSING', `${indexPath} lists ${shard}, which is not in ${path}`, { subject: shard, hint: 'Download every shard listed in the index.' });
+      }
+      headers.push(await readHeader(join(path, shard), files));
+    }
+    return { path, kind: 'checkpoint', naming: 'checkpoint', headers, weightFiles: index.shardFiles, config };
+  }
+  const pickle = names.find((n) => n === 'pytorch_model.bin' || /^pytorch_model-\d+-of-\d+\.bin$/.test(n));
+  if (pickle) throw pickleError(path, pickle);
+  throw new InputError('DIFF_INPUT_EMPTY', `${role}: ${path} has no model.safetensors, ${SHARD_INDEX_FILE} or adapter_model.safetensors`, {
+    subject: path,
+    hint: 'Give a checkpoint directory as save_pretrained writes it, a PEFT adapter directory, or a .safetensors file.',
+  });
+}
