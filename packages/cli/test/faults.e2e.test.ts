@@ -87,6 +87,19 @@ describe('fault suite', () => {
     await removeDir(tmp);
   }, 180_000);
 
+  it('SIGINT while Chromium is still starting: exit 130, and the starting browser and its profile are gone too', async () => {
+    const out = join(work, 'out-sigint-startup');
+    const tmp = await tempDir('lorafuse-sigint-startup-tmp-');
+    const run = startMerge(out, tmp);
+    expect(await waitFor(() => chromiumUnder(tmp).length > 0, 60_000)).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(130);
+    expect(existsSync(out)).toBe(false);
+    expect(await waitFor(() => chromiumUnder(tmp).length === 0, 10_000)).toBe(true);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('lorafuse-chromium-'))).toEqual([]);
+    await removeDir(tmp);
+  }, 120_000);
+
   it('Chromium killed mid-merge: exit 2 naming the cause, no output, no Chromium left; a second run succeeds', async () => {
     const out = join(work, 'out-kill');
     const tmp = await tempDir('lorafuse-kill-tmp-');

@@ -7,6 +7,7 @@ export { RunnerError, isRunnerError, INSTALL_CHROMIUM_HINT, type RunnerErrorCode
 export { findChromium, chromiumVersion, KNOWN_CHROMIUM_PATHS, type ChromiumLocation } from './find-chromium.js';
 export { startRunnerServer, type RunnerServer, type RunnerServerOptions, type FileRange } from './server.js';
 export {
+  closeAllBrowserRunners,
   startBrowserRunner,
   CHROMIUM_WEBGPU_ARGS,
   type BrowserRunner,

@@ -4,6 +4,7 @@ import { digestBytes } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
 import { verifyWrittenCheckpoint } from '../verify/verify-written.js';
 import { onInterrupt } from '../interrupt.js';
+import { closeAllBrowserRunners } from '@lorafuse/runner';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
@@ -123,7 +124,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   let tx: OutputTransaction | undefined;
   const stopListening = onInterrupt(async () => {
     await tx?.abort();
-    await executor?.close();
+    // Also a browser still starting (the executor does not exist yet then).
+    await Promise.all([executor?.close(), closeAllBrowserRunners()]);
     await files.closeAll();
   }, opts.io.stderr);
   try {
