@@ -16,19 +16,28 @@ What is checked (SPEC §0):
   weights   a float64 reference computed here with torch from the adapter files alone:
               W + s·(B@A)ᵀ for Conv1D (c_attn, c_proj, c_fc, q_attn), W + s·(B@A) for Linear,
               W + s·(B@A)ᵀ for Embedding (lora_embedding_A/B), bias += s·lora_B.bias,
-              non-LoRA adapter tensors replace the base tensor;
+              non-LoRA adapter tensors replace the base tensor (`.base_layer.` and `.modules_to_save.` dropped
+              from the name; `<m>.original_module.*`, which PEFT's save_embedding_layers also writes for a
+              modules_to_save wrapper, is ignored as PEFT's forward ignores it);
               s = alpha/r (alpha/√r with use_rslora), alpha via alpha_pattern (first `(.*\\.)?(key)$` match,
               file order), r = A.shape[0] cross-checked with rank_pattern.
             f32: |merged − ref| ≤ 1e-6 + 1e-5·|ref|. f16/bf16: |merged − ref| ≤ 1 ulp of the dtype at ref.
             Untouched tensors: byte-identical to base. Dtypes unchanged.
   tie       lm_head.weight written separately with tie_word_embeddings false exactly when the effective
-            wte and lm_head differ; otherwise the tie is kept (no lm_head.weight, tie true or absent).
+            wte and lm_head differ; otherwise the tie is kept (no lm_head.weight, tie true or absent). In a
+            tied base the effective lm_head is the base wte unless the adapter changes lm_head (LoRA on the
+            Linear lm_head: base wte + s·B@A; a full lm_head tensor), and the effective wte the base wte unless
+            the adapter changes wte: each use of the shared matrix is judged on its own.
+  vocab     config.json vocab_size = rows of the effective wte (a resized vocabulary arrives as full
+            wte/lm_head tensors in the adapter; the unmerged reference resizes the base before loading it).
   config    every base config.json field kept, except vocab_size, tie_word_embeddings and (for a score head)
             architectures / num_labels / id2label / label2id.
   model     the output loads with transformers (the case's class, f32) with no missing/mismatched keys;
-            its logits and last hidden state on a fixed batch match PeftModel.from_pretrained(base, adapter)
-            unmerged: atol = rtol = 1e-4 for f32 bases; for f16/bf16 bases the tolerance is derived from the
-            dtype and printed (see `logit_tolerance`).
+            its logits and last hidden state on a fixed batch (with every row a resize added) match
+            PeftModel.from_pretrained(base, adapter) unmerged, under the transformers this judge runs with
+            (run.mjs runs it with v5, and with v4 for the tied cases: v4 re-ties a stored lm_head when
+            config.json says tied, v5 keeps it): atol = rtol = 1e-4 for f32 bases; for f16/bf16 bases the
+            tolerance is derived from the dtype and printed (see `logit_tolerance`).
   judge     self-checks that PEFT read the adapter as the files say (tensors, LoRA module set, scaling,
             get_delta_weight vs this judge's float64 delta), so that the reference itself is trustworthy.
 """
@@ -230,10 +239,23 @@ class Reference:
             if bias is not None:
                 bname = canon(module) + ".bias"
                 self.deltas[bname] = self.deltas.get(bname, 0) + bias.double() * s
+        # Full tensors. PEFT's save_embedding_layers (auto: a resized vocabulary, or lm_head among the targets)
+        # saves every state-dict entry under the embedding modules, so a modules_to_save wrapper there also
+        # contributes `<m>.modules_to_save.weight` (the trained copy again, adapter name stripped) and
+        # `<m>.original_module.weight` (the wrapped base module, unused by the forward while the adapter is active).
+        self.ignored: list[str] = []
         for key, t in stripped.items():
             if ".lora_" in key or key.startswith("lora_"):
                 continue
-            self.replacements[canon(key.replace(".base_layer.", "."))] = t
+            if ".original_module." in key:
+                self.ignored.append(key)
+                continue
+            name = canon(key.replace(".base_layer.", ".").replace(".modules_to_save.", "."))
+            if name in self.replacements and not same_bytes(self.replacements[name], t):
+                v.fail(f"judge: adapter tensors for {name} disagree ({key} vs another key for the same module)")
+            self.replacements[name] = t
+        if self.ignored:
+            v.note(f"adapter tensors ignored as PEFT's forward ignores them: {sorted(self.ignored)}")
 
     def basis(self, name: str) -> torch.Tensor | None:
         """What a delta is added to: the adapter's replacement, else the base tensor (float64).
@@ -299,10 +321,15 @@ def compare_weight(name: str, got: torch.Tensor, ref64: torch.Tensor, dtype: tor
 
 # ----------------------------------------------------------------------------------------------- models
 
-def token_batch(vocab: int, n_positions: int) -> torch.Tensor:
+def token_batch(vocab: int, n_positions: int, new_vocab: int | None = None) -> torch.Tensor:
     g = torch.Generator().manual_seed(1234)
     # vocab-1 is left out: it is GPT-2's eos/pad id, and sequence classification pools on the last non-pad.
-    return torch.randint(0, max(vocab - 1, 1), (2, min(16, n_positions)), generator=g)
+    ids = torch.randint(0, max(vocab - 1, 1), (2, min(16, n_positions)), generator=g)
+    if new_vocab is not None and new_vocab > vocab:
+        # rows added by a resize, placed in the first sequence (LM heads only: no pooling on pad there)
+        new = list(range(vocab, new_vocab))[: ids.shape[1] - 1]
+        ids[0, 1:1 + len(new)] = torch.tensor(new)
+    return ids
 
 
 def model_classes():
@@ -320,6 +347,21 @@ def run_model(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     return res
 
 
+def resized_vocab(ref: Reference) -> int | None:
+    """Row count of a vocabulary resized during training (full wte and lm_head in the adapter with more rows
+    than the base), else None. A resize with only one of them saved cannot be reproduced: judge error."""
+    if "wte.weight" not in ref.base_canon:
+        return None
+    base_wte = ref.base[ref.base_canon["wte.weight"]]
+    rows = {n: int(ref.replacements[n].shape[0]) for n in ("wte.weight", "lm_head.weight") if n in ref.replacements}
+    if not rows or max(rows.values()) == base_wte.shape[0]:
+        return None
+    if len(rows) != 2 or len(set(rows.values())) != 1:
+        raise NotImplementedError(f"judge: resized vocabulary with full tensors {rows}: the new rows of the other "
+                                  f"embedding are not in the adapter")
+    return rows["wte.weight"]
+
+
 def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict, v: Verdict):
     """Unmerged PeftModel over the base (f32), after checking PEFT read the adapter as the files say."""
     from peft import PeftModel
@@ -331,6 +373,12 @@ def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict,
     base_model = cls.from_pretrained(case_dir / "base", dtype=torch.float32).eval()
     if cls_name == "GPT2ForSequenceClassification" and base_model.config.pad_token_id is None:
         base_model.config.pad_token_id = base_model.config.eos_token_id
+    rows = resized_vocab(ref)
+    if rows is not None:
+        # PEFT needs the base resized before loading (SPEC §5.6). The new rows' values do not matter here:
+        # resized_vocab() only answers when the adapter holds both embeddings as full tensors.
+        base_model.resize_token_embeddings(rows, mean_resizing=False)
+        v.note(f"base resized to {rows} rows (resize_token_embeddings) before loading the adapter")
     if all(k.startswith("base_model.model.") for k in adapter):
         pm = PeftModel.from_pretrained(base_model, case_dir / "adapter").eval()
     else:
@@ -342,8 +390,13 @@ def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict,
 
     def prefixed(sd):
         return {k if k.startswith("base_model.model.") else "base_model.model." + k: t for k, t in sd.items()}
-    loaded = prefixed(get_peft_model_state_dict(pm))
     want = prefixed(adapter)
+    # save_embedding_layers="auto" depends on the base path written in adapter_config.json (relative paths
+    # resolve against the cwd): ask for both answers and take the one that reproduces the file's key set.
+    for sel in (False, True):
+        loaded = prefixed(get_peft_model_state_dict(pm, save_embedding_layers=sel))
+        if set(loaded) == set(want):
+            break
     if set(loaded) != set(want):
         v.fail(f"judge: PEFT's adapter state {sorted(set(loaded) ^ set(want))[:6]} differs from the file's keys")
     for k in set(loaded) & set(want):
@@ -457,11 +510,24 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
             target_dtype = base[base_canon[name]].dtype if name in base_canon else dtype
             compare_weight(key, out[key], r, target_dtype, v, stats)
     for name in expected_new:
+        if name == "lm_head.weight":
+            continue  # a full lm_head may be stored or tied to wte: decided by the tie check below
         if name not in out_canon:
             v.fail(f"adapter tensor {name} (a full replacement, e.g. modules_to_save) missing from the output")
 
-    # tie
+    # vocabulary: a resized embedding in the adapter sets vocab_size to its row count
     ref_wte, ref_lm = ref.effective_embeddings()
+    if ref_wte is not None and cls_name != "GPT2Model":
+        want_vocab = int(ref_wte.shape[0])
+        got_vocab = out_cfg.get("vocab_size")
+        v.metrics["vocab_size"] = got_vocab
+        if got_vocab != want_vocab:
+            v.fail(f"config.json vocab_size {got_vocab!r} != {want_vocab} rows of the effective wte")
+        if ref_lm is not None and ref_lm.shape != ref_wte.shape:
+            v.fail(f"judge: effective wte {list(ref_wte.shape)} and lm_head {list(ref_lm.shape)} differ in shape")
+
+    # tie
+    v.metrics["tie_word_embeddings"] = out_cfg.get("tie_word_embeddings", True)
     if ref_wte is not None and cls_name == "GPT2LMHeadModel":
         should_untie = ref_lm is not None and not torch.equal(ref_wte, ref_lm)
         has_lm = "lm_head.weight" in out_canon
@@ -492,12 +558,14 @@ def judge_models(case_dir: Path, merged: Path, case: dict, cls_name: str, dtype:
     """Model-level check: the output, loaded by transformers, computes what unmerged PEFT computes."""
     cls = model_classes()[cls_name]
     base_cfg = json.loads((case_dir / "base" / "config.json").read_text())
-    ids = token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024))
+    ids = token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024), resized_vocab(ref))
     pm, base_model = peft_reference(case_dir, cls_name, ref, adapter, v)
     want = run_model(pm, ids)
     if cls_name == "GPT2Model":
         want["logits"] = want["hidden"] @ base_model.wte.weight.detach().float().T
 
+    import transformers
+    v.metrics["transformers"] = transformers.__version__
     merged_model, info = cls.from_pretrained(merged, dtype=torch.float32, output_loading_info=True)
     merged_model.eval()
     if cls_name == "GPT2ForSequenceClassification" and merged_model.config.pad_token_id is None:

@@ -2,7 +2,11 @@
 """Proves judge.py can fail: broken variants ("mutants") of PEFT's expected/ outputs must all be FAILED,
 and valid variants (sharded, buffers carried, a float64-then-round merge) must PASS.
 
-Usage: python judge_selftest.py <cases-dir> <work-dir>
+Usage: python judge_selftest.py <cases-dir> <work-dir> [--only-tied]
+Each variant starts from a copy of the case's expected/ (PEFT's merge, untied cases) or effective/ (the
+unmerged PEFT model's weights with the tie rule applied, tied cases). `--only-tied`: only the tied-case
+variants (run.mjs runs those under transformers v4 too, where some must fail at the logits, not only at
+the judge's static tie check: v4 re-ties a stored lm_head when config.json says tied).
 Prints one line per mutant on stderr and, last on stdout, {"results": [{"mutant", "caught", "detail"}]}.
 `caught` is true when the judge decided as it must. Exit 0 when every decision was right, 1 otherwise. Each mutant is one mistake a merger could make.
 Mutants whose case is absent from <cases-dir> are skipped.
@@ -91,6 +95,47 @@ def mut_drop_score(d: Path) -> None:
     edit_config(d, lambda cfg: cfg.__setitem__("architectures", ["GPT2LMHeadModel"]))
 
 
+def drop_lm_head_keep_tie(d: Path) -> None:
+    """The naive tied save: only transformer.wte.weight (the base's), config tied, the trained lm_head lost."""
+    t = load(d)
+    del t["lm_head.weight"]
+    save(d, t)
+    edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", True))
+
+
+def wte_from_lm_head_keep_tie(d: Path) -> None:
+    """PEFT's merge of LoRA on a tied lm_head: the lm_head delta lands in the one shared matrix."""
+    t = load(d)
+    t["transformer.wte.weight"] = t.pop("lm_head.weight")
+    save(d, t)
+    edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", True))
+
+
+def config_says_tied(d: Path) -> None:
+    """Both matrices stored (different), config left tied: v5 loads both (and warns), v4 re-ties silently."""
+    edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", True))
+
+
+def untie_equal(d: Path) -> None:
+    t = load(d)
+    t["lm_head.weight"] = t["transformer.wte.weight"].clone()
+    save(d, t)
+    edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", False))
+
+
+def original_module_as_wte(c: Path, d: Path) -> None:
+    """Takes the wrapper's original_module (the resized base) for wte instead of the trained copy."""
+    _, ad = J.read_adapter(c / "adapter")
+    t = load(d)
+    t["transformer.wte.weight"] = ad["base_model.model.transformer.wte.original_module.weight"].clone()
+    save(d, t)
+
+
+def vocab_size_not_updated(c: Path, d: Path) -> None:
+    base_vocab = json.loads((c / "base" / "config.json").read_text())["vocab_size"]
+    edit_config(d, lambda cfg: cfg.__setitem__("vocab_size", base_vocab))
+
+
 def var_sharded(d: Path) -> None:
     t = load(d)
     keys = sorted(t)
@@ -166,8 +211,27 @@ MUTANTS = [
     ("float64-merge-rounded-once-bf16", "base-bf16", var_float64_rounded, False),
 ]
 
+# Tied wte/lm_head (issue 3), from effective/. The optional 5th item: under transformers v4 the judge must
+# (also) fail at the model level, i.e. the logits, since v4 re-ties a stored lm_head when config says tied.
+TIED_MUTANTS = [
+    ("tie-kept-lm-head-trained", "tied-mts-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
+    ("tie-kept-lora-lm-head-lost", "tied-lora-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
+    ("lora-lm-head-delta-in-shared-matrix", "tied-lora-lm-head", lambda c, d: wte_from_lm_head_keep_tie(d), True, True),
+    ("both-stored-config-tied-lora-lm-head", "tied-lora-lm-head", lambda c, d: config_says_tied(d), True, True),
+    ("both-stored-config-tied-lora-wte", "tied-lora-wte", lambda c, d: config_says_tied(d), True, True),
+    ("both-stored-config-tied-resized", "tied-mts-resized-pad", lambda c, d: config_says_tied(d), True, True),
+    ("resized-vocab-size-not-updated", "tied-mts-resized-pad", vocab_size_not_updated),
+    ("original-module-taken-for-wte", "tied-mts-resized", original_module_as_wte),
+    ("equal-embeddings-untied", "tied-mts-equal", lambda c, d: untie_equal(d)),
+    # valid variants
+    ("tied-case-sharded-output", "tied-lora-wte", lambda c, d: var_sharded(d), False),
+    ("tied-case-float64-merge-rounded-once", "tied-lora-lm-head", var_float64_rounded, False),
+]
+
 
 def main(argv: list[str]) -> int:
+    only_tied = "--only-tied" in argv
+    argv = [a for a in argv if a != "--only-tied"]
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -181,21 +245,28 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     results = []
-    for name, case, mutate, *rest in MUTANTS:
+    v4 = transformers.__version__.startswith("4.")
+    for name, case, mutate, *rest in (TIED_MUTANTS if only_tied else MUTANTS + TIED_MUTANTS):
         must_fail = rest[0] if rest else True
+        model_must_fail = v4 and len(rest) > 1 and rest[1]
         case_dir = cases / case
         if not (case_dir / "case.json").is_file():
             continue
         d = work / name
-        shutil.copytree(case_dir / "expected", d)
+        src = case_dir / "expected" if (case_dir / "expected").is_dir() else case_dir / "effective"
+        shutil.copytree(src, d)
         try:
             mutate(case_dir, d)
             v = J.judge(case_dir, d)
             failed, detail = bool(v.failures), (v.failures[0] if v.failures else "passed")
+            if model_must_fail:
+                model_fails = [f for f in v.failures if f.startswith("model:")]
+                failed = failed and bool(model_fails)
+                detail = model_fails[0] if model_fails else f"no model-level failure under v4: {detail}"
         except Exception as e:  # the judge must decide cleanly, not crash; a crash is never right
             failed, detail = None, f"crash: {type(e).__name__}: {e}"
         caught = failed is must_fail
-        label = f"{name} ({case}, must {'fail' if must_fail else 'pass'})"
+        label = f"{name} ({case}, must {'fail' if must_fail else 'pass'}{' at the logits' if model_must_fail else ''})"
         results.append({"mutant": label, "caught": caught, "detail": detail[:200]})
         if not caught:
             print(f"judge_selftest: {label}: WRONG: {detail[:160]}", file=sys.stderr)

@@ -15,8 +15,13 @@ Each case directory holds:
   case.json  what the case is: config, layout, dtype, how PEFT resolved each LoRA module (r, alpha,
              scale), versions, seeds.
 
+Tied cases (`tied-*`, issue 3: the adapter changes wte and/or lm_head of a tied base) have no expected/:
+PEFT's merge is wrong for some of them. They hold effective/ (the unmerged PEFT model's weights as a
+GPT2LMHeadModel checkpoint, tie rule applied: the ground truth) and peft-merged/ (PEFT's own merge, with
+case.json `peft_merged` saying what transformers loads wrong from it). See write_tied_case().
+
 Usage:
-  python peft_cases.py --out DIR [--cases a,b,...] [--size tiny|unit] [--force]
+  python peft_cases.py --out DIR [--cases a,b,...] [--size tiny|unit|unit-tied] [--force]
   python peft_cases.py --list
   python peft_cases.py --unit-test-data packages/core/test/data/peft   # the committed TS test data
 
@@ -44,6 +49,9 @@ REPO_ROOT = SCRIPT_DIR.parent.parent
 SIZES = {
     "tiny": dict(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64, bos_token_id=99, eos_token_id=99),
     "unit": dict(n_embd=16, n_layer=2, n_head=2, vocab_size=50, n_positions=16, bos_token_id=49, eos_token_id=49),
+    # Committed tied cases carry three checkpoints each (base, effective, peft-merged): one layer keeps the
+    # committed folder small.
+    "unit-tied": dict(n_embd=8, n_layer=1, n_head=2, vocab_size=50, n_positions=16, bos_token_id=49, eos_token_id=49),
 }
 
 # The cases. `lora` holds LoraConfig kwargs (init_lora_weights=False is always added).
@@ -119,6 +127,57 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8),
         base_layout="gpt2model",
     ),
+    # ---- tied wte/lm_head (issue 3). GPT-2's lm_head.weight IS transformer.wte.weight: an adapter that changes
+    # one use (or both differently) must be merged untied. `tied` holds how the case is built: the base is
+    # loaded back from base/ (as a user loads "gpt2"), optionally resized, then get_peft_model; `perturb` adds
+    # seeded noise to those modules_to_save copies (standing in for training) before save_pretrained.
+    # Instead of expected/ these cases have effective/ and peft-merged/ (see write_tied_case).
+    "tied-mts-resized": dict(
+        desc="(a) seed scenario: resize_token_embeddings(vocab+3), modules_to_save [wte, lm_head] trained apart, "
+             "LoRA on c_attn with rsLoRA. The base is loaded from a path, so PEFT's save_embedding_layers='auto' "
+             "sees the resize and also saves the wrappers' internals: <m>.weight, <m>.modules_to_save.weight "
+             "(the same trained copy) and <m>.original_module.weight (the resized base, unused by the forward)",
+        lora=dict(target_modules=["c_attn"], r=8, lora_alpha=16, use_rslora=True, modules_to_save=["wte", "lm_head"]),
+        tied=dict(resize=dict(extra=3), perturb=["wte", "lm_head"]),
+        # run.mjs reports rows that fail exactly so as XFAIL (loudly, not as passes); remove once lorafuse merges it.
+        known_lorafuse_bug=dict(
+            summary="lorafuse refuses PEFT's <m>.modules_to_save.weight / <m>.original_module.weight keys "
+                    "(save_embedding_layers with modules_to_save): 'replaces \"lm_head.modules_to_save.weight\", "
+                    "which <base> does not have', exit 2",
+            output_contains="modules_to_save.weight",
+            exit=2,
+        ),
+    ),
+    "tied-mts-resized-pad": dict(
+        desc="(a') as tied-mts-resized, resized with pad_to_multiple_of=8 (vocab+3 rounded up to a multiple of 8) "
+             "and saved with save_embedding_layers=False (what PEFT writes when the base path is unknown): "
+             "only <m>.weight full tensors",
+        lora=dict(target_modules=["c_attn"], r=8, lora_alpha=16, use_rslora=True, modules_to_save=["wte", "lm_head"]),
+        tied=dict(resize=dict(extra=3, pad_to_multiple_of=8), perturb=["wte", "lm_head"], save_embedding_layers=False),
+    ),
+    "tied-mts-lm-head": dict(
+        desc="(b) only lm_head in modules_to_save (trained), LoRA on c_attn: wte stays the base, lm_head differs",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, modules_to_save=["lm_head"]),
+        tied=dict(perturb=["lm_head"]),
+    ),
+    "tied-lora-lm-head": dict(
+        desc="(c) LoRA on the tied lm_head (target_modules [lm_head, c_attn]); PEFT also saves "
+             "lm_head.base_layer.weight (save_embedding_layers auto). PEFT's merge adds the lm_head delta to the "
+             "shared matrix, changing wte too",
+        lora=dict(target_modules=["lm_head", "c_attn"], r=4, lora_alpha=8),
+        tied=dict(),
+    ),
+    "tied-lora-wte": dict(
+        desc="(d) LoRA on the tied wte (lora_embedding_A/B, target_modules [wte, c_attn]). PEFT's merge adds the "
+             "embedding delta to the shared matrix, changing lm_head too",
+        lora=dict(target_modules=["wte", "c_attn"], r=4, lora_alpha=8),
+        tied=dict(),
+    ),
+    "tied-mts-equal": dict(
+        desc="(e) modules_to_save [wte, lm_head] left untrained: both copies equal the base, so the tie must be kept",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, modules_to_save=["wte", "lm_head"]),
+        tied=dict(),
+    ),
     "real-seqcls": dict(
         desc="real adapter gpt2-classification-peft (SEQ_CLS, r=8, alpha 32, targets [c_proj, c_attn], "
              "score.weight [2,768]) on a seeded random GPT-2-124M base (GPT2LMHeadModel checkpoint, f32)",
@@ -132,7 +191,10 @@ CASES: dict[str, dict] = {
 }
 
 REAL_BASE_SEED = 20240124
-UNIT_TEST_CASES = ["attn-mlp", "rank-alpha-pattern", "rslora"]
+UNIT_DATA_MAX_BYTES = 600_000
+# (case, size) committed for the TS tests.
+UNIT_TEST_CASES = [("attn-mlp", "unit"), ("rank-alpha-pattern", "unit"), ("rslora", "unit"),
+                   ("tied-mts-resized-pad", "unit-tied"), ("tied-lora-lm-head", "unit-tied"), ("tied-lora-wte", "unit-tied")]
 
 
 def log(msg: str) -> None:
@@ -298,6 +360,193 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     }
 
 
+def effective_weights(peft_model) -> dict:
+    """What the UNMERGED PeftModel's forward uses, per GPT2LMHeadModel parameter name (f32 copies).
+
+    LoRA layers: base weight + PEFT's own get_delta_weight (the f32 delta its merge would add); modules_to_save
+    wrappers: the active trained copy; everything else: the module's own parameters. In a tied base both
+    `transformer.wte.weight` and `lm_head.weight` are listed, each as its own use of the shared matrix sees it.
+    """
+    import torch
+    from peft.tuners.lora import LoraLayer
+    from peft.utils.other import ModulesToSaveWrapper
+
+    out: dict = {}
+
+    def visit(prefix: str, module) -> None:
+        if isinstance(module, ModulesToSaveWrapper):
+            visit(prefix, module.modules_to_save["default"])
+            return
+        if isinstance(module, LoraLayer):
+            base = module.get_base_layer()
+            for n, t in base.named_parameters(recurse=False):
+                out[prefix + n] = t.detach().clone()
+            with torch.no_grad():
+                out[prefix + "weight"] = (base.weight.detach() + module.get_delta_weight("default")).clone()
+            return
+        for n, t in module.named_parameters(recurse=False):
+            out[prefix + n] = t.detach().clone()
+        for n, child in module.named_children():
+            visit(f"{prefix}{n}.", child)
+
+    visit("", peft_model.base_model.model)
+    return out
+
+
+def tied_token_batch(base_vocab: int, vocab: int, n_positions: int):
+    """Random ids of the base vocabulary, with every row added by a resize placed in the first row."""
+    import torch
+    g = torch.Generator().manual_seed(1234)
+    ids = torch.randint(0, base_vocab, (2, min(16, n_positions)), generator=g)
+    new = list(range(base_vocab, vocab))[: ids.shape[1] - 1]
+    if new:
+        ids[0, 1:1 + len(new)] = torch.tensor(new)
+    return ids
+
+
+def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
+    """A tied GPT-2 base with an adapter that touches wte and/or lm_head (issue 3).
+
+    base/         the tied base (no lm_head.weight), as in the other cases.
+    adapter/      PEFT's save_pretrained, after loading the base back from base/ (so base_model_name_or_path is
+                  "base", relative to the case dir: PEFT's save_embedding_layers="auto" reads it), an optional
+                  resize_token_embeddings, get_peft_model, and seeded noise on the `perturb` modules_to_save copies.
+    effective/    ground truth: the unmerged PeftModel's effective weights (effective_weights()), reloaded from
+                  disk, written as an ordinary GPT2LMHeadModel checkpoint by save_pretrained following the tie
+                  rule (SPEC §0.2): tie kept (no lm_head.weight) exactly when the effective wte and lm_head are
+                  bitwise equal, else both stored with tie_word_embeddings false; vocab_size = effective rows.
+                  Checked here: loading it gives the unmerged model's logits (1e-5).
+    peft-merged/  PeftModel.from_pretrained(...).merge_and_unload().save_pretrained(...): PEFT's own merge, which is
+                  wrong for LoRA on a tied wte/lm_head (SPEC §4). case.json records how it compares.
+    """
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    dims = SIZES[size]
+    tied = spec["tied"]
+    case_dir = case_dir.resolve()  # the adapter is made with the case dir as cwd
+    base_dir, adapter_dir = case_dir / "base", case_dir / "adapter"
+    eff_dir, peft_dir = case_dir / "effective", case_dir / "peft-merged"
+    base_seed, adapter_seed = seed_of(name, "base"), seed_of(name, "adapter")
+    torch.manual_seed(base_seed)
+    GPT2LMHeadModel(GPT2Config(**dims)).eval().save_pretrained(base_dir)
+
+    resize = tied.get("resize")
+
+    def load_base(mean_resizing: bool):
+        m = GPT2LMHeadModel.from_pretrained("base", dtype=torch.float32).eval()
+        if resize:
+            m.resize_token_embeddings(dims["vocab_size"] + resize["extra"], pad_to_multiple_of=resize.get("pad_to_multiple_of"),
+                                      mean_resizing=mean_resizing)
+        return m
+
+    cwd = os.getcwd()
+    os.chdir(case_dir)  # base_model_name_or_path becomes "base" (relative), not this machine's path
+    try:
+        # --- adapter/ (REAL PEFT): as a user would, with "training" replaced by seeded noise on the copies.
+        torch.manual_seed(adapter_seed)
+        model = load_base(mean_resizing=True)
+        lora_kwargs = dict(spec["lora"])
+        peft_model = get_peft_model(model, LoraConfig(**lora_kwargs, init_lora_weights=False))
+        for mod in tied.get("perturb", []):
+            wrapper = peft_model.base_model.model.lm_head if mod == "lm_head" else peft_model.base_model.model.transformer.wte
+            copy_w = wrapper.modules_to_save["default"].weight
+            g = torch.Generator().manual_seed(seed_of(name, f"perturb/{mod}"))
+            with torch.no_grad():
+                copy_w.add_(0.02 * torch.randn(copy_w.shape, generator=g))
+        peft_model.save_pretrained(adapter_dir, save_embedding_layers=tied.get("save_embedding_layers", "auto"))
+
+        # --- effective/: the adapter as PEFT reads it back from disk, unmerged.
+        def reload():
+            return PeftModel.from_pretrained(load_base(mean_resizing=False), adapter_dir).eval()
+        reloaded = reload()
+        table = lora_module_table(reloaded)
+        eff = effective_weights(reloaded)
+    finally:
+        os.chdir(cwd)
+
+    wte, lm = eff["transformer.wte.weight"], eff["lm_head.weight"]
+    keep_tie = bool(wte.shape == lm.shape and torch.equal(wte, lm))
+    cfg = GPT2Config.from_pretrained(base_dir)
+    cfg.vocab_size = int(wte.shape[0])
+    cfg.tie_word_embeddings = keep_tie
+    eff_model = GPT2LMHeadModel(cfg).eval()
+    missing, unexpected = eff_model.load_state_dict(eff, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"{name}: effective weights do not fit GPT2LMHeadModel: missing {missing} unexpected {unexpected}")
+    eff_model.save_pretrained(eff_dir)
+    for p in sorted(base_dir.iterdir()):  # carried unchanged, as a merger must (SPEC §0.4)
+        if p.is_file() and p.name != "config.json" and not p.name.endswith((".safetensors", ".index.json")):
+            shutil.copy2(p, eff_dir / p.name)
+
+    ids = tied_token_batch(dims["vocab_size"], int(wte.shape[0]), dims["n_positions"])
+    with torch.no_grad():
+        want = reloaded(input_ids=ids).logits
+        got = GPT2LMHeadModel.from_pretrained(eff_dir, dtype=torch.float32).eval()(input_ids=ids).logits
+    eff_diff = float((got - want).abs().max())
+    if not torch.allclose(got, want, atol=1e-5, rtol=1e-5):
+        raise RuntimeError(f"{name}: effective/ does not reproduce the unmerged PeftModel (max |logit diff| {eff_diff})")
+
+    # --- peft-merged/: PEFT's own merge of a fresh reload.
+    os.chdir(case_dir)
+    try:
+        merged = reload().merge_and_unload()
+    finally:
+        os.chdir(cwd)
+    merged.save_pretrained(peft_dir)
+    merged_cfg = json.loads((peft_dir / "config.json").read_text())
+    loaded = GPT2LMHeadModel.from_pretrained(peft_dir, dtype=torch.float32).eval()
+    with torch.no_grad():
+        got_peft = loaded(input_ids=ids).logits
+    peft_diff = float((got_peft - want).abs().max()) if got_peft.shape == want.shape else float("inf")
+    wrong = []
+    loaded_sd = dict(loaded.named_parameters(remove_duplicate=False))
+    for k, t in sorted(eff.items()):
+        g = loaded_sd.get(k)
+        if g is None or g.shape != t.shape or not torch.allclose(g.detach(), t, atol=1e-6, rtol=1e-5):
+            wrong.append(k)
+
+    def embedding_keys(path: Path) -> list[str]:
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as f:
+            return sorted(k for k in f.keys() if ("wte" in k or "lm_head" in k))
+
+    return {
+        "model_class": "GPT2LMHeadModel",
+        "base_layout": "prefixed",
+        "base_dtype": "float32",
+        "adapter_key_prefix": "base_model.model.",
+        "tied_embeddings_untouched": False,
+        "gpt2_config": dims,
+        "seeds": {"base": base_seed, "adapter": adapter_seed},
+        "lora_config": {**lora_kwargs, "init_lora_weights": False},
+        "build": {"base_loaded_from": "base (relative to the case dir)", "resize_token_embeddings": resize,
+                  "modules_to_save_perturbed": tied.get("perturb", []),
+                  "save_embedding_layers": tied.get("save_embedding_layers", "auto")},
+        "adapter_embedding_keys": embedding_keys(adapter_dir / "adapter_model.safetensors"),
+        "lora_modules": table,
+        "effective": {
+            "layout": "GPT2LMHeadModel.save_pretrained of the unmerged PeftModel's effective weights, tie rule applied",
+            "tie_word_embeddings": keep_tie,
+            "vocab_size": int(wte.shape[0]),
+            "wte_lm_head_max_abs_diff": float((wte - lm).abs().max()) if wte.shape == lm.shape else None,
+            "logits_max_abs_diff_vs_unmerged": eff_diff,
+        },
+        "peft_merged": {
+            "tie_word_embeddings": merged_cfg.get("tie_word_embeddings", True),
+            "embedding_keys": embedding_keys(peft_dir / "model.safetensors"),
+            "logits_max_abs_diff_vs_unmerged": peft_diff,
+            "matches_unmerged": bool(peft_diff <= 1e-4),
+            "follows_tie_rule": bool(merged_cfg.get("tie_word_embeddings", True) == keep_tie),
+            "wrong_after_load": wrong,
+            "lorafuse_verify_exit": 1 if wrong else 0,
+        },
+        "notes": ["expected/ is not written for tied cases: PEFT's merge is not ground truth there (SPEC §4); "
+                  "effective/ is"],
+    }
+
+
 def write_real_case(name: str, spec: dict, case_dir: Path, shared_base: Path | None) -> tuple[dict, Path]:
     import torch
     from peft import PeftModel
@@ -361,8 +610,12 @@ def write_case(name: str, out: Path, size: str, force: bool, shared_base: Path |
     t0 = time.time()
     if "real" in spec:
         info, shared_base = write_real_case(name, spec, case_dir, shared_base)
+    elif "tied" in spec:
+        info = write_tied_case(name, spec, case_dir, size)
     else:
         info = write_tiny_case(name, spec, case_dir, size)
+    if spec.get("known_lorafuse_bug"):
+        info["known_lorafuse_bug"] = spec["known_lorafuse_bug"]
     info = {"name": name, "description": spec["desc"], **info,
             "generated_by": f"scripts/interop/peft_cases.py (size={size})", "stamp": stamp}
     case_json.write_text(json.dumps(info, indent=2) + "\n")
@@ -381,8 +634,14 @@ node scripts/interop/setup-venv.mjs
 
 Library versions used: {versions}.
 
-Base models: `GPT2LMHeadModel(GPT2Config({dims}))`, seeded per case (seeds in `case.json`),
-saved with `save_pretrained` (so `transformer.`-prefixed keys, F32, tied: no `lm_head.weight`).
+Used by `packages/cli/test/peft-data.e2e.test.ts` (lorafuse merges each case on cpu and webgpu; `lorafuse
+verify` is run on PEFT's merges). The interop suite (`node scripts/interop/run.mjs`) generates the same
+kinds of cases, larger and more of them, into `.interop-work/` and judges them with transformers v5 and v4.
+
+## Untied cases (the tied `wte`/`lm_head` pair untouched)
+
+Base: `GPT2LMHeadModel(GPT2Config({dims}))`, seeded per case (seeds in `case.json`), saved with
+`save_pretrained` (so `transformer.`-prefixed keys, F32, tied: no `lm_head.weight`).
 
 | case | LoraConfig (always with `init_lora_weights=False`) |
 |---|---|
@@ -399,15 +658,44 @@ Each `<case>/` holds:
 - `case.json`: the config used, the seeds, and `lora_modules`: how PEFT resolved each LoRA module after
   reloading the adapter (`r`, `alpha`, `scale`, base layer kind, base weight shape `[in, out]` for Conv1D).
 
-The interop suite (`node scripts/interop/run.mjs`) generates more cases, larger, into `.interop-work/`.
+## Tied cases (`tied-*`: the adapter changes `wte` and/or `lm_head` of a tied base)
+
+Base: `GPT2LMHeadModel(GPT2Config({dims_tied}))` (one layer, to keep three checkpoints per case small),
+tied, saved as above. The adapter is made the way a user makes one: the base is loaded back from `base/`
+(so `adapter_config.json` says `"base_model_name_or_path": "base"`, relative to the case folder), resized
+with `resize_token_embeddings` where the case says so, wrapped with `get_peft_model`; `modules_to_save`
+copies that stand for trained ones get seeded noise (`build.modules_to_save_perturbed`) before
+`save_pretrained`.
+
+| case | what the adapter does | LoraConfig (always with `init_lora_weights=False`) |
+|---|---|---|
+{tied_rows}
+
+Each `<case>/` holds `base/`, `adapter/` (as above), `case.json`, and instead of `expected/`:
+
+- `effective/`: **the ground truth**: the weights the *unmerged* `PeftModel` (reloaded from `base/` +
+  `adapter/`) uses in its forward pass — for a LoRA layer the base weight plus PEFT's own
+  `get_delta_weight()` (f32), for a `modules_to_save` wrapper its trained copy — written as an ordinary
+  **GPT2LMHeadModel checkpoint** with `save_pretrained`, following the tie rule (SPEC §0.2): when the
+  effective `transformer.wte.weight` and `lm_head.weight` differ (every tied case here) both are stored
+  and `tie_word_embeddings` is `false`; `vocab_size` is the effective row count. So it is not a flat dump:
+  compare by what transformers loads (with a tied config, `lm_head.weight` = `transformer.wte.weight`).
+  Checked when written: loading it gives the unmerged model's logits (`effective.logits_max_abs_diff_vs_unmerged`).
+- `peft-merged/`: `PeftModel.from_pretrained(...).merge_and_unload().save_pretrained(...)`: PEFT's own merge.
+  Wrong for LoRA on the tied `lm_head` or `wte`: PEFT adds the delta to the one shared matrix, changing
+  both uses, and keeps the config tied (SPEC §4). Right for `modules_to_save` (PEFT >= 0.19 unties).
+  `case.json` `peft_merged` says how it compares, measured with transformers: `wrong_after_load` (the
+  parameters transformers loads that differ from `effective/`), `logits_max_abs_diff_vs_unmerged`,
+  `lorafuse_verify_exit` (what `lorafuse verify peft-merged/ --base base/ --adapter adapter/` must return:
+  1 when something loads wrong, naming those parameters; 0 otherwise).
 """
 
 
 def write_unit_test_data(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     infos = []
-    for name in UNIT_TEST_CASES:
-        info, _ = write_case(name, out, "unit", force=True)
+    for name, size in UNIT_TEST_CASES:
+        info, _ = write_case(name, out, size, force=True)
         # PEFT's generated model card says nothing about the data; keep the committed set small.
         (out / name / "adapter" / "README.md").unlink(missing_ok=True)
         # The stamp (script digest) is for the interop cache only; keep committed files stable.
@@ -415,14 +703,20 @@ def write_unit_test_data(out: Path) -> None:
         (out / name / "case.json").write_text(json.dumps(info, indent=2) + "\n")
         infos.append(info)
     v = versions()
-    rows = "\n".join(f"| `{i['name']}` | `{json.dumps({k: x for k, x in i['lora_config'].items() if k != 'init_lora_weights'})}` |"
-                     for i in infos)
+
+    def cfg_of(i):
+        return json.dumps({k: x for k, x in i["lora_config"].items() if k != "init_lora_weights"})
+    rows = "\n".join(f"| `{i['name']}` | `{cfg_of(i)}` |" for i in infos if i["tied_embeddings_untouched"])
+    tied_rows = "\n".join(f"| `{i['name']}` | {i['description']} | `{cfg_of(i)}` |" for i in infos if not i["tied_embeddings_untouched"])
     (out / "README.md").write_text(UNIT_README.format(
         versions=", ".join(f"{k} {x}" for k, x in v.items()),
         dims=", ".join(f"{k}={x}" for k, x in SIZES["unit"].items()),
-        rows=rows))
+        dims_tied=", ".join(f"{k}={x}" for k, x in SIZES["unit-tied"].items()),
+        rows=rows, tied_rows=tied_rows))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     log(f"unit test data: {total} bytes in {out}")
+    if total >= UNIT_DATA_MAX_BYTES:
+        raise SystemExit(f"peft_cases: unit test data is {total} bytes, over the {UNIT_DATA_MAX_BYTES} byte budget")
 
 
 def main() -> int:

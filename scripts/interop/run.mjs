@@ -2,22 +2,40 @@
 /**
  * The interop suite: real torch/transformers/peft make the inputs and judge lorafuse's output.
  *
- *   1. setup-venv.mjs: `.venv-interop` with torch, transformers, peft, safetensors (cached).
- *   2. peft_cases.py: cases into `.interop-work/cases/<case>/{base,adapter,expected,case.json}` (cached
- *      per case by a stamp of the generator script and library versions).
+ *   1. setup-venv.mjs: `.venv-interop` (torch, transformers 5.x, peft, safetensors) and `.venv-interop-v4`
+ *      (the same torch, transformers 4.57.6, peft 0.21.0), both cached.
+ *   2. peft_cases.py (v5 venv): cases into `.interop-work/cases/<case>/` (cached per case by a stamp of the
+ *      generator script and library versions). Untied cases hold base/, adapter/, expected/ (PEFT's merge);
+ *      tied cases (`tied-*`, case.json `tied_embeddings_untouched: false`) hold base/, adapter/, effective/
+ *      (the unmerged PEFT model's weights, tie rule applied) and peft-merged/ (PEFT's own merge).
  *   3. for each case and each device:
  *        node packages/cli/bin/lorafuse.js merge <case>/base <case>/adapter --out <out> --device <device> --json
  *      with <out> = `.interop-work/out/<case>--<device>` (removed first; the CLI creates it).
  *      Passes when the CLI exits 0 and prints one JSON document on stdout (saved beside <out> as
- *      `<out>.cli.json`; stderr goes to `<out>.cli.log`). No field of that document is relied on.
- *   4. judge.py on every (case, out) pair; one JSON verdict per pair.
- *   5. a table, `.interop-work/results.json`, and a last line `N passed, N failed`. Exit 1 on any failure.
+ *      `<out>.cli.json`; stderr goes to `<out>.cli.log`). No field of that document is relied on. Then
+ *        node packages/cli/bin/lorafuse.js verify <out> --base <case>/base --adapter <case>/adapter
+ *      must exit 0 (every tiny case; the two 124M real cases are verified by the merge itself).
+ *   4. tied cases: `lorafuse verify <case>/peft-merged ...` must exit 1 naming the tensors that
+ *      transformers loads wrong from PEFT's merge (LoRA on the tied lm_head / wte), 0 where PEFT is right
+ *      (case.json `peft_merged`, measured with transformers when the case was made).
+ *   5. judge.py (v5) on every (case, out) pair; judge.py under transformers v4 (`.venv-interop-v4`) on the
+ *      tied cases' pairs (v4 silently re-ties a stored lm_head when config.json says tied).
+ *   6. a table, `.interop-work/results.json`, and a last line `N passed, N failed` (`, N skipped` when
+ *      some rows are known lorafuse bugs, see below). Exit 1 on any failure.
+ *
+ * Known lorafuse bugs: a case whose case.json has `known_lorafuse_bug` {summary, output_contains, exit} is
+ * still run; a row that fails exactly that way (that exit code, that text in the CLI's output) is reported
+ * as XFAIL with the summary, counted as skipped, and listed before the last line. Any other failure of that
+ * case fails. A row that passes says the marker can go (peft_cases.py CASES).
  *
  * Options:
- *   --judge-expected     judge PEFT's own expected/ instead of running the CLI (self-check of the Python
- *                        side), then check that judge_selftest.py's broken variants of expected/ all FAIL.
+ *   --judge-expected     judge the Python side instead of running the CLI: PEFT's expected/ (untied cases),
+ *                        effective/ (tied: must pass, v5 and v4) and peft-merged/ (tied: must pass exactly when
+ *                        PEFT's merge loads right and follows the tie rule); then judge_selftest.py's broken
+ *                        variants must all FAIL and its valid ones PASS (tied ones under v4 too).
  *   --cases a,b          only these cases (default: all; `python peft_cases.py --list`).
  *   --devices cpu,webgpu devices for the CLI (default: cpu,webgpu).
+ *   --no-v4              skip the transformers v4 venv and its rows.
  *   --cli PATH           the CLI entry (default packages/cli/bin/lorafuse.js; env LORAFUSE_CLI).
  *   --cli-timeout S      seconds per CLI run (default 600).
  *   --regen              regenerate every case.
@@ -25,7 +43,7 @@
  *   --verbose            print each verdict's JSON.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ensureVenv, REPO_ROOT } from './setup-venv.mjs';
 
@@ -39,6 +57,7 @@ function parseArgs(argv) {
     judgeExpected: false,
     cases: null,
     devices: ['cpu', 'webgpu'],
+    v4: true,
     cli: process.env.LORAFUSE_CLI || join(REPO_ROOT, 'packages', 'cli', 'bin', 'lorafuse.js'),
     cliTimeout: 600,
     regen: false,
@@ -54,6 +73,7 @@ function parseArgs(argv) {
     if (a === '--judge-expected') opts.judgeExpected = true;
     else if (a === '--cases') opts.cases = value().split(',').filter(Boolean);
     else if (a === '--devices') opts.devices = value().split(',').filter(Boolean);
+    else if (a === '--no-v4') opts.v4 = false;
     else if (a === '--cli') opts.cli = value();
     else if (a === '--cli-timeout') opts.cliTimeout = Number(value());
     else if (a === '--regen') opts.regen = true;
@@ -67,7 +87,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) process.stderr.write(`run.mjs: ${msg}\n`);
-  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
+  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu] [--no-v4] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
   process.exit(2);
 }
 
@@ -85,25 +105,31 @@ function python(py, args, { timeoutS = 1800 } = {}) {
   });
 }
 
-/** Runs the CLI for one case and device; returns {ok, reason, seconds, out}. */
-function runCli(opts, caseName, device) {
-  const caseDir = join(CASES_DIR, caseName);
-  const out = join(OUT_DIR, `${caseName}--${device}`);
-  rmSync(out, { recursive: true, force: true });
-  rmSync(`${out}.cli.json`, { force: true });
-  mkdirSync(OUT_DIR, { recursive: true });
-  const args = [opts.cli, 'merge', join(caseDir, 'base'), join(caseDir, 'adapter'), '--out', out, '--device', device, '--json'];
+function cli(opts, args, logFile) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, args, {
+  const r = spawnSync(process.execPath, [opts.cli, ...args], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: opts.cliTimeout * 1000,
     maxBuffer: 64 * 1024 * 1024,
   });
-  const secs = seconds(t0);
-  writeFileSync(`${out}.cli.log`, `$ node ${args.map((x) => relative(REPO_ROOT, x) || x).join(' ')}\n${r.stderr ?? ''}`);
-  if (r.error) return { ok: false, reason: `cli: ${r.error.code === 'ETIMEDOUT' ? `timed out after ${opts.cliTimeout} s` : r.error.message}`, seconds: secs, out };
+  if (logFile) writeFileSync(logFile, `$ node ${[opts.cli, ...args].map((x) => relative(REPO_ROOT, x) || x).join(' ')}\n${r.stderr ?? ''}`);
+  return { r, secs: seconds(t0), text: `${r.stdout ?? ''}\n${r.stderr ?? ''}` };
+}
+
+const tailOf = (text, n = 3) => text.trim().split('\n').slice(-n).join(' | ');
+
+/** Runs the CLI merge for one case and device; returns {ok, reason, seconds, out, text}. */
+function runMerge(opts, caseName, device) {
+  const caseDir = join(CASES_DIR, caseName);
+  const out = join(OUT_DIR, `${caseName}--${device}`);
+  rmSync(out, { recursive: true, force: true });
+  rmSync(`${out}.cli.json`, { force: true });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const { r, secs, text } = cli(opts, ['merge', join(caseDir, 'base'), join(caseDir, 'adapter'), '--out', out, '--device', device, '--json'], `${out}.cli.log`);
+  const res = { ok: false, reason: '', seconds: secs, out, text, exit: r.status };
+  if (r.error) return { ...res, reason: `cli: ${r.error.code === 'ETIMEDOUT' ? `timed out after ${opts.cliTimeout} s` : r.error.message}` };
   let doc;
   try {
     doc = JSON.parse(r.stdout);
@@ -111,13 +137,25 @@ function runCli(opts, caseName, device) {
   } catch {
     writeFileSync(`${out}.cli.json`, r.stdout ?? '');
   }
-  const tail = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
-  if (r.status !== 0) return { ok: false, reason: `cli exit ${r.status ?? r.signal}: ${tail}`, seconds: secs, out };
-  if (doc === undefined) return { ok: false, reason: 'cli --json: stdout is not one JSON document', seconds: secs, out };
-  if (!existsSync(out)) return { ok: false, reason: `cli exit 0 but ${relative(REPO_ROOT, out)} was not created`, seconds: secs, out };
+  if (r.status !== 0) {
+    // --json puts the error in the document; its message names the file, tensor or field.
+    const err = doc && typeof doc === 'object' && doc.error && typeof doc.error.message === 'string' ? `${doc.error.code ?? 'error'}: ${doc.error.message}` : '';
+    return { ...res, reason: `cli exit ${r.status ?? r.signal}: ${err || tailOf(r.stderr ?? '')}` };
+  }
+  if (doc === undefined) return { ...res, reason: 'cli --json: stdout is not one JSON document' };
+  if (!existsSync(out)) return { ...res, reason: `cli exit 0 but ${relative(REPO_ROOT, out)} was not created` };
   // Informational only: which adapter the CLI says it ran on (e.g. SwiftShader).
   const on = doc && typeof doc === 'object' && typeof doc.deviceDescription === 'string' ? ` on ${doc.deviceDescription}` : '';
-  return { ok: true, reason: '', seconds: secs, out, on };
+  return { ...res, ok: true, on };
+}
+
+/** `lorafuse verify <dir>` against the case's base and adapter; returns {exit, seconds, text}. */
+function runVerify(opts, caseName, dir, logFile) {
+  const caseDir = join(CASES_DIR, caseName);
+  const { r, secs, text } = cli(opts, ['verify', dir, '--base', join(caseDir, 'base'), '--adapter', join(caseDir, 'adapter')], logFile);
+  if (r.error) return { exit: null, seconds: secs, text: `cli: ${r.error.message}` };
+  if (logFile) writeFileSync(logFile, `${readFileSync(logFile, 'utf8')}${r.stdout ?? ''}`);
+  return { exit: r.status, seconds: secs, text };
 }
 
 function judge(py, pairs) {
@@ -138,22 +176,71 @@ function judge(py, pairs) {
   return { verdicts, seconds: seconds(t0) };
 }
 
+/** Applies verdicts to their rows. `mustPass` false: the row passes when the judge FAILS the output. */
+function applyVerdicts(pairs, verdicts, opts) {
+  for (const p of pairs) {
+    const v = verdicts.get(p.out);
+    if (!v) {
+      p.row.detail = 'judge printed no verdict (crashed?)';
+      continue;
+    }
+    const mustPass = p.mustPass ?? true;
+    p.row.pass = v.pass === mustPass;
+    p.row.verdict = v;
+    const m = v.metrics ?? {};
+    const summary = v.pass
+      ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}` +
+        (m.vocab_size !== undefined ? `, vocab ${m.vocab_size}, tied ${m.tie_word_embeddings}` : '')
+      : v.failures.slice(0, 3).join(' ; ');
+    p.row.detail = mustPass ? summary : `${v.pass ? 'judge PASSED it, must fail' : 'judge failed it as it must'}: ${summary}`;
+    if (opts.verbose) process.stderr.write(JSON.stringify(v) + '\n');
+  }
+}
+
 function table(rows) {
-  const cols = ['case', 'device', 'cli s', 'judge', 'detail'];
-  const cells = rows.map((r) => [r.case, r.device, r.cliSeconds, r.pass ? 'PASS' : 'FAIL', r.detail]);
+  const cols = ['case', 'device', 'check', 'cli s', 'result', 'detail'];
+  const cells = rows.map((r) => [r.case, r.device, r.check, r.cliSeconds, r.xfail ? 'XFAIL' : r.pass ? 'PASS' : 'FAIL', r.detail]);
   const width = cols.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((row) => String(row[i]).length))));
   const fmt = (row) => row.map((x, i) => (i === row.length - 1 ? String(x) : String(x).padEnd(width[i]))).join('  ');
   return [fmt(cols), fmt(width.map((w) => '-'.repeat(w))), ...cells.map(fmt)].join('\n');
 }
 
+function readCase(name) {
+  try {
+    return JSON.parse(readFileSync(join(CASES_DIR, name, 'case.json'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** A known lorafuse bug reproduced exactly (exit code and text): XFAIL instead of FAIL. */
+function matchesKnownBug(meta, exit, text) {
+  const bug = meta.known_lorafuse_bug;
+  return Boolean(bug && exit === bug.exit && text.includes(bug.output_contains));
+}
+
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const timings = {};
+  const rows = [];
 
   let t0 = Date.now();
   const venv = ensureVenv({ quiet: true });
   timings.venv_s = seconds(t0);
   log(`venv ${venv.installed ? 'installed' : 'ready'} in ${timings.venv_s.toFixed(1)} s: ${Object.entries(venv.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  let venv4 = null;
+  if (opts.v4) {
+    t0 = Date.now();
+    try {
+      venv4 = ensureVenv({ flavor: 'v4', quiet: true });
+      log(`v4 venv ${venv4.installed ? 'installed' : 'ready'} in ${seconds(t0).toFixed(1)} s: ${Object.entries(venv4.versions).map(([k, v]) => `${k} ${v}`).join(', ')}` +
+        (venv4.patched ? ` (import-time pin relaxed: huggingface-hub <1.0 is not on the indexes)` : ''));
+    } catch (e) {
+      rows.push({ case: 'transformers v4 venv', device: '-', check: 'setup', cliSeconds: '-', pass: false, detail: String(e.message).split('\n').slice(0, 3).join(' | ') });
+      log(`v4 venv FAILED: ${e.message}`);
+    }
+    timings.venv_v4_s = seconds(t0);
+  }
 
   t0 = Date.now();
   const gen = python(venv.python, [join(HERE, 'peft_cases.py'), '--out', CASES_DIR, ...(opts.cases ? ['--cases', opts.cases.join(',')] : []), ...(opts.regen ? ['--force'] : [])]);
@@ -164,78 +251,126 @@ function main() {
     process.exit(1);
   }
   const caseNames = JSON.parse(gen.stdout.trim().split('\n').pop()).cases;
+  const meta = Object.fromEntries(caseNames.map((c) => [c, readCase(c)]));
+  const isTied = (c) => meta[c].tied_embeddings_untouched === false;
   log(`${caseNames.length} cases ready in ${timings.cases_s.toFixed(1)} s (${relative(REPO_ROOT, CASES_DIR)})`);
 
-  const rows = [];
   const pairs = [];
+  const pairs4 = [];
+  const row = (r) => {
+    const full = { cliSeconds: '-', pass: false, detail: '', ...r };
+    rows.push(full);
+    return full;
+  };
   t0 = Date.now();
   if (opts.judgeExpected) {
     for (const c of caseNames) {
       const caseDir = join(CASES_DIR, c);
-      const row = { case: c, device: 'peft-expected', cliSeconds: '-', pass: false, detail: '' };
-      rows.push(row);
-      pairs.push({ caseDir, out: join(caseDir, 'expected'), row });
+      if (!isTied(c)) {
+        pairs.push({ caseDir, out: join(caseDir, 'expected'), row: row({ case: c, device: 'peft-expected', check: 'judge' }) });
+        continue;
+      }
+      const pm = meta[c].peft_merged ?? {};
+      const peftRight = Boolean(pm.matches_unmerged && pm.follows_tie_rule && (pm.wrong_after_load ?? []).length === 0);
+      for (const [list, tf] of [[pairs, 'v5'], ...(venv4 ? [[pairs4, 'v4']] : [])]) {
+        list.push({ caseDir, out: join(caseDir, 'effective'), row: row({ case: c, device: 'effective', check: `judge ${tf}` }) });
+        list.push({ caseDir, out: join(caseDir, 'peft-merged'), mustPass: peftRight, row: row({ case: c, device: 'peft-merged', check: `judge ${tf} ${peftRight ? 'passes' : 'fails'}` }) });
+      }
     }
   } else {
     if (!existsSync(opts.cli)) log(`CLI ${relative(REPO_ROOT, opts.cli)} not found: every case fails (use --judge-expected to check the Python side alone)`);
     for (const c of caseNames) {
+      const caseDir = join(CASES_DIR, c);
       for (const device of opts.devices) {
-        const row = { case: c, device, cliSeconds: '-', pass: false, detail: '' };
-        rows.push(row);
+        const r = row({ case: c, device, check: 'merge+verify, judge v5' });
         if (!existsSync(opts.cli)) {
-          row.detail = `CLI ${relative(REPO_ROOT, opts.cli)} not found`;
+          r.detail = `CLI ${relative(REPO_ROOT, opts.cli)} not found`;
           continue;
         }
-        const res = runCli(opts, c, device);
-        row.cliSeconds = res.seconds.toFixed(1);
-        log(`${c} / ${device}: cli ${res.ok ? 'ok' : 'FAILED'} in ${row.cliSeconds} s${res.ok ? res.on : `: ${res.reason}`}`);
-        if (res.ok) pairs.push({ caseDir: join(CASES_DIR, c), out: res.out, row });
-        else row.detail = res.reason;
+        const res = runMerge(opts, c, device);
+        r.cliSeconds = res.seconds.toFixed(1);
+        log(`${c} / ${device}: cli ${res.ok ? 'ok' : 'FAILED'} in ${r.cliSeconds} s${res.ok ? res.on : `: ${res.reason}`}`);
+        if (!res.ok) {
+          r.detail = res.reason;
+          if (matchesKnownBug(meta[c], res.exit, res.text)) r.xfail = `known lorafuse bug: ${meta[c].known_lorafuse_bug.summary}`;
+          if (isTied(c) && venv4) row({ case: c, device, check: 'judge v4', detail: 'no output (merge failed)', xfail: r.xfail });
+          continue;
+        }
+        if (!meta[c].adapter_source) {
+          const ver = runVerify(opts, c, res.out, `${res.out}.verify.log`);
+          r.cliSeconds = (res.seconds + ver.seconds).toFixed(1);
+          if (ver.exit !== 0) {
+            r.detail = `lorafuse verify on its own output exited ${ver.exit}: ${tailOf(ver.text)}`;
+            continue;
+          }
+        }
+        pairs.push({ caseDir, out: res.out, row: r });
+        if (isTied(c) && venv4) pairs4.push({ caseDir, out: res.out, row: row({ case: c, device, check: 'judge v4' }) });
+      }
+      if (isTied(c) && existsSync(opts.cli)) {
+        const pm = meta[c].peft_merged ?? {};
+        const want = pm.lorafuse_verify_exit;
+        const wrong = pm.wrong_after_load ?? [];
+        const r = row({ case: c, device: 'peft-merged', check: `verify exits ${want}` });
+        const ver = runVerify(opts, c, join(caseDir, 'peft-merged'), join(OUT_DIR, `${c}--peft-merged.verify.log`));
+        r.cliSeconds = ver.seconds.toFixed(1);
+        const unnamed = wrong.filter((t) => !ver.text.includes(t));
+        r.pass = ver.exit === want && unnamed.length === 0;
+        r.detail = r.pass
+          ? `exit ${ver.exit}${wrong.length ? `, names ${wrong.join(', ')} (PEFT's merge changed both uses of the tied matrix)` : ' (PEFT merged it right)'}`
+          : `exit ${ver.exit} (want ${want})${unnamed.length ? `, does not name ${unnamed.join(', ')}` : ''}: ${tailOf(ver.text)}`;
+        if (!r.pass && matchesKnownBug(meta[c], ver.exit, ver.text)) r.xfail = `known lorafuse bug: ${meta[c].known_lorafuse_bug.summary}`;
+        log(`${c} / peft-merged: verify exit ${ver.exit} (want ${want})`);
       }
     }
     timings.cli_s = seconds(t0);
   }
 
-  const { verdicts, seconds: judgeSeconds } = judge(venv.python, pairs);
-  timings.judge_s = judgeSeconds;
-  for (const p of pairs) {
-    const v = verdicts.get(p.out);
-    if (!v) {
-      p.row.detail = 'judge printed no verdict (crashed?)';
-      continue;
-    }
-    p.row.pass = v.pass;
-    p.row.verdict = v;
-    const m = v.metrics ?? {};
-    p.row.detail = v.pass
-      ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}`
-      : v.failures.slice(0, 3).join(' ; ');
-    if (opts.verbose) process.stderr.write(JSON.stringify(v) + '\n');
-    // The 124M cases write ~500 MB per run: drop outputs that passed.
-    if (v.pass && !opts.keep && !opts.judgeExpected) rmSync(p.out, { recursive: true, force: true });
+  const j5 = judge(venv.python, pairs);
+  timings.judge_s = j5.seconds;
+  applyVerdicts(pairs, j5.verdicts, opts);
+  if (venv4) {
+    const j4 = judge(venv4.python, pairs4);
+    timings.judge_v4_s = j4.seconds;
+    applyVerdicts(pairs4, j4.verdicts, opts);
+  }
+  // The 124M cases write ~500 MB per run: drop outputs that passed everywhere.
+  if (!opts.keep && !opts.judgeExpected) {
+    const failedOut = new Set([...pairs, ...pairs4].filter((p) => !p.row.pass).map((p) => p.out));
+    for (const p of pairs) if (!failedOut.has(p.out)) rmSync(p.out, { recursive: true, force: true });
   }
 
   if (opts.judgeExpected) {
     t0 = Date.now();
-    const st = python(venv.python, [join(HERE, 'judge_selftest.py'), CASES_DIR, join(WORK, 'selftest')]);
+    const selftests = [[venv.python, 'v5', []], ...(venv4 ? [[venv4.python, 'v4', ['--only-tied']]] : [])];
+    for (const [py, tf, extra] of selftests) {
+      const st = python(py, [join(HERE, 'judge_selftest.py'), CASES_DIR, join(WORK, `selftest-${tf}`), ...extra]);
+      let results = [];
+      try {
+        results = JSON.parse(st.stdout.trim().split('\n').pop()).results;
+      } catch {
+        results = [{ mutant: 'judge_selftest.py', caught: false, detail: `exit ${st.status}` }];
+      }
+      for (const r of results) {
+        rows.push({ case: r.mutant, device: 'judge-selftest', check: tf, cliSeconds: '-', pass: r.caught, detail: `${r.caught ? 'judge decided right' : 'judge decided WRONG'}: ${r.detail}` });
+      }
+    }
     timings.selftest_s = seconds(t0);
-    let results = [];
-    try {
-      results = JSON.parse(st.stdout.trim().split('\n').pop()).results;
-    } catch {
-      results = [{ mutant: 'judge_selftest.py', caught: false, detail: `exit ${st.status}` }];
-    }
-    for (const r of results) {
-      rows.push({ case: r.mutant, device: 'judge-selftest', cliSeconds: '-', pass: r.caught, detail: `${r.caught ? 'judge decided right' : 'judge decided WRONG'}: ${r.detail}` });
-    }
   }
 
-  const passed = rows.filter((r) => r.pass).length;
-  const failed = rows.length - passed;
-  writeFileSync(join(WORK, 'results.json'), JSON.stringify({ versions: venv.versions, timings, rows }, null, 2) + '\n');
+  const xfailed = rows.filter((r) => r.xfail);
+  const stale = caseNames.filter((c) => meta[c].known_lorafuse_bug && !opts.judgeExpected && !xfailed.some((r) => r.case === c));
+  const passed = rows.filter((r) => r.pass && !r.xfail).length;
+  const failed = rows.length - passed - xfailed.length;
+  writeFileSync(join(WORK, 'results.json'), JSON.stringify({ versions: venv.versions, versions_v4: venv4?.versions ?? null, v4_patched: venv4?.patched ?? null, timings, rows }, null, 2) + '\n');
   process.stdout.write(`${table(rows)}\n\n`);
   process.stdout.write(`timings: ${Object.entries(timings).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')}\n`);
-  process.stdout.write(`${passed} passed, ${failed} failed\n`);
+  if (xfailed.length) {
+    const reasons = [...new Set(xfailed.map((r) => `${r.case}: ${r.xfail}`))];
+    process.stdout.write(`KNOWN LORAFUSE BUGS (${xfailed.length} row(s) XFAIL, counted as skipped; they fail the run once they fail differently):\n${reasons.map((x) => `  - ${x}`).join('\n')}\n`);
+  }
+  for (const c of stale) process.stdout.write(`note: ${c}'s known_lorafuse_bug no longer reproduces: remove the marker in scripts/interop/peft_cases.py\n`);
+  process.stdout.write(`${passed} passed, ${failed} failed${xfailed.length ? `, ${xfailed.length} skipped` : ''}\n`);
   process.exit(failed === 0 && passed > 0 ? 0 : 1);
 }
 
