@@ -139,14 +139,6 @@ CASES: dict[str, dict] = {
              "(the same trained copy) and <m>.original_module.weight (the resized base, unused by the forward)",
         lora=dict(target_modules=["c_attn"], r=8, lora_alpha=16, use_rslora=True, modules_to_save=["wte", "lm_head"]),
         tied=dict(resize=dict(extra=3), perturb=["wte", "lm_head"]),
-        # run.mjs reports rows that fail exactly so as XFAIL (loudly, not as passes); remove once lorafuse merges it.
-        known_lorafuse_bug=dict(
-            summary="lorafuse refuses PEFT's <m>.modules_to_save.weight / <m>.original_module.weight keys "
-                    "(save_embedding_layers with modules_to_save): 'replaces \"lm_head.modules_to_save.weight\", "
-                    "which <base> does not have', exit 2",
-            output_contains="modules_to_save.weight",
-            exit=2,
-        ),
     ),
     "tied-mts-resized-pad": dict(
         desc="(a') as tied-mts-resized, resized with pad_to_multiple_of=8 (vocab+3 rounded up to a multiple of 8) "

@@ -1,6 +1,6 @@
 import { canonicalName, diagnose, InputError, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsStreamWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type TieMode } from '@lorafuse/core';
 import { tensorProducer } from '../merge/tensor-producer.js';
-import { digestBytes } from '../verify/digest.js';
+import { digestBytes, digestRange } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
 import { verifyWrittenCheckpoint } from '../verify/verify-written.js';
 import { onInterrupt } from '../interrupt.js';
@@ -150,6 +150,15 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const planCodes = new Set(plan.findings.map((f) => f.code));
     const doctorNotes = doctor.filter((f) => !planCodes.has(f.code));
 
+    for (const { kept, duplicate } of plan.duplicateCopies) {
+      const [a, b] = await Promise.all([digestRange(files.get(kept.file), kept.fileOffset, kept.byteLength), digestRange(files.get(duplicate.file), duplicate.fileOffset, duplicate.byteLength)]);
+      if (a !== b) {
+        throw new InputError('ADAPTER_DUPLICATE_DIFFERS', `${adapter.dir}: "${kept.name}" and "${duplicate.name}" are two copies of one trained tensor but their values differ`, {
+          subject: duplicate.name,
+          hint: 'The adapter file is inconsistent; re-save it with PEFT.',
+        });
+      }
+    }
     executor = opts.device === 'cpu' ? createCpuExecutor(files) : await createWebGpuExecutor(files);
     const produce = tensorProducer(files, executor, opts.allowNonFinite, adapter.dir);
 

@@ -127,7 +127,8 @@ export function diagnose(input: DoctorInput): Finding[] {
   const baseVocab = base.files.flatMap((h) => h.tensors).find((t) => canonicalName(t.name) === TIED_INPUT_WEIGHT)?.shape[0];
   if (baseTied && (touched.wte.length > 0) !== (touched.lmHead.length > 0)) {
     const side = touched.wte.length > 0 ? 'wte (input embedding)' : 'lm_head (output head)';
-    const how = [...touched.wte, ...touched.lmHead][0];
+    const changes = [...touched.wte, ...touched.lmHead];
+    const how = changes.includes('LoRA') ? 'LoRA' : changes[0];
     findings.push({
       severity: 'warning',
       code: 'ONE_SIDE_OF_TIE_TRAINED',

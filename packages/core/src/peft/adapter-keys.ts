@@ -19,7 +19,12 @@ export type AdapterKey =
    * saved under a LoRA-wrapped module's `base_layer` (save_embedding_layers on a targeted embedding):
    * the module's new base weight, onto which its own LoRA delta still goes.
    */
-  | { kind: 'replacement'; tensorPath: string; key: string; fromBaseLayer: boolean }
+  | { kind: 'replacement'; tensorPath: string; key: string; fromBaseLayer: boolean; wrapperCopy?: boolean }
+  /**
+   * `<module>.original_module.<param>`: the untrained module a ModulesToSaveWrapper keeps beside its
+   * trained copy. Saved by save_embedding_layers on a resized vocabulary; the forward pass never uses it.
+   */
+  | { kind: 'original_module'; tensorPath: string; key: string }
   /** A `lora_*` key of a shape lorafuse does not know (e.g. a named adapter left in the key). */
   | { kind: 'unknown_lora'; key: string };
 
@@ -33,6 +38,9 @@ export function parseAdapterKey(key: string): AdapterKey {
   if ((m = path.match(/^(.*)\.lora_B\.bias$/))) return { kind: 'lora_bias', modulePath: m[1]!, key };
   if ((m = path.match(/^(.*)\.token_adapter\.trainable_tokens_delta$/))) return { kind: 'trainable_tokens', modulePath: m[1]!, key };
   if (/(^|\.)lora_/.test(path)) return { kind: 'unknown_lora', key };
+  if ((m = path.match(/^(.*)\.original_module\.([^.]+)$/))) return { kind: 'original_module', tensorPath: `${m[1]!}.${m[2]!}`, key };
+  // The trained copy under its in-memory wrapper name: the same tensor as `<module>.<param>`.
+  if ((m = path.match(/^(.*)\.modules_to_save\.(?:default\.)?([^.]+)$/))) return { kind: 'replacement', tensorPath: `${m[1]!}.${m[2]!}`, key, fromBaseLayer: false, wrapperCopy: true };
   const fromBaseLayer = /\.base_layer\.[^.]+$/.test(path);
   return { kind: 'replacement', tensorPath: path.replace(/\.base_layer\.([^.]+)$/, '.$1'), key, fromBaseLayer };
 }

@@ -206,5 +206,21 @@ describe('tie decision', () => {
     const e = await planError({}, { ...lmHeadLora, extraTensors: [{ name: 'lm_head.weight', shape: [50, 16], values: new Float32Array(800) }] });
     expect(e.code).toBe('ADAPTER_CONFLICT');
   });
-});
 
+  it("reads PEFT's save_embedding_layers extras: <m>.modules_to_save.weight is the same trained copy, <m>.original_module.weight is ignored", async () => {
+    const trained = new Float32Array(53 * 16).fill(0.5);
+    const original = new Float32Array(53 * 16).fill(0.1);
+    const p = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { modules_to_save: ['wte', 'lm_head'] }, extraTensors: [
+      { name: 'transformer.wte.weight', shape: [53, 16], values: trained },
+      { name: 'transformer.wte.modules_to_save.weight', shape: [53, 16], values: trained },
+      { name: 'transformer.wte.original_module.weight', shape: [53, 16], values: original },
+      { name: 'lm_head.weight', shape: [53, 16], values: trained },
+      { name: 'lm_head.modules_to_save.weight', shape: [53, 16], values: trained },
+      { name: 'lm_head.original_module.weight', shape: [53, 16], values: original },
+    ] });
+    expect(p.duplicateCopies.map((d) => d.duplicate.name).sort()).toEqual(['base_model.model.lm_head.modules_to_save.weight', 'base_model.model.transformer.wte.modules_to_save.weight']);
+    expect(p.findings.map((f) => f.code)).toContain('ORIGINAL_MODULE_IGNORED');
+    expect(p.tensors.find((t) => t.name === 'transformer.wte.weight')!.source).toMatchObject({ kind: 'replace', from: { name: 'base_model.model.transformer.wte.weight' } });
+    expect(p.outputConfig?.['vocab_size']).toBe(53);
+  });
+});

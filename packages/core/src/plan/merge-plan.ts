@@ -88,6 +88,8 @@ export interface MergePlan {
   readonly findings: readonly Finding[];
   /** The base config (for resolving the tie later). */
   readonly baseConfig: Record<string, unknown>;
+  /** Tensors the adapter stores twice under two names; the executor must find them byte-identical. */
+  readonly duplicateCopies: ReadonlyArray<{ readonly kept: TensorRef; readonly duplicate: TensorRef }>;
   readonly summary: {
     readonly merged: number;
     readonly replaced: number;
@@ -149,6 +151,7 @@ interface Replacement {
   key: string;
   info: TensorInfo;
   fromBaseLayer: boolean;
+  wrapperCopy?: boolean;
 }
 
 /**
@@ -197,6 +200,8 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   // 2. Interpret every adapter key; refuse unsupported features by name.
   const loraPairs = new Map<string, LoraPair>();
   const replacements = new Map<string, Replacement>();
+  const ignoredOriginals: string[] = [];
+  const duplicateCopies: Array<{ kept: TensorRef; duplicate: TensorRef }> = [];
   const adapterFile = adapter.file;
   if (adapter.config.useDora) {
     throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${adapter.label}: DoRA (use_dora: true) is not supported yet`, {
@@ -232,16 +237,27 @@ export function planMerge(input: PlanMergeInput): MergePlan {
           subject: key.key,
           hint: 'Expected "<module>.lora_A.weight" / "<module>.lora_B.weight". If the adapter name is still in the key, re-save the adapter with PEFT.',
         });
+      case 'original_module':
+        ignoredOriginals.push(key.key);
+        break;
       case 'replacement': {
         if (!FLOAT_DTYPES.includes(info.dtype)) {
           throw new InputError('ADAPTER_TENSOR_DTYPE', `${adapter.label}: tensor "${key.key}" is ${info.dtype}; expected F32, F16 or BF16`, { subject: key.key });
         }
         const canonical = canonicalName(key.tensorPath);
         const prior = replacements.get(canonical);
+        // PEFT may save a trained copy twice (as "<m>.weight" and "<m>.modules_to_save.weight"): keep
+        // one and have the executor confirm the two are byte-identical.
+        if (prior && (key.wrapperCopy || prior.wrapperCopy) && prior.info.dtype === info.dtype && prior.info.shape.join() === info.shape.join()) {
+          const [kept, dropped] = key.wrapperCopy ? [prior, info] : [{ key: key.key, info, fromBaseLayer: false, wrapperCopy: false }, prior.info];
+          replacements.set(canonical, kept);
+          duplicateCopies.push({ kept: refOf(adapterFile, kept.info), duplicate: refOf(adapterFile, dropped) });
+          break;
+        }
         if (prior) {
           throw new InputError('ADAPTER_CONFLICT', `${adapter.label}: "${canonical}" is given twice, as "${prior.key}" and "${key.key}"`, { subject: canonical, hint: 'Re-save the adapter with PEFT.' });
         }
-        replacements.set(canonical, { key: key.key, info, fromBaseLayer: key.fromBaseLayer });
+        replacements.set(canonical, { key: key.key, info, fromBaseLayer: key.fromBaseLayer, wrapperCopy: key.wrapperCopy === true });
         break;
       }
     }
@@ -378,6 +394,15 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     });
   }
 
+  if (ignoredOriginals.length > 0) {
+    findings.push({
+      severity: 'info',
+      code: 'ORIGINAL_MODULE_IGNORED',
+      subject: ignoredOriginals.join(', '),
+      message: `the adapter also stores ${ignoredOriginals.map((k) => `"${k}"`).join(', ')}: the untrained module PEFT keeps beside a modules_to_save copy, which the model never uses; ignored`,
+    });
+  }
+
   // 5. The tie decision (a named step: never assume the tie survives).
   const wteSource: TensorSource = effective.get(TIED_INPUT_WEIGHT) ?? { kind: 'copy', from: baseWte };
   const hasHead = newHead === null && architectureOf(base.config) !== 'GPT2Model';
@@ -460,6 +485,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     configChanges,
     findings: [...findings, ...tie.findings],
     baseConfig: base.config,
+    duplicateCopies,
     summary: { merged, replaced, added, copied: tensors.filter((t) => t.source.kind === 'copy').length, loraModules },
   };
   return plan;

@@ -1,0 +1,74 @@
+/** The CPU executor's merge is bit-identical to the kernels' f64 reference, row range by row range. */
+import { describe, expect, it } from 'vitest';
+import { loraMergeRef, type LoraMergeOrientation } from '@lorafuse/kernels';
+import { countNonFinite, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
+import type { TensorRef } from './merge-plan.js';
+import { SeededRandom } from '../testing/random.js';
+
+function inputs(rows: number, cols: number, rank: number, orientation: LoraMergeOrientation, seed: number) {
+  const rng = new SeededRandom(seed);
+  const [outF, inF] = orientation === 'linear' ? [rows, cols] : [cols, rows];
+  return { w: rng.normalArray(rows * cols, 0.1), a: rng.normalArray(rank * inF, 0.3), b: rng.normalArray(outF * rank, 0.3) };
+}
+
+const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+
+describe('loraMergeRowsInPlace', () => {
+  for (const orientation of ['linear', 'transposed'] as const) {
+    it.each([1, 2, 3, 4, 5, 8, 12, 16, 64])(`${orientation}, r=%i: bit-identical to loraMergeRef`, (rank) => {
+      const rows = 37;
+      const cols = 29;
+      const { w, a, b } = inputs(rows, cols, rank, orientation, rank * 31 + (orientation === 'linear' ? 1 : 2));
+      const scale = 16 / 3 / rank;
+      const ref = loraMergeRef({ rows, cols, rank, orientation, w, a, b, scale });
+      const mine = w.slice();
+      const column = loraMergeColumnFactor({ w: mine, a, b, rows, cols, rank, orientation, scale });
+      // In three row ranges, as the worker threads split it.
+      let nonFinite = 0;
+      for (const [s, e] of [[0, 10], [10, 11], [11, rows]] as const) nonFinite += loraMergeRowsInPlace({ w: mine, a, b, rows, cols, rank, orientation, scale }, s, e, column);
+      expect([...bits(mine)]).toEqual([...bits(ref)]);
+      expect(nonFinite).toBe(0);
+    });
+  }
+
+  it('counts NaN and Inf, including f32 overflow of a finite f64 sum', () => {
+    const w = new Float32Array([0, 1, 2, 3]);
+    const a = new Float32Array([1, 1]); // [r=1, in=2]
+    const b = new Float32Array([3e38, Number.NaN]); // [out=2, r=1]
+    const p = { w, a, b, rows: 2, cols: 2, rank: 1, orientation: 'linear' as const, scale: 2 };
+    const ref = loraMergeRef(p);
+    expect(loraMergeRowsInPlace(p)).toBe(4);
+    expect([...bits(w)]).toEqual([...bits(ref)]);
+    expect(countNonFinite(ref)).toBe(4);
+  });
+
+  it('keeps the sign of zero as the reference does', () => {
+    const w = new Float32Array([-0, -0]);
+    const p = { w, a: new Float32Array([-0]), b: new Float32Array([0, -0]), rows: 1, cols: 2, rank: 1, orientation: 'transposed' as const, scale: 1 };
+    const ref = loraMergeRef({ ...p, w: w.slice() });
+    loraMergeRowsInPlace(p);
+    expect([...bits(w)]).toEqual([...bits(ref)]);
+  });
+
+  it('rejects short inputs and bad row ranges', () => {
+    const p = { w: new Float32Array(3), a: new Float32Array(2), b: new Float32Array(2), rows: 2, cols: 2, rank: 1, orientation: 'linear' as const, scale: 1 };
+    expect(() => loraMergeRowsInPlace(p)).toThrow(RangeError);
+    expect(() => loraMergeRowsInPlace({ ...p, w: new Float32Array(4) }, 1, 3)).toThrow(/row range/);
+  });
+});
+
+describe('mergeOnCpu', () => {
+  it('applies several deltas in turn, each rounded to f32, like the reference', async () => {
+    const rows = 9;
+    const cols = 7;
+    const one = inputs(rows, cols, 3, 'transposed', 5);
+    const two = inputs(rows, cols, 2, 'transposed', 6);
+    const files: Record<string, Float32Array> = { w: one.w, a1: one.a, b1: one.b, a2: two.a, b2: two.b };
+    const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
+    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, orientation: 'transposed' as const, rows, cols });
+    const result = await mergeOnCpu({ kind: 'merge', base: ref('w'), deltas: [delta(1, 3, 0.5), delta(2, 2, 3)] }, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
+    const expected = loraMergeRef({ rows, cols, rank: 2, orientation: 'transposed', a: two.a, b: two.b, scale: 3, w: loraMergeRef({ rows, cols, rank: 3, orientation: 'transposed', a: one.a, b: one.b, scale: 0.5, w: one.w }) });
+    expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(expected)]);
+    expect(result.nonFinite).toBe(0);
+  });
+});
