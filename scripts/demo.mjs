@@ -25,7 +25,7 @@ function lorafuse(args, { capture = false } = {}) {
 }
 
 lorafuse(['doctor', join(demo, 'base'), join(demo, 'adapter')]);
-const report = JSON.parse(lorafuse(['merge', join(demo, 'base'), join(demo, 'adapter'), '--out', out, '--overwrite', '--json', ...process.argv.slice(2)], { capture: true }));
+const report = JSON.parse(lorafuse(['merge', join(demo, 'base'), join(demo, 'adapter'), '--out', out, '--overwrite', '--json', '--device', 'webgpu', ...process.argv.slice(2)], { capture: true }));
 
 process.stdout.write(`merged on ${report.device} (${report.deviceDescription}) in ${report.seconds.toFixed(2)} s: `
   + `${report.tensors.merged} LoRA-merged, ${report.tensors.replaced} replaced by trained tensors, ${report.tensors.copied} copied unchanged\n`);

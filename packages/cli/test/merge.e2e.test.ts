@@ -178,19 +178,24 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect(existsSync(join(c.dir, 'o4'))).toBe(false);
   });
 
-  it('says how to get a browser, and mentions --device cpu, when Chromium is missing', async () => {
-    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', join(c.dir, 'o5')], { CHROME_PATH: join(c.dir, 'no-such-chromium') });
+  it('says how to get a browser, and mentions --device cpu, when Chromium is missing for --device webgpu', async () => {
+    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', join(c.dir, 'o5'), '--device', 'webgpu'], { CHROME_PATH: join(c.dir, 'no-such-chromium') });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/CHROME_PATH/);
     expect(r.stderr).toMatch(/--device cpu/);
     expect(existsSync(join(c.dir, 'o5'))).toBe(false);
+    // The default, --device auto, says why it falls back to the CPU executor instead.
+    const auto = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', join(c.dir, 'o5'), '--json'], { CHROME_PATH: join(c.dir, 'no-such-chromium') });
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(JSON.parse(auto.stdout)).toMatchObject({ device: 'cpu' });
+    expect(JSON.parse(auto.stdout).deviceReason).toMatch(/Chromium|GPU|software/i);
   });
 
   it('reports usage errors with exit 2 and prints --help for every command', async () => {
     expect((await runLorafuse(['merge', c.baseDir])).code).toBe(2);
     expect((await runLorafuse(['merge', c.baseDir, c.adapterDir])).stderr).toMatch(/--out/);
     expect((await runLorafuse(['frobnicate'])).code).toBe(2);
-    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', 'x', '--device', 'tpu'])).stderr).toMatch(/webgpu, cpu/);
+    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', 'x', '--device', 'tpu'])).stderr).toMatch(/auto, webgpu, cpu/);
     for (const cmd of ['merge', 'inspect', 'env']) {
       const h = await runLorafuse([cmd, '--help']);
       expect(h.code).toBe(0);
@@ -242,7 +247,7 @@ describe('lorafuse merge --device webgpu (WGSL kernel in headless Chromium)', ()
 
   it('merges a BF16 base on the GPU within one bf16 ulp of the reference', async () => {
     const c = await makeCase({ seed: 13, dtype: 'BF16' }, { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn', 'mlp.c_fc'], 3) });
-    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out]);
+    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'webgpu']);
     expect(r.code, r.stderr).toBe(0);
     expect(await checkMerged(c, c.out, (_m, rank) => 8 / rank, { atol: 1e-7, rtol: 2 ** -7 })).toBe(4);
   });

@@ -163,7 +163,8 @@ export async function startRunnerServer(options: RunnerServerOptions): Promise<R
       return;
     }
     try {
-      await pipeline(createReadStream(path, { start: offset, end: offset + length - 1 }), res);
+      // 1 MiB reads: the default 64 KiB chunks cost a third of the GET throughput (packages/bench).
+      await pipeline(createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 1 << 20 }), res);
     } catch {
       res.destroy();
     }

@@ -9,9 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { createCpuExecutor } from '../executors/cpu.js';
 import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
-import { createWebGpuExecutor } from '../executors/webgpu.js';
+import { createExecutor, type DeviceChoice } from '../executors/select-device.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { assertOutDirSeparate, OutputTransaction } from '../fs/output-dir.js';
 import { formatBytes, Progress, type Io } from '../output.js';
@@ -25,7 +24,9 @@ Merges a PEFT LoRA adapter into a GPT-2 checkpoint and writes a checkpoint trans
 
 Options:
   --out <dir>          output directory (created; must not be or contain an input)
-  --device <d>         webgpu (default: WGSL kernels in headless Chromium) or cpu
+  --device <d>         auto (default): WebGPU on a real GPU, the CPU executor when the only WebGPU
+                       adapter is a software fallback (SwiftShader), which is slower end to end;
+                       webgpu: WGSL kernels in headless Chromium; cpu: worker threads in Node
   --overwrite          replace the contents of a non-empty output directory
   --tie <mode>         auto (default): keep wte/lm_head tied exactly when their effective weights are
                        bitwise equal, else store both and set tie_word_embeddings: false;
@@ -49,6 +50,8 @@ export interface MergeReport {
   ok: true;
   device: 'cpu' | 'webgpu';
   deviceDescription: string;
+  /** Why this device ran the merges (`--device auto` explains its choice). */
+  deviceReason: string;
   base: string;
   adapter: string;
   out: string;
@@ -83,7 +86,7 @@ export const mergeCommand: Command = {
     }
     const outDir = stringOption(args, 'out');
     if (!outDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse merge: --out <out-dir> is required', { subject: '--out', hint: 'Run `lorafuse merge --help` for usage.' });
-    const device = choice('merge', 'device', stringOption(args, 'device'), ['webgpu', 'cpu'] as const, 'webgpu');
+    const device = choice('merge', 'device', stringOption(args, 'device'), ['auto', 'webgpu', 'cpu'] as const, 'auto');
     const json = flag(args, 'json');
     const report = await runMerge({
       baseDir: positionals[0]!,
@@ -107,7 +110,7 @@ export interface MergeOptions {
   baseDir: string;
   adapterDir: string;
   outDir: string;
-  device: 'cpu' | 'webgpu';
+  device: DeviceChoice;
   overwrite: boolean;
   allowNonFinite: boolean;
   tie: TieMode;
@@ -159,7 +162,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
         });
       }
     }
-    executor = opts.device === 'cpu' ? createCpuExecutor(files) : await createWebGpuExecutor(files);
+    const selected = await createExecutor(opts.device, files);
+    executor = selected.executor;
     const produce = tensorProducer(files, executor, opts.allowNonFinite, adapter.dir);
 
     // The tie step: compute both effective matrices, compare them bitwise, then fix the layout.
@@ -187,6 +191,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     // Digest of every tensor's intended bytes (source bytes for copies, executor output for merges),
     // by canonical name: verification re-reads the written file and must find exactly these.
     const intent = new Map<string, string>();
+    // Look ahead: the executor may fetch and merge the next tensors while this one is written.
+    executor.prefetch?.(layout.entries.map((e) => byName.get(e.name)!).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name)));
     for (const entry of layout.entries) {
       const t = byName.get(entry.name)!;
       progress.update(done, t.name);
@@ -237,6 +243,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       ok: true,
       device: executor.device,
       deviceDescription: executor.description,
+      deviceReason: selected.reason,
       base: base.dir,
       adapter: adapter.dir,
       out: opts.outDir,
@@ -266,6 +273,7 @@ function orientationLabel(modulePath: string): string {
 function humanReport(r: MergeReport): string {
   const lines = [
     `merged ${r.loraModules.length} LoRA module(s) into ${r.out} on ${r.device} (${r.deviceDescription})`,
+    `  device: ${r.deviceReason}`,
     `  tensors: ${r.tensors.merged} merged, ${r.tensors.replaced} replaced, ${r.tensors.added} added, ${r.tensors.copied} copied unchanged; ${formatBytes(r.bytesWritten)} written in ${r.seconds.toFixed(2)} s`,
   ];
   const scales = new Map<string, number>();

@@ -1,14 +1,35 @@
-import { mergeOnCpu, type FloatCodecDtype } from '@lorafuse/core';
+import type { FloatCodecDtype } from '@lorafuse/core';
 import type { OpenFiles } from '../fs/inputs.js';
-import type { MergedBytes, MergeExecutor, MergeTensor } from './executor.js';
+import { startCpuMergePool } from './cpu-workers.js';
+import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
 
-/** The CPU executor: the kernels' TypeScript reference, for machines without Chromium or WebGPU. */
-export function createCpuExecutor(files: OpenFiles): MergeExecutor {
+/** Options of {@link createCpuExecutor}. */
+export interface CpuExecutorOptions {
+  /** Worker threads (default: one per core, at most 8; 0 or 1 merges on the calling thread). */
+  threads?: number;
+}
+
+/**
+ * The CPU executor: the kernels' f64 reference semantics (core's `mergeOnCpu`, bit-identical to
+ * `loraMergeRef`), W's rows spread over worker threads, and two merges in flight when the caller
+ * {@link MergeExecutor.prefetch}es. For machines without Chromium or a GPU.
+ */
+export function createCpuExecutor(files: OpenFiles, options: CpuExecutorOptions = {}): MergeExecutor {
+  const pool = startCpuMergePool(options.threads);
+  const mergeOne = (t: MergeTensor): Promise<MergedBytes> =>
+    pool.merge(t.source, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength));
+  const prefetcher = withPrefetch(mergeOne, 2);
   return {
     device: 'cpu',
-    description: 'CPU reference in Node.js (f64 accumulation)',
-    merge: (t: MergeTensor): Promise<MergedBytes> =>
-      mergeOnCpu(t.source, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength)),
-    close: async () => undefined,
+    get description() {
+      const threads = pool.threads;
+      return `CPU in Node.js (f64 accumulation, ${threads > 1 ? `${threads} worker threads` : 'one thread'})`;
+    },
+    merge: (t) => prefetcher.merge(t),
+    prefetch: (tensors) => prefetcher.prefetch(tensors),
+    close: async () => {
+      await prefetcher.drain();
+      await pool.close();
+    },
   };
 }

@@ -27,7 +27,8 @@ async function mergeTensor(req: PageMergeRequest): Promise<PageMergeResult> {
     fetchBytes(req.w.url),
     ...req.deltas.flatMap((d) => [fetchBytes(d.a.url), fetchBytes(d.b.url)]),
   ]);
-  const w = decodeToF32(req.w.dtype, wBytes!);
+  // F32 bytes are used in place (fetchBytes returns a fresh, aligned buffer): one copy less.
+  const w = req.w.dtype === 'F32' && wBytes!.byteOffset % 4 === 0 && wBytes!.byteLength % 4 === 0 ? new Float32Array(wBytes!.buffer, wBytes!.byteOffset, wBytes!.byteLength / 4) : decodeToF32(req.w.dtype, wBytes!);
   const buffers: GPUBuffer[] = [];
   try {
     const wBuf = storageBuffer(device, `W ${req.name}`, w, GPUBufferUsage.COPY_SRC);
@@ -50,12 +51,19 @@ async function mergeTensor(req: PageMergeRequest): Promise<PageMergeResult> {
     if (oom) throw new Error(`out of GPU memory merging ${req.name}: ${oom.message}`);
     if (validation) throw new Error(`WebGPU validation error merging ${req.name}: ${validation.message}`);
     await readback.mapAsync(GPUMapMode.READ);
-    const merged = new Float32Array(readback.getMappedRange().slice(0, w.byteLength));
-    readback.unmap();
+    // Counted and uploaded from the mapped range itself (the Blob body copies it once).
+    const merged = new Float32Array(readback.getMappedRange(0, w.byteLength));
     let nonFinite = 0;
-    for (let i = 0; i < merged.length; i++) if (!Number.isFinite(merged[i]!)) nonFinite++;
+    for (let i = 0; i < merged.length; i++) {
+      const v = merged[i]!;
+      if (v - v !== 0) nonFinite++;
+    }
     const out = req.outDtype === 'F32' ? f32Bytes(merged) : encodeFromF32(req.outDtype as FloatCodecDtype, merged);
-    await postBytes(req.uploadUrl, out);
+    try {
+      await postBytes(req.uploadUrl, out);
+    } finally {
+      readback.unmap();
+    }
     return { nonFinite, bytes: out.byteLength };
   } finally {
     for (const b of buffers) b.destroy();

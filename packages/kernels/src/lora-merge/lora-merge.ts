@@ -7,8 +7,13 @@ export const LORA_MERGE_WORKGROUP = { x: 16, y: 16 } as const;
 /** Outputs per invocation (rows `TM` × columns `TN`, constants in the WGSL). */
 const TM = 4;
 const TN = 4;
-/** Rows and columns of W covered by one workgroup. */
+/** Rows and columns of W covered by one workgroup of the general entry point (`main`). */
 export const LORA_MERGE_TILE = { rows: LORA_MERGE_WORKGROUP.y * TM, cols: LORA_MERGE_WORKGROUP.x * TN } as const;
+/**
+ * The vec4 entry point (`main_vec4`, for W with a multiple of 4 columns): invocations per workgroup
+ * (override `VEC4_WG`), each covering 4 columns, and rows per invocation (override `VEC4_ROWS`).
+ */
+export const LORA_MERGE_VEC4 = { workgroup: 64, rows: 32 } as const;
 
 /** Size in bytes of the WGSL `Params` uniform (12 u32 + 1 f32). */
 const PARAMS_BYTES = 13 * 4;
@@ -38,6 +43,11 @@ export interface EncodeLoraMergeParams extends LoraMergeShape {
   label?: string;
   /** See {@link LoraMergeLimits}. */
   limits?: LoraMergeLimits;
+  /**
+   * Timestamps written at the beginning and end of the merge's compute pass (device feature
+   * `timestamp-query`), for benchmarks. Ignored when nothing is dispatched.
+   */
+  timestampWrites?: GPUComputePassTimestampWrites;
 }
 
 /** What {@link encodeLoraMerge} recorded. */
@@ -55,8 +65,12 @@ export interface EncodedLoraMerge {
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-function getPipeline(device: GPUDevice): GPUComputePipeline {
-  const key = `lora-merge:WG_X=${LORA_MERGE_WORKGROUP.x},WG_Y=${LORA_MERGE_WORKGROUP.y}`;
+type Variant = 'main' | 'main_vec4';
+
+function getPipeline(device: GPUDevice, variant: Variant): GPUComputePipeline {
+  const constants: Record<string, number> =
+    variant === 'main' ? { WG_X: LORA_MERGE_WORKGROUP.x, WG_Y: LORA_MERGE_WORKGROUP.y } : { VEC4_WG: LORA_MERGE_VEC4.workgroup, VEC4_ROWS: LORA_MERGE_VEC4.rows };
+  const key = `lora-merge:${variant}:${Object.entries(constants).map(([k, v]) => `${k}=${v}`).join(',')}`;
   let perDevice = pipelineCache.get(device);
   if (perDevice === undefined) {
     perDevice = new Map();
@@ -77,7 +91,7 @@ function getPipeline(device: GPUDevice): GPUComputePipeline {
     pipeline = device.createComputePipeline({
       label: `lora-merge pipeline (${key})`,
       layout: device.createPipelineLayout({ label: 'lora-merge pipeline layout', bindGroupLayouts: [bindGroupLayout] }),
-      compute: { module, entryPoint: 'main', constants: { WG_X: LORA_MERGE_WORKGROUP.x, WG_Y: LORA_MERGE_WORKGROUP.y } },
+      compute: { module, entryPoint: variant, constants },
     });
     perDevice.set(key, pipeline);
   }
@@ -85,6 +99,7 @@ function getPipeline(device: GPUDevice): GPUComputePipeline {
 }
 
 interface MergeProgram {
+  variant: Variant;
   chunks: RowChunk[];
   /** Per chunk: [tiles_x, tile_count, groups_x, groups_y]. */
   grids: Array<[tilesX: number, tileCount: number, groupsX: number, groupsY: number]>;
@@ -107,7 +122,7 @@ function planMerge(device: GPUDevice, params: EncodeLoraMergeParams): MergeProgr
   }
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, params.limits?.maxStorageBufferBindingSize ?? Infinity);
   const maxGroups = Math.min(device.limits.maxComputeWorkgroupsPerDimension, params.limits?.maxComputeWorkgroupsPerDimension ?? Infinity);
-  const program: MergeProgram = { chunks: [], grids: [], aBytes: sizes.a * 4, bBytes: sizes.b * 4 };
+  const program: MergeProgram = { variant: 'main', chunks: [], grids: [], aBytes: sizes.a * 4, bBytes: sizes.b * 4 };
   if (sizes.w === 0) return program;
   for (const [name, bytes] of [['A', program.aBytes], ['B', program.bBytes]] as const) {
     if (bytes > maxBinding) {
@@ -115,9 +130,12 @@ function planMerge(device: GPUDevice, params: EncodeLoraMergeParams): MergeProgr
     }
   }
   program.chunks = planRowChunks(params.rows, params.cols, maxBinding, device.limits.minStorageBufferOffsetAlignment);
-  const tilesX = Math.ceil(params.cols / LORA_MERGE_TILE.cols);
+  // W as vec4 words needs whole words per row and bindings starting on a word.
+  if (params.cols % 4 === 0 && program.chunks.every((c) => c.elementOffset % 4 === 0 && c.bindingSize % 16 === 0)) program.variant = 'main_vec4';
+  const [tileRows, tileCols] = program.variant === 'main' ? [LORA_MERGE_TILE.rows, LORA_MERGE_TILE.cols] : [LORA_MERGE_VEC4.rows, LORA_MERGE_VEC4.workgroup * 4];
+  const tilesX = Math.ceil(params.cols / tileCols);
   for (const chunk of program.chunks) {
-    const tileCount = tilesX * Math.ceil(chunk.rowCount / LORA_MERGE_TILE.rows);
+    const tileCount = tilesX * Math.ceil(chunk.rowCount / tileRows);
     const [groupsX, groupsY] = foldDispatch(tileCount, maxGroups);
     program.grids.push([tilesX, tileCount, groupsX, groupsY]);
   }
@@ -163,9 +181,9 @@ export function encodeLoraMerge(device: GPUDevice, encoder: GPUCommandEncoder, p
   });
   uniforms.unmap();
 
-  const pipeline = getPipeline(device);
+  const pipeline = getPipeline(device, program.variant);
   const layout = pipeline.getBindGroupLayout(0);
-  const pass = encoder.beginComputePass({ label: `${label} pass` });
+  const pass = encoder.beginComputePass({ label: `${label} pass`, ...(params.timestampWrites === undefined ? {} : { timestampWrites: params.timestampWrites }) });
   pass.setPipeline(pipeline);
   let workgroups = 0;
   program.chunks.forEach((chunk, c) => {

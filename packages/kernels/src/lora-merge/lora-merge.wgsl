@@ -8,11 +8,23 @@
 //   transposed  W [in, out]: L[i, k] = A[k, i] (row stride 1, k stride in),
 //                            R[k, o] = B[o, k] (k stride 1, col stride r)
 //
-// Each workgroup owns a tile of (WG_Y * TM) x (WG_X * TN) outputs; each invocation computes TM x TN
-// of them, reusing TM values of L and TN values of R from registers for every k. An invocation's rows
-// and columns are WG_Y and WG_X apart, so neighbouring invocations touch neighbouring columns of W
-// (coalesced on GPUs). Tiles are numbered
-// linearly and the dispatch may be folded into 2-D, so the tile index is bounds-checked.
+// Two entry points share the bindings' slots and the Params layout:
+//
+// `main_vec4` (W with a multiple of 4 columns, bound at a 16-byte aligned offset: every GPT-2 shape).
+// Each invocation owns 4 adjacent columns (one vec4 of W) and VEC4_ROWS consecutive rows. It keeps
+// R[k, its 4 columns] for a block of 8 k's in registers (scale folded in), then walks its rows: 8
+// values of L, 8 vec4 multiply-adds, one vec4 read-modify-write of W per row. Ranks above 8 take one
+// such pass per block of 8 (then 4, then 1). Few memory operations per output is what matters on
+// SwiftShader, where every memory access is a per-lane gather; on GPUs neighbouring invocations read
+// neighbouring 16-byte words of W.
+//
+// `main` (any shape). Each workgroup owns a tile of (WG_Y * TM) x (WG_X * TN) outputs; each
+// invocation computes TM x TN of them, reusing TM values of L and TN values of R from registers for
+// every k. An invocation's rows and columns are WG_Y and WG_X apart, so neighbouring invocations touch
+// neighbouring columns of W.
+//
+// Tiles are numbered linearly and the dispatch may be folded into 2-D, so the tile index is
+// bounds-checked, and so is every row, column and k: every access stays inside its binding.
 
 struct Params {
   rows: u32,         // rows of W in this chunk
@@ -32,11 +44,15 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> w4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> l_mat: array<f32>;
 @group(0) @binding(3) var<storage, read> r_mat: array<f32>;
 
 override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
+// main_vec4: invocations per workgroup (along the columns) and rows per invocation.
+override VEC4_WG: u32 = 64;
+override VEC4_ROWS: u32 = 32;
 // Outputs per invocation; fixed at 4 x 4 because the body below is written out for a vec4 per row.
 const TM: u32 = 4u; // rows per invocation
 const TN: u32 = 4u; // columns per invocation
@@ -98,4 +114,67 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   store_row(rows4.y, cols4, acc1);
   store_row(rows4.z, cols4, acc2);
   store_row(rows4.w, cols4, acc3);
+}
+
+// R[k, c..c+3] times the scale.
+fn r_block(c: u32, k: u32) -> vec4f {
+  let stride = params.r_col_stride;
+  let at = c * stride + k * params.r_k_stride;
+  return params.scale * vec4f(r_mat[at], r_mat[at + stride], r_mat[at + 2u * stride], r_mat[at + 3u * stride]);
+}
+
+@compute @workgroup_size(VEC4_WG, 1, 1)
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let tile = wid.y * params.groups_x + wid.x;
+  if (tile >= params.tile_count) {
+    return;
+  }
+  let cols4 = params.cols / 4u;
+  let col4 = (tile % params.tiles_x) * VEC4_WG + lid.x;
+  if (col4 >= cols4) {
+    return;
+  }
+  let c = col4 * 4u;
+  let row0 = (tile / params.tiles_x) * VEC4_ROWS;
+  let row_end = min(row0 + VEC4_ROWS, params.rows);
+  let w_base = params.w_offset / 4u + col4;
+  let lk = params.l_k_stride;
+  let l_row0 = params.row_start * params.l_row_stride;
+  var k = 0u;
+  for (; k + 8u <= params.rank; k += 8u) {
+    let r0 = r_block(c, k);
+    let r1 = r_block(c, k + 1u);
+    let r2 = r_block(c, k + 2u);
+    let r3 = r_block(c, k + 3u);
+    let r4 = r_block(c, k + 4u);
+    let r5 = r_block(c, k + 5u);
+    let r6 = r_block(c, k + 6u);
+    let r7 = r_block(c, k + 7u);
+    for (var row = row0; row < row_end; row++) {
+      let l = l_row0 + row * params.l_row_stride + k * lk;
+      let delta = l_mat[l] * r0 + l_mat[l + lk] * r1 + l_mat[l + 2u * lk] * r2 + l_mat[l + 3u * lk] * r3
+        + l_mat[l + 4u * lk] * r4 + l_mat[l + 5u * lk] * r5 + l_mat[l + 6u * lk] * r6 + l_mat[l + 7u * lk] * r7;
+      let i = w_base + row * cols4;
+      w4[i] = w4[i] + delta;
+    }
+  }
+  if (k + 4u <= params.rank) {
+    let r0 = r_block(c, k);
+    let r1 = r_block(c, k + 1u);
+    let r2 = r_block(c, k + 2u);
+    let r3 = r_block(c, k + 3u);
+    for (var row = row0; row < row_end; row++) {
+      let l = l_row0 + row * params.l_row_stride + k * lk;
+      let i = w_base + row * cols4;
+      w4[i] = w4[i] + (l_mat[l] * r0 + l_mat[l + lk] * r1 + l_mat[l + 2u * lk] * r2 + l_mat[l + 3u * lk] * r3);
+    }
+    k += 4u;
+  }
+  for (; k < params.rank; k++) {
+    let r0 = r_block(c, k);
+    for (var row = row0; row < row_end; row++) {
+      let i = w_base + row * cols4;
+      w4[i] = w4[i] + l_mat[l_row0 + row * params.l_row_stride + k * lk] * r0;
+    }
+  }
 }

@@ -100,17 +100,35 @@ export function getDevice(): Promise<GPUDevice> {
 
 /**
  * Downloads `url` (a URL from the runner server's `offerFileRange` / `offerBytes`) as raw bytes.
+ * With a `Content-Length` (the runner server always sends one) the body is streamed straight into
+ * one buffer of that size, which is faster than `arrayBuffer()` (no concatenation of the chunks).
  * Throws on a non-2xx answer or when fewer/more bytes arrive than `Content-Length` said.
  */
 export async function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> {
   const response = await fetch(url, { cache: 'no-store' });
   if (!response.ok) throw new Error(`GET ${url} failed: HTTP ${response.status} ${await response.text()}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
   const declared = response.headers.get('Content-Length');
-  if (declared !== null && Number(declared) !== bytes.byteLength) {
-    throw new Error(`GET ${url}: got ${bytes.byteLength} bytes, Content-Length said ${declared}.`);
+  const expected = declared === null ? Number.NaN : Number(declared);
+  if (!Number.isSafeInteger(expected) || response.body === null) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (declared !== null && expected !== bytes.byteLength) throw new Error(`GET ${url}: got ${bytes.byteLength} bytes, Content-Length said ${declared}.`);
+    return bytes;
   }
-  return bytes;
+  const out = new Uint8Array(expected);
+  const reader = response.body.getReader();
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (got + value.byteLength > expected) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`GET ${url}: more bytes than Content-Length said (${declared}).`);
+    }
+    out.set(value, got);
+    got += value.byteLength;
+  }
+  if (got !== expected) throw new Error(`GET ${url}: got ${got} bytes, Content-Length said ${declared}.`);
+  return out;
 }
 
 /**

@@ -1,0 +1,11 @@
+/**
+ * `@lorafuse/bench`: benchmarks of lorafuse (kernels, transfers, end-to-end merges) as a library;
+ * `npm run bench` runs {@link runBench} through `dist/main.js`.
+ */
+export { runBench, parseBenchArgs, type BenchOptions } from './run.js';
+export { writeGpt2Fixture, BENCH_ADAPTERS, GPT2_124M, type WrittenFixture, type BenchAdapterSpec } from './fixture.js';
+export { KERNEL_SHAPES, type KernelShape, type KernelResult, type CompareKernelResult } from './kernels.js';
+export type { TransferResult } from './transfers.js';
+export type { E2eResult, E2eFigures } from './e2e.js';
+export type { BenchResults, TargetCheck } from './report.js';
+export { summarize, median, type Summary } from './stats.js';

@@ -1,0 +1,225 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The benchmark page (browser code, bundled by build-page.mjs): times the LoRA merge kernel and
+ * `copyBufferToBuffer` on the page's device, and moves bytes between Node and the page over each
+ * channel the runner server offers. Only sizes, URLs and timings cross DevTools.
+ */
+import * as kernels from '@lorafuse/kernels';
+import { encodeLoraMerge, type LoraMergeOrientation } from '@lorafuse/kernels';
+import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
+
+/** Arguments of `benchKernel`. */
+export interface BenchKernelArgs {
+  kind: 'merge' | 'copy';
+  rows: number;
+  cols: number;
+  rank: number;
+  orientation: LoraMergeOrientation;
+  /** Timed repetitions (after one warm-up). */
+  iterations: number;
+}
+
+/** Result of `benchKernel`: one entry per repetition, in ms. */
+export interface BenchKernelResult {
+  /** Submit to `onSubmittedWorkDone`, per repetition. */
+  wallMs: number[];
+  /** GPU time between the pass's timestamps (merge only, when `timestamp-query` is available). */
+  gpuMs: number[] | null;
+}
+
+/** Arguments of `benchDownload` / `benchUpload`. */
+export interface BenchTransferArgs {
+  url: string;
+  bytes: number;
+  method: string;
+}
+
+function seeded(n: number, seed: number, magnitude: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296 - 0.5) * 2 * magnitude;
+  }
+  return out;
+}
+
+async function benchKernel(args: BenchKernelArgs): Promise<BenchKernelResult> {
+  const device = await getDevice();
+  const { rows, cols, rank, orientation } = args;
+  const [outF, inF] = orientation === 'linear' ? [rows, cols] : [cols, rows];
+  const created: GPUBuffer[] = [];
+  const buffer = (label: string, data: Float32Array<ArrayBuffer>, usage: number): GPUBuffer => {
+    const b = device.createBuffer({ label: `bench ${label}`, size: Math.max(4, data.byteLength), usage: usage | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(b, 0, data);
+    created.push(b);
+    return b;
+  };
+  const w = buffer('W', seeded(rows * cols, 1, 0.1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  const timestamps = args.kind === 'merge' && device.features.has('timestamp-query');
+  let querySet: GPUQuerySet | undefined;
+  let resolveBuf: GPUBuffer | undefined;
+  let readBuf: GPUBuffer | undefined;
+  if (timestamps) {
+    querySet = device.createQuerySet({ label: 'bench timestamps', type: 'timestamp', count: 2 });
+    resolveBuf = device.createBuffer({ label: 'bench timestamps resolve', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    readBuf = device.createBuffer({ label: 'bench timestamps read', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    created.push(resolveBuf, readBuf);
+  }
+  try {
+    let encodeOnce: (encoder: GPUCommandEncoder) => GPUBuffer | undefined;
+    if (args.kind === 'copy') {
+      const dst = device.createBuffer({ label: 'bench copy dst', size: w.size, usage: GPUBufferUsage.COPY_DST });
+      created.push(dst);
+      encodeOnce = (encoder) => {
+        encoder.copyBufferToBuffer(w, 0, dst, 0, w.size);
+        return undefined;
+      };
+    } else {
+      const a = buffer('A', seeded(rank * inF, 2, 1 / Math.sqrt(inF)), GPUBufferUsage.STORAGE);
+      const b = buffer('B', seeded(outF * rank, 3, 0.05), GPUBufferUsage.STORAGE);
+      encodeOnce = (encoder) =>
+        encodeLoraMerge(device, encoder, {
+          w, a, b, rows, cols, rank, orientation, scale: 1e-3, label: 'bench merge',
+          ...(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {}),
+        }).uniforms;
+    }
+    const wallMs: number[] = [];
+    const gpuMs: number[] = [];
+    for (let i = -1; i < args.iterations; i++) {
+      const encoder = device.createCommandEncoder({ label: `bench ${args.kind}` });
+      const uniforms = encodeOnce(encoder);
+      if (querySet && resolveBuf && readBuf) {
+        encoder.resolveQuerySet(querySet, 0, 2, resolveBuf, 0);
+        encoder.copyBufferToBuffer(resolveBuf, 0, readBuf, 0, 16);
+      }
+      const commands = encoder.finish();
+      const t0 = performance.now();
+      device.queue.submit([commands]);
+      await device.queue.onSubmittedWorkDone();
+      const t1 = performance.now();
+      uniforms?.destroy();
+      if (readBuf) {
+        await readBuf.mapAsync(GPUMapMode.READ);
+        const [begin, end] = new BigUint64Array(readBuf.getMappedRange());
+        readBuf.unmap();
+        if (i >= 0 && begin !== undefined && end !== undefined && end > begin) gpuMs.push(Number(end - begin) / 1e6);
+      }
+      if (i >= 0) wallMs.push(t1 - t0);
+    }
+    return { wallMs, gpuMs: timestamps && gpuMs.length === wallMs.length ? gpuMs : null };
+  } finally {
+    querySet?.destroy();
+    for (const b of created) b.destroy();
+  }
+}
+
+/** Downloads `url` `iterations` times with the given method; returns ms per download. */
+async function benchDownload(args: BenchTransferArgs & { iterations: number }): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = -1; i < args.iterations; i++) {
+    const t0 = performance.now();
+    let got: number;
+    if (args.method === 'fetchBytes') {
+      got = (await fetchBytes(args.url)).byteLength;
+    } else if (args.method === 'arrayBuffer') {
+      got = (await (await fetch(args.url, { cache: 'no-store' })).arrayBuffer()).byteLength;
+    } else if (args.method === 'stream-into') {
+      const response = await fetch(args.url, { cache: 'no-store' });
+      const out = new Uint8Array(args.bytes);
+      const reader = response.body!.getReader();
+      got = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        out.set(value, got);
+        got += value.byteLength;
+      }
+    } else if (args.method.startsWith('parallel-')) {
+      const parts = Number(args.method.slice('parallel-'.length));
+      const sizes = await Promise.all(Array.from({ length: parts }, async (_, p) => (await (await fetch(`${args.url}-${p}`, { cache: 'no-store' })).arrayBuffer()).byteLength));
+      got = sizes.reduce((x, y) => x + y, 0);
+    } else {
+      throw new Error(`unknown download method ${args.method}`);
+    }
+    if (got !== args.bytes) throw new Error(`download ${args.method}: got ${got} bytes, expected ${args.bytes}`);
+    if (i >= 0) times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+let uploadSource: Uint8Array<ArrayBuffer> | undefined;
+function source(bytes: number): Uint8Array<ArrayBuffer> {
+  if (uploadSource?.byteLength !== bytes) {
+    uploadSource = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 4096) uploadSource[i] = i & 0xff;
+  }
+  return uploadSource;
+}
+
+/** Uploads `bytes` once to each of `urls` (one per repetition) with the given method; returns ms per upload. */
+async function benchUpload(args: { urls: string[][]; bytes: number; method: string }): Promise<number[]> {
+  const data = source(args.bytes);
+  const times: number[] = [];
+  for (const urls of args.urls) {
+    const t0 = performance.now();
+    if (args.method === 'postBytes') {
+      await postBytes(urls[0]!, data);
+    } else if (args.method === 'typed-array') {
+      const r = await fetch(urls[0]!, { method: 'POST', body: data });
+      if (!r.ok) throw new Error(`POST typed array: HTTP ${r.status}`);
+    } else if (args.method === 'blob') {
+      const r = await fetch(urls[0]!, { method: 'POST', body: new Blob([data]) });
+      if (!r.ok) throw new Error(`POST Blob: HTTP ${r.status}`);
+    } else if (args.method === 'parallel-blob') {
+      const part = Math.ceil(args.bytes / urls.length);
+      const answers = await Promise.all(urls.map((url, p) => fetch(url, { method: 'POST', body: new Blob([data.subarray(p * part, Math.min(args.bytes, (p + 1) * part))]) })));
+      for (const r of answers) if (!r.ok) throw new Error(`POST Blob part: HTTP ${r.status}`);
+    } else {
+      throw new Error(`unknown upload method ${args.method}`);
+    }
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** The compare kernel's entry point, when this build of @lorafuse/kernels has one (looked up at run time). */
+type EncodeCompare = (
+  device: GPUDevice,
+  encoder: GPUCommandEncoder,
+  params: { count: number; a: { buffer: GPUBuffer; type: 'f32' }; b: { buffer: GPUBuffer; type: 'f32' }; atol: number; rtol: number; equalNan: boolean; label?: string },
+) => { created: readonly GPUBuffer[] };
+
+/** Times the compare kernel on two resident f32 tensors of `count` elements; null without one. */
+async function benchCompare(args: { count: number; iterations: number }): Promise<{ wallMs: number[] } | null> {
+  const encodeCompare = (kernels as unknown as { encodeCompare?: EncodeCompare }).encodeCompare;
+  if (typeof encodeCompare !== 'function') return null;
+  const device = await getDevice();
+  const make = (seed: number) => {
+    const data = seeded(args.count, seed, 0.1);
+    const b = device.createBuffer({ label: `bench compare ${seed}`, size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    device.queue.writeBuffer(b, 0, data);
+    return b;
+  };
+  const a = make(1);
+  const b = make(2);
+  const wallMs: number[] = [];
+  try {
+    for (let i = -1; i < args.iterations; i++) {
+      const encoder = device.createCommandEncoder({ label: 'bench compare' });
+      const encoded = encodeCompare(device, encoder, { count: args.count, a: { buffer: a, type: 'f32' }, b: { buffer: b, type: 'f32' }, atol: 1e-6, rtol: 1e-5, equalNan: false, label: 'bench compare' });
+      const commands = encoder.finish();
+      const t0 = performance.now();
+      device.queue.submit([commands]);
+      await device.queue.onSubmittedWorkDone();
+      if (i >= 0) wallMs.push(performance.now() - t0);
+      for (const buffer of encoded.created) buffer.destroy();
+    }
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+  return { wallMs };
+}
+
+registerPageApi({ benchKernel, benchCompare, benchDownload, benchUpload });

@@ -1,0 +1,307 @@
+/**
+ * The benchmark's outputs: one JSON document, a self-contained SVG chart, and the README's
+ * "Benchmarks" section (a table of the latest figures and the chart).
+ */
+import type { E2eResult } from './e2e.js';
+import type { CompareKernelResult, KernelResult } from './kernels.js';
+import type { Summary } from './stats.js';
+import type { TransferResult } from './transfers.js';
+
+/** A target of issue 5, evaluated on the measured figures. */
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: string;
+  /** null when it could not be evaluated (say why in `measured`). */
+  readonly met: boolean | null;
+}
+
+/** The whole results document (`results/latest.json`). */
+export interface BenchResults {
+  readonly schema: 'lorafuse-bench/1';
+  readonly date: string;
+  readonly quick: boolean;
+  readonly durationS: number;
+  readonly environment: Record<string, unknown>;
+  readonly checkpoint: Record<string, unknown> | null;
+  readonly adapters: ReadonlyArray<Record<string, unknown>>;
+  readonly startup: { browserToDeviceReadyMs: Summary } | null;
+  readonly kernels: readonly KernelResult[];
+  /** The compare kernel, or why it was not measured. */
+  readonly compare: readonly CompareKernelResult[] | string;
+  readonly transfers: readonly TransferResult[];
+  readonly endToEnd: readonly E2eResult[];
+  readonly targets: readonly TargetCheck[];
+  readonly notes: readonly string[];
+}
+
+const fmt = (x: number, digits = 3) => (x >= 100 ? x.toFixed(0) : Number(x.toPrecision(digits)).toString());
+const range = (s: Summary, digits = 3) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+
+/** Best page→node and node→page channels. */
+export function bestTransfers(transfers: readonly TransferResult[]): { up?: TransferResult; down?: TransferResult } {
+  const best = (dir: TransferResult['direction']) =>
+    transfers.filter((t) => t.direction === dir && t.mbps).sort((a, b) => b.mbps!.median - a.mbps!.median)[0];
+  const up = best('page→node');
+  const down = best('node→page');
+  return { ...(up ? { up } : {}), ...(down ? { down } : {}) };
+}
+
+/** Evaluates the targets of issue 5. */
+export function checkTargets(kernels: readonly KernelResult[], compare: readonly CompareKernelResult[] | string, transfers: readonly TransferResult[], e2e: readonly E2eResult[], defaultDevice: { id: string; why: string }): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
+  if (cAttn) {
+    const torch = cAttn.figures.find((f) => f.id === 'torch');
+    const def = cAttn.figures.find((f) => f.id === defaultDevice.id);
+    const webgpu = cAttn.figures.find((f) => f.id === 'lorafuse-webgpu');
+    const vs = (f: typeof def) => (f?.wallS && torch?.wallS ? f.wallS.median / torch.wallS.median : null);
+    const d = vs(def);
+    checks.push({
+      target: 'End to end, c_attn r=8: default device <= 0.5x the PyTorch peer wall time',
+      measured: d === null ? `not measured (${torch?.status ?? 'no torch'}; ${def?.status ?? 'no default'})` : `${fmt(d)}x (${def!.label}: ${fmt(def!.wallS!.median)} s vs ${fmt(torch!.wallS!.median)} s; ${defaultDevice.why})`,
+      met: d === null ? null : d <= 0.5,
+    });
+    checks.push({
+      target: 'End to end, c_attn r=8: default device <= 300 MB peak RSS',
+      measured: def?.peakRssMB ? `${fmt(def.peakRssMB.median)} MB (${def.label})` : 'not measured',
+      met: def?.peakRssMB ? def.peakRssMB.median <= 300 : null,
+    });
+    const w = vs(webgpu);
+    checks.push({
+      target: 'End to end, c_attn r=8: WebGPU path <= 1.0x the PyTorch peer wall time',
+      measured: w === null ? 'not measured' : `${fmt(w)}x (${fmt(webgpu!.wallS!.median)} s vs ${fmt(torch!.wallS!.median)} s)`,
+      met: w === null ? null : w <= 1.0,
+    });
+  }
+  for (const k of kernels) {
+    checks.push({
+      target: `Merge kernel ${k.shape.id} >= 1.0x the CPU executor's single-thread throughput`,
+      measured: `${fmt(k.ratios.webgpuVsCpuExecutor)}x (${fmt((k.webgpu.gpuGbps ?? k.webgpu.gbps).median)} vs ${fmt(k.cpuExecutor.gbps.median)} GB/s)`,
+      met: k.ratios.webgpuVsCpuExecutor >= 1.0,
+    });
+  }
+  if (typeof compare === 'string') checks.push({ target: 'Compare kernel >= 1.0x the CPU', measured: `not measured: ${compare}`, met: null });
+  else
+    for (const c of compare)
+      checks.push({
+        target: `Compare kernel ${c.shape.id} >= 1.0x the CPU reference (one thread)`,
+        measured: `${fmt(c.ratios.webgpuVsCpuReference)}x (${fmt(c.webgpu.gbps.median)} vs ${fmt(c.cpuReference.gbps.median)} GB/s of both tensors)`,
+        met: c.ratios.webgpuVsCpuReference >= 1.0,
+      });
+  const { up } = bestTransfers(transfers);
+  checks.push({
+    target: 'Page->Node transfer >= 500 MB/s, or the figures showing why not',
+    measured: up ? `best ${fmt(up.mbps!.median)} MB/s (${up.channel}); every channel is in the transfers table` : 'not measured',
+    met: up ? up.mbps!.median >= 500 : null,
+  });
+  return checks;
+}
+
+// ---- SVG ----
+
+interface Bar {
+  label: string;
+  value: number | null;
+  color: string;
+  text?: string;
+}
+interface Group {
+  title: string;
+  bars: Bar[];
+}
+
+const COLORS = { webgpu: '#2f6fdf', cpu: '#e07b1f', torch: '#7b4bb7', copy: '#8a8a8a', cp: '#8a8a8a', auto: '#2a9d5c', transfer: '#2f6fdf' };
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** One panel of horizontal bars, log-scaled when `log`; returns [svg text, height]. */
+function panel(y0: number, width: number, title: string, subtitle: string, groups: Group[], log: boolean, refLine?: { value: number; label: string }): [string, number] {
+  const labelW = 290;
+  const plotW = width - labelW - 90;
+  const values = groups.flatMap((g) => g.bars.map((b) => b.value)).filter((v): v is number => v !== null && v > 0);
+  if (refLine) values.push(refLine.value);
+  const max = Math.max(...values) * (log ? 2 : 1.1);
+  const min = log ? Math.min(...values) / 2 : 0;
+  const x = (v: number) => labelW + (log ? (Math.log10(v / min) / Math.log10(max / min)) * plotW : (v / max) * plotW);
+  const barH = 14;
+  let y = y0 + 44;
+  const parts: string[] = [
+    `<text x="10" y="${y0 + 18}" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="10" y="${y0 + 34}" font-size="11" fill="#555">${esc(subtitle)}</text>`,
+  ];
+  const top = y;
+  for (const g of groups) {
+    parts.push(`<text x="10" y="${y + 11}" font-size="12" font-weight="bold">${esc(g.title)}</text>`);
+    y += 16;
+    for (const b of g.bars) {
+      parts.push(`<text x="${labelW - 6}" y="${y + 11}" font-size="11" text-anchor="end">${esc(b.label)}</text>`);
+      if (b.value !== null && b.value > 0) {
+        const w = Math.max(1, x(b.value) - labelW);
+        parts.push(`<rect x="${labelW}" y="${y + 1}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${b.color}"/>`);
+        parts.push(`<text x="${(labelW + w + 4).toFixed(1)}" y="${y + 11}" font-size="11">${esc(b.text ?? fmt(b.value))}</text>`);
+      } else {
+        parts.push(`<text x="${labelW + 4}" y="${y + 11}" font-size="11" fill="#999">${esc(b.text ?? 'n/a')}</text>`);
+      }
+      y += barH + 2;
+    }
+    y += 6;
+  }
+  if (refLine) {
+    const rx = x(refLine.value).toFixed(1);
+    parts.push(`<line x1="${rx}" y1="${top - 4}" x2="${rx}" y2="${y - 4}" stroke="#c00" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${rx}" y="${y + 6}" font-size="10" fill="#c00" text-anchor="middle">${esc(refLine.label)}</text>`);
+  }
+  return [parts.join('\n'), y - y0 + (refLine ? 22 : 10)];
+}
+
+/** The chart: kernel throughput, end-to-end wall time relative to PyTorch, transfer channels. */
+export function renderSvg(results: BenchResults): string {
+  const width = 860;
+  const panels: string[] = [];
+  let y = 10;
+  const env = results.environment as { cpu?: string; cores?: number; adapter?: string; chromium?: string };
+  const header = `<text x="10" y="${y + 16}" font-size="17" font-weight="bold">lorafuse benchmarks${results.quick ? ' (quick run)' : ''}</text>
+<text x="10" y="${y + 34}" font-size="11" fill="#555">${esc(`${results.date.slice(0, 10)} · ${env.cpu ?? '?'} (${env.cores ?? '?'} cores) · ${(env.chromium ?? '').split(' ').slice(0, 2).join(' ')} · WebGPU: ${env.adapter ?? '?'}`)}</text>`;
+  y += 44;
+  if (results.endToEnd.length > 0) {
+    const groups: Group[] = results.endToEnd.map((r) => ({
+      title: `GPT-2-124M f32 + ${r.adapter}`,
+      bars: r.figures.map((f) => {
+        const rel = r.wallVsTorch[f.id];
+        const color = f.id === 'torch' ? COLORS.torch : f.id === 'cp' ? COLORS.cp : f.id.endsWith('cpu') ? COLORS.cpu : f.id.endsWith('auto') ? COLORS.auto : COLORS.webgpu;
+        return { label: f.label.replace(/ \(torch [^)]*\)/, '').replace(' (I/O floor)', ''), value: rel ?? null, color, text: f.wallS ? `${fmt(rel ?? NaN)}x · ${fmt(f.wallS.median)} s · ${f.peakRssMB ? `${fmt(f.peakRssMB.median)} MB` : '? MB'}` : f.status.slice(0, 60) };
+      }),
+    }));
+    const [svg, h] = panel(y, width, 'End to end: wall time relative to the PyTorch peer (lower is better)', `median of ${results.endToEnd[0]!.runs} interleaved runs; label: ratio · median wall time · median peak RSS`, groups, false, { value: 1, label: 'PyTorch' });
+    panels.push(svg);
+    y += h;
+  }
+  if (results.kernels.length > 0) {
+    const groups: Group[] = results.kernels.map((k) => {
+      const torch = 'defaultThreads' in k.torch ? k.torch.defaultThreads.gbps.median : null;
+      return {
+        title: `${k.shape.id} ${k.shape.orientation} (${k.shape.module})`,
+        bars: [
+          { label: 'copyBufferToBuffer (device limit)', value: k.copyBufferToBuffer.gbps.median, color: COLORS.copy },
+          {
+            label: `WebGPU merge kernel${k.webgpu.gpuGbps ? ' (timestamps)' : ''}`,
+            value: (k.webgpu.gpuGbps ?? k.webgpu.gbps).median,
+            color: COLORS.webgpu,
+            text: `${fmt((k.webgpu.gpuGbps ?? k.webgpu.gbps).median)} · ${fmt(k.ratios.webgpuVsCopy)}x copy · ${fmt(k.ratios.webgpuVsCpuExecutor)}x CPU executor${k.ratios.webgpuVsTorch !== null ? ` · ${fmt(k.ratios.webgpuVsTorch)}x PyTorch` : ''}`,
+          },
+          { label: 'CPU executor (Node, 1 thread)', value: k.cpuExecutor.gbps.median, color: COLORS.cpu },
+          ...('threads' in k.cpuExecutorThreads ? [{ label: `CPU executor (${k.cpuExecutorThreads.threads} worker threads)`, value: k.cpuExecutorThreads.gbps.median, color: COLORS.cpu }] : []),
+          { label: 'PyTorch addmm_', value: torch, color: COLORS.torch, ...(torch === null ? { text: 'not installed' } : {}) },
+        ],
+      };
+    });
+    if (typeof results.compare !== 'string') {
+      for (const c of results.compare) {
+        groups.push({
+          title: `compare kernel, ${c.shape.id} (GB/s of both tensors)`,
+          bars: [
+            { label: 'WebGPU compare kernel (wall)', value: c.webgpu.gbps.median, color: COLORS.webgpu, text: `${fmt(c.webgpu.gbps.median)} · ${fmt(c.ratios.webgpuVsCpuReference)}x CPU reference` },
+            { label: 'CPU reference (Node, 1 thread)', value: c.cpuReference.gbps.median, color: COLORS.cpu },
+          ],
+        });
+      }
+    }
+    const [svg, h] = panel(y, width, 'Kernels: GB/s of W read + written (log scale)', 'median; WebGPU on the adapter above', groups, true);
+    panels.push(svg);
+    y += h;
+  }
+  const transfers = results.transfers.filter((t) => t.direction !== 'node→node' || t.mbps);
+  if (transfers.length > 0) {
+    const dirs: Array<TransferResult['direction']> = ['node→page', 'page→node', 'node→node'];
+    const groups: Group[] = dirs
+      .map((d) => ({
+        title: d === 'node→node' ? 'Node → Node (loopback floor)' : d === 'node→page' ? 'Node → page' : 'page → Node',
+        bars: transfers.filter((t) => t.direction === d).map((t) => ({ label: t.channel.length > 50 ? `${t.channel.slice(0, 48)}…` : t.channel, value: t.mbps?.median ?? null, color: COLORS.transfer, ...(t.mbps ? {} : { text: t.status.slice(0, 50) }) })),
+      }))
+      .filter((g) => g.bars.length > 0);
+    const [svg, h] = panel(y, width, 'Transfers between Node and the page: MB/s (log scale)', `median, ${((results.transfers[0]?.bytes ?? 0) / 2 ** 20).toFixed(0)} MiB per transfer`, groups, true, { value: 500, label: 'target 500 MB/s' });
+    panels.push(svg);
+    y += h;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 10}" viewBox="0 0 ${width} ${y + 10}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+${header}
+${panels.join('\n')}
+</svg>
+`;
+}
+
+// ---- README ----
+
+/** The README's "Benchmarks" section (markdown), ending with a blank line. */
+export function renderReadmeSection(results: BenchResults, chartPath: string): string {
+  const env = results.environment as { cpu?: string; cores?: number; memoryGiB?: number; adapter?: string; chromium?: string; node?: string; torch?: string };
+  const lines: string[] = [
+    '## Benchmarks',
+    '',
+    '`npm run bench` (about 10 minutes; `npm run bench -- --quick` for a rough pass) measures the merge kernel, the',
+    'transfers between Node and the page, and whole merges of a generated GPT-2-124M-shaped checkpoint against',
+    '`cp` and a PyTorch script, and writes `packages/bench/results/latest.json` (every figure with min/median/max)',
+    'and the chart below. Figures of the last full run:',
+    '',
+    `- machine: ${env.cpu ?? '?'}, ${env.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; Node ${env.node ?? '?'}; ${env.chromium ?? '?'}; WebGPU adapter: ${env.adapter ?? '?'}; PyTorch: ${env.torch ?? '?'}`,
+    `- date: ${results.date.slice(0, 10)}${results.quick ? ' (quick run: fewer repetitions)' : ''}`,
+    '',
+  ];
+  for (const r of results.endToEnd) {
+    lines.push(`End to end, GPT-2-124M f32 (${(((results.checkpoint?.['bytes'] as number | undefined) ?? 0) / 1e6).toFixed(0)} MB) + adapter \`${r.adapter}\`, median (min–max) of ${r.runs} interleaved runs:`, '');
+    lines.push('| contender | wall time, s | × PyTorch | peak RSS, MB |', '|---|---|---|---|');
+    for (const f of r.figures) {
+      const rel = r.wallVsTorch[f.id];
+      lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? range(f.wallS) : f.status} | ${rel !== undefined ? fmt(rel) : '–'} | ${f.peakRssMB ? range(f.peakRssMB) : '–'} |`);
+    }
+    lines.push('');
+  }
+  if (results.kernels.length > 0) {
+    lines.push('Merge kernel, GB/s of W read + written (median):', '');
+    lines.push('| shape | WebGPU kernel | copyBufferToBuffer | kernel / copy | CPU executor, 1 thread (worker threads) | kernel / CPU 1 thread | PyTorch addmm_, all threads (1 thread) |', '|---|---|---|---|---|---|---|');
+    for (const k of results.kernels) {
+      const torch = 'defaultThreads' in k.torch ? `${fmt(k.torch.defaultThreads.gbps.median)} (${fmt(k.torch.singleThread.gbps.median)})` : k.torch.status.split(' (')[0];
+      lines.push(
+        `| ${k.shape.id} ${k.shape.orientation} | ${fmt((k.webgpu.gpuGbps ?? k.webgpu.gbps).median)} | ${fmt(k.copyBufferToBuffer.gbps.median)} | ${fmt(k.ratios.webgpuVsCopy)} | ${fmt(k.cpuExecutor.gbps.median)}${'threads' in k.cpuExecutorThreads ? ` (${fmt(k.cpuExecutorThreads.gbps.median)})` : ''} | ${fmt(k.ratios.webgpuVsCpuExecutor)} | ${torch} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (typeof results.compare !== 'string' && results.compare.length > 0) {
+    lines.push('Compare kernel, GB/s of both f32 tensors read (median):', '', '| tensors | WebGPU kernel (wall) | CPU reference (1 thread) | kernel / CPU |', '|---|---|---|---|');
+    for (const c of results.compare) lines.push(`| ${c.shape.id} | ${fmt(c.webgpu.gbps.median)} | ${fmt(c.cpuReference.gbps.median)} | ${fmt(c.ratios.webgpuVsCpuReference)} |`);
+    lines.push('');
+  }
+  if (results.transfers.length > 0) {
+    lines.push(`Transfers, MB/s (median, ${(results.transfers[0]!.bytes / 2 ** 20).toFixed(0)} MiB each):`, '');
+    lines.push('| direction | channel | MB/s |', '|---|---|---|');
+    for (const t of results.transfers) lines.push(`| ${t.direction} | ${t.channel} | ${t.mbps ? range(t.mbps) : t.status} |`);
+    lines.push('');
+  }
+  if (results.targets.length > 0) {
+    lines.push('Targets of issue 5:', '', '| target | measured | met |', '|---|---|---|');
+    for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '–' : t.met ? 'yes' : 'no'} |`);
+    lines.push('');
+  }
+  for (const n of results.notes) lines.push(`- ${n}`);
+  if (results.notes.length > 0) lines.push('');
+  lines.push(`![lorafuse benchmark chart](${chartPath})`, '', '');
+  return lines.join('\n');
+}
+
+/** Replaces (or inserts before "## Tests") the README's "## Benchmarks" section. */
+export function updateReadme(readme: string, section: string): string {
+  const start = readme.search(/^## Benchmarks\s*$/m);
+  if (start >= 0) {
+    const rest = readme.slice(start + 1);
+    const next = rest.search(/^## /m);
+    const end = next >= 0 ? start + 1 + next : readme.length;
+    return readme.slice(0, start) + section + readme.slice(end);
+  }
+  const tests = readme.search(/^## Tests\s*$/m);
+  if (tests >= 0) return readme.slice(0, tests) + section + readme.slice(tests);
+  return `${readme.trimEnd()}\n\n${section}`;
+}

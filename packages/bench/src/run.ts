@@ -1,0 +1,196 @@
+/**
+ * The benchmark run: one Node process, one Chromium for the kernel and transfer benchmarks (closed
+ * before the end-to-end runs, which start their own `lorafuse` processes), then the results.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CHROMIUM_WEBGPU_ARGS, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
+import { benchEndToEnd, cliSupportsAuto, e2eCommands, type E2eResult } from './e2e.js';
+import { BENCH_ADAPTERS, writeGpt2Fixture, type WrittenFixture } from './fixture.js';
+import { benchCompareKernels, benchKernels, KERNEL_SHAPES, type CompareKernelResult, type KernelResult } from './kernels.js';
+import { findTorch } from './python.js';
+import { bestTransfers, checkTargets, renderReadmeSection, renderSvg, updateReadme, type BenchResults } from './report.js';
+import { summarize } from './stats.js';
+import { benchTransfers, type TransferResult } from './transfers.js';
+
+/** What to run. */
+export interface BenchOptions {
+  /** Fewer repetitions, smaller transfers, the c_attn adapter only (a couple of minutes). */
+  quick: boolean;
+  /** Sections to run (default all). */
+  only: ReadonlySet<'kernels' | 'transfers' | 'e2e'>;
+  /** End-to-end runs per contender (default 5; quick 3). */
+  runs: number;
+  /** `lorafuse merge --device` values to run end to end. */
+  devices: readonly string[];
+  /** Where the JSON and SVG go (default `packages/bench/results`). */
+  resultsDir: string;
+  /** Rewrite the README's "Benchmarks" section (default: on for full runs into the default directory). */
+  updateReadme: boolean;
+}
+
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+const REPO_ROOT = join(PACKAGE_DIR, '..', '..');
+const PAGE_BUNDLE = join(PACKAGE_DIR, 'dist', 'page', 'bench-page.bundle.js');
+const BENCH_BROWSER_ARGS = ['--enable-webgpu-developer-features']; // full-resolution GPU timestamps
+
+const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist/main.js [options])
+
+  --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
+  --only <list>           comma-separated sections: kernels, transfers, e2e (default: all)
+  --runs <n>              end-to-end runs per contender (default 5, quick 3)
+  --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,auto)
+  --results-dir <dir>     where latest.json and latest.svg go (default packages/bench/results)
+  --no-readme             do not rewrite the README's Benchmarks section
+Environment: LORAFUSE_BENCH_QUICK=1 is the same as --quick.
+`;
+
+/** Parses the command line of `npm run bench`. */
+export function parseBenchArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): BenchOptions {
+  const quick = argv.includes('--quick') || env['LORAFUSE_BENCH_QUICK'] === '1';
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    if (i >= 0) return argv[i + 1];
+    const eq = argv.find((a) => a.startsWith(`${name}=`));
+    return eq?.slice(name.length + 1);
+  };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const known = new Set(['--quick', '--only', '--runs', '--devices', '--results-dir', '--no-readme']);
+  for (const a of argv) if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
+  const only = new Set((value('--only') ?? 'kernels,transfers,e2e').split(',').map((s) => s.trim())) as Set<'kernels' | 'transfers' | 'e2e'>;
+  for (const s of only) if (!['kernels', 'transfers', 'e2e'].includes(s)) throw new Error(`--only: unknown section ${s}`);
+  const resultsDir = value('--results-dir') ?? join(PACKAGE_DIR, 'results');
+  const runs = Number(value('--runs') ?? (quick ? 3 : 5));
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  return {
+    quick,
+    only,
+    runs,
+    devices: (value('--devices') ?? 'cpu,webgpu,auto').split(',').map((s) => s.trim()).filter(Boolean),
+    resultsDir,
+    updateReadme: !argv.includes('--no-readme') && !quick && only.size === 3 && value('--results-dir') === undefined,
+  };
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Runs the benchmarks; returns the process exit code. */
+export async function runBench(options: BenchOptions): Promise<number> {
+  const started = performance.now();
+  if (!existsSync(PAGE_BUNDLE)) throw new Error(`${PAGE_BUNDLE} is missing: build first (npm run build)`);
+  const workDir = await mkdtemp(join(tmpdir(), 'lorafuse-bench-'));
+  const torch = findTorch(REPO_ROOT);
+  log(`PyTorch peer: ${torch.available ? `torch ${torch.torch} (${torch.source}, ${torch.threads} threads)` : torch.status}`);
+  const notes: string[] = ['Timings come from whatever machine ran the benchmark; on a shared 2-core VM repeat runs differ by up to ~30%, so compare the ratios within one run.'];
+  let runner: BrowserRunner | undefined;
+  let kernels: KernelResult[] = [];
+  let compare: CompareKernelResult[] | string = 'not run';
+  let transfers: TransferResult[] = [];
+  let e2e: E2eResult[] = [];
+  let fixture: WrittenFixture | undefined;
+  let startupMs: number | undefined;
+  let adapterInfo: BrowserRunner['adapterInfo'] | undefined;
+  let chromiumVersion: string | undefined;
+  try {
+    if (options.only.has('kernels') || options.only.has('transfers')) {
+      const t0 = performance.now();
+      runner = await startBrowserRunner({ pageBundlePath: PAGE_BUNDLE, extraArgs: BENCH_BROWSER_ARGS, timeoutMs: 900_000 });
+      startupMs = performance.now() - t0;
+      adapterInfo = runner.adapterInfo;
+      chromiumVersion = runner.chromiumVersion;
+      log(`Chromium ready with a WebGPU device in ${startupMs.toFixed(0)} ms: ${adapterInfo.vendor}/${adapterInfo.architecture} ${adapterInfo.description}${adapterInfo.isFallbackAdapter ? ' [fallback]' : ''}`);
+      if (options.only.has('kernels')) {
+        kernels = await benchKernels({ runner, torch, shapes: KERNEL_SHAPES, iterations: options.quick ? 3 : 9, workDir, cliDist: join(REPO_ROOT, 'packages', 'cli', 'dist'), log });
+        compare = await benchCompareKernels({ runner, iterations: options.quick ? 3 : 7, log });
+      }
+      if (options.only.has('transfers')) {
+        transfers = await benchTransfers({ runner, bytes: (options.quick ? 16 : 64) * 2 ** 20, iterations: options.quick ? 3 : 5, workDir, log });
+      }
+      await runner.close();
+      runner = undefined;
+    }
+    if (options.only.has('e2e')) {
+      log('writing the GPT-2-124M-shaped checkpoint and adapters ...');
+      fixture = await writeGpt2Fixture(join(workDir, 'fixture'));
+      const autoSupported = cliSupportsAuto(REPO_ROOT);
+      if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI yet (merge.ts has not wired select-device.ts); auto was not run.');
+      const commands = e2eCommands({ repoRoot: REPO_ROOT, torch, workDir, devices: options.devices, autoSupported });
+      e2e = await benchEndToEnd({ fixture, adapters: options.quick ? ['c_attn-r8'] : BENCH_ADAPTERS.map((a) => a.id), commands, runs: options.runs, workDir, log });
+    }
+  } finally {
+    await runner?.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+
+  const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
+  const autoRan = cAttn?.figures.find((f) => f.id === 'lorafuse-auto')?.wallS !== undefined;
+  const defaultDevice = autoRan
+    ? { id: 'lorafuse-auto', why: 'auto, the intended default' }
+    : { id: 'lorafuse-cpu', why: 'what --device auto picks on a machine whose only WebGPU adapter is SwiftShader (auto not wired yet)' };
+  const adapterText = adapterInfo ? `${[adapterInfo.vendor, adapterInfo.architecture, adapterInfo.description].filter(Boolean).join(' / ')}${adapterInfo.isFallbackAdapter ? ' (software fallback)' : ''}` : 'not started';
+  const results: BenchResults = {
+    schema: 'lorafuse-bench/1',
+    date: new Date().toISOString(),
+    quick: options.quick,
+    durationS: Number(((performance.now() - started) / 1000).toFixed(1)),
+    environment: {
+      node: process.versions.node,
+      os: `${platform()} ${release()}`,
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      chromium: chromiumVersion ?? null,
+      chromiumFlags: [...CHROMIUM_WEBGPU_ARGS, '--use-webgpu-adapter=swiftshader (unless LORAFUSE_WEBGPU_ADAPTER=auto)', ...BENCH_BROWSER_ARGS],
+      adapter: adapterText,
+      adapterInfo: adapterInfo ? { vendor: adapterInfo.vendor, architecture: adapterInfo.architecture, description: adapterInfo.description, isFallbackAdapter: adapterInfo.isFallbackAdapter, features: adapterInfo.deviceFeatures } : null,
+      torch: torch.available ? `${torch.torch} (${torch.threads} threads, ${torch.source})` : torch.status,
+      gitCommit: gitCommit(),
+      pageCache: 'warm (inputs stay cached; `sync` before every end-to-end run)',
+    },
+    checkpoint: fixture ? { shape: 'GPT-2-124M (GPT2LMHeadModel keys, tied lm_head, no attention-mask buffers)', dtype: 'F32', bytes: fixture.modelBytes, parameters: fixture.parameters, tensors: fixture.tensors } : null,
+    adapters: BENCH_ADAPTERS.map((a) => ({ id: a.id, description: a.description, rank: a.rank, alpha: a.alpha, modules: a.leaves.length * 12, targetLeaves: a.leaves })),
+    startup: startupMs !== undefined ? { browserToDeviceReadyMs: summarize([startupMs], 'ms') } : null,
+    kernels,
+    compare,
+    transfers,
+    endToEnd: e2e,
+    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice),
+    notes,
+  };
+  const { up, down } = bestTransfers(transfers);
+  if (up && down) notes.push(`Fastest channels: node→page ${down.channel} (${down.mbps!.median} MB/s), page→node ${up.channel} (${up.mbps!.median} MB/s).`);
+
+  await mkdir(options.resultsDir, { recursive: true });
+  const base = options.quick ? 'quick' : 'latest';
+  const jsonPath = join(options.resultsDir, `${base}.json`);
+  const svgPath = join(options.resultsDir, `${base}.svg`);
+  await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(svgPath, renderSvg(results));
+  log(`wrote ${jsonPath} and ${svgPath}`);
+  if (options.updateReadme) {
+    const readmePath = join(REPO_ROOT, 'README.md');
+    const readme = await readFile(readmePath, 'utf8');
+    await writeFile(readmePath, updateReadme(readme, renderReadmeSection(results, relative(REPO_ROOT, svgPath))));
+    log(`updated the Benchmarks section of ${readmePath}`);
+  }
+  for (const t of results.targets) log(`target: ${t.target}: ${t.measured} → ${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}`);
+  log(`done in ${results.durationS} s`);
+  return 0;
+}

@@ -1,0 +1,27 @@
+/**
+ * Worker thread of the CPU executor (see cpu-workers.ts): merges a range of W's rows in place, in
+ * shared memory, delta after delta, with core's `loraMergeRowsInPlace` (bit-identical to the
+ * kernels' f64 reference).
+ */
+import { parentPort } from 'node:worker_threads';
+import { loraMergeRowsInPlace } from '@lorafuse/core';
+import type { RowJob, RowJobResult } from './cpu-workers.js';
+
+parentPort!.on('message', (job: RowJob) => {
+  let reply: RowJobResult;
+  try {
+    const w = new Float32Array(job.w);
+    let nonFinite = 0;
+    for (const d of job.deltas) {
+      nonFinite = loraMergeRowsInPlace(
+        { w, a: new Float32Array(d.a), b: new Float32Array(d.b), rows: job.rows, cols: job.cols, rank: d.rank, orientation: d.orientation, scale: d.scale },
+        job.rowStart,
+        job.rowEnd,
+      );
+    }
+    reply = { id: job.id, nonFinite };
+  } catch (e) {
+    reply = { id: job.id, error: e instanceof Error ? e.message : String(e) };
+  }
+  parentPort!.postMessage(reply);
+});

@@ -1,0 +1,166 @@
+/**
+ * The CPU executor's worker threads: W's rows split over one worker per core, each merging its rows
+ * in place in shared memory (`SharedArrayBuffer`), so a merge takes 1/N of the single-thread time
+ * while the main thread reads and writes files. Results are bit-identical to the single-thread
+ * merge (each element is computed by exactly the same operations, whichever thread runs it).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorSource } from '@lorafuse/core';
+import type { MergedBytes } from './executor.js';
+
+/** A row range of one merge, sent to a worker. `w`, `a`, `b` are shared f32 buffers. */
+export interface RowJob {
+  readonly id: number;
+  readonly w: SharedArrayBuffer;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowStart: number;
+  readonly rowEnd: number;
+  readonly deltas: ReadonlyArray<{ a: SharedArrayBuffer; b: SharedArrayBuffer; rank: number; scale: number; orientation: 'linear' | 'transposed' }>;
+}
+
+/** A worker's answer: the NaN/Inf count of its rows after the last delta, or an error. */
+export type RowJobResult = { id: number; nonFinite: number } | { id: number; error: string };
+
+/** Below this many elements of W a merge runs on the calling thread (worker round trips cost more). */
+export const MIN_PARALLEL_ELEMENTS = 1 << 18;
+
+/** A pool of merge workers. */
+export interface CpuMergePool {
+  /** Worker threads (0 when the pool could not start them: merges then run on the calling thread). */
+  readonly threads: number;
+  /** `mergeOnCpu`, with W's rows spread over the workers when W is large enough. */
+  merge(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<MergedBytes>;
+  /** Terminates the workers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Shared buffers kept for reuse by size: a model repeats a handful of weight shapes, and
+ * `SharedArrayBuffer`s are external memory that garbage collection returns late.
+ */
+class SharedBuffers {
+  private readonly free = new Map<number, SharedArrayBuffer[]>();
+  private kept = 0;
+
+  constructor(private readonly maxKeptBytes: number) {}
+
+  take(byteLength: number): SharedArrayBuffer {
+    const size = Math.max(4, byteLength);
+    const list = this.free.get(size);
+    const buffer = list?.pop();
+    if (buffer !== undefined) {
+      this.kept -= size;
+      return buffer;
+    }
+    return new SharedArrayBuffer(size);
+  }
+
+  give(buffer: SharedArrayBuffer): void {
+    if (this.kept + buffer.byteLength > this.maxKeptBytes) return;
+    this.kept += buffer.byteLength;
+    const list = this.free.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.free.set(buffer.byteLength, list);
+  }
+}
+
+/**
+ * Starts `threads` workers (default: one per core, at most 8; none on a single core). Workers that
+ * fail to start (e.g. when running from TypeScript sources, where the worker's `.js` file does not
+ * exist) make the pool fall back to the calling thread.
+ */
+export function startCpuMergePool(threads = Math.min(8, availableParallelism())): CpuMergePool {
+  const workers: Worker[] = [];
+  let broken = threads < 2;
+  let nextId = 1;
+  const pending = new Map<number, { resolve(n: number): void; reject(e: Error): void }>();
+  const failAll = (err: Error) => {
+    broken = true;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  if (!broken) {
+    const url = new URL('./cpu-merge-worker.js', import.meta.url);
+    for (let i = 0; i < threads; i++) {
+      let worker: Worker;
+      try {
+        worker = new Worker(url);
+      } catch {
+        broken = true;
+        break;
+      }
+      worker.unref();
+      worker.on('message', (m: RowJobResult) => {
+        const p = pending.get(m.id);
+        if (!p) return;
+        pending.delete(m.id);
+        if ('error' in m) p.reject(new Error(m.error));
+        else p.resolve(m.nonFinite);
+      });
+      worker.on('error', (e) => failAll(e instanceof Error ? e : new Error(String(e))));
+      worker.on('exit', (code) => {
+        if (pending.size > 0) failAll(new Error(`a CPU merge worker exited (code ${code})`));
+      });
+      workers.push(worker);
+    }
+  }
+
+  const buffers = new SharedBuffers(64 * 2 ** 20);
+  const sharedF32 = (values: Float32Array): SharedArrayBuffer => {
+    const shared = buffers.take(values.byteLength);
+    new Float32Array(shared, 0, values.length).set(values);
+    return shared;
+  };
+
+  const run = (worker: Worker, job: Omit<RowJob, 'id'>): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...job, id } satisfies RowJob);
+    });
+
+  return {
+    get threads() {
+      return broken ? 0 : workers.length;
+    },
+    async merge(source, outDtype, read) {
+      const { rows, cols } = source.deltas[0] ?? { rows: 0, cols: 0 };
+      if (broken || source.deltas.length === 0 || rows * cols < MIN_PARALLEL_ELEMENTS) return mergeOnCpu(source, outDtype, read);
+      const wBytes = await read(source.base);
+      const deltas: Array<RowJob['deltas'][number]> = [];
+      for (const d of source.deltas) {
+        deltas.push({
+          a: sharedF32(decodeToF32(d.a.dtype as FloatCodecDtype, await read(d.a))),
+          b: sharedF32(decodeToF32(d.b.dtype as FloatCodecDtype, await read(d.b))),
+          rank: d.rank,
+          scale: d.scale,
+          orientation: d.orientation,
+        });
+      }
+      const w = buffers.take(rows * cols * 4);
+      const wView = new Float32Array(w, 0, rows * cols);
+      if (source.base.dtype === 'F32') new Uint8Array(w, 0, wBytes.byteLength).set(wBytes);
+      else wView.set(decodeToF32(source.base.dtype as FloatCodecDtype, wBytes));
+      const per = Math.ceil(rows / workers.length);
+      try {
+        const counts = await Promise.all(
+          workers.map((worker, i) => (i * per < rows ? run(worker, { w, rows, cols, rowStart: i * per, rowEnd: Math.min(rows, (i + 1) * per), deltas }) : Promise.resolve(0))),
+        );
+        return { bytes: encodeFromF32(outDtype, wView), nonFinite: counts.reduce((x, y) => x + y, 0) };
+      } catch (e) {
+        // A worker that died (or never started) is not the merge's fault: redo it on this thread.
+        if (broken) return mergeOnCpu(source, outDtype, read);
+        throw e;
+      } finally {
+        buffers.give(w);
+        for (const d of deltas) buffers.give(d.a), buffers.give(d.b);
+      }
+    },
+    async close() {
+      failAll(new Error('the CPU merge pool was closed'));
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}

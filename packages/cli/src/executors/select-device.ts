@@ -1,0 +1,115 @@
+/**
+ * `--device auto|webgpu|cpu`: which executor runs the merges, and why.
+ *
+ * `auto` takes WebGPU only when it runs on real hardware. On a machine whose only WebGPU adapter is a
+ * software fallback (SwiftShader: the GPU "device" is the same CPU, reached through Chromium and two
+ * loopback HTTP transfers per tensor), the CPU executor is faster end to end; see
+ * {@link SOFTWARE_FALLBACK_FIGURES} (measured by `npm run bench`, packages/bench/results/latest.json).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { findChromium, isRunnerError } from '@lorafuse/runner';
+import type { OpenFiles } from '../fs/inputs.js';
+import { createCpuExecutor } from './cpu.js';
+import type { MergeExecutor } from './executor.js';
+import { createWebGpuExecutor } from './webgpu.js';
+
+/** A `--device` value. */
+export type DeviceChoice = 'auto' | 'webgpu' | 'cpu';
+
+/**
+ * Figures of `npm run bench` on a 2-core machine without a GPU (Chromium 156, SwiftShader), that
+ * decide `auto` there: GPT-2-124M f32 with a c_attn r=8 adapter, median wall time of whole
+ * `lorafuse merge` runs, and the merge kernel on the c_attn shape against the CPU executor's merge.
+ */
+export const SOFTWARE_FALLBACK_FIGURES = {
+  e2eCpuSeconds: 2.22,
+  e2eWebGpuSeconds: 4.59,
+  kernelGBps: 1.71,
+  cpuExecutorGBps: 1.18,
+} as const;
+
+/** What {@link createExecutor} chose. */
+export interface SelectedExecutor {
+  readonly executor: MergeExecutor;
+  /** One sentence for the report: which device runs the merges and why. */
+  readonly reason: string;
+}
+
+/** Options of {@link createExecutor} (tests and benchmarks). */
+export interface SelectDeviceOptions {
+  /** Environment (default `process.env`): `CHROME_PATH`, `LORAFUSE_WEBGPU_ADAPTER`. */
+  env?: Record<string, string | undefined>;
+  /** Paths probed for GPU device nodes (default: the real ones). */
+  gpuProbe?: () => string[];
+}
+
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i;
+
+/**
+ * GPU device nodes of this machine: DRM render nodes, NVIDIA's and WSL's devices. Empty means no GPU
+ * driver is exposed, so Chromium could only offer a software adapter.
+ */
+export function gpuDeviceNodes(): string[] {
+  const found: string[] = [];
+  try {
+    for (const name of readdirSync('/dev/dri')) if (name.startsWith('renderD')) found.push(`/dev/dri/${name}`);
+  } catch {
+    // no DRM
+  }
+  for (const path of ['/dev/nvidia0', '/dev/dxg', '/dev/kfd']) if (existsSync(path)) found.push(path);
+  return found;
+}
+
+/** Whether an adapter is a software fallback rather than real hardware. */
+export function isSoftwareAdapter(info: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean }): boolean {
+  return info.isFallbackAdapter || SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
+
+function fallbackFigures(): string {
+  const f = SOFTWARE_FALLBACK_FIGURES;
+  return `on such machines the CPU executor merged GPT-2-124M with a c_attn r=8 adapter in ${f.e2eCpuSeconds} s against ${f.e2eWebGpuSeconds} s on SwiftShader (npm run bench)`;
+}
+
+/**
+ * Creates the executor for `device`. `webgpu` and `cpu` are taken as given (a missing WebGPU
+ * adapter is an error, never a silent fallback). `auto` uses WebGPU when Chromium gives the page a
+ * hardware adapter, and the CPU executor when there is no Chromium, no GPU device on this machine
+ * (checked without starting a browser), or only a software adapter; the reason says which.
+ */
+export async function createExecutor(device: DeviceChoice, files: OpenFiles, options: SelectDeviceOptions = {}): Promise<SelectedExecutor> {
+  const env = options.env ?? process.env;
+  if (device === 'cpu') return { executor: createCpuExecutor(files), reason: '--device cpu' };
+  if (device === 'webgpu') {
+    const executor = await createWebGpuExecutor(files);
+    return { executor, reason: `--device webgpu (${executor.description})` };
+  }
+  if (env['LORAFUSE_WEBGPU_ADAPTER'] === 'swiftshader') {
+    return { executor: createCpuExecutor(files), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${fallbackFigures()}` };
+  }
+  const nodes = (options.gpuProbe ?? gpuDeviceNodes)();
+  const assumeGpu = process.platform === 'darwin' || process.platform === 'win32';
+  if (nodes.length === 0 && !assumeGpu) {
+    return {
+      executor: createCpuExecutor(files),
+      reason: `auto: no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia0, /dev/dxg or /dev/kfd), so WebGPU could only run on SwiftShader, and ${fallbackFigures()}`,
+    };
+  }
+  try {
+    findChromium(env);
+  } catch (e) {
+    return { executor: createCpuExecutor(files), reason: `auto: no Chromium for WebGPU (${isRunnerError(e) ? e.message : String(e)})` };
+  }
+  let webgpu;
+  try {
+    webgpu = await createWebGpuExecutor(files, { webgpuAdapter: 'auto' });
+  } catch (e) {
+    return { executor: createCpuExecutor(files), reason: `auto: WebGPU did not start (${(e as Error).message.split('\n')[0]}), so the CPU executor runs` };
+  }
+  if (isSoftwareAdapter(webgpu.adapterInfo)) {
+    await webgpu.close();
+    const a = webgpu.adapterInfo;
+    const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed';
+    return { executor: createCpuExecutor(files), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${fallbackFigures()}` };
+  }
+  return { executor: webgpu, reason: `auto: WebGPU adapter ${webgpu.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
+}
