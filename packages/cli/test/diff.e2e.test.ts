@@ -295,9 +295,10 @@ describe('lorafuse diff: inputs', () => {
   });
 });
 
-const realDir = fileURLToPath(new URL('../../../../shared/real-peft/', import.meta.url));
+// Committed copies of the real adapters in ../shared/real-peft (see packages/core/test/data/real-peft).
+const realDir = fileURLToPath(new URL('../../core/test/data/real-peft/', import.meta.url));
 
-describe.runIf(existsSync(join(realDir, 'gpt2-classification-peft')))('lorafuse diff: real PEFT adapters', () => {
+describe('lorafuse diff: real PEFT adapters', () => {
   it('an adapter against a byte-identical copy: equal; against another training run: the max |a-b| of an independent f64 computation', async () => {
     const first = join(realDir, 'gpt2-classification-peft');
     const second = join(realDir, 'peft-implementation');
