@@ -3,7 +3,6 @@
  * adapters in /work/shared), on both devices. GPU statistics are checked against the CPU path with
  * the tolerances of the kernel's own tests (see packages/kernels/test/compare.browser.test.ts).
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
