@@ -213,3 +213,24 @@ describe('lorafuse verify', () => {
     expect(doc.failures[0]).toMatchObject({ name: 'lm_head.weight', status: 'random' });
   });
 });
+
+describe('trainable tokens', () => {
+  it('list form on a tied base: the rows replace wte rows at the config indices and lm_head keeps the tie', async () => {
+    const rows = new SeededRandom(31).normalArray(3 * 16, 0.5);
+    const c = await makeCase({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { trainable_token_indices: [5, 0, 49] }, extraTensors: [{ name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [3, 16], values: rows }] });
+    for (const device of ['cpu', 'webgpu'] as const) {
+      const out = join(c.dir, `out-${device}`);
+      const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', out, '--device', device, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).tie.decision).toBe('keep');
+      const base = await readCheckpoint(join(c.baseDir, 'model.safetensors'));
+      const got = await readCheckpoint(join(out, 'model.safetensors'));
+      const expected = base.f32('transformer.wte.weight').slice();
+      [5, 0, 49].forEach((index, k) => expected.set(rows.subarray(k * 16, (k + 1) * 16), index * 16));
+      expect(got.f32('transformer.wte.weight')).toEqual(expected);
+      expect(got.header.byName.has('lm_head.weight')).toBe(false);
+      const v = await runLorafuse(['verify', out, '--base', c.baseDir, '--adapter', c.adapterDir]);
+      expect(v.code, v.stdout).toBe(0);
+    }
+  });
+});

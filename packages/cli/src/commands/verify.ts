@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  applyTokenRows,
   canonicalName,
   emulateTransformersLoad,
   planMerge,
@@ -166,7 +167,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
       } else {
         let wantBytes: Uint8Array;
         const src = want.source;
-        if (src.kind !== 'merge' && src.from.dtype === loaded.dtype && (await digestOf(src.from)) === (await digestOf(loaded))) {
+        if ((src.kind === 'copy' || src.kind === 'replace') && src.from.dtype === loaded.dtype && (await digestOf(src.from)) === (await digestOf(loaded))) {
           result = { name: param.name, ok: true, status: 'equal', detail: `byte-identical${via}`, ...(param.via ? { via: param.via } : {}) };
           verdicts.set(key, result);
           return result;
@@ -175,6 +176,9 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
           wantBytes = mergedCache.get(param.name) ?? (await exec.merge(want as MergeTensor)).bytes;
           mergedCache.clear();
           mergedCache.set(param.name, wantBytes);
+        } else if (src.kind === 'rows') {
+          const read = (r: TensorRef) => files.get(r.file).read(r.fileOffset, r.byteLength);
+          wantBytes = applyTokenRows(await read(src.base), src.base.dtype as FloatCodecDtype, await read(src.rows), src.rows.dtype as FloatCodecDtype, src.indices, src.base.shape[1] ?? 1);
         } else {
           wantBytes = await files.get(src.from.file).read(src.from.fileOffset, src.from.byteLength);
         }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InputError, type PlannedTensor } from '@lorafuse/core';
+import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -23,19 +23,29 @@ export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowN
     }
     return merged.bytes;
   };
+  const read = (ref: TensorRef) => files.get(ref.file).read(ref.fileOffset, ref.byteLength);
+  const computed = async (t: PlannedTensor): Promise<Uint8Array | undefined> => {
+    const s = t.source;
+    if (s.kind === 'merge') return merge(t as MergeTensor);
+    if (s.kind === 'rows') return applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1);
+    return undefined;
+  };
   return {
     async bytes(t) {
-      if (t.source.kind === 'merge') return merge(t as MergeTensor);
-      const from = t.source.from;
-      return files.get(from.file).read(from.fileOffset, from.byteLength);
+      const c = await computed(t);
+      if (c) return c;
+      if (t.source.kind !== 'copy' && t.source.kind !== 'replace') throw new Error('internal: unhandled tensor source');
+      return read(t.source.from);
     },
     async stream(t, sink) {
       const hash = createHash('sha256');
-      if (t.source.kind === 'merge') {
-        const bytes = await merge(t as MergeTensor);
+      const c = t.source.kind === 'copy' || t.source.kind === 'replace' ? undefined : await computed(t);
+      if (c) {
+        const bytes = c;
         hash.update(bytes);
         await sink(bytes);
       } else {
+        if (t.source.kind !== 'copy' && t.source.kind !== 'replace') throw new Error('internal: unhandled tensor source');
         const from = t.source.from;
         await streamRange(files.get(from.file), from.fileOffset, from.byteLength, async (chunk) => {
           hash.update(chunk);

@@ -110,6 +110,9 @@ export function diagnose(input: DoctorInput): Finding[] {
         touched.lmHead.push(k.fromBaseLayer ? 'saved base_layer' : 'full tensor');
         lmHeadRows = t.shape[0];
       }
+    } else if (k.kind === 'trainable_tokens') {
+      // PEFT ties a tied model's output head to the same token rows: both uses change alike.
+      continue;
     } else if ('modulePath' in k) {
       const c = `${canonicalName(k.modulePath)}.weight`;
       if (c === TIED_INPUT_WEIGHT) {

@@ -86,7 +86,7 @@ describe('planMerge', () => {
     const bias = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48) }] });
     expect(bias.message).toMatch(/lora_bias/);
     const tokens = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, 16], values: new Float32Array(32) }] });
-    expect(tokens.message).toMatch(/trainable_token_indices/);
+    expect(tokens.code).toBe('ADAPTER_TOKEN_INDICES_MISSING');
   });
 
   it('refuses an incomplete LoRA pair and A/B rank disagreement', async () => {
@@ -222,5 +222,17 @@ describe('tie decision', () => {
     expect(p.findings.map((f) => f.code)).toContain('ORIGINAL_MODULE_IGNORED');
     expect(p.tensors.find((t) => t.name === 'transformer.wte.weight')!.source).toMatchObject({ kind: 'replace', from: { name: 'base_model.model.transformer.wte.weight' } });
     expect(p.outputConfig?.['vocab_size']).toBe(53);
+  });
+
+  it('trainable tokens: rows replaced at the config indices, on wte and (tied, as PEFT ties the token adapter) on lm_head', async () => {
+    const rows = { name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, 16], values: new Float32Array(32).fill(0.5) };
+    const p = await plan({}, { modules: [], config: { trainable_token_indices: [3, 7] }, extraTensors: [rows] });
+    expect(p.tensors.find((t) => t.name === 'transformer.wte.weight')!.source).toMatchObject({ kind: 'rows', indices: [3, 7] });
+    if (p.tie.state !== 'pending') throw new Error('expected pending');
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'rows', indices: [3, 7] });
+    const bad = await planError({}, { modules: [], config: { trainable_token_indices: [3, 70] }, extraTensors: [rows] });
+    expect(bad.code).toBe('ADAPTER_TOKEN_INDICES_INVALID');
+    const shape = await planError({}, { modules: [], config: { trainable_token_indices: [3, 7, 9] }, extraTensors: [rows] });
+    expect(shape.code).toBe('ADAPTER_BASE_SHAPE_MISMATCH');
   });
 });

@@ -57,7 +57,12 @@ export type TensorSource =
   /** The adapter's full tensor replaces the base's (modules_to_save, saved embeddings, trained bias). */
   | { readonly kind: 'replace'; readonly from: TensorRef; readonly reason: ReplaceReason; readonly replaces: TensorRef | null }
   /** A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype. */
-  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[] };
+  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[] }
+  /**
+   * Trainable tokens (SPEC §2.5): the adapter's rows replace rows of the base, row k at `indices[k]`
+   * (PEFT's `index_copy`); the rows are full values, not deltas.
+   */
+  | { readonly kind: 'rows'; readonly base: TensorRef; readonly rows: TensorRef; readonly indices: readonly number[] };
 
 /** One tensor of the output checkpoint. */
 export interface PlannedTensor {
@@ -201,6 +206,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   const loraPairs = new Map<string, LoraPair>();
   const replacements = new Map<string, Replacement>();
   const ignoredOriginals: string[] = [];
+  const tokenRows: Array<{ modulePath: string; info: TensorInfo }> = [];
   const duplicateCopies: Array<{ kept: TensorRef; duplicate: TensorRef }> = [];
   const adapterFile = adapter.file;
   if (adapter.config.useDora) {
@@ -231,7 +237,8 @@ export function planMerge(input: PlanMergeInput): MergePlan {
       case 'lora_bias':
         throw refuseFeature(adapter.label, 'lora_bias (a trained lora_B bias)', key.key, 'Merge with PEFT (merge_and_unload) for now.');
       case 'trainable_tokens':
-        throw refuseFeature(adapter.label, 'trainable_token_indices', key.key, 'Merge with PEFT (merge_and_unload) for now.');
+        tokenRows.push({ modulePath: key.modulePath, info });
+        break;
       case 'unknown_lora':
         throw new InputError('ADAPTER_KEY_UNKNOWN', `${adapter.label}: tensor "${key.key}" looks like a LoRA tensor but its name is not one PEFT writes`, {
           subject: key.key,
@@ -394,6 +401,38 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     });
   }
 
+  // Trainable tokens: rows of an embedding replaced (indices from adapter_config.json, not the file).
+  for (const { modulePath, info } of tokenRows) {
+    const canonical = `${canonicalName(modulePath)}.weight`;
+    const indices = tokenIndicesFor(adapter.config, modulePath, canonical === TIED_INPUT_WEIGHT);
+    if (!indices) {
+      throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${adapter.label}: trainable-token rows "${info.name}" have no indices for "${modulePath}" in adapter_config.json's trainable_token_indices`, {
+        subject: 'trainable_token_indices',
+        hint: 'PEFT stores the token indices only in adapter_config.json; use the config saved with these weights.',
+      });
+    }
+    if (effective.has(canonical)) {
+      throw new InputError('ADAPTER_CONFLICT', `${adapter.label}: "${canonical}" has trainable-token rows and also LoRA factors or a full replacement`, { subject: canonical, hint: 'Use one way of training a module per adapter.' });
+    }
+    const start = startOf(canonical);
+    if (!start || start.shape.length !== 2) {
+      throw new InputError('ADAPTER_TARGET_MISSING', `${adapter.label}: trainable-token rows "${info.name}" map to "${canonical}", which ${base.label} does not have as a matrix`, { subject: info.name });
+    }
+    const [rows, dim] = start.shape as [number, number];
+    if (info.shape.length !== 2 || info.shape[0] !== indices.length || info.shape[1] !== dim) {
+      throw new InputError('ADAPTER_BASE_SHAPE_MISMATCH', `${adapter.label}: trainable-token rows "${info.name}" are ${shapeText(info.shape)}, but ${indices.length} indices of a ${shapeText(start.shape)} "${start.name}" need [${indices.length}, ${dim}]`, { subject: info.name });
+    }
+    const bad = indices.find((i) => i >= rows);
+    if (bad !== undefined || new Set(indices).size !== indices.length) {
+      throw new InputError('ADAPTER_TOKEN_INDICES_INVALID', `${adapter.label}: trainable_token_indices for "${modulePath}" ${bad !== undefined ? `include ${bad}, outside the ${rows} rows of "${start.name}"` : 'repeat an index'}`, { subject: 'trainable_token_indices' });
+    }
+    const source: TensorSource = { kind: 'rows', base: start, rows: refOf(adapterFile, info), indices };
+    effective.set(canonical, source);
+    // PEFT ties the token adapter of a tied model's output head to the input embedding's (#2399):
+    // lm_head gets the same rows.
+    if (canonical === TIED_INPUT_WEIGHT && baseTied && !effective.has(TIED_OUTPUT_WEIGHT)) effective.set(TIED_OUTPUT_WEIGHT, source);
+  }
+
   if (ignoredOriginals.length > 0) {
     findings.push({
       severity: 'info',
@@ -431,7 +470,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   let replaced = 0;
   const count = (s: TensorSource) => {
     if (s.kind === 'merge') merged++;
-    else if (s.kind === 'replace') replaced++;
+    else if (s.kind === 'replace' || s.kind === 'rows') replaced++;
   };
   for (const [canonical, ref] of baseByCanonical) {
     const name = renameBody ? canonical : ref.name;
@@ -493,7 +532,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
 
 /** dtype and shape of what a source produces. */
 export function outputTypeOf(source: TensorSource): { dtype: Dtype; shape: readonly number[] } {
-  const ref = source.kind === 'merge' ? source.base : source.from;
+  const ref = source.kind === 'merge' || source.kind === 'rows' ? source.base : source.from;
   return { dtype: ref.dtype, shape: ref.shape };
 }
 
@@ -511,3 +550,13 @@ export function tieConfigChange(tie: TiePlan, baseConfig: Record<string, unknown
 }
 
 export { TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT };
+
+/** PEFT's `trainable_token_indices` for a module: a list targets the input embedding; a dict names modules. */
+function tokenIndicesFor(config: LoraAdapterConfig, modulePath: string, isInputEmbedding: boolean): readonly number[] | undefined {
+  const tti = config.trainableTokenIndices;
+  if (tti === null) return undefined;
+  if (Array.isArray(tti)) return isInputEmbedding ? (tti as readonly number[]) : undefined;
+  const dict = tti as Readonly<Record<string, readonly number[]>>;
+  const key = Object.keys(dict).find((k) => modulePath === k || modulePath.endsWith(`.${k}`) || canonicalName(modulePath) === canonicalName(k));
+  return key === undefined ? undefined : dict[key];
+}

@@ -56,6 +56,7 @@ export interface TieInput {
 function describeChange(source: TensorSource | null): string | null {
   if (!source || source.kind === 'copy') return null;
   if (source.kind === 'merge') return 'LoRA';
+  if (source.kind === 'rows') return 'trainable tokens';
   return 'a full trained tensor (modules_to_save / saved embedding)';
 }
 
@@ -67,7 +68,8 @@ export function decideTie(input: TieInput): TiePlan {
   if (!input.hasHead) {
     return { state: 'untouched', findings: [] };
   }
-  const wteBase = input.wte.source.kind === 'merge' ? input.wte.source.base : input.wte.source.kind === 'copy' ? input.wte.source.from : input.wte.source.replaces;
+  const w = input.wte.source;
+  const wteBase = w.kind === 'merge' || w.kind === 'rows' ? w.base : w.kind === 'copy' ? w.from : w.replaces;
   const lmHeadSource: TensorSource = input.lmHeadSource ?? (wteBase ? { kind: 'copy', from: wteBase } : input.wte.source);
   const lmHead: PlannedTensor = { name: TIED_OUTPUT_WEIGHT, ...outputTypeOf(lmHeadSource), source: lmHeadSource };
   if (!wteChange && !headChange) {
@@ -145,7 +147,7 @@ export function resolveTie(plan: MergePlan, cmp: TieComparison): MergePlan {
           ...plan.summary,
           added: plan.summary.added + 1,
           merged: plan.summary.merged + (tie.lmHead.source.kind === 'merge' ? 1 : 0),
-          replaced: plan.summary.replaced + (tie.lmHead.source.kind === 'replace' ? 1 : 0),
+          replaced: plan.summary.replaced + (tie.lmHead.source.kind === 'replace' || tie.lmHead.source.kind === 'rows' ? 1 : 0),
         }
       : plan.summary,
   };
