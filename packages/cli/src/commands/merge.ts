@@ -2,7 +2,7 @@ import { canonicalName, diagnose, InputError, layoutSafetensors, moduleKind, pla
 import { tensorProducer } from '../merge/tensor-producer.js';
 import { digestBytes, digestRange } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
-import { verifyWrittenCheckpoint } from '../verify/verify-written.js';
+import { verifyWrittenCheckpoint, type Intent } from '../verify/verify-written.js';
 import { onInterrupt } from '../interrupt.js';
 import { closeAllBrowserRunners } from '@lorafuse/runner';
 import { readFile } from 'node:fs/promises';
@@ -168,7 +168,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
 
     // The tie step: compute both effective matrices, compare them bitwise, then fix the layout.
     const precomputed = new Map<string, Uint8Array>();
-    let lmHeadIntent: string | undefined;
+    let lmHeadIntent: Intent | undefined;
     if (plan.tie.state === 'pending') {
       const wteName = plan.tie.wte.name;
       const wte = plan.tensors.find((t) => canonicalName(t.name) === canonicalName(wteName))!;
@@ -177,7 +177,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       plan = resolveTie(plan, compareTiePair(wteBytes, wte.dtype, headBytes, plan.tie.lmHead.dtype, wte.shape[1] ?? 1));
       precomputed.set(wte.name, wteBytes);
       precomputed.set(TIED_OUTPUT_WEIGHT, headBytes);
-      lmHeadIntent = digestBytes(headBytes);
+      lmHeadIntent = { digest: digestBytes(headBytes) };
     }
 
     tx = await OutputTransaction.begin(opts.outDir, opts.overwrite);
@@ -188,9 +188,9 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     await writer.start();
     const progress = new Progress(opts.io, 'merging', layout.totalSize, opts.quiet);
     let done = layout.prefixAndHeader.byteLength;
-    // Digest of every tensor's intended bytes (source bytes for copies, executor output for merges),
-    // by canonical name: verification re-reads the written file and must find exactly these.
-    const intent = new Map<string, string>();
+    // What every tensor was meant to be (the input range for copies, a digest of the executor's
+    // output for merges), by canonical name: verification re-reads the written file against it.
+    const intent = new Map<string, Intent>();
     // Look ahead: the executor may fetch and merge the next tensors while this one is written.
     executor.prefetch?.(layout.entries.map((e) => byName.get(e.name)!).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name)));
     for (const entry of layout.entries) {
@@ -199,7 +199,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       const ready = precomputed.get(t.name);
       if (ready) {
         await writer.writeTensorChunk(t.name, ready);
-        intent.set(canonicalName(t.name), digestBytes(ready));
+        intent.set(canonicalName(t.name), { digest: digestBytes(ready) });
       } else {
         intent.set(canonicalName(t.name), await produce.stream(t, (chunk) => writer.writeTensorChunk(t.name, chunk)));
       }
@@ -220,7 +220,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const verification = await verifyWrittenCheckpoint(tx.tempPathOf('model.safetensors'), outputConfig, plan.tensors, (name) => {
       if (name === TIED_OUTPUT_WEIGHT && !intent.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? 'accept-any' : tiedLmHeadIntent;
       return intent.get(name);
-    });
+    }, (file) => files.get(file));
     if (!verification.ok) {
       const f = verification.failures[0]!;
       throw new VerificationError('MERGE_VERIFY_FAILED', `verification of the written checkpoint failed: ${f.name}: ${f.detail} (transformers ${f.versions.join(', ')})${verification.failures.length > 1 ? `; and ${verification.failures.length - 1} more` : ''}`, {

@@ -5,7 +5,7 @@
 import type { TensorComparer, TensorRef } from '@lorafuse/core';
 import type { CompareElementType, CompareStats, CompareTolerance } from '@lorafuse/kernels';
 import type { OpenFiles } from '../fs/inputs.js';
-import { byteRangesEqual } from './byte-ranges.js';
+import { byteRangesEqual } from '../fs/byte-ranges.js';
 
 /** Compares two F32/F16/BF16 tensors of the same element count on one device. */
 export interface CompareExecutor {

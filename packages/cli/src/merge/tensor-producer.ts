@@ -1,15 +1,19 @@
-import { createHash } from 'node:crypto';
 import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
+import { digestBytes } from '../verify/digest.js';
+import type { Intent } from '../verify/verify-written.js';
 
 /** Produces an output tensor's bytes: copied ranges streamed, merges run on the executor. */
 export interface TensorProducer {
   /** The whole tensor in memory (for the tie comparison). */
   bytes(t: PlannedTensor): Promise<Uint8Array>;
-  /** Streams the tensor to `sink` and returns the SHA-256 of what was streamed. */
-  stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<string>;
+  /**
+   * Streams the tensor to `sink` and returns what verification must find: the input range for a
+   * copied tensor, the SHA-256 of computed bytes otherwise.
+   */
+  stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<Intent>;
 }
 
 export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
@@ -38,21 +42,14 @@ export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowN
       return read(t.source.from);
     },
     async stream(t, sink) {
-      const hash = createHash('sha256');
-      const c = t.source.kind === 'copy' || t.source.kind === 'replace' ? undefined : await computed(t);
-      if (c) {
-        const bytes = c;
-        hash.update(bytes);
-        await sink(bytes);
-      } else {
-        if (t.source.kind !== 'copy' && t.source.kind !== 'replace') throw new Error('internal: unhandled tensor source');
+      if (t.source.kind === 'copy' || t.source.kind === 'replace') {
         const from = t.source.from;
-        await streamRange(files.get(from.file), from.fileOffset, from.byteLength, async (chunk) => {
-          hash.update(chunk);
-          await sink(chunk);
-        });
+        await streamRange(files.get(from.file), from.fileOffset, from.byteLength, sink);
+        return { range: from };
       }
-      return hash.digest('hex');
+      const bytes = (await computed(t))!;
+      await sink(bytes);
+      return { digest: digestBytes(bytes) };
     },
   };
 }
