@@ -11,6 +11,11 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset`; rejects if the range is outside `[0, size)`. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional fast path: fills `target` with the bytes at `offset` (exactly `target.byteLength` of
+   * them) into memory the caller reuses, so streaming a large file does not allocate per chunk.
+   */
+  readInto?(target: Uint8Array, offset: number): Promise<void>;
 }
 
 /** Append-only byte sink. */

@@ -11,23 +11,28 @@ export interface FileByteSource extends ByteSource {
 export async function openFileSource(path: string): Promise<FileByteSource> {
   const handle: FileHandle = await open(path, 'r');
   const { size } = await handle.stat();
+  const readInto = async (target: Uint8Array, offset: number): Promise<void> => {
+    const length = target.byteLength;
+    if (offset < 0 || offset + length > size) {
+      throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the ${size}-byte file`);
+    }
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(target, done, length - done, offset + done);
+      if (bytesRead === 0) throw new RangeError(`${path}: file ended early (changed while reading?)`);
+      done += bytesRead;
+    }
+  };
   return {
     label: path,
     path,
     size,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the ${size}-byte file`);
-      }
       const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new RangeError(`${path}: file ended early (changed while reading?)`);
-        done += bytesRead;
-      }
+      await readInto(out, offset);
       return out;
     },
+    readInto,
     close: () => handle.close(),
   };
 }
