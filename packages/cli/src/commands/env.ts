@@ -1,7 +1,7 @@
 import { chromiumVersion, findChromium, startBrowserRunner } from '@lorafuse/runner';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { asEnvironmentError, MERGE_PAGE_BUNDLE } from '../executors/webgpu.js';
+import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } from '../executors/webgpu.js';
 import type { Io } from '../output.js';
 
 const HELP = `Usage: lorafuse env [--json]
@@ -40,7 +40,7 @@ export const envCommand: Command = {
         await runner.close();
       }
     } catch (e) {
-      throw asEnvironmentError(e);
+      throw asMergeEnvironmentError(e);
     }
     if (flag(args, 'json')) {
       io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);

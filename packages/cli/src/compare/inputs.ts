@@ -6,9 +6,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError, looksLikeAdapterKeys, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
-import type { OpenFiles } from '../fs/inputs.js';
+import { assertNotLfsPointer, type OpenFiles } from '../fs/inputs.js';
 
-const LFS_POINTER_START = 'version https://git-lfs.github.com/spec/v1';
 
 /** One side of a diff, headers read. */
 export interface DiffInput {
@@ -29,16 +28,6 @@ async function statOrNull(path: string) {
   return stat(path).catch(() => null);
 }
 
-async function assertNotLfsPointer(path: string, size: number): Promise<void> {
-  if (size > 1024) return;
-  const head = (await readFile(path)).subarray(0, LFS_POINTER_START.length).toString('latin1');
-  if (head === LFS_POINTER_START) {
-    throw new InputError('LFS_POINTER', `${path} is a Git LFS pointer file, not the weights it points to`, {
-      subject: path,
-      hint: 'Fetch the real file with `git lfs pull` (or download it from the model page) and try again.',
-    });
-  }
-}
 
 async function readHeader(path: string, files: OpenFiles): Promise<SafetensorsHeader> {
   const s = await stat(path);

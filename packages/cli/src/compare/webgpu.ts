@@ -4,8 +4,7 @@
  * compares them on the GPU and answers with the statistics (small JSON).
  */
 import { fileURLToPath } from 'node:url';
-import { EnvironmentError, type TensorRef } from '@lorafuse/core';
-import { isRunnerError, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
+import { asEnvironmentError, startPageSession } from '../executors/page-session.js';
 import { elementCount, elementTypeOf, type CompareExecutor } from './executor.js';
 import { statsFromWire, type PageCompareRequest } from './protocol.js';
 
@@ -14,28 +13,10 @@ export const COMPARE_PAGE_BUNDLE = fileURLToPath(new URL('../page/compare-page.b
 
 const CPU_HINT = 'Or compare without a browser: `lorafuse diff ... --device cpu`.';
 
-function asEnvironmentError(error: unknown): unknown {
-  if (!isRunnerError(error)) return error;
-  return new EnvironmentError(error.code, error.message, { hint: [error.hint, CPU_HINT].filter(Boolean).join(' '), cause: error, ...(error.subject ? { subject: error.subject } : {}) });
-}
 
 /** Starts Chromium (one per run) with the compare page; `close()` shuts it down. */
 export async function createWebGpuCompareExecutor(options: { timeoutMs?: number } = {}): Promise<CompareExecutor> {
-  let runner: BrowserRunner;
-  try {
-    runner = await startBrowserRunner({ pageBundlePath: COMPARE_PAGE_BUNDLE, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
-  } catch (e) {
-    throw asEnvironmentError(e);
-  }
-  const info = runner.adapterInfo;
-  const description = [info.description || info.device || info.architecture || 'WebGPU adapter', info.vendor ? `(${info.vendor})` : '', info.isFallbackAdapter ? '[software fallback]' : '']
-    .filter(Boolean)
-    .join(' ');
-  let seq = 0;
-  const offer = (ref: TensorRef) => {
-    const id = `c${++seq}`;
-    return { id, url: runner.server.offerFileRange(id, { path: ref.file, offset: ref.fileOffset, length: ref.byteLength }) };
-  };
+  const { runner, description, offer } = await startPageSession(COMPARE_PAGE_BUNDLE, CPU_HINT, options);
   return {
     device: 'webgpu',
     description,
@@ -54,7 +35,7 @@ export async function createWebGpuCompareExecutor(options: { timeoutMs?: number 
       try {
         return statsFromWire(await runner.call<string>('compareTensors', req));
       } catch (e) {
-        throw asEnvironmentError(e);
+        throw asEnvironmentError(e, CPU_HINT);
       } finally {
         runner.server.withdraw(x.id);
         runner.server.withdraw(y.id);

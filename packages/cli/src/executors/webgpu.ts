@@ -5,8 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EnvironmentError, type FloatCodecDtype, type TensorRef } from '@lorafuse/core';
-import { isRunnerError, startBrowserRunner, type BrowserRunner, type WebGpuAdapterChoice } from '@lorafuse/runner';
+import type { FloatCodecDtype } from '@lorafuse/core';
+import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
+import { asEnvironmentError, startPageSession } from './page-session.js';
 import type { PageMergeRequest, PageMergeResult } from '../page/protocol.js';
 import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
@@ -21,11 +22,8 @@ export const MERGE_PAGE_BUNDLE = [new URL('../page/merge-page.bundle.js', import
 
 const CPU_HINT = 'Or run the merge without a browser: `lorafuse merge ... --device cpu`.';
 
-/** Turns the runner's environment failures into lorafuse errors that also point at `--device cpu`. */
-export function asEnvironmentError(error: unknown): unknown {
-  if (!isRunnerError(error)) return error;
-  return new EnvironmentError(error.code, error.message, { hint: [error.hint, CPU_HINT].filter(Boolean).join(' '), cause: error, ...(error.subject ? { subject: error.subject } : {}) });
-}
+/** Runner errors as lorafuse errors pointing at `lorafuse merge --device cpu`. */
+export const asMergeEnvironmentError = (error: unknown) => asEnvironmentError(error, CPU_HINT);
 
 /** Options of {@link createWebGpuExecutor}. */
 export interface WebGpuExecutorOptions {
@@ -49,30 +47,13 @@ export interface WebGpuExecutor extends MergeExecutor {
  * one on the GPU, one uploading.
  */
 export async function createWebGpuExecutor(_files: OpenFiles, options: WebGpuExecutorOptions = {}): Promise<WebGpuExecutor> {
-  let runner: BrowserRunner;
-  try {
-    runner = await startBrowserRunner({
-      pageBundlePath: MERGE_PAGE_BUNDLE,
-      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.webgpuAdapter ? { webgpuAdapter: options.webgpuAdapter } : {}),
-    });
-  } catch (e) {
-    throw asEnvironmentError(e);
-  }
-  const info = runner.adapterInfo;
-  const description = [info.description || info.device || info.architecture || 'WebGPU adapter', info.vendor ? `(${info.vendor})` : '', info.isFallbackAdapter ? '[software fallback]' : '']
-    .filter(Boolean)
-    .join(' ');
-  let seq = 0;
-  const offer = (ref: TensorRef) => {
-    const id = `t${++seq}`;
-    return { id, url: runner.server.offerFileRange(id, { path: ref.file, offset: ref.fileOffset, length: ref.byteLength }) };
-  };
+  const session = await startPageSession(MERGE_PAGE_BUNDLE, CPU_HINT, options);
+  const { runner, description, offer } = session;
   const mergeOne = async (t: MergeTensor): Promise<MergedBytes> => {
     const { base, deltas } = t.source;
     const w = offer(base);
     const factors = deltas.map((d) => ({ d, a: offer(d.a), b: offer(d.b) }));
-    const uploadId = `u${++seq}`;
+    const uploadId = session.nextId('u');
     const outBytes = t.shape.reduce((n, x) => n * x, 1) * (t.dtype === 'F32' ? 4 : 2);
     const upload = runner.server.expectUpload(uploadId, outBytes);
     const req: PageMergeRequest = {
@@ -87,7 +68,7 @@ export async function createWebGpuExecutor(_files: OpenFiles, options: WebGpuExe
       return { bytes, nonFinite: result.nonFinite };
     } catch (e) {
       runner.server.cancelUpload(uploadId);
-      throw asEnvironmentError(e);
+      throw asMergeEnvironmentError(e);
     } finally {
       for (const id of [w.id, ...factors.flatMap((f) => [f.a.id, f.b.id])]) runner.server.withdraw(id);
     }
@@ -96,7 +77,7 @@ export async function createWebGpuExecutor(_files: OpenFiles, options: WebGpuExe
   return {
     device: 'webgpu',
     description,
-    adapterInfo: info,
+    adapterInfo: runner.adapterInfo,
     merge: (t) => prefetcher.merge(t),
     prefetch: (tensors) => prefetcher.prefetch(tensors),
     close: async () => {

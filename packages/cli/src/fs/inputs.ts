@@ -78,8 +78,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Refuses a Git LFS pointer posing as a weights file, with what to do. */
-async function assertNotLfsPointer(path: string): Promise<void> {
-  const { size } = await stat(path);
+export async function assertNotLfsPointer(path: string, knownSize?: number): Promise<void> {
+  const size = knownSize ?? (await stat(path)).size;
   if (size > 1024) return;
   const head = (await readFile(path)).subarray(0, LFS_POINTER_START.length).toString('latin1');
   if (head === LFS_POINTER_START) {

@@ -1,3 +1,4 @@
+import { kernelPipeline } from '../pipeline-cache.js';
 import { foldDispatch } from '../dispatch.js';
 import {
   checkCompareInput,
@@ -90,36 +91,15 @@ export interface EncodedCompare {
   readonly created: readonly GPUBuffer[];
 }
 
-const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
 function getPipeline(device: GPUDevice, typeA: CompareElementType, typeB: CompareElementType): GPUComputePipeline {
-  const constants = { WG: COMPARE_WORKGROUP_SIZE, PER_THREAD, TYPE_A: TYPE_CODE[typeA], TYPE_B: TYPE_CODE[typeB] };
-  const key = `compare:${Object.entries(constants).map(([k, v]) => `${k}=${v}`).join(',')}`;
-  let perDevice = pipelineCache.get(device);
-  if (perDevice === undefined) {
-    perDevice = new Map();
-    pipelineCache.set(device, perDevice);
-  }
-  let pipeline = perDevice.get(key);
-  if (pipeline === undefined) {
-    const module = device.createShaderModule({ label: 'compare shader', code: shaderSource });
-    const bindGroupLayout = device.createBindGroupLayout({
-      label: 'compare bind group layout',
-      entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', minBindingSize: PARAMS_BYTES } },
-        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-        { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      ],
-    });
-    pipeline = device.createComputePipeline({
-      label: `compare pipeline (${key})`,
-      layout: device.createPipelineLayout({ label: 'compare pipeline layout', bindGroupLayouts: [bindGroupLayout] }),
-      compute: { module, entryPoint: 'main', constants },
-    });
-    perDevice.set(key, pipeline);
-  }
-  return pipeline;
+  return kernelPipeline(device, {
+    kernel: 'compare',
+    code: shaderSource,
+    entryPoint: 'main',
+    constants: { WG: COMPARE_WORKGROUP_SIZE, PER_THREAD, TYPE_A: TYPE_CODE[typeA], TYPE_B: TYPE_CODE[typeB] },
+    paramsBytes: PARAMS_BYTES,
+    storage: ['read-only-storage', 'read-only-storage', 'storage'],
+  });
 }
 
 /** Bytes a binding of `count` elements of `type` needs (rounded up to whole u32 words). */

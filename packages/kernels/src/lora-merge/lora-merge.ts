@@ -1,3 +1,4 @@
+import { kernelPipeline } from '../pipeline-cache.js';
 import { foldDispatch, planRowChunks, type RowChunk } from '../dispatch.js';
 import { loraMergeSizes, type LoraMergeShape } from './lora-merge.shape.js';
 import shaderSource from './lora-merge.wgsl';
@@ -63,39 +64,17 @@ export interface EncodedLoraMerge {
   uniforms: GPUBuffer | undefined;
 }
 
-const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
 type Variant = 'main' | 'main_vec4';
 
 function getPipeline(device: GPUDevice, variant: Variant): GPUComputePipeline {
-  const constants: Record<string, number> =
-    variant === 'main' ? { WG_X: LORA_MERGE_WORKGROUP.x, WG_Y: LORA_MERGE_WORKGROUP.y } : { VEC4_WG: LORA_MERGE_VEC4.workgroup, VEC4_ROWS: LORA_MERGE_VEC4.rows };
-  const key = `lora-merge:${variant}:${Object.entries(constants).map(([k, v]) => `${k}=${v}`).join(',')}`;
-  let perDevice = pipelineCache.get(device);
-  if (perDevice === undefined) {
-    perDevice = new Map();
-    pipelineCache.set(device, perDevice);
-  }
-  let pipeline = perDevice.get(key);
-  if (pipeline === undefined) {
-    const module = device.createShaderModule({ label: 'lora-merge shader', code: shaderSource });
-    const bindGroupLayout = device.createBindGroupLayout({
-      label: 'lora-merge bind group layout',
-      entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', minBindingSize: PARAMS_BYTES } },
-        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-        { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-      ],
-    });
-    pipeline = device.createComputePipeline({
-      label: `lora-merge pipeline (${key})`,
-      layout: device.createPipelineLayout({ label: 'lora-merge pipeline layout', bindGroupLayouts: [bindGroupLayout] }),
-      compute: { module, entryPoint: variant, constants },
-    });
-    perDevice.set(key, pipeline);
-  }
-  return pipeline;
+  return kernelPipeline(device, {
+    kernel: 'lora-merge',
+    code: shaderSource,
+    entryPoint: variant,
+    constants: variant === 'main' ? { WG_X: LORA_MERGE_WORKGROUP.x, WG_Y: LORA_MERGE_WORKGROUP.y } : { VEC4_WG: LORA_MERGE_VEC4.workgroup, VEC4_ROWS: LORA_MERGE_VEC4.rows },
+    paramsBytes: PARAMS_BYTES,
+    storage: ['storage', 'read-only-storage', 'read-only-storage'],
+  });
 }
 
 interface MergeProgram {
