@@ -20,7 +20,15 @@ What is checked (SPEC §0):
               from the name; `<m>.original_module.*`, which PEFT's save_embedding_layers also writes for a
               modules_to_save wrapper, is ignored as PEFT's forward ignores it);
               s = alpha/r (alpha/√r with use_rslora), alpha via alpha_pattern (first `(.*\\.)?(key)$` match,
-              file order), r = A.shape[0] cross-checked with rank_pattern.
+              file order), r = A.shape[0] cross-checked with rank_pattern;
+              trainable tokens (`<m>.token_adapter.trainable_tokens_delta`, SPEC §2.5): row k of the saved
+              tensor replaces row indices[k] of the module's matrix (PEFT's index_copy: full values, not
+              deltas), indices from adapter_config.json's trainable_token_indices (a list: the input
+              embedding wte; a dict: the first key, in file order, that the module path ends with). In a tied
+              base PEFT ties lm_head's token adapter to wte's unless lm_head has rows of its own: then the
+              effective lm_head also gets wte's rows. Token rows need no arithmetic, so a tensor changed only
+              by them must be exact: the reference rounded to the dtype, bit for bit (rows at wrong indices,
+              in the wrong order or added as deltas are named by row).
             f32: |merged − ref| ≤ 1e-6 + 1e-5·|ref|. f16/bf16: |merged − ref| ≤ 1 ulp of the dtype at ref.
             Untouched tensors: byte-identical to base. Dtypes unchanged.
   tie       lm_head.weight written separately with tie_word_embeddings false exactly when the effective
@@ -36,10 +44,12 @@ What is checked (SPEC §0):
             its logits and last hidden state on a fixed batch (with every row a resize added) match
             PeftModel.from_pretrained(base, adapter) unmerged, under the transformers this judge runs with
             (run.mjs runs it with v5, and with v4 for the tied cases: v4 re-ties a stored lm_head when
-            config.json says tied, v5 keeps it): atol = rtol = 1e-4 for f32 bases; for f16/bf16 bases the
+            config.json says tied, v5 keeps it). The batch holds every trainable token's id (second sequence),
+            so that changed input-embedding rows are used: atol = rtol = 1e-4 for f32 bases; for f16/bf16 bases the
             tolerance is derived from the dtype and printed (see `logit_tolerance`).
   judge     self-checks that PEFT read the adapter as the files say (tensors, LoRA module set, scaling,
-            get_delta_weight vs this judge's float64 delta), so that the reference itself is trustworthy.
+            get_delta_weight vs this judge's float64 delta, trainable-token wrappers: modules, indices, which
+            is tied to which), so that the reference itself is trustworthy.
 """
 from __future__ import annotations
 
@@ -206,18 +216,23 @@ def lora_scale(cfg: dict, module: str, r_from_shape: int, v: Verdict) -> float:
 class Reference:
     """The float64 merge computed from base tensors and adapter files (no PEFT involved)."""
 
-    def __init__(self, base: dict[str, torch.Tensor], adapter_cfg: dict, adapter: dict[str, torch.Tensor], v: Verdict):
+    def __init__(self, base: dict[str, torch.Tensor], adapter_cfg: dict, adapter: dict[str, torch.Tensor], v: Verdict,
+                 base_tied: bool = True):
         self.base = base
         self.base_canon = by_canon(base, "base")
         self.scales: dict[str, float] = {}             # module path (as in the adapter) -> scale
         self.deltas: dict[str, torch.Tensor] = {}      # canonical weight/bias name -> float64 delta (base layout)
         self.replacements: dict[str, torch.Tensor] = {}  # canonical name -> full tensor
         self.module_of: dict[str, str] = {}            # canonical weight name -> module path
+        # canonical weight name -> (indices, rows [len(indices), dim], module path whose rows they are)
+        self.token_rows: dict[str, tuple[list[int], torch.Tensor, str]] = {}
 
         stripped = {k.removeprefix("base_model.model."): t for k, t in adapter.items()}
         for key in stripped:
-            if key.endswith("lora_magnitude_vector") or "token_adapter" in key:
-                raise NotImplementedError(f"judge does not model DoRA / trainable tokens ({key})")
+            if key.endswith("lora_magnitude_vector"):
+                raise NotImplementedError(f"judge does not model DoRA ({key})")
+            if "token_adapter" in key and not key.endswith(".token_adapter.trainable_tokens_delta"):
+                raise NotImplementedError(f"judge does not know the trainable-tokens tensor {key}")
         for key, A in stripped.items():
             m = re.fullmatch(r"(.+)\.(lora_A\.weight|lora_embedding_A)", key)
             if not m:
@@ -245,7 +260,7 @@ class Reference:
         # `<m>.original_module.weight` (the wrapped base module, unused by the forward while the adapter is active).
         self.ignored: list[str] = []
         for key, t in stripped.items():
-            if ".lora_" in key or key.startswith("lora_"):
+            if ".lora_" in key or key.startswith("lora_") or ".token_adapter." in key:
                 continue
             if ".original_module." in key:
                 self.ignored.append(key)
@@ -256,6 +271,38 @@ class Reference:
             self.replacements[name] = t
         if self.ignored:
             v.note(f"adapter tensors ignored as PEFT's forward ignores them: {sorted(self.ignored)}")
+
+        # Trainable tokens (SPEC §2.5). The indices live only in adapter_config.json.
+        tti = adapter_cfg.get("trainable_token_indices")
+        for key, rows in stripped.items():
+            m = re.fullmatch(r"(.+)\.token_adapter\.trainable_tokens_delta", key)
+            if not m:
+                continue
+            module = m.group(1)
+            if tti is None:
+                v.fail(f"judge: {key} in the adapter but adapter_config.json has no trainable_token_indices")
+                continue
+            if isinstance(tti, dict):
+                # PEFT's _set_trainable: key.endswith(target) for each target of the dict, in its order.
+                hit = next((k for k in tti if module.endswith(k)), None)
+                indices = list(tti[hit]) if hit is not None else None
+            else:
+                indices = list(tti) if canon(module) == "wte" else None  # list form: the input embedding
+            if indices is None:
+                v.fail(f"judge: no trainable_token_indices in adapter_config.json for {module} ({tti!r})")
+                continue
+            name = canon(module) + ".weight"
+            if rows.ndim != 2 or rows.shape[0] != len(indices) or len(set(indices)) != len(indices):
+                v.fail(f"judge: {key} {list(rows.shape)} does not fit the indices {indices}")
+                continue
+            if name in self.deltas or name in self.replacements:
+                raise NotImplementedError(f"judge: {name} has trainable-token rows and LoRA factors or a full tensor")
+            self.token_rows[name] = (indices, rows, module)
+        # PEFT ties lm_head's token adapter to wte's in a tied base (SPEC §2.5, #2399), unless lm_head has rows
+        # of its own (dict form with other indices: PEFT wraps it separately).
+        if base_tied and "wte.weight" in self.token_rows and "lm_head.weight" not in self.token_rows:
+            indices, rows, module = self.token_rows["wte.weight"]
+            self.token_rows["lm_head.weight"] = (indices, rows, module + " (lm_head tied to it)")
 
     def basis(self, name: str) -> torch.Tensor | None:
         """What a delta is added to: the adapter's replacement, else the base tensor (float64).
@@ -271,12 +318,24 @@ class Reference:
 
     def expected(self, name: str) -> torch.Tensor | None:
         """Float64 reference for canonical `name`, or None when the tensor must be byte-identical."""
-        if name not in self.replacements and name not in self.deltas:
+        if name not in self.replacements and name not in self.deltas and name not in self.token_rows:
             return None
         b = self.basis(name)
         if b is None:
             raise ValueError(f"adapter changes {name}, which the base does not have")
+        if name in self.token_rows:
+            indices, rows, _ = self.token_rows[name]
+            if rows.shape[1] != b.shape[1] or max(indices) >= b.shape[0]:
+                raise ValueError(f"trainable-token rows {list(rows.shape)} at {indices} do not fit {name} {list(b.shape)}")
+            return b.index_copy(0, torch.tensor(indices), rows.double())
         return b + self.deltas[name] if name in self.deltas else b
+
+    def exact_rows(self, name: str) -> list[int] | None:
+        """The trainable-token indices of `name` when its reference is exact (rows copied into the base or a full
+        tensor, no LoRA arithmetic), else None."""
+        if name in self.token_rows and name not in self.deltas:
+            return self.token_rows[name][0]
+        return None
 
     def effective_embeddings(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(wte, lm_head) as the unmerged model sees them, float64 (None when absent)."""
@@ -297,12 +356,18 @@ def ulp(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.pow(2.0, exp - MANTISSA_BITS[dtype])
 
 
-def compare_weight(name: str, got: torch.Tensor, ref64: torch.Tensor, dtype: torch.dtype, v: Verdict, stats: dict) -> None:
+def compare_weight(name: str, got: torch.Tensor, ref64: torch.Tensor, dtype: torch.dtype, v: Verdict, stats: dict,
+                   token_indices: list[int] | None = None) -> None:
+    """`token_indices`: the tensor is the base (or a full replacement) with trainable-token rows copied in and no
+    arithmetic, so it must equal the reference rounded to `dtype` bit for bit; failures name the rows."""
     if got.shape != ref64.shape:
         v.fail(f"{name}: shape {list(got.shape)} != expected {list(ref64.shape)}")
         return
     if got.dtype != dtype:
         v.fail(f"{name}: dtype {got.dtype} != base dtype {dtype}")
+        return
+    if token_indices is not None:
+        compare_token_rows(name, got, ref64.to(dtype), token_indices, v, stats)
         return
     g = got.double()
     err = (g - ref64).abs()
@@ -319,9 +384,31 @@ def compare_weight(name: str, got: torch.Tensor, ref64: torch.Tensor, dtype: tor
                f"got {float(g.flatten()[i])!r}, want {float(ref64.flatten()[i])!r}, bound {float(bound.flatten()[i]):.3g}")
 
 
+def compare_token_rows(name: str, got: torch.Tensor, want: torch.Tensor, indices: list[int], v: Verdict, stats: dict) -> None:
+    """Bitwise row comparison of a matrix changed by trainable tokens (index_copy: no rounding anywhere)."""
+    stats["weights_checked"] += 1
+    stats["token_rows_checked"] = stats.get("token_rows_checked", 0) + len(indices)
+    g = got.contiguous().view(torch.uint8).view(got.shape[0], -1)
+    w = want.contiguous().view(torch.uint8).view(want.shape[0], -1)
+    bad = [int(r) for r in torch.nonzero((g != w).any(dim=1)).flatten()]
+    err = float((got.double() - want.double()).abs().max()) if got.numel() else 0.0
+    stats["weights_max_abs_err"] = max(stats["weights_max_abs_err"], err)
+    if not bad:
+        return
+    where = {i: k for k, i in enumerate(indices)}
+    parts = []
+    for r in bad[:6]:
+        found = [j for j in range(w.shape[0]) if torch.equal(g[r], w[j])]
+        label = f"trainable row {where[r]} (index {r})" if r in where else f"row {r} (not a trainable index)"
+        parts.append(f"{label}: holds {'the wanted row ' + str(found[0]) if found else 'no wanted row'}, "
+                     f"max |diff| {float((got[r].double() - want[r].double()).abs().max()):.3g}")
+    v.fail(f"{name}: {len(bad)}/{got.shape[0]} rows differ from the base with trainable-token rows {indices} copied in "
+           f"(must be bit-exact): " + "; ".join(parts))
+
+
 # ----------------------------------------------------------------------------------------------- models
 
-def token_batch(vocab: int, n_positions: int, new_vocab: int | None = None) -> torch.Tensor:
+def token_batch(vocab: int, n_positions: int, new_vocab: int | None = None, token_ids=()) -> torch.Tensor:
     g = torch.Generator().manual_seed(1234)
     # vocab-1 is left out: it is GPT-2's eos/pad id, and sequence classification pools on the last non-pad.
     ids = torch.randint(0, max(vocab - 1, 1), (2, min(16, n_positions)), generator=g)
@@ -329,6 +416,10 @@ def token_batch(vocab: int, n_positions: int, new_vocab: int | None = None) -> t
         # rows added by a resize, placed in the first sequence (LM heads only: no pooling on pad there)
         new = list(range(vocab, new_vocab))[: ids.shape[1] - 1]
         ids[0, 1:1 + len(new)] = torch.tensor(new)
+    # trainable tokens' ids in the second sequence, so that the input embedding's changed rows are used
+    tokens = sorted(set(int(i) for i in token_ids))[: ids.shape[1] - 1]
+    if tokens:
+        ids[1, 1:1 + len(tokens)] = torch.tensor(tokens)
     return ids
 
 
@@ -424,6 +515,26 @@ def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict,
         else:
             worst = max(worst, float((d - mine).abs().max()))
     v.metrics["judge_vs_peft_delta_max_abs"] = worst
+
+    # Trainable tokens: the wrappers PEFT built (module, indices, tied to which) and the rows it holds.
+    from peft.utils.other import TrainableTokensWrapper
+    built = {}
+    for name, mod in pm.named_modules():
+        if isinstance(mod, TrainableTokensWrapper) and "default" in mod.token_adapter.token_indices:
+            layer = mod.token_adapter
+            built[canon(name.removeprefix("base_model.model.")) + ".weight"] = (
+                list(layer.token_indices["default"]), layer.tied_adapter is not None, layer.trainable_tokens_delta["default"])
+    mine = {n: indices for n, (indices, _, _) in ref.token_rows.items()}
+    if {n: b[0] for n, b in built.items()} != mine:
+        v.fail(f"judge: PEFT built trainable-token wrappers {({n: b[0] for n, b in built.items()})}, the judge models {mine}")
+    for n, (indices, tied, rows) in built.items():
+        if n in ref.token_rows and not torch.equal(rows.detach().cpu(), ref.token_rows[n][1]):
+            v.fail(f"judge: PEFT holds other trainable-token rows for {n} than the file")
+        judge_tied = "(lm_head tied to it)" in ref.token_rows.get(n, ((), None, ""))[2]
+        if n in ref.token_rows and tied != judge_tied:
+            v.fail(f"judge: {n}: PEFT's token adapter tied={tied}, the judge assumed tied={judge_tied}")
+    if built:
+        v.metrics["token_wrappers"] = {n: {"indices": b[0], "tied": b[1]} for n, b in built.items()}
     return pm, base_model
 
 
@@ -471,7 +582,8 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
     base = read_checkpoint(case_dir / "base")
     out = read_checkpoint(merged, v)
     adapter_cfg, adapter = read_adapter(case_dir / "adapter")
-    ref = Reference(base, adapter_cfg, adapter, v)
+    base_tied = bool(json.loads((case_dir / "base" / "config.json").read_text()).get("tie_word_embeddings", True))
+    ref = Reference(base, adapter_cfg, adapter, v, base_tied=base_tied)
     has_head = any(n.startswith(("score.", "classifier.")) for n in ref.replacements)
     out_cfg = check_config(case_dir, merged, has_head, v)
 
@@ -508,7 +620,7 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
                 v.fail(f"{key}: not targeted by the adapter but not byte-identical to the base")
         else:
             target_dtype = base[base_canon[name]].dtype if name in base_canon else dtype
-            compare_weight(key, out[key], r, target_dtype, v, stats)
+            compare_weight(key, out[key], r, target_dtype, v, stats, ref.exact_rows(name))
     for name in expected_new:
         if name == "lm_head.weight":
             continue  # a full lm_head may be stored or tied to wte: decided by the tie check below
@@ -538,10 +650,14 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
                 v.fail(f"tie: effective wte and lm_head differ, so lm_head.weight must be written and "
                        f"tie_word_embeddings false (has lm_head.weight={has_lm}, tie_word_embeddings={tied})")
             elif not base_has_lm and "lm_head.weight" not in ref.replacements:
-                compare_weight("lm_head.weight", out[out_canon["lm_head.weight"]], ref_lm, dtype, v, stats)
+                compare_weight("lm_head.weight", out[out_canon["lm_head.weight"]], ref_lm, dtype, v, stats,
+                               ref.exact_rows("lm_head.weight"))
         else:
             if has_lm and not base_has_lm:
                 v.fail("tie: wte and lm_head are equal, yet lm_head.weight was written (keep the tie, store only wte)")
+                if ref_lm is not None:  # and say whether what was written is even right
+                    compare_weight("lm_head.weight", out[out_canon["lm_head.weight"]], ref_lm, dtype, v, stats,
+                                   ref.exact_rows("lm_head.weight"))
             if not tied and not has_lm:
                 v.fail("tie: tie_word_embeddings false without lm_head.weight: transformers would init lm_head randomly")
     v.metrics.update(stats)
@@ -558,7 +674,8 @@ def judge_models(case_dir: Path, merged: Path, case: dict, cls_name: str, dtype:
     """Model-level check: the output, loaded by transformers, computes what unmerged PEFT computes."""
     cls = model_classes()[cls_name]
     base_cfg = json.loads((case_dir / "base" / "config.json").read_text())
-    ids = token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024), resized_vocab(ref))
+    token_ids = sorted({i for indices, _, _ in ref.token_rows.values() for i in indices})
+    ids = token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024), resized_vocab(ref), token_ids)
     pm, base_model = peft_reference(case_dir, cls_name, ref, adapter, v)
     want = run_model(pm, ids)
     if cls_name == "GPT2Model":

@@ -136,6 +136,40 @@ def vocab_size_not_updated(c: Path, d: Path) -> None:
     edit_config(d, lambda cfg: cfg.__setitem__("vocab_size", base_vocab))
 
 
+def token_parts(c: Path, module: str = "transformer.wte") -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(base wte, the adapter's trainable-token rows of `module`, their indices from adapter_config.json)."""
+    cfg, ad = J.read_adapter(c / "adapter")
+    tti = cfg["trainable_token_indices"]
+    indices = list(tti[module.rsplit(".", 1)[-1]] if isinstance(tti, dict) else tti)
+    rows = ad[f"base_model.model.{module}.token_adapter.trainable_tokens_delta"]
+    return J.read_checkpoint(c / "base")["transformer.wte.weight"], rows, indices
+
+
+def token_rows_at(c: Path, d: Path, where) -> None:
+    """wte (tied: lm_head too) = the base with the trainable rows written at `where(indices)` instead."""
+    base_wte, rows, indices = token_parts(c)
+    t = load(d)
+    t["transformer.wte.weight"] = base_wte.index_copy(0, torch.tensor(where(indices)), rows)
+    save(d, t)
+
+
+def token_rows_as_deltas(c: Path, d: Path) -> None:
+    """The saved `trainable_tokens_delta` taken for what its name says: added to the base rows."""
+    base_wte, rows, indices = token_parts(c)
+    t = load(d)
+    t["transformer.wte.weight"] = base_wte.index_add(0, torch.tensor(indices), rows)
+    save(d, t)
+
+
+def token_rows_lm_head_left_base(c: Path, d: Path) -> None:
+    """Rows in wte only, lm_head stored as the base wte and untied: PEFT's tie of the token adapters ignored."""
+    base_wte, _, _ = token_parts(c)
+    t = load(d)
+    t["lm_head.weight"] = base_wte.clone()
+    save(d, t)
+    edit_config(d, lambda cfg: cfg.__setitem__("tie_word_embeddings", False))
+
+
 def var_sharded(d: Path) -> None:
     t = load(d)
     keys = sorted(t)
@@ -223,8 +257,16 @@ TIED_MUTANTS = [
     ("resized-vocab-size-not-updated", "tied-mts-resized-pad", vocab_size_not_updated),
     ("original-module-taken-for-wte", "tied-mts-resized", original_module_as_wte),
     ("equal-embeddings-untied", "tied-mts-equal", lambda c, d: untie_equal(d)),
+    # trainable tokens (SPEC §2.5): effective/ keeps the tie; wrong rows reach the logits through lm_head
+    ("token-rows-at-sorted-indices", "tied-tokens-list", lambda c, d: token_rows_at(c, d, sorted), True, True),
+    ("token-rows-at-indices-minus-1", "tied-tokens-list",
+     lambda c, d: token_rows_at(c, d, lambda ix: [i - 1 for i in ix]), True, True),
+    ("token-rows-added-as-deltas", "tied-tokens-dict", token_rows_as_deltas, True, True),
+    ("token-rows-lm-head-left-base-untied", "tied-tokens-list", token_rows_lm_head_left_base, True, True),
+    ("token-rows-lm-head-own-rows-lost", "tied-tokens-dict-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
     # valid variants
     ("tied-case-sharded-output", "tied-lora-wte", lambda c, d: var_sharded(d), False),
+    ("tokens-case-sharded-output", "tied-tokens-dict-lm-head", lambda c, d: var_sharded(d), False),
     ("tied-case-float64-merge-rounded-once", "tied-lora-lm-head", var_float64_rounded, False),
 ]
 

@@ -18,7 +18,12 @@ Each case directory holds:
 Tied cases (`tied-*`, issue 3: the adapter changes wte and/or lm_head of a tied base) have no expected/:
 PEFT's merge is wrong for some of them. They hold effective/ (the unmerged PEFT model's weights as a
 GPT2LMHeadModel checkpoint, tie rule applied: the ground truth) and peft-merged/ (PEFT's own merge, with
-case.json `peft_merged` saying what transformers loads wrong from it). See write_tied_case().
+case.json `peft_merged` saying what transformers loads wrong from it). See write_tied_case(). The
+trainable-token cases (`tied-tokens-*`, SPEC §2.5) are tied cases too.
+
+The `lorafuse diff` case (`diff-training-run`, issue 4; case.json `kind: "diff"`) holds no base/adapter pair
+but the adapters of one short real training run: checkpoint-1..3/ and final/, plus case.json
+`diff_reference`, the per-tensor statistics torch computes between them. See write_diff_case().
 
 Usage:
   python peft_cases.py --out DIR [--cases a,b,...] [--size tiny|unit|unit-tied] [--force]
@@ -34,6 +39,7 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -169,6 +175,40 @@ CASES: dict[str, dict] = {
         desc="(e) modules_to_save [wte, lm_head] left untrained: both copies equal the base, so the tie must be kept",
         lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, modules_to_save=["wte", "lm_head"]),
         tied=dict(),
+    ),
+    # ---- trainable tokens (SPEC §2.5): `trainable_token_indices` rows are full new values, index_copy'd into the
+    # embedding at the config's indices (row k -> indices[k], so the indices are deliberately unsorted). In a tied
+    # model PEFT wraps lm_head in a TrainableTokensWrapper tied to wte's token adapter: both uses change alike.
+    # `perturb_tokens` adds seeded noise to every (untied) token adapter's rows, standing in for training.
+    "tied-tokens-list": dict(
+        desc="(tokens a) trainable_token_indices as a list (the input embedding, transformer.wte) on a tied base, "
+             "plus LoRA on c_attn; rows trained (seeded noise). PEFT ties lm_head's token adapter to wte's, so both "
+             "uses get the rows and the tie is kept",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, trainable_token_indices=[42, 3, 99, 17, 64]),
+        tied=dict(perturb_tokens=True),
+    ),
+    "tied-tokens-dict": dict(
+        desc="(tokens b) trainable_token_indices as a dict {'wte': [...]} (PEFT matches module names by endswith), "
+             "tied base, LoRA on c_attn; rows trained (seeded noise); lm_head tied to wte's token adapter as in (a)",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, trainable_token_indices={"wte": [7, 0, 88]}),
+        tied=dict(perturb_tokens=True),
+    ),
+    "tied-tokens-dict-lm-head": dict(
+        desc="(tokens c) dict form naming both tied modules with different indices {'wte': [...], 'lm_head': [...]}: "
+             "PEFT wraps each on its own (no tying: indices differ), both saved; wte and lm_head differ, so the "
+             "merge must untie",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8,
+                  trainable_token_indices={"wte": [11, 5, 70], "lm_head": [70, 20]}),
+        tied=dict(perturb_tokens=True),
+    ),
+    # ---- `lorafuse diff` (issue 4): adapters of one real (tiny) training run. No merge: run.mjs diffs the
+    # checkpoints with the CLI and compares its statistics with torch's, recorded in case.json `diff_reference`.
+    "diff-training-run": dict(
+        desc="(diff) tiny GPT-2 + LoRA (c_attn, c_proj; PEFT's default init, B = 0), 3 seeded AdamW steps on random "
+             "token ids (labels = ids), save_pretrained after each step into checkpoint-1..3, then the final adapter "
+             "into final/ (as Trainer does): final/ and checkpoint-3/ hold identical bytes",
+        lora=dict(target_modules=["c_attn", "c_proj"], r=4, lora_alpha=8),
+        train=dict(steps=3, lr=1e-2, batch=4, seq=16),
     ),
     "real-seqcls": dict(
         desc="real adapter gpt2-classification-peft (SEQ_CLS, r=8, alpha 32, targets [c_proj, c_attn], "
@@ -356,18 +396,27 @@ def effective_weights(peft_model) -> dict:
     """What the UNMERGED PeftModel's forward uses, per GPT2LMHeadModel parameter name (f32 copies).
 
     LoRA layers: base weight + PEFT's own get_delta_weight (the f32 delta its merge would add); modules_to_save
-    wrappers: the active trained copy; everything else: the module's own parameters. In a tied base both
+    wrappers: the active trained copy; trainable-token wrappers: PEFT's own get_merged_weights (the base matrix
+    with the token rows index_copy'd in, as its forward uses it; a wrapper tied to another token adapter uses
+    that adapter's rows); everything else: the module's own parameters. In a tied base both
     `transformer.wte.weight` and `lm_head.weight` are listed, each as its own use of the shared matrix sees it.
     """
     import torch
     from peft.tuners.lora import LoraLayer
-    from peft.utils.other import ModulesToSaveWrapper
+    from peft.utils.other import ModulesToSaveWrapper, TrainableTokensWrapper
 
     out: dict = {}
 
     def visit(prefix: str, module) -> None:
         if isinstance(module, ModulesToSaveWrapper):
             visit(prefix, module.modules_to_save["default"])
+            return
+        if isinstance(module, TrainableTokensWrapper):
+            layer = module.token_adapter
+            for n, t in layer.get_base_layer().named_parameters(recurse=False):
+                out[prefix + n] = t.detach().clone()
+            with torch.no_grad():
+                out[prefix + "weight"] = layer.get_merged_weights(["default"]).detach().clone()
             return
         if isinstance(module, LoraLayer):
             base = module.get_base_layer()
@@ -385,15 +434,48 @@ def effective_weights(peft_model) -> dict:
     return out
 
 
-def tied_token_batch(base_vocab: int, vocab: int, n_positions: int):
-    """Random ids of the base vocabulary, with every row added by a resize placed in the first row."""
+def tied_token_batch(base_vocab: int, vocab: int, n_positions: int, token_ids=()):
+    """Random ids of the base vocabulary, with every row added by a resize placed in the first row and every
+    trainable token's id (`token_ids`) in the second, so that the input embedding's changed rows are used."""
     import torch
     g = torch.Generator().manual_seed(1234)
     ids = torch.randint(0, base_vocab, (2, min(16, n_positions)), generator=g)
     new = list(range(base_vocab, vocab))[: ids.shape[1] - 1]
     if new:
         ids[0, 1:1 + len(new)] = torch.tensor(new)
+    tokens = sorted(set(int(i) for i in token_ids))[: ids.shape[1] - 1]
+    if tokens:
+        ids[1, 1:1 + len(tokens)] = torch.tensor(tokens)
     return ids
+
+
+def token_indices_of(lora_kwargs: dict) -> list[int]:
+    """Every index in `trainable_token_indices` (list or dict form)."""
+    tti = lora_kwargs.get("trainable_token_indices")
+    if tti is None:
+        return []
+    return sorted({i for v in (tti.values() if isinstance(tti, dict) else [tti]) for i in v})
+
+
+def perturb_token_rows(name: str, peft_model) -> dict:
+    """Seeded noise on every untied trainable-token adapter's rows (standing in for training); returns
+    {module path: indices} of the adapters perturbed, and of those tied to another, as PEFT built them."""
+    import torch
+    from peft.utils.other import TrainableTokensWrapper
+    built = {}
+    for path, mod in peft_model.base_model.model.named_modules():
+        if not isinstance(mod, TrainableTokensWrapper):
+            continue
+        layer = mod.token_adapter
+        tied_to = layer.tied_adapter is not None
+        built[path] = {"indices": list(layer.token_indices["default"]), "tied_to_another_token_adapter": tied_to}
+        if tied_to:
+            continue
+        rows = layer.trainable_tokens_delta["default"]
+        g = torch.Generator().manual_seed(seed_of(name, f"perturb-tokens/{path}"))
+        with torch.no_grad():
+            rows.add_(0.05 * torch.randn(rows.shape, generator=g))
+    return built
 
 
 def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
@@ -447,6 +529,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
             g = torch.Generator().manual_seed(seed_of(name, f"perturb/{mod}"))
             with torch.no_grad():
                 copy_w.add_(0.02 * torch.randn(copy_w.shape, generator=g))
+        token_wrappers = perturb_token_rows(name, peft_model) if tied.get("perturb_tokens") else {}
         peft_model.save_pretrained(adapter_dir, save_embedding_layers=tied.get("save_embedding_layers", "auto"))
 
         # --- effective/: the adapter as PEFT reads it back from disk, unmerged.
@@ -472,7 +555,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         if p.is_file() and p.name != "config.json" and not p.name.endswith((".safetensors", ".index.json")):
             shutil.copy2(p, eff_dir / p.name)
 
-    ids = tied_token_batch(dims["vocab_size"], int(wte.shape[0]), dims["n_positions"])
+    ids = tied_token_batch(dims["vocab_size"], int(wte.shape[0]), dims["n_positions"], token_indices_of(lora_kwargs))
     with torch.no_grad():
         want = reloaded(input_ids=ids).logits
         got = GPT2LMHeadModel.from_pretrained(eff_dir, dtype=torch.float32).eval()(input_ids=ids).logits
@@ -515,6 +598,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         "lora_config": {**lora_kwargs, "init_lora_weights": False},
         "build": {"base_loaded_from": "base (relative to the case dir)", "resize_token_embeddings": resize,
                   "modules_to_save_perturbed": tied.get("perturb", []),
+                  "trainable_token_wrappers": token_wrappers,
                   "save_embedding_layers": tied.get("save_embedding_layers", "auto")},
         "adapter_embedding_keys": embedding_keys(adapter_dir / "adapter_model.safetensors"),
         "lora_modules": table,
@@ -536,6 +620,108 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         },
         "notes": ["expected/ is not written for tied cases: PEFT's merge is not ground truth there (SPEC §4); "
                   "effective/ is"],
+    }
+
+
+# `lorafuse diff` pairs of the training-run case: (a, b, the files are byte-identical).
+DIFF_PAIRS = [("final", "checkpoint-3", True), ("checkpoint-1", "final", False), ("checkpoint-2", "final", False)]
+DIFF_ATOL, DIFF_RTOL = 1e-6, 1e-5  # lorafuse diff's defaults
+
+
+def json_number(x: float):
+    """A float for case.json, read by run.mjs with JSON.parse: non-finite ones as lorafuse diff --json writes them."""
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
+def torch_diff_stats(a_file: Path, b_file: Path) -> dict:
+    """Per tensor of two adapter files, what torch computes: max |a-b| and max |a-b|/|b| in float32 (over all
+    elements), torch.isclose violations at lorafuse diff's default tolerance, element count, identical bytes."""
+    import torch
+    from safetensors import safe_open
+    with safe_open(str(a_file), "pt") as fa, safe_open(str(b_file), "pt") as fb:
+        a_keys, b_keys = set(fa.keys()), set(fb.keys())
+        out = {"only_in_a": sorted(a_keys - b_keys), "only_in_b": sorted(b_keys - a_keys), "tensors": {}}
+        for k in sorted(a_keys & b_keys):
+            ta, tb = fa.get_tensor(k), fb.get_tensor(k)
+            a, b = ta.float(), tb.float()
+            d = (a - b).abs()
+            rel = d / b.abs()  # inf where b = 0 and a != 0, nan where both are 0
+            rel = torch.where(d == 0, torch.zeros_like(rel), rel)
+            out["tensors"][k] = {
+                "shape": list(ta.shape), "dtype": str(ta.dtype).removeprefix("torch."), "count": ta.numel(),
+                "identical_bytes": bool(ta.dtype == tb.dtype and ta.shape == tb.shape and torch.equal(
+                    ta.contiguous().view(torch.uint8), tb.contiguous().view(torch.uint8))),
+                "max_abs_diff": json_number(float(d.max()) if d.numel() else 0.0),
+                "max_rel_diff": json_number(float(rel.max()) if rel.numel() else 0.0),
+                "violations": int((~torch.isclose(a, b, rtol=DIFF_RTOL, atol=DIFF_ATOL)).sum()),
+            }
+    return out
+
+
+def write_diff_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
+    """A real (tiny) PEFT training run for `lorafuse diff` (issue 4): checkpoint-1..N/ and final/ adapters.
+
+    The model is a seeded tiny GPT2LMHeadModel with LoRA (PEFT's default init: A random, B zero), trained for a
+    few AdamW steps on seeded random token ids; after each step `save_pretrained(checkpoint-<step>)`, after the
+    loop `save_pretrained(final)` (as transformers' Trainer does). case.json `diff_reference` holds, per pair of
+    DIFF_PAIRS and per tensor, the statistics torch computes from the saved files (torch_diff_stats).
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    dims = SIZES[size]
+    train = spec["train"]
+    base_seed, adapter_seed, data_seed = seed_of(name, "base"), seed_of(name, "adapter"), seed_of(name, "data")
+    torch.manual_seed(base_seed)
+    model = GPT2LMHeadModel(GPT2Config(**dims))
+    torch.manual_seed(adapter_seed)
+    lora_kwargs = dict(spec["lora"])
+    peft_model = get_peft_model(model, LoraConfig(**lora_kwargs))
+    peft_model.train()
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=train["lr"])
+    g = torch.Generator().manual_seed(data_seed)
+    losses = []
+    for step in range(1, train["steps"] + 1):
+        ids = torch.randint(0, dims["vocab_size"], (train["batch"], train["seq"]), generator=g)
+        loss = peft_model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss))
+        peft_model.save_pretrained(case_dir / f"checkpoint-{step}")
+    final = case_dir / "final"
+    peft_model.save_pretrained(final)
+    last = case_dir / f"checkpoint-{train['steps']}"
+    same = {f: (final / f).read_bytes() == (last / f).read_bytes() for f in ("adapter_model.safetensors", "adapter_config.json")}
+    if not all(same.values()):
+        raise RuntimeError(f"{name}: final/ and {last.name}/ were saved from the same state but differ: {same}")
+
+    pairs = []
+    for a, b, identical in DIFF_PAIRS:
+        stats = torch_diff_stats(case_dir / a / "adapter_model.safetensors", case_dir / b / "adapter_model.safetensors")
+        all_identical = all(t["identical_bytes"] for t in stats["tensors"].values())
+        if all_identical != identical:
+            raise RuntimeError(f"{name}: {a} vs {b}: tensors identical={all_identical}, expected {identical}")
+        pairs.append({"a": a, "b": b, "byte_identical": identical,
+                      "equal_at_default_tolerance": identical or (not stats["only_in_a"] and not stats["only_in_b"] and
+                                                                  all(t["violations"] == 0 for t in stats["tensors"].values())),
+                      **stats})
+    return {
+        "kind": "diff",
+        "model_class": "GPT2LMHeadModel",
+        "gpt2_config": dims,
+        "seeds": {"base": base_seed, "adapter": adapter_seed, "data": data_seed},
+        "lora_config": lora_kwargs,
+        "train": {**train, "optimizer": "torch.optim.AdamW (default betas, weight_decay 0.01)", "losses": losses},
+        "checkpoints": [f"checkpoint-{s}" for s in range(1, train["steps"] + 1)] + ["final"],
+        "final_equals_last_checkpoint_bytes": same,
+        "diff_reference": {
+            "how": "torch from the saved adapter_model.safetensors files: float32 max |a-b|, max |a-b|/|b|, "
+                   f"(~torch.isclose(a, b, rtol={DIFF_RTOL}, atol={DIFF_ATOL})).sum()",
+            "atol": DIFF_ATOL, "rtol": DIFF_RTOL, "pairs": pairs,
+        },
     }
 
 
@@ -604,6 +790,8 @@ def write_case(name: str, out: Path, size: str, force: bool, shared_base: Path |
         info, shared_base = write_real_case(name, spec, case_dir, shared_base)
     elif "tied" in spec:
         info = write_tied_case(name, spec, case_dir, size)
+    elif "train" in spec:
+        info = write_diff_case(name, spec, case_dir, size)
     else:
         info = write_tiny_case(name, spec, case_dir, size)
     if spec.get("known_lorafuse_bug"):

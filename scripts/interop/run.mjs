@@ -20,6 +20,13 @@
  *      (case.json `peft_merged`, measured with transformers when the case was made).
  *   5. judge.py (v5) on every (case, out) pair; judge.py under transformers v4 (`.venv-interop-v4`) on the
  *      tied cases' pairs (v4 silently re-ties a stored lm_head when config.json says tied).
+ *   5b. `lorafuse diff` cases (case.json `kind: "diff"`, issue 4: the adapters of one real training run): no
+ *      merge; for each device and each pair of case.json `diff_reference.pairs`,
+ *        node packages/cli/bin/lorafuse.js diff <case>/<a> <case>/<b> --device <device> --json
+ *      must exit 0 when the pair is byte-identical (final/ vs the last checkpoint) and 1 otherwise, report the
+ *      same keys and, for every tensor, the status torch's numbers imply (identical / within tolerance /
+ *      differs), max |a-b| within DIFF_MAX_ABS_TOL (1e-7) of torch's float32 max |a-b|, the element count and
+ *      torch.isclose's violation count exactly, and max |a-b|/|b| within 1e-6 relative.
  *   6. a table, `.interop-work/results.json`, and a last line `N passed, N failed` (`, N skipped` when
  *      some rows are known lorafuse bugs, see below). Exit 1 on any failure.
  *
@@ -31,8 +38,11 @@
  * Options:
  *   --judge-expected     judge the Python side instead of running the CLI: PEFT's expected/ (untied cases),
  *                        effective/ (tied: must pass, v5 and v4) and peft-merged/ (tied: must pass exactly when
- *                        PEFT's merge loads right and follows the tie rule); then judge_selftest.py's broken
- *                        variants must all FAIL and its valid ones PASS (tied ones under v4 too).
+ *                        PEFT's merge loads right and follows the tie rule); diff cases: the training run's
+ *                        premise (final/ = last checkpoint, bytes; earlier ones differ) and checkDiffDoc()'s own
+ *                        self-test (a document made from torch's numbers passes, altered ones fail); then
+ *                        judge_selftest.py's broken variants must all FAIL and its valid ones PASS (tied ones
+ *                        under v4 too).
  *   --cases a,b          only these cases (default: all; `python peft_cases.py --list`).
  *   --devices cpu,webgpu devices for the CLI (default: cpu,webgpu).
  *   --no-v4              skip the transformers v4 venv and its rows.
@@ -158,6 +168,134 @@ function runVerify(opts, caseName, dir, logFile) {
   return { exit: r.status, seconds: secs, text };
 }
 
+// ---- lorafuse diff cases ----------------------------------------------------------------------------
+
+const DIFF_MAX_ABS_TOL = 1e-7; // issue 4: "the reported max abs differences match a PyTorch computation to 1e-7"
+const DIFF_REL_TOL = 1e-6; // issue 4: floats "within 1e-6 relative" (here: max |a-b|/|b| vs torch's)
+
+/** A number of a --json document or case.json ("inf", "-inf", "nan" for non-finite ones). */
+const numberOf = (x) => (typeof x === 'number' ? x : x === 'inf' ? Infinity : x === '-inf' ? -Infinity : x === 'nan' ? NaN : undefined);
+const closeRel = (x, y, rel) => (x === y) || (Number.isFinite(x) && Number.isFinite(y) && Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y)));
+
+/**
+ * Checks one `lorafuse diff --json` document (and its exit code) against torch's statistics for the pair
+ * (case.json `diff_reference.pairs[i]`). Returns {problems: string[], worstAbs, tensors, maxAbs}.
+ */
+function checkDiffDoc(doc, exit, pair) {
+  const problems = [];
+  const wantExit = pair.equal_at_default_tolerance ? 0 : 1;
+  if (exit !== wantExit) problems.push(`exit ${exit} (want ${wantExit})`);
+  const d = doc?.diff;
+  if (!doc || doc.ok !== true || !d || !Array.isArray(d.tensors)) return { problems: [...problems, 'no diff in the --json document'], worstAbs: NaN, tensors: 0, maxAbs: NaN };
+  if (doc.equal !== (wantExit === 0)) problems.push(`equal: ${doc.equal} (want ${wantExit === 0})`);
+  const names = (list) => (list ?? []).map((k) => k.name ?? k.key).sort();
+  for (const [side, want] of [['onlyInA', pair.only_in_a], ['onlyInB', pair.only_in_b]]) {
+    if (JSON.stringify(names(d[side])) !== JSON.stringify([...want].sort())) problems.push(`${side} ${JSON.stringify(names(d[side]))} (torch: ${JSON.stringify(want)})`);
+  }
+  if ((d.shapeMismatches ?? []).length) problems.push(`shape mismatches reported: ${names(d.shapeMismatches).join(', ')}`);
+  const byName = new Map(d.tensors.map((t) => [t.a?.name ?? t.name, t]));
+  const want = Object.entries(pair.tensors);
+  if (d.tensors.length !== want.length) problems.push(`${d.tensors.length} tensors reported, torch compared ${want.length}`);
+  let worstAbs = 0;
+  let maxAbs = 0;
+  for (const [name, ref] of want) {
+    const t = byName.get(name);
+    if (!t) {
+      problems.push(`${name}: not reported`);
+      continue;
+    }
+    const wantStatus = ref.identical_bytes ? 'identical' : ref.violations === 0 ? 'within-tolerance' : 'differs';
+    if (t.status !== wantStatus) problems.push(`${name}: status ${t.status} (torch: ${wantStatus})`);
+    const s = t.stats;
+    const refAbs = numberOf(ref.max_abs_diff);
+    // Byte-identical pairs are settled without statistics: max |a-b| is 0 then.
+    const gotAbs = s ? numberOf(s.maxAbsDiff) : t.status === 'identical' ? 0 : NaN;
+    const err = Math.abs(gotAbs - refAbs);
+    if (!(err <= DIFF_MAX_ABS_TOL) && gotAbs !== refAbs) problems.push(`${name}: max |a-b| ${gotAbs} vs torch ${refAbs} (|diff| ${err.toExponential(2)} > ${DIFF_MAX_ABS_TOL})`);
+    worstAbs = Math.max(worstAbs, Number.isFinite(err) ? err : 0);
+    maxAbs = Math.max(maxAbs, Number.isFinite(refAbs) ? refAbs : 0);
+    if (s) {
+      if (s.count !== ref.count) problems.push(`${name}: count ${s.count} (torch numel ${ref.count})`);
+      if (s.violations !== ref.violations) problems.push(`${name}: violations ${s.violations} (torch.isclose: ${ref.violations})`);
+      const gotRel = numberOf(s.maxRelDiff);
+      const refRel = numberOf(ref.max_rel_diff);
+      if (!closeRel(gotRel, refRel, DIFF_REL_TOL)) problems.push(`${name}: max |a-b|/|b| ${gotRel} vs torch ${refRel}`);
+    } else if (!ref.identical_bytes) {
+      problems.push(`${name}: no statistics, but torch finds the bytes differ`);
+    }
+  }
+  return { problems, worstAbs, tensors: d.tensors.length, maxAbs };
+}
+
+/** `lorafuse diff <a> <b> --device <device> --json` for one pair of a diff case; returns {pass, detail, seconds}. */
+function runDiffPair(opts, caseName, pair, device) {
+  const caseDir = join(CASES_DIR, caseName);
+  mkdirSync(OUT_DIR, { recursive: true });
+  const base = join(OUT_DIR, `${caseName}--${pair.a}-vs-${pair.b}--${device}`);
+  const { r, secs } = cli(opts, ['diff', join(caseDir, pair.a), join(caseDir, pair.b), '--device', device, '--json'], `${base}.cli.log`);
+  writeFileSync(`${base}.cli.json`, r.stdout ?? '');
+  if (r.error) return { pass: false, seconds: secs, detail: `cli: ${r.error.code === 'ETIMEDOUT' ? `timed out after ${opts.cliTimeout} s` : r.error.message}` };
+  let doc;
+  try {
+    doc = JSON.parse(r.stdout);
+  } catch {
+    return { pass: false, seconds: secs, detail: `exit ${r.status}: stdout is not one JSON document: ${tailOf(r.stderr ?? '')}` };
+  }
+  if (doc?.ok === false) return { pass: false, seconds: secs, detail: `exit ${r.status}: ${doc.error?.code ?? 'error'}: ${doc.error?.message ?? ''}` };
+  const c = checkDiffDoc(doc, r.status, pair);
+  const on = doc.deviceDescription ? ` (${doc.deviceDescription})` : ' (all settled by bytes)';
+  return {
+    pass: c.problems.length === 0,
+    seconds: secs,
+    detail: c.problems.length
+      ? c.problems.slice(0, 3).join(' ; ') + (c.problems.length > 3 ? ` ; ... ${c.problems.length - 3} more` : '')
+      : `exit ${r.status}, ${c.tensors} tensors as torch: max|a-b| up to ${c.maxAbs.toExponential(3)}, worst |lorafuse - torch| ${c.worstAbs.toExponential(1)}, counts exact${on}`,
+  };
+}
+
+/** --judge-expected for a diff case: the training run's premise, and checkDiffDoc() catching altered documents. */
+function diffCaseSelfChecks(caseName, meta, row) {
+  const pairs = meta.diff_reference?.pairs ?? [];
+  const same = meta.final_equals_last_checkpoint_bytes ?? {};
+  const r1 = row({ case: caseName, device: 'torch', check: 'training-run premise' });
+  const identical = pairs.filter((p) => p.byte_identical);
+  const differing = pairs.filter((p) => !p.byte_identical);
+  const allDiffer = differing.every((p) => Object.values(p.tensors).every((t) => !t.identical_bytes && t.violations > 0));
+  r1.pass = Object.values(same).length > 0 && Object.values(same).every(Boolean) && identical.length > 0 && differing.length > 0 && allDiffer;
+  r1.detail = `final/ = ${meta.checkpoints?.at(-2)}/ bytes: ${JSON.stringify(same)}; ${differing.length} earlier pair(s), every tensor differs: ${allDiffer}; losses ${JSON.stringify(meta.train?.losses)}`;
+  // A document made from torch's own numbers must pass; each alteration must be caught.
+  const fromTorch = (pair) => ({
+    ok: true,
+    equal: pair.equal_at_default_tolerance,
+    diff: {
+      onlyInA: pair.only_in_a.map((name) => ({ name })),
+      onlyInB: pair.only_in_b.map((name) => ({ name })),
+      shapeMismatches: [],
+      tensors: Object.entries(pair.tensors).map(([name, t]) => ({
+        name, a: { name }, status: t.identical_bytes ? 'identical' : t.violations === 0 ? 'within-tolerance' : 'differs',
+        stats: t.identical_bytes ? null : { count: t.count, violations: t.violations, maxAbsDiff: t.max_abs_diff, maxRelDiff: t.max_rel_diff },
+      })),
+    },
+  });
+  const pair = differing[0];
+  if (!pair) return;
+  const variants = [
+    ['torch numbers', (doc) => doc, true],
+    ['max |a-b| off by 2e-7', (doc) => { doc.diff.tensors[0].stats.maxAbsDiff = numberOf(doc.diff.tensors[0].stats.maxAbsDiff) + 2e-7; return doc; }, false],
+    ['one violation fewer', (doc) => { doc.diff.tensors[0].stats.violations -= 1; return doc; }, false],
+    ['a tensor left out', (doc) => { doc.diff.tensors.pop(); return doc; }, false],
+    ['said equal (exit 0)', (doc) => { doc.equal = true; return doc; }, false, 0],
+  ];
+  for (const [label, alter, mustPass, exit = 1] of variants) {
+    const c = checkDiffDoc(alter(fromTorch(pair)), exit, pair);
+    const passed = c.problems.length === 0;
+    row({
+      case: `checkDiffDoc: ${label} (${pair.a} vs ${pair.b}, must ${mustPass ? 'pass' : 'fail'})`, device: 'checker-selftest', check: 'run.mjs',
+      pass: passed === mustPass, detail: `${passed === mustPass ? 'checker decided right' : 'checker decided WRONG'}: ${passed ? 'passed' : c.problems[0]}`,
+    });
+  }
+}
+
 function judge(py, pairs) {
   if (pairs.length === 0) return { verdicts: new Map(), seconds: 0 };
   const t0 = Date.now();
@@ -253,6 +391,7 @@ function main() {
   const caseNames = JSON.parse(gen.stdout.trim().split('\n').pop()).cases;
   const meta = Object.fromEntries(caseNames.map((c) => [c, readCase(c)]));
   const isTied = (c) => meta[c].tied_embeddings_untouched === false;
+  const isDiff = (c) => meta[c].kind === 'diff';
   log(`${caseNames.length} cases ready in ${timings.cases_s.toFixed(1)} s (${relative(REPO_ROOT, CASES_DIR)})`);
 
   const pairs = [];
@@ -266,6 +405,10 @@ function main() {
   if (opts.judgeExpected) {
     for (const c of caseNames) {
       const caseDir = join(CASES_DIR, c);
+      if (isDiff(c)) {
+        diffCaseSelfChecks(c, meta[c], row);
+        continue;
+      }
       if (!isTied(c)) {
         pairs.push({ caseDir, out: join(caseDir, 'expected'), row: row({ case: c, device: 'peft-expected', check: 'judge' }) });
         continue;
@@ -281,6 +424,21 @@ function main() {
     if (!existsSync(opts.cli)) log(`CLI ${relative(REPO_ROOT, opts.cli)} not found: every case fails (use --judge-expected to check the Python side alone)`);
     for (const c of caseNames) {
       const caseDir = join(CASES_DIR, c);
+      if (isDiff(c)) {
+        for (const device of opts.devices) {
+          for (const pair of meta[c].diff_reference?.pairs ?? []) {
+            const r = row({ case: c, device, check: `diff ${pair.a} ${pair.b} vs torch` });
+            if (!existsSync(opts.cli)) {
+              r.detail = `CLI ${relative(REPO_ROOT, opts.cli)} not found`;
+              continue;
+            }
+            const res = runDiffPair(opts, c, pair, device);
+            Object.assign(r, { pass: res.pass, detail: res.detail, cliSeconds: res.seconds.toFixed(1) });
+            log(`${c} / ${device}: diff ${pair.a} ${pair.b} ${res.pass ? 'ok' : 'FAILED'} in ${r.cliSeconds} s${res.pass ? '' : `: ${res.detail}`}`);
+          }
+        }
+        continue;
+      }
       for (const device of opts.devices) {
         const r = row({ case: c, device, check: 'merge+verify, judge v5' });
         if (!existsSync(opts.cli)) {
