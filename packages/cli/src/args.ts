@@ -37,3 +37,14 @@ export function stringOption(args: ParsedArgs, name: string): string | undefined
 export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
 }
+
+/** A non-negative finite number option (tolerances, counts); `fallback` when absent. */
+export function numberOption(command: string, args: ParsedArgs, name: string, fallback: number): number {
+  const text = stringOption(args, name);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${name} must be a finite number >= 0, got "${text}"`, { subject: `--${name}` });
+  }
+  return value;
+}

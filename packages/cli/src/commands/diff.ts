@@ -11,7 +11,7 @@ import {
   type TensorSetDiff,
 } from '@lorafuse/core';
 import type { CompareTolerance } from '@lorafuse/kernels';
-import { choice, flag, parseCommandArgs, stringOption, type ParsedArgs } from '../args.js';
+import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { createCpuCompareExecutor } from '../compare/cpu.js';
 import { createTensorComparer, LazyExecutor } from '../compare/executor.js';
@@ -85,15 +85,6 @@ export interface DiffReport {
   seconds: number;
 }
 
-function numberOption(args: ParsedArgs, name: string, fallback: number): number {
-  const text = stringOption(args, name);
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
-    throw new UsageError('BAD_ARGUMENTS', `lorafuse diff: --${name} must be a finite number >= 0, got "${text}"`, { subject: `--${name}` });
-  }
-  return value;
-}
 
 export const diffCommand: Command = {
   name: 'diff',
@@ -112,13 +103,13 @@ export const diffCommand: Command = {
     if (args.positionals.length !== 2) {
       throw new UsageError('BAD_ARGUMENTS', `lorafuse diff: expected <a> and <b>, got ${args.positionals.length} argument(s)`, { hint: 'Run `lorafuse diff --help` for usage.' });
     }
-    const top = numberOption(args, 'top', 10);
+    const top = numberOption('diff', args, 'top', 10);
     if (!Number.isInteger(top)) throw new UsageError('BAD_ARGUMENTS', `lorafuse diff: --top must be a whole number, got ${top}`, { subject: '--top' });
     const json = flag(args, 'json');
     const report = await runDiff({
       a: args.positionals[0]!,
       b: args.positionals[1]!,
-      tolerance: { atol: numberOption(args, 'atol', 1e-6), rtol: numberOption(args, 'rtol', 1e-5), equalNan: flag(args, 'equal-nan') },
+      tolerance: { atol: numberOption('diff', args, 'atol', 1e-6), rtol: numberOption('diff', args, 'rtol', 1e-5), equalNan: flag(args, 'equal-nan') },
       asLoaded: flag(args, 'as-loaded'),
       device: choice('diff', 'device', stringOption(args, 'device'), ['webgpu', 'cpu'] as const, 'webgpu'),
       io,

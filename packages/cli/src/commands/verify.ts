@@ -15,8 +15,9 @@ import {
   type TensorRef,
   type VerifyReport,
 } from '@lorafuse/core';
-import { compareRef, type CompareElementType } from '@lorafuse/kernels';
-import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
+import { compareRef } from '@lorafuse/kernels';
+import { elementTypeOf } from '../compare/executor.js';
+import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { createCpuExecutor } from '../executors/cpu.js';
 import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
@@ -47,15 +48,6 @@ Exit codes: 0 verified, 1 something differs, 2 usage or input error.
 
 const UNIT_ROUNDOFF: Record<string, number> = { F32: 0, F16: 2 ** -10, BF16: 2 ** -7 };
 
-function numberOption(args: ReturnType<typeof parseCommandArgs>, name: string, fallback: number): number {
-  const raw = stringOption(args, name);
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0) throw new UsageError('BAD_ARGUMENTS', `lorafuse verify: --${name} must be a number >= 0, got "${raw}"`, { subject: `--${name}` });
-  return v;
-}
-
-const elementType = (dtype: string): CompareElementType => (dtype === 'F16' ? 'f16' : dtype === 'BF16' ? 'bf16' : 'f32');
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -79,8 +71,8 @@ export const verifyCommand: Command = {
       outDir: args.positionals[0]!,
       baseDir,
       adapterDir,
-      atol: numberOption(args, 'atol', 1e-6),
-      rtol: numberOption(args, 'rtol', 1e-5),
+      atol: numberOption('verify', args, 'atol', 1e-6),
+      rtol: numberOption('verify', args, 'rtol', 1e-5),
       device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu'] as const, 'cpu'),
       io,
       quiet: json,
@@ -185,7 +177,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
         const gotBytes = await files.get(loaded.file).read(loaded.fileOffset, loaded.byteLength);
         const rtol = Math.max(opts.rtol, UNIT_ROUNDOFF[loaded.dtype] ?? 0, UNIT_ROUNDOFF[want.dtype] ?? 0);
         const count = want.shape.reduce((a, b) => a * b, 1);
-        const stats = compareRef({ count, a: { type: elementType(loaded.dtype), bytes: gotBytes }, b: { type: elementType(want.dtype as FloatCodecDtype), bytes: wantBytes }, atol: opts.atol, rtol, equalNan: false });
+        const stats = compareRef({ count, a: { type: elementTypeOf(loaded), bytes: gotBytes }, b: { type: elementTypeOf(want), bytes: wantBytes }, atol: opts.atol, rtol, equalNan: false });
         const ok = stats.violations === 0;
         result = ok
           ? { name: param.name, ok, status: stats.maxAbsDiff === 0 ? 'equal' : 'close', detail: `within atol ${opts.atol} / rtol ${rtol} (max |difference| ${stats.maxAbsDiff.toPrecision(3)})${via}`, maxAbsDiff: stats.maxAbsDiff, ...(param.via ? { via: param.via } : {}) }

@@ -17,7 +17,7 @@ export interface CompareExecutor {
 }
 
 /** The kernel's element type of a safetensors float dtype. */
-export function elementTypeOf(ref: TensorRef): CompareElementType {
+export function elementTypeOf(ref: { readonly name: string; readonly dtype: string }): CompareElementType {
   switch (ref.dtype) {
     case 'F32':
       return 'f32';
