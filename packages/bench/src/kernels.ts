@@ -13,6 +13,7 @@ import type { BrowserRunner } from '@lorafuse/runner';
 import type { BenchKernelArgs, BenchKernelResult } from './page/bench-page.js';
 import { TORCH_KERNEL_SCRIPT, type TorchPeer } from './python.js';
 import { mapSummary, ratio, summarize, type Summary } from './stats.js';
+import { seededF32 } from './seeded.js';
 
 /** One benchmarked merge shape. */
 export interface KernelShape {
@@ -49,15 +50,6 @@ export interface KernelResult {
 
 const gbps = (bytes: number) => (ms: number) => bytes / (ms * 1e6);
 
-function randomF32(n: number, seed: number, magnitude: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * 2 * magnitude;
-  }
-  return out;
-}
 
 /**
  * Times the CPU executor's merge of one tensor in this Node process (one thread): core's
@@ -68,9 +60,9 @@ async function timeCpuExecutor(shape: KernelShape, iterations: number, mergeFn: 
   const { rows, cols, rank, orientation } = shape;
   const [outF, inF] = orientation === 'linear' ? [rows, cols] : [cols, rows];
   const bytes = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  const w = bytes(randomF32(rows * cols, 1, 0.1));
-  const a = bytes(randomF32(rank * inF, 2, 0.05));
-  const b = bytes(randomF32(outF * rank, 3, 0.05));
+  const w = bytes(seededF32(rows * cols, 1, 0.1));
+  const a = bytes(seededF32(rank * inF, 2, 0.05));
+  const b = bytes(seededF32(outF * rank, 3, 0.05));
   const ref = (file: string, shape: number[], data: Uint8Array): core.TensorRef => ({ file, name: file, dtype: 'F32', shape, fileOffset: 0, byteLength: data.byteLength });
   const source: Parameters<typeof core.mergeOnCpu>[0] = {
     kind: 'merge',
@@ -214,8 +206,8 @@ export async function benchCompareKernels(options: { runner: BrowserRunner; iter
     const gpu = await options.runner.call<{ wallMs: number[] } | null>('benchCompare', { count: shape.elements, iterations: n }, { timeoutMs: 600_000 });
     if (gpu === null) return 'the page has no compare kernel';
     const bytes = shape.elements * 8;
-    const a = randomF32(shape.elements, 1, 0.1);
-    const b = randomF32(shape.elements, 2, 0.1);
+    const a = seededF32(shape.elements, 1, 0.1);
+    const b = seededF32(shape.elements, 2, 0.1);
     const toBytes = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     const cpu: number[] = [];
     for (let i = -1; i < n; i++) {

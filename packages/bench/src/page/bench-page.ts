@@ -7,6 +7,7 @@
 import * as kernels from '@lorafuse/kernels';
 import { encodeLoraMerge, type LoraMergeOrientation } from '@lorafuse/kernels';
 import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
+import { seededF32 } from '../seeded.js';
 
 /** Arguments of `benchKernel`. */
 export interface BenchKernelArgs {
@@ -34,15 +35,6 @@ export interface BenchTransferArgs {
   method: string;
 }
 
-function seeded(n: number, seed: number, magnitude: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296 - 0.5) * 2 * magnitude;
-  }
-  return out;
-}
 
 async function benchKernel(args: BenchKernelArgs): Promise<BenchKernelResult> {
   const device = await getDevice();
@@ -55,7 +47,7 @@ async function benchKernel(args: BenchKernelArgs): Promise<BenchKernelResult> {
     created.push(b);
     return b;
   };
-  const w = buffer('W', seeded(rows * cols, 1, 0.1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  const w = buffer('W', seededF32(rows * cols, 1, 0.1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   const timestamps = args.kind === 'merge' && device.features.has('timestamp-query');
   let querySet: GPUQuerySet | undefined;
   let resolveBuf: GPUBuffer | undefined;
@@ -76,8 +68,8 @@ async function benchKernel(args: BenchKernelArgs): Promise<BenchKernelResult> {
         return undefined;
       };
     } else {
-      const a = buffer('A', seeded(rank * inF, 2, 1 / Math.sqrt(inF)), GPUBufferUsage.STORAGE);
-      const b = buffer('B', seeded(outF * rank, 3, 0.05), GPUBufferUsage.STORAGE);
+      const a = buffer('A', seededF32(rank * inF, 2, 1 / Math.sqrt(inF)), GPUBufferUsage.STORAGE);
+      const b = buffer('B', seededF32(outF * rank, 3, 0.05), GPUBufferUsage.STORAGE);
       encodeOnce = (encoder) =>
         encodeLoraMerge(device, encoder, {
           w, a, b, rows, cols, rank, orientation, scale: 1e-3, label: 'bench merge',
@@ -196,7 +188,7 @@ async function benchCompare(args: { count: number; iterations: number }): Promis
   if (typeof encodeCompare !== 'function') return null;
   const device = await getDevice();
   const make = (seed: number) => {
-    const data = seeded(args.count, seed, 0.1);
+    const data = seededF32(args.count, seed, 0.1);
     const b = device.createBuffer({ label: `bench compare ${seed}`, size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     device.queue.writeBuffer(b, 0, data);
     return b;
