@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { INSTALL_CHROMIUM_HINT, RunnerError } from './errors.js';
 import { chromiumVersion as readChromiumVersion, findChromium } from './find-chromium.js';
 import { REPORT_BINDING, type AdapterReport, type PageReport } from './page/protocol.js';
@@ -149,6 +149,10 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   const adapterChoice: WebGpuAdapterChoice =
     options.webgpuAdapter ?? (envAdapter === 'auto' || envAdapter === 'swiftshader' ? envAdapter : 'swiftshader');
   const chromiumPath = options.chromiumPath ?? findChromium(env).path;
+  // Loading puppeteer (~0.2 s; not at the top of this module, so that runs which never start a
+  // browser do not pay for it) overlaps `chromium --version` and the server start.
+  const puppeteerLoad = import('puppeteer-core');
+  puppeteerLoad.catch(() => {}); // awaited below, after the version check that explains most failures
   const version = await readChromiumVersion(chromiumPath);
 
   const userDataDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-'));
@@ -231,6 +235,8 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       ...(options.extraArgs ?? []),
     ];
     try {
+      if (closing !== undefined) throw new Error('The browser runner was closed during startup.');
+      const { default: puppeteer } = await puppeteerLoad;
       if (closing !== undefined) throw new Error('The browser runner was closed during startup.');
       launching = puppeteer.launch({
         executablePath: chromiumPath,
