@@ -57,7 +57,7 @@ export async function verifyWrittenCheckpoint(path: string, config: Record<strin
       return same
         ? { name: param.name, ok: true, status: 'equal', detail: `byte-identical to the intended tensor${via}`, ...(param.via ? { via: param.via } : {}) }
         : { name: param.name, ok: false, status: 'differs', detail: `the loaded values differ from the intended tensor${via}`, ...(param.via ? { via: param.via } : {}) };
-    });
+    }, { concurrency: 4 });
   } finally {
     await source.close();
   }

@@ -29,20 +29,45 @@ export interface VerifyReport {
 /** Compares one loaded parameter with its intended value. */
 export type CheckParam = (param: LoadedParam) => Promise<ParamCheck>;
 
-/** Verifies every parameter of each emulated load. */
-export async function verifyLoads(emulations: readonly LoadEmulation[], check: CheckParam): Promise<VerifyReport> {
-  const byVersion = [];
+/**
+ * Verifies every parameter of each emulated load. A parameter that two versions load from the same
+ * stored tensor the same way is checked once (v4 and v5 agree on almost every parameter, and a
+ * check may read hundreds of megabytes). `concurrency` checks run at once (default 1: a check that
+ * holds whole tensors in memory should not run four at a time).
+ */
+export async function verifyLoads(emulations: readonly LoadEmulation[], check: CheckParam, options: { concurrency?: number } = {}): Promise<VerifyReport> {
+  const memo = new Map<string, Promise<ParamCheck>>();
+  const checkOnce = (param: LoadedParam): Promise<ParamCheck> => {
+    const ref = param.ref!;
+    const key = JSON.stringify([param.name, ref.file, ref.fileOffset, ref.byteLength, ref.dtype, param.via ?? '']);
+    let result = memo.get(key);
+    if (!result) {
+      result = check(param);
+      memo.set(key, result);
+    }
+    return result;
+  };
+  const perVersion = emulations.map((emu) => ({ emu, params: [...emu.params.values()] }));
+  // One queue over all versions, so the limit holds across them.
+  const jobs = perVersion.flatMap(({ params }, v) => params.map((param, i) => ({ v, i, param })));
+  const results: ParamCheck[][] = perVersion.map(({ params }) => new Array<ParamCheck>(params.length));
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const { v, i, param } = jobs[next++]!;
+      results[v]![i] =
+        param.ref === null
+          ? { name: param.name, ok: false, status: 'random', detail: `transformers ${perVersion[v]!.emu.version} initialises ${param.name} randomly: the checkpoint has no value for it` }
+          : await checkOnce(param);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, lane));
+
+  const byVersion: VerifyReport['byVersion'][number][] = [];
   const failures = new Map<string, ParamCheck & { versions: string[] }>();
-  for (const emu of emulations) {
-    const checks: ParamCheck[] = [];
-    for (const param of emu.params.values()) {
-      let result: ParamCheck;
-      if (param.ref === null) {
-        result = { name: param.name, ok: false, status: 'random', detail: `transformers ${emu.version} initialises ${param.name} randomly: the checkpoint has no value for it` };
-      } else {
-        result = await check(param);
-      }
-      checks.push(result);
+  perVersion.forEach(({ emu }, v) => {
+    const checks = results[v]!;
+    for (const result of checks) {
       if (!result.ok) {
         const key = `${result.name}|${result.status}`;
         const prior = failures.get(key);
@@ -51,6 +76,6 @@ export async function verifyLoads(emulations: readonly LoadEmulation[], check: C
       }
     }
     byVersion.push({ version: emu.version, ok: checks.every((c) => c.ok), tied: emu.tied, checks, discarded: emu.discarded, notes: emu.notes });
-  }
+  });
   return { ok: failures.size === 0, byVersion, failures: [...failures.values()] };
 }
