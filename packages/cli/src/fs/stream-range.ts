@@ -1,25 +1,38 @@
 import type { ByteSource } from '@lorafuse/core';
-
-/** Chunk size for streaming unchanged tensors: large enough for throughput, small enough to bound memory. */
-const CHUNK_BYTES = 8 * 1024 * 1024;
+import { CHUNK_BYTES, withChunkBuffers } from './chunk-buffers.js';
 
 /**
  * Streams `length` bytes at `offset` of `source` to `sink` in bounded chunks. With a `readInto`
- * source one buffer is reused for every chunk (allocating per chunk made the GC cost more than the
- * merge itself on a 500 MB checkpoint), so `sink` must be done with a chunk when its promise settles.
+ * source two reused buffers alternate, so the next chunk is read while `sink` consumes this one
+ * (reading and writing one after the other left half of a 2-core machine idle); `sink` must be
+ * done with a chunk when its promise settles.
  */
 export async function streamRange(source: ByteSource, offset: number, length: number, sink: (chunk: Uint8Array) => Promise<void>): Promise<void> {
-  const reuse = source.readInto ? new Uint8Array(Math.min(CHUNK_BYTES, length)) : undefined;
-  let done = 0;
-  while (done < length) {
-    const n = Math.min(CHUNK_BYTES, length - done);
-    if (reuse && source.readInto) {
-      const chunk = reuse.subarray(0, n);
-      await source.readInto(chunk, offset + done);
-      await sink(chunk);
-    } else {
+  if (!source.readInto) {
+    for (let done = 0; done < length; ) {
+      const n = Math.min(CHUNK_BYTES, length - done);
       await sink(await source.read(offset + done, n));
+      done += n;
     }
-    done += n;
+    return;
   }
+  const readInto = source.readInto.bind(source);
+  await withChunkBuffers(2, async (buffers) => {
+    let sinking: Promise<void> = Promise.resolve();
+    try {
+      for (let done = 0, i = 0; done < length; i++) {
+        const n = Math.min(CHUNK_BYTES, length - done);
+        const chunk = buffers[i % 2]!.subarray(0, n);
+        await readInto(chunk, offset + done);
+        await sinking;
+        sinking = sink(chunk);
+        done += n;
+      }
+      await sinking;
+    } catch (e) {
+      // Never return while a sink still uses a buffer that goes back to the pool.
+      await sinking.catch(() => undefined);
+      throw e;
+    }
+  });
 }
