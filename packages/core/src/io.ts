@@ -23,6 +23,11 @@ export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;
 }
 
+/** A sink written at byte offsets (a file opened for positional writes). */
+export interface PositionalByteSink {
+  writeAt(offset: number, chunk: Uint8Array): Promise<void>;
+}
+
 /** A `ByteSource` over bytes already in memory. */
 export function memorySource(label: string, bytes: Uint8Array): ByteSource {
   return {

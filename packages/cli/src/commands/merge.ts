@@ -1,4 +1,4 @@
-import { canonicalName, diagnose, InputError, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsStreamWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type TieMode } from '@lorafuse/core';
+import { canonicalName, diagnose, InputError, layoutSafetensors, moduleKind, planMerge, resolveTie, SafetensorsPositionalWriter, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, VerificationError, type MergePlan, type PlannedTensor, type TieMode } from '@lorafuse/core';
 import { tensorProducer } from '../merge/tensor-producer.js';
 import { digestBytes, digestRange } from '../verify/digest.js';
 import { compareTiePair } from '../verify/tie-compare.js';
@@ -124,6 +124,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const started = performance.now();
   const files = new OpenFiles();
   let executor: MergeExecutor | undefined;
+  let executorStarting: Promise<unknown> | undefined;
+  let executorClosing: Promise<void> | undefined;
   let tx: OutputTransaction | undefined;
   const stopListening = onInterrupt(async () => {
     await tx?.abort();
@@ -162,9 +164,17 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
         });
       }
     }
-    const selected = await createExecutor(opts.device, files);
-    executor = selected.executor;
-    const produce = tensorProducer(files, executor, opts.allowNonFinite, adapter.dir);
+    // The executor starts (a browser takes ~0.6 s) while unchanged tensors are already copied.
+    const starting = createExecutor(opts.device, files).then((s) => {
+      executor = s.executor;
+      return s;
+    });
+    executorStarting = starting;
+    const executorReady = starting.then((s) => s.executor);
+    // Both are awaited where they are used and in `finally`; until then a failure must not count
+    // as unhandled (Node would end the process with a stack trace).
+    for (const p of [starting, executorReady]) p.catch(() => undefined);
+    const produce = tensorProducer(files, executorReady, opts.allowNonFinite, adapter.dir);
 
     // The tie step: compute both effective matrices, compare them bitwise, then fix the layout.
     const precomputed = new Map<string, Uint8Array>();
@@ -181,38 +191,75 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     }
 
     tx = await OutputTransaction.begin(opts.outDir, opts.overwrite);
-    const layout = layoutSafetensors(plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
-    const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
-    const out = await tx.createFile('model.safetensors');
-    const writer = new SafetensorsStreamWriter(out, layout);
-    await writer.start();
-    const progress = new Progress(opts.io, 'merging', layout.totalSize, opts.quiet);
-    let done = layout.prefixAndHeader.byteLength;
-    // What every tensor was meant to be (the input range for copies, a digest of the executor's
-    // output for merges), by canonical name: verification re-reads the written file against it.
-    const intent = new Map<string, Intent>();
-    // Look ahead: the executor may fetch and merge the next tensors while this one is written.
-    executor.prefetch?.(layout.entries.map((e) => byName.get(e.name)!).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name)));
-    for (const entry of layout.entries) {
-      const t = byName.get(entry.name)!;
-      progress.update(done, t.name);
-      const ready = precomputed.get(t.name);
-      if (ready) {
-        await writer.writeTensorChunk(t.name, ready);
-        intent.set(canonicalName(t.name), { digest: digestBytes(ready) });
-      } else {
-        intent.set(canonicalName(t.name), await produce.stream(t, (chunk) => writer.writeTensorChunk(t.name, chunk)));
-      }
-      done += entry.end - entry.begin;
-      progress.update(done, t.name);
-    }
-    await writer.finish();
-    await out.close();
-    progress.done();
-
+    // config.json first: its fsync is cheap now, while after the weights it would wait for all of
+    // their dirty pages (ext4's ordered mode commits them with it).
     const outputConfig = plan.outputConfig ?? base.config;
     if (plan.outputConfig) await tx.writeFile('config.json', new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`));
     else await tx.writeFile('config.json', await readFile(join(base.dir, 'config.json')));
+    const layout = layoutSafetensors(plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
+    const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
+    const out = await tx.createFile('model.safetensors');
+    // Tensors go to their offsets in any order: copies stream in file order while the merges run
+    // (each as soon as the executor has it), so neither waits for the other.
+    const writer = new SafetensorsPositionalWriter(out, layout);
+    await writer.start();
+    const progress = new Progress(opts.io, 'merging', layout.totalSize, opts.quiet);
+    let done = layout.prefixAndHeader.byteLength;
+    const sinkOf = (name: string) => async (chunk: Uint8Array) => {
+      await writer.writeTensorChunk(name, chunk);
+      done += chunk.byteLength;
+      progress.update(done, name);
+    };
+    // What every tensor was meant to be (the input range for copies, a digest of the executor's
+    // output for merges), by canonical name: verification re-reads the written file against it.
+    const intent = new Map<string, Intent>();
+    const inFileOrder = layout.entries.map((e) => byName.get(e.name)!);
+    const merges = inFileOrder.filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name));
+    const merged = new Set<PlannedTensor>(merges);
+    let failed = false;
+    const copying = async () => {
+      for (const t of inFileOrder) {
+        if (failed) return;
+        if (merged.has(t)) continue;
+        const ready = precomputed.get(t.name);
+        if (ready) {
+          await sinkOf(t.name)(ready);
+          intent.set(canonicalName(t.name), { digest: digestBytes(ready) });
+        } else {
+          intent.set(canonicalName(t.name), await produce.stream(t, sinkOf(t.name)));
+        }
+      }
+    };
+    const merging = async () => {
+      if (merges.length === 0) return;
+      // Look ahead: the executor may fetch and merge the next tensors while this one is written.
+      (await starting).executor.prefetch?.(merges);
+      for (const t of merges) {
+        if (failed) return;
+        intent.set(canonicalName(t.name), await produce.stream(t, sinkOf(t.name)));
+      }
+    };
+    // Both run to the end (or to the first failure of either) before anything else happens.
+    const outcomes = await Promise.allSettled(
+      [copying, merging].map((task) =>
+        task().catch((e: unknown) => {
+          failed = true;
+          throw e;
+        }),
+      ),
+    );
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+    await writer.finish();
+    const selected = await starting;
+    const ran = { device: selected.executor.device, description: selected.executor.description, reason: selected.reason };
+    // Nothing more to merge: the executor (a browser, or worker threads) shuts down meanwhile.
+    executorClosing = selected.executor.close();
+    executorClosing.catch(() => undefined);
+    // The fsync runs while the written file is re-read for verification (it is the slowest single
+    // step of a merge otherwise); both have finished before anything is renamed into place.
+    const closing = out.close();
+    closing.catch(() => undefined); // awaited below; a failure there must not go unhandled first
+    progress.done();
 
     // What transformers will load must be exactly what was meant, under v4 and v5 rules.
     const tiedLmHeadIntent = lmHeadIntent ?? intent.get(TIED_INPUT_WEIGHT);
@@ -221,6 +268,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       if (name === TIED_OUTPUT_WEIGHT && !intent.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? 'accept-any' : tiedLmHeadIntent;
       return intent.get(name);
     }, (file) => files.get(file));
+    await closing;
     if (!verification.ok) {
       const f = verification.failures[0]!;
       throw new VerificationError('MERGE_VERIFY_FAILED', `verification of the written checkpoint failed: ${f.name}: ${f.detail} (transformers ${f.versions.join(', ')})${verification.failures.length > 1 ? `; and ${verification.failures.length - 1} more` : ''}`, {
@@ -238,17 +286,17 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     }
     await tx.commit();
     tx = undefined;
-    const merges = [...plan.tensors].filter((t): t is MergeTensor => t.source.kind === 'merge');
+    const allMerges = [...plan.tensors].filter((t): t is MergeTensor => t.source.kind === 'merge');
     return {
       ok: true,
-      device: executor.device,
-      deviceDescription: executor.description,
-      deviceReason: selected.reason,
+      device: ran.device,
+      deviceDescription: ran.description,
+      deviceReason: ran.reason,
       base: base.dir,
       adapter: adapter.dir,
       out: opts.outDir,
       tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-      loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: orientationLabel(d.modulePath) }))),
+      loraModules: allMerges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: orientationLabel(d.modulePath) }))),
       tie: plan.tie.state === 'decided' ? { decision: plan.tie.decision, reason: plan.tie.reason } : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
       configChanges: plan.configChanges,
       findings: [...doctorNotes, ...plan.findings],
@@ -259,7 +307,9 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     };
   } finally {
     if (tx) await tx.abort();
-    await executor?.close();
+    // An executor still starting is closed once it has started.
+    await executorStarting?.catch(() => undefined);
+    await (executorClosing ?? executor?.close());
     await files.closeAll();
     stopListening();
   }

@@ -1,15 +1,20 @@
 /**
  * Worker thread of the CPU executor (see cpu-workers.ts): merges a range of W's rows in place, in
  * shared memory, delta after delta, with core's `loraMergeRowsInPlace` (bit-identical to the
- * kernels' f64 reference).
+ * kernels' f64 reference), and hashes merged results so the main thread need not.
  */
+import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { loraMergeRowsInPlace } from '@lorafuse/core';
-import type { RowJob, RowJobResult } from './cpu-workers.js';
+import type { DigestJob, RowJob, RowJobResult } from './cpu-workers.js';
 
-parentPort!.on('message', (job: RowJob) => {
+parentPort!.on('message', (job: RowJob | DigestJob) => {
   let reply: RowJobResult;
   try {
+    if ('digestOf' in job) {
+      parentPort!.postMessage({ id: job.id, digest: createHash('sha256').update(new Uint8Array(job.digestOf, 0, job.byteLength)).digest('hex') } satisfies RowJobResult);
+      return;
+    }
     const w = new Float32Array(job.w);
     let nonFinite = 0;
     for (const d of job.deltas) {

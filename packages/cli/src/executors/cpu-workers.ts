@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorSource } from '@lorafuse/core';
+import { decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
 import type { MergedBytes } from './executor.js';
 
 /** A row range of one merge, sent to a worker. `w`, `a`, `b` are shared f32 buffers. */
@@ -20,8 +20,18 @@ export interface RowJob {
   readonly deltas: ReadonlyArray<{ a: SharedArrayBuffer; b: SharedArrayBuffer; rank: number; scale: number; orientation: 'linear' | 'transposed' }>;
 }
 
-/** A worker's answer: the NaN/Inf count of its rows after the last delta, or an error. */
-export type RowJobResult = { id: number; nonFinite: number } | { id: number; error: string };
+/** SHA-256 of the first `byteLength` bytes of a shared buffer, sent to a worker. */
+export interface DigestJob {
+  readonly id: number;
+  readonly digestOf: SharedArrayBuffer;
+  readonly byteLength: number;
+}
+
+/** A worker's answer: the NaN/Inf count of its rows after the last delta, a digest, or an error. */
+export type RowJobResult = { id: number; nonFinite: number } | { id: number; digest: string } | { id: number; error: string };
+
+/** Reads a tensor's bytes into `target` (exactly its byte length). */
+export type ReadTensorInto = (ref: TensorRef, target: Uint8Array) => Promise<void>;
 
 /** Below this many elements of W a merge runs on the calling thread (worker round trips cost more). */
 export const MIN_PARALLEL_ELEMENTS = 1 << 18;
@@ -31,7 +41,7 @@ export interface CpuMergePool {
   /** Worker threads (0 when the pool could not start them: merges then run on the calling thread). */
   readonly threads: number;
   /** `mergeOnCpu`, with W's rows spread over the workers when W is large enough. */
-  merge(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<MergedBytes>;
+  merge(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes, readInto?: ReadTensorInto): Promise<MergedBytes>;
   /** Terminates the workers. */
   close(): Promise<void>;
 }
@@ -75,7 +85,7 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
   const workers: Worker[] = [];
   let broken = threads < 2;
   let nextId = 1;
-  const pending = new Map<number, { resolve(n: number): void; reject(e: Error): void }>();
+  const pending = new Map<number, { resolve(answer: number | string): void; reject(e: Error): void }>();
   const failAll = (err: Error) => {
     broken = true;
     for (const p of pending.values()) p.reject(err);
@@ -97,7 +107,7 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
         if (!p) return;
         pending.delete(m.id);
         if ('error' in m) p.reject(new Error(m.error));
-        else p.resolve(m.nonFinite);
+        else p.resolve('digest' in m ? m.digest : m.nonFinite);
       });
       worker.on('error', (e) => failAll(e instanceof Error ? e : new Error(String(e))));
       worker.on('exit', (code) => {
@@ -114,21 +124,23 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
     return shared;
   };
 
-  const run = (worker: Worker, job: Omit<RowJob, 'id'>): Promise<number> =>
+  const post = (worker: Worker, job: Omit<RowJob, 'id'> | Omit<DigestJob, 'id'>): Promise<number | string> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       pending.set(id, { resolve, reject });
-      worker.postMessage({ ...job, id } satisfies RowJob);
+      worker.postMessage({ ...job, id });
     });
+  const run = (worker: Worker, job: Omit<RowJob, 'id'>) => post(worker, job) as Promise<number>;
+  let nextDigestWorker = 0;
+  const digestIn = (shared: SharedArrayBuffer, byteLength: number) => post(workers[nextDigestWorker++ % workers.length]!, { digestOf: shared, byteLength }) as Promise<string>;
 
   return {
     get threads() {
       return broken ? 0 : workers.length;
     },
-    async merge(source, outDtype, read) {
+    async merge(source, outDtype, read, readInto) {
       const { rows, cols } = source.deltas[0] ?? { rows: 0, cols: 0 };
       if (broken || source.deltas.length === 0 || rows * cols < MIN_PARALLEL_ELEMENTS) return mergeOnCpu(source, outDtype, read);
-      const wBytes = await read(source.base);
       const deltas: Array<RowJob['deltas'][number]> = [];
       for (const d of source.deltas) {
         deltas.push({
@@ -141,20 +153,37 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
       }
       const w = buffers.take(rows * cols * 4);
       const wView = new Float32Array(w, 0, rows * cols);
-      if (source.base.dtype === 'F32') new Uint8Array(w, 0, wBytes.byteLength).set(wBytes);
-      else wView.set(decodeToF32(source.base.dtype as FloatCodecDtype, wBytes));
-      const per = Math.ceil(rows / workers.length);
+      // f32 in and out (the usual case) is read straight into shared memory and handed out from
+      // there: no copies on the main thread, which also writes the output file.
+      const f32InPlace = source.base.dtype === 'F32' && outDtype === 'F32' && readInto !== undefined;
+      let handedOut = false;
       try {
+        if (f32InPlace) await readInto(source.base, new Uint8Array(w, 0, rows * cols * 4));
+        else wView.set(decodeToF32(source.base.dtype as FloatCodecDtype, await read(source.base)));
+        const per = Math.ceil(rows / workers.length);
         const counts = await Promise.all(
           workers.map((worker, i) => (i * per < rows ? run(worker, { w, rows, cols, rowStart: i * per, rowEnd: Math.min(rows, (i + 1) * per), deltas }) : Promise.resolve(0))),
         );
-        return { bytes: encodeFromF32(outDtype, wView), nonFinite: counts.reduce((x, y) => x + y, 0) };
+        const nonFinite = counts.reduce((x, y) => x + y, 0);
+        if (!f32InPlace) return { bytes: encodeFromF32(outDtype, wView), nonFinite };
+        const digest = await digestIn(w, rows * cols * 4);
+        handedOut = true;
+        let released = false;
+        return {
+          bytes: new Uint8Array(w, 0, rows * cols * 4),
+          nonFinite,
+          digest,
+          release: () => {
+            if (!released) buffers.give(w);
+            released = true;
+          },
+        };
       } catch (e) {
         // A worker that died (or never started) is not the merge's fault: redo it on this thread.
         if (broken) return mergeOnCpu(source, outDtype, read);
         throw e;
       } finally {
-        buffers.give(w);
+        if (!handedOut) buffers.give(w);
         for (const d of deltas) buffers.give(d.a), buffers.give(d.b);
       }
     },

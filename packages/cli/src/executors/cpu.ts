@@ -17,7 +17,16 @@ export interface CpuExecutorOptions {
 export function createCpuExecutor(files: OpenFiles, options: CpuExecutorOptions = {}): MergeExecutor {
   const pool = startCpuMergePool(options.threads);
   const mergeOne = (t: MergeTensor): Promise<MergedBytes> =>
-    pool.merge(t.source, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength));
+    pool.merge(
+      t.source,
+      t.dtype as FloatCodecDtype,
+      (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength),
+      async (ref, target) => {
+        const source = files.get(ref.file);
+        if (source.readInto) await source.readInto(target, ref.fileOffset);
+        else target.set(await source.read(ref.fileOffset, ref.byteLength));
+      },
+    );
   const prefetcher = withPrefetch(mergeOne, 2);
   return {
     device: 'cpu',

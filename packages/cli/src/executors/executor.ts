@@ -7,6 +7,13 @@ export type MergeTensor = PlannedTensor & { readonly source: Extract<TensorSourc
 export interface MergedBytes {
   readonly bytes: Uint8Array;
   readonly nonFinite: number;
+  /** SHA-256 (hex) of `bytes`, when the executor computed it off the main thread. */
+  readonly digest?: string;
+  /**
+   * Lets the executor reuse the memory behind `bytes` (which must not be read afterwards). A caller
+   * that keeps the bytes simply never calls it.
+   */
+  readonly release?: () => void;
 }
 
 /** Runs the merges of a plan on one device. */

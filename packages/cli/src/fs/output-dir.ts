@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, constants as fsConstants, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { EnvironmentError, UsageError, type ByteSink } from '@lorafuse/core';
+import { EnvironmentError, UsageError, type ByteSink, type PositionalByteSink } from '@lorafuse/core';
 
-/** A file being written in the output directory. */
-export interface OutputFile extends ByteSink {
+/** A file being written in the output directory: appended to, or written at offsets. */
+export interface OutputFile extends ByteSink, PositionalByteSink {
   readonly finalName: string;
   readonly bytesWritten: number;
   /** Flushes to disk and closes the handle. */
@@ -110,26 +110,30 @@ export class OutputTransaction {
     const entry = { temp, final, handle: handle as FileHandle | null };
     this.files.push(entry);
     let written = 0;
+    /** Writes all of `chunk` at `position`, or at the end of what was appended when null. */
+    const put = async (chunk: Uint8Array, position: number | null): Promise<void> => {
+      try {
+        if (faultAfterBytes !== undefined && written + chunk.byteLength > faultAfterBytes) {
+          throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
+        }
+        // Counted before the write, so concurrent positional writes see each other's bytes.
+        written += chunk.byteLength;
+        let at = 0;
+        while (at < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at, position === null ? null : position + at);
+          at += bytesWritten;
+        }
+      } catch (e) {
+        throw writeError(e, final);
+      }
+    };
     return {
       finalName: name,
       get bytesWritten() {
         return written;
       },
-      async write(chunk: Uint8Array): Promise<void> {
-        try {
-          if (faultAfterBytes !== undefined && written + chunk.byteLength > faultAfterBytes) {
-            throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
-          }
-          let at = 0;
-          while (at < chunk.byteLength) {
-            const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at);
-            at += bytesWritten;
-          }
-        } catch (e) {
-          throw writeError(e, final);
-        }
-        written += chunk.byteLength;
-      },
+      write: (chunk) => put(chunk, null),
+      writeAt: (offset, chunk) => put(chunk, offset),
       async close(): Promise<void> {
         if (!entry.handle) return;
         entry.handle = null;

@@ -1,5 +1,5 @@
 import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
-import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from '../executors/executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
 import { digestBytes } from '../verify/digest.js';
@@ -16,28 +16,31 @@ export interface TensorProducer {
   stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<Intent>;
 }
 
-export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
-  const merge = async (t: MergeTensor): Promise<Uint8Array> => {
-    const merged = await executor.merge(t);
+/** `executor` may still be starting: copies need none, so they need not wait for a browser. */
+export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
+  const merge = async (t: MergeTensor): Promise<MergedBytes> => {
+    const merged = await (await executor).merge(t);
     if (merged.nonFinite > 0 && !allowNonFinite) {
+      merged.release?.();
       throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${merged.nonFinite} NaN/Inf value(s); the adapter ${adapterLabel} seems to be broken`, {
         subject: t.name,
         hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
       });
     }
-    return merged.bytes;
+    return merged;
   };
   const read = (ref: TensorRef) => files.get(ref.file).read(ref.fileOffset, ref.byteLength);
-  const computed = async (t: PlannedTensor): Promise<Uint8Array | undefined> => {
+  const computed = async (t: PlannedTensor): Promise<MergedBytes | undefined> => {
     const s = t.source;
     if (s.kind === 'merge') return merge(t as MergeTensor);
-    if (s.kind === 'rows') return applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1);
+    if (s.kind === 'rows') return { bytes: applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1), nonFinite: 0 };
     return undefined;
   };
   return {
     async bytes(t) {
+      // Kept by the caller: never released back to the executor.
       const c = await computed(t);
-      if (c) return c;
+      if (c) return c.bytes;
       if (t.source.kind !== 'copy' && t.source.kind !== 'replace') throw new Error('internal: unhandled tensor source');
       return read(t.source.from);
     },
@@ -47,9 +50,13 @@ export function tensorProducer(files: OpenFiles, executor: MergeExecutor, allowN
         await streamRange(files.get(from.file), from.fileOffset, from.byteLength, sink);
         return { range: from };
       }
-      const bytes = (await computed(t))!;
-      await sink(bytes);
-      return { digest: digestBytes(bytes) };
+      const c = (await computed(t))!;
+      try {
+        await sink(c.bytes);
+        return { digest: c.digest ?? digestBytes(c.bytes) };
+      } finally {
+        c.release?.();
+      }
     },
   };
 }

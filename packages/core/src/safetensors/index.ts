@@ -39,6 +39,7 @@ export {
 } from './header.js';
 export {
   layoutSafetensors,
+  SafetensorsPositionalWriter,
   SafetensorsStreamWriter,
   type TensorSpec,
   type SafetensorsLayout,

@@ -3,7 +3,7 @@ import { MemorySink, memorySource } from '../io.js';
 import { encodeFromF32 } from './dtype.js';
 import { SafetensorsWriteError } from './errors.js';
 import { parseSafetensorsBytes, readSafetensorsHeader, readTensorBytes } from './header.js';
-import { layoutSafetensors, SafetensorsStreamWriter, type SafetensorsLayout, type TensorSpec } from './writer.js';
+import { layoutSafetensors, SafetensorsPositionalWriter, SafetensorsStreamWriter, type SafetensorsLayout, type TensorSpec } from './writer.js';
 
 const utf8 = new TextEncoder();
 
@@ -288,5 +288,85 @@ describe('SafetensorsStreamWriter', () => {
     await writer.start();
     await writer.finish();
     expect(parseSafetensorsBytes(sink.bytes(), 'empty').tensors).toEqual([]);
+  });
+});
+
+/** A positional sink over a growable byte array that records each write's offset. */
+class PositionalMemorySink {
+  bytes = new Uint8Array(0);
+  readonly writes: Array<[number, number]> = [];
+  async writeAt(offset: number, chunk: Uint8Array): Promise<void> {
+    // Yield first, so writes of different tensors interleave as they would on a file.
+    await new Promise((r) => setTimeout(r, 0));
+    if (offset + chunk.byteLength > this.bytes.byteLength) {
+      const grown = new Uint8Array(offset + chunk.byteLength);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes.set(chunk, offset);
+    this.writes.push([offset, chunk.byteLength]);
+  }
+}
+
+describe('SafetensorsPositionalWriter', () => {
+  const specs: TensorSpec[] = [
+    { name: 'a', dtype: 'F32', shape: [3] },
+    { name: 'e', dtype: 'F16', shape: [0] },
+    { name: 'b', dtype: 'F16', shape: [5] },
+    { name: 'c', dtype: 'BF16', shape: [2, 2] },
+  ];
+  const layout = layoutSafetensors(specs);
+  const data = new Map(layout.entries.map((e, i) => [e.name, Uint8Array.from({ length: e.end - e.begin }, (_, j) => (i * 31 + j * 7) & 0xff)]));
+
+  it('writes tensors in reverse file order and concurrently, byte-identical to the stream writer', async () => {
+    const expected = await writeAll(layout, data);
+    const sink = new PositionalMemorySink();
+    const writer = new SafetensorsPositionalWriter(sink, layout);
+    await writer.start();
+    const chunksOf = (bytes: Uint8Array) => [bytes.subarray(0, 3), bytes.subarray(3)];
+    // Every tensor in two chunks, all tensors at once, last in the file first.
+    await Promise.all(
+      [...layout.entries].reverse().map(async (e) => {
+        for (const chunk of chunksOf(data.get(e.name)!)) await writer.writeTensorChunk(e.name, chunk);
+      }),
+    );
+    await writer.finish();
+    expect(hex(sink.bytes)).toBe(hex(expected));
+    expect(sink.writes[0]).toEqual([0, layout.dataStart]);
+  });
+
+  it('keeps one tensor\'s chunks in call order even when their writes overlap in time', async () => {
+    const sink = new PositionalMemorySink();
+    const writer = new SafetensorsPositionalWriter(sink, layout);
+    await writer.start();
+    const b = data.get('b')!;
+    await Promise.all([writer.writeTensorChunk('b', b.subarray(0, 4)), writer.writeTensorChunk('b', b.subarray(4))]);
+    const entry = layout.entries.find((e) => e.name === 'b')!;
+    expect(hex(sink.bytes.subarray(layout.dataStart + entry.begin, layout.dataStart + entry.end))).toBe(hex(b));
+  });
+
+  it('rejects unknown tensors, too many bytes and an incomplete file', async () => {
+    const sink = new PositionalMemorySink();
+    const writer = new SafetensorsPositionalWriter(sink, layout);
+    await writer.start();
+    await expect(writer.writeTensorChunk('zzz', new Uint8Array(1))).rejects.toMatchObject({ code: 'WRITE_OUT_OF_ORDER', subject: 'zzz' });
+    await writer.writeTensorChunk('a', new Uint8Array(10));
+    await expect(writer.writeTensorChunk('a', new Uint8Array(3))).rejects.toMatchObject({ code: 'WRITE_TOO_MANY_BYTES', subject: 'a' });
+    expect(sink.writes.map(([, n]) => n)).toEqual([layout.dataStart, 10]);
+    await writer.writeTensorChunk('a', new Uint8Array(2));
+    await writer.writeTensorChunk('b', new Uint8Array(10));
+    await expect(writer.finish()).rejects.toMatchObject({ code: 'WRITE_INCOMPLETE', subject: 'c' });
+  });
+
+  it('enforces start → chunks → finish', async () => {
+    const writer = new SafetensorsPositionalWriter(new PositionalMemorySink(), layout);
+    await expect(writer.writeTensorChunk('a', new Uint8Array(12))).rejects.toMatchObject({ code: 'WRITE_STATE' });
+    await expect(writer.finish()).rejects.toMatchObject({ code: 'WRITE_STATE' });
+    await writer.start();
+    await expect(writer.start()).rejects.toMatchObject({ code: 'WRITE_STATE' });
+    for (const e of layout.entries) await writer.writeTensorChunk(e.name, data.get(e.name)!);
+    await writer.finish();
+    await expect(writer.writeTensorChunk('a', new Uint8Array(0))).rejects.toMatchObject({ code: 'WRITE_STATE' });
+    await expect(writer.finish()).rejects.toMatchObject({ code: 'WRITE_STATE' });
   });
 });

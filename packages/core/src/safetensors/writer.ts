@@ -3,7 +3,7 @@
  * in `safetensors/src/tensor.rs`) does, streaming tensor data so a checkpoint never has to sit in
  * memory whole.
  */
-import type { ByteSink } from '../io.js';
+import type { ByteSink, PositionalByteSink } from '../io.js';
 import { DTYPE_BITS, dtypeRank, type Dtype } from './dtype.js';
 import { SafetensorsWriteError } from './errors.js';
 import { MAX_HEADER_SIZE, METADATA_KEY } from './header.js';
@@ -245,6 +245,63 @@ export class SafetensorsStreamWriter {
   async finish(): Promise<void> {
     if (this.state !== 'writing') throw new SafetensorsWriteError('WRITE_STATE', `finish() called ${this.state === 'new' ? 'before start()' : 'twice'}`);
     if (this.layout.entries.length > 0) this.requireCompleteBefore(this.layout.entries.length, 'finish()');
+    this.state = 'finished';
+  }
+}
+
+/**
+ * Writes a file planned by {@link layoutSafetensors} to a positional sink with tensors in any order,
+ * also several at once (each tensor's own chunks in order): a merge that finishes late need not hold
+ * up the copies that follow it in the file. `finish()` requires every tensor complete. Throws
+ * {@link SafetensorsWriteError} (WRITE_STATE, WRITE_OUT_OF_ORDER for a name not in the layout,
+ * WRITE_TOO_MANY_BYTES, WRITE_INCOMPLETE). Empty tensors need no call.
+ */
+export class SafetensorsPositionalWriter {
+  private readonly indexByName: Map<string, number>;
+  /** Bytes of each entry handed to the sink so far. */
+  private readonly written: number[];
+  private state: 'new' | 'writing' | 'finished' = 'new';
+
+  constructor(
+    private readonly sink: PositionalByteSink,
+    private readonly layout: SafetensorsLayout,
+  ) {
+    this.indexByName = new Map(layout.entries.map((e, i) => [e.name, i]));
+    this.written = layout.entries.map(() => 0);
+  }
+
+  /** Writes the length prefix and header. Must be called once, first. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new SafetensorsWriteError('WRITE_STATE', 'start() was already called on this safetensors writer');
+    this.state = 'writing';
+    await this.sink.writeAt(0, this.layout.prefixAndHeader);
+  }
+
+  /** Appends `bytes` to tensor `name` (after its earlier chunks), wherever it lies in the file. */
+  async writeTensorChunk(name: string, bytes: Uint8Array): Promise<void> {
+    if (this.state !== 'writing') {
+      throw new SafetensorsWriteError('WRITE_STATE', `tensor ${JSON.stringify(name)} written ${this.state === 'new' ? 'before start()' : 'after finish()'}`, name);
+    }
+    const index = this.indexByName.get(name);
+    if (index === undefined) throw new SafetensorsWriteError('WRITE_OUT_OF_ORDER', `tensor ${JSON.stringify(name)} is not in this file's layout`, name);
+    const entry = this.layout.entries[index]!;
+    const at = this.written[index]!;
+    if (at + bytes.byteLength > entry.end - entry.begin) {
+      throw new SafetensorsWriteError('WRITE_TOO_MANY_BYTES', `tensor ${JSON.stringify(name)} is ${entry.end - entry.begin} bytes, but ${at + bytes.byteLength} were written`, name);
+    }
+    // Counted before awaiting, so a concurrent chunk of the same tensor lands after this one.
+    this.written[index] = at + bytes.byteLength;
+    if (bytes.byteLength > 0) await this.sink.writeAt(this.layout.dataStart + entry.begin + at, bytes);
+  }
+
+  /** Checks that every tensor was written in full. Writes nothing. */
+  async finish(): Promise<void> {
+    if (this.state !== 'writing') throw new SafetensorsWriteError('WRITE_STATE', `finish() called ${this.state === 'new' ? 'before start()' : 'twice'}`);
+    const short = this.layout.entries.findIndex((e, i) => this.written[i] !== e.end - e.begin);
+    if (short >= 0) {
+      const e = this.layout.entries[short]!;
+      throw new SafetensorsWriteError('WRITE_INCOMPLETE', `tensor ${JSON.stringify(e.name)} got ${this.written[short]} of its ${e.end - e.begin} bytes before finish()`, e.name);
+    }
     this.state = 'finished';
   }
 }
