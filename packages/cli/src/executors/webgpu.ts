@@ -1,14 +1,17 @@
 /**
- * The WebGPU executor: merges run as WGSL kernels in headless Chromium. Node offers exactly the planned
- * byte ranges on the runner's token-guarded 127.0.0.1 server; the page fetches them, merges, and POSTs
- * the result back. Unchanged tensors never come here (the merge command streams them itself).
+ * The WebGPU executor: the LoRA products run as WGSL kernels in headless Chromium. Node offers each
+ * module's A and B on the runner's token-guarded 127.0.0.1 server; the page fetches them, runs the
+ * merge kernel on a zero matrix and POSTs ΔW back; Node adds ΔW to W as read from the base file. W
+ * never crosses the loopback, which was half of the bytes moved (and the loopback, not the kernel,
+ * bounds this executor). Unchanged tensors never come here (the merge command streams them itself).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FloatCodecDtype } from '@lorafuse/core';
+import { addDelta } from './add-delta.js';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
-import type { PageMergeRequest, PageMergeResult } from '../page/protocol.js';
+import type { PageDeltaRequest, PageDeltaResult } from '../page/protocol.js';
 import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
 
@@ -46,31 +49,30 @@ export interface WebGpuExecutor extends MergeExecutor {
  * {@link MergeExecutor.prefetch}, up to `depth` tensors are in the page at once: one downloading,
  * one on the GPU, one uploading.
  */
-export async function createWebGpuExecutor(_files: OpenFiles, options: WebGpuExecutorOptions = {}): Promise<WebGpuExecutor> {
+export async function createWebGpuExecutor(files: OpenFiles, options: WebGpuExecutorOptions = {}): Promise<WebGpuExecutor> {
   const session = await startPageSession(MERGE_PAGE_BUNDLE, CPU_HINT, options);
   const { runner, description, offer } = session;
   const mergeOne = async (t: MergeTensor): Promise<MergedBytes> => {
     const { base, deltas } = t.source;
-    const w = offer(base);
+    const { rows, cols } = deltas[0]!;
     const factors = deltas.map((d) => ({ d, a: offer(d.a), b: offer(d.b) }));
     const uploadId = session.nextId('u');
-    const outBytes = t.shape.reduce((n, x) => n * x, 1) * (t.dtype === 'F32' ? 4 : 2);
-    const upload = runner.server.expectUpload(uploadId, outBytes);
-    const req: PageMergeRequest = {
+    const upload = runner.server.expectUpload(uploadId, rows * cols * 4);
+    const req: PageDeltaRequest = {
       name: t.name,
-      w: { url: w.url, dtype: base.dtype as FloatCodecDtype, rows: deltas[0]!.rows, cols: deltas[0]!.cols },
+      rows,
+      cols,
       deltas: factors.map(({ d, a, b }) => ({ modulePath: d.modulePath, a: { url: a.url, dtype: d.a.dtype as FloatCodecDtype }, b: { url: b.url, dtype: d.b.dtype as FloatCodecDtype }, rank: d.rank, scale: d.scale, orientation: d.orientation })),
-      outDtype: t.dtype as FloatCodecDtype,
       uploadUrl: runner.server.uploadUrl(uploadId),
     };
     try {
-      const [result, bytes] = await Promise.all([runner.call<PageMergeResult>('mergeTensor', req), upload]);
-      return { bytes, nonFinite: result.nonFinite };
+      const [, delta, wBytes] = await Promise.all([runner.call<PageDeltaResult>('loraDelta', req), upload, files.get(base.file).read(base.fileOffset, base.byteLength)]);
+      return addDelta(wBytes, base.dtype as FloatCodecDtype, delta, t.dtype as FloatCodecDtype);
     } catch (e) {
       runner.server.cancelUpload(uploadId);
       throw asMergeEnvironmentError(e);
     } finally {
-      for (const id of [w.id, ...factors.flatMap((f) => [f.a.id, f.b.id])]) runner.server.withdraw(id);
+      for (const id of factors.flatMap((f) => [f.a.id, f.b.id])) runner.server.withdraw(id);
     }
   };
   const prefetcher = withPrefetch(mergeOne, options.depth ?? 3);
@@ -88,3 +90,4 @@ export async function createWebGpuExecutor(_files: OpenFiles, options: WebGpuExe
     },
   };
 }
+

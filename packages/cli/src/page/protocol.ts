@@ -7,10 +7,15 @@ export interface PageTensorRef {
   readonly dtype: FloatCodecDtype;
 }
 
-/** `mergeTensor`: W (row-major `rows` x `cols`) += Σ scale · delta, uploaded to `uploadUrl` in `outDtype`. */
-export interface PageMergeRequest {
+/**
+ * `loraDelta`: ΔW = Σ scale · delta (row-major `rows` x `cols`, deltas applied in order to a zero
+ * matrix by the merge kernel), uploaded to `uploadUrl` as f32. W itself never enters the page: Node
+ * adds ΔW to it while it writes the output, which halves the bytes crossing the loopback.
+ */
+export interface PageDeltaRequest {
   readonly name: string;
-  readonly w: PageTensorRef & { readonly rows: number; readonly cols: number };
+  readonly rows: number;
+  readonly cols: number;
   readonly deltas: ReadonlyArray<{
     readonly modulePath: string;
     readonly a: PageTensorRef;
@@ -19,11 +24,10 @@ export interface PageMergeRequest {
     readonly scale: number;
     readonly orientation: 'linear' | 'transposed';
   }>;
-  readonly outDtype: FloatCodecDtype;
   readonly uploadUrl: string;
 }
 
-export interface PageMergeResult {
-  readonly nonFinite: number;
+export interface PageDeltaResult {
+  /** Bytes uploaded (rows · cols · 4). */
   readonly bytes: number;
 }

@@ -1,0 +1,22 @@
+import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '@lorafuse/core';
+import type { MergedBytes } from './executor.js';
+
+/**
+ * W + ΔW in f32 (each sum rounded to f32, as the kernel's own `+=` does), in `outDtype`, with the
+ * NaN/Inf count of the result. `wBytes` (f32, aligned) is summed in place and returned: pass bytes
+ * nobody else holds, such as a fresh read of the base file.
+ */
+export function addDelta(wBytes: Uint8Array, wDtype: FloatCodecDtype, deltaBytes: Uint8Array, outDtype: FloatCodecDtype): MergedBytes {
+  const aligned = deltaBytes.byteOffset % 4 === 0 ? deltaBytes : deltaBytes.slice();
+  const delta = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  const inPlace = wDtype === 'F32' && wBytes.byteOffset % 4 === 0;
+  const w = inPlace ? new Float32Array(wBytes.buffer, wBytes.byteOffset, wBytes.byteLength / 4) : decodeToF32(wDtype, wBytes);
+  if (w.length !== delta.length) throw new Error(`internal: ΔW has ${delta.length} values for a W of ${w.length}`);
+  let nonFinite = 0;
+  for (let i = 0; i < w.length; i++) {
+    const v = Math.fround(w[i]! + delta[i]!);
+    w[i] = v;
+    if (v - v !== 0) nonFinite++;
+  }
+  return { bytes: inPlace && outDtype === 'F32' ? wBytes : encodeFromF32(outDtype, w), nonFinite };
+}
