@@ -37,3 +37,22 @@ export function requestLorafuseDevice(adapter: GPUAdapter, label = 'lorafuse dev
   const requiredFeatures = LORAFUSE_OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   return adapter.requestDevice({ label, requiredLimits, requiredFeatures });
 }
+
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i;
+
+/** The parts of `GPUAdapterInfo` that tell a software adapter from real hardware. */
+export interface AdapterIdentity {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  readonly isFallbackAdapter?: boolean;
+}
+
+/**
+ * Whether an adapter is a software rasteriser (SwiftShader, llvmpipe, ...) rather than a GPU: the
+ * kernels shape their work differently there, and the CLI prefers its CPU executor.
+ */
+export function isSoftwareAdapter(info: AdapterIdentity): boolean {
+  return info.isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}

@@ -6,17 +6,19 @@ export { encodeLoraMerge, runLoraMerge, LORA_MERGE_WORKGROUP, LORA_MERGE_TILE } 
 export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraMergeLimits } from './lora-merge/lora-merge.js';
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
 export { loraMergeSizes, type LoraMergeOrientation, type LoraMergeShape, type LoraMergeSizes } from './lora-merge/lora-merge.shape.js';
-export { requestLorafuseDevice, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES } from './device.js';
+export { requestLorafuseDevice, isSoftwareAdapter, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES, type AdapterIdentity } from './device.js';
 export {
   encodeCompare,
   readCompareStats,
   reduceCompareRecords,
   runCompare,
   planCompareChunks,
-  COMPARE_WORKGROUP_SIZE,
+  COMPARE_GPU_SHAPE,
+  COMPARE_SOFTWARE_SHAPE,
+  compareWorkShape,
   COMPARE_ELEMENTS_PER_WORKGROUP,
 } from './compare/compare.js';
-export type { CompareLimits, CompareBufferInput, EncodeCompareParams, EncodedCompare, CompareChunk, RunCompareParams, ReducedCompareRecords } from './compare/compare.js';
+export type { CompareWorkShape, CompareLimits, CompareBufferInput, EncodeCompareParams, EncodedCompare, CompareChunk, RunCompareParams, ReducedCompareRecords } from './compare/compare.js';
 export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
 export {
   COMPARE_ELEMENT_BYTES,

@@ -5,7 +5,7 @@
  * strings "Infinity", "-Infinity" and "NaN" (DevTools results cannot carry them inside objects).
  */
 import { fetchBytes, getDevice, registerPageApi } from '@lorafuse/runner/page';
-import { encodeCompare, readCompareStats, runCompare, type CompareElementType, type CompareLimits } from '../src/index.js';
+import { compareWorkShape, encodeCompare, readCompareStats, runCompare, type CompareElementType, type CompareLimits, type CompareWorkShape } from '../src/index.js';
 
 /** Arguments of `compareFromUrls` (small JSON). */
 export interface CompareFromUrlsArgs {
@@ -18,6 +18,8 @@ export interface CompareFromUrlsArgs {
   rtol: number;
   equalNan: boolean;
   limits?: CompareLimits;
+  /** The work split to use instead of the device's own. */
+  workShape?: CompareWorkShape;
   /**
    * Run encodeCompare + readCompareStats on GPU buffers without host copies (the worst elements'
    * candidates are then copied back from the GPU), instead of runCompare.
@@ -53,6 +55,7 @@ async function compareResident(device: GPUDevice, args: CompareFromUrlsArgs, a: 
       equalNan: args.equalNan,
       label: 'resident compare',
       ...(args.limits === undefined ? {} : { limits: args.limits }),
+      ...(args.workShape === undefined ? {} : { workShape: args.workShape }),
     });
     device.queue.submit([encoder.finish()]);
     return await readCompareStats(device, encoded);
@@ -67,6 +70,11 @@ function toWire(value: unknown): string {
 }
 
 registerPageApi({
+  /** The work shape the kernel picks for this page's device. */
+  async deviceWorkShape() {
+    return compareWorkShape(await getDevice());
+  },
+
   async compareFromUrls(args: CompareFromUrlsArgs) {
     const device = await getDevice();
     const [a, b] = await Promise.all([fetchBytes(args.aUrl), fetchBytes(args.bUrl)]);
@@ -80,6 +88,7 @@ registerPageApi({
       equalNan: args.equalNan,
       label: `test compare ${args.count}`,
       ...(args.limits === undefined ? {} : { limits: args.limits }),
+      ...(args.workShape === undefined ? {} : { workShape: args.workShape }),
     });
     return toWire(stats);
   },

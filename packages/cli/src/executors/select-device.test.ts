@@ -1,7 +1,7 @@
 /** `--device auto`: the CPU executor wherever WebGPU could only be a software adapter, and why. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenFiles } from '../fs/inputs.js';
-import { createExecutor, gpuDeviceNodes, isSoftwareAdapter, type SelectedExecutor } from './select-device.js';
+import { createExecutor, gpuDeviceNodes, type SelectedExecutor } from './select-device.js';
 
 let selected: SelectedExecutor | undefined;
 afterEach(async () => {
@@ -39,15 +39,5 @@ describe('createExecutor', () => {
     }
     expect(selected.executor.device).toBe('cpu');
     expect(selected.reason).toMatch(/^auto: Chromium's only WebGPU adapter is .*, a software fallback, and on such machines the CPU executor/);
-  });
-});
-
-describe('isSoftwareAdapter', () => {
-  const info = { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false };
-  it('recognises SwiftShader, llvmpipe and the fallback flag', () => {
-    expect(isSoftwareAdapter({ ...info, vendor: 'google', architecture: 'swiftshader' })).toBe(true);
-    expect(isSoftwareAdapter({ ...info, description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toBe(true);
-    expect(isSoftwareAdapter({ ...info, isFallbackAdapter: true })).toBe(true);
-    expect(isSoftwareAdapter({ ...info, vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200' })).toBe(false);
   });
 });

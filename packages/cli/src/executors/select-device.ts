@@ -7,6 +7,7 @@
  * {@link SOFTWARE_FALLBACK_FIGURES} (measured by `npm run bench`, packages/bench/results/latest.json).
  */
 import { existsSync, readdirSync } from 'node:fs';
+import { isSoftwareAdapter } from '@lorafuse/kernels';
 import { findChromium, isRunnerError } from '@lorafuse/runner';
 import type { OpenFiles } from '../fs/inputs.js';
 import { createCpuExecutor } from './cpu.js';
@@ -43,8 +44,6 @@ export interface SelectDeviceOptions {
   gpuProbe?: () => string[];
 }
 
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i;
-
 /**
  * GPU device nodes of this machine: DRM render nodes, NVIDIA's and WSL's devices. Empty means no GPU
  * driver is exposed, so Chromium could only offer a software adapter.
@@ -60,10 +59,6 @@ export function gpuDeviceNodes(): string[] {
   return found;
 }
 
-/** Whether an adapter is a software fallback rather than real hardware. */
-export function isSoftwareAdapter(info: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean }): boolean {
-  return info.isFallbackAdapter || SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
-}
 
 function fallbackFigures(): string {
   const f = SOFTWARE_FALLBACK_FIGURES;

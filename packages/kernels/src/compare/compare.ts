@@ -1,3 +1,4 @@
+import { isSoftwareAdapter } from '../device.js';
 import { kernelPipeline } from '../pipeline-cache.js';
 import { foldDispatch } from '../dispatch.js';
 import {
@@ -18,12 +19,47 @@ import {
 } from './compare.types.js';
 import shaderSource from './compare.wgsl';
 
-/** Invocations per workgroup of the compare kernel (override constant `WG`). */
-export const COMPARE_WORKGROUP_SIZE = 64;
-/** Elements per invocation (override constant `PER_THREAD`; a multiple of the shader's BLOCK of 8). */
-const PER_THREAD = 64;
-/** Elements covered by one workgroup (one record): chunks start at multiples of it. */
-export const COMPARE_ELEMENTS_PER_WORKGROUP = COMPARE_WORKGROUP_SIZE * PER_THREAD;
+/** Elements covered by one workgroup (one record) on every device: chunks start at multiples of it. */
+export const COMPARE_ELEMENTS_PER_WORKGROUP = 4096;
+
+/**
+ * How the kernel splits a workgroup's {@link COMPARE_ELEMENTS_PER_WORKGROUP} elements (override
+ * constants `WG`, `PER_THREAD`, `BLOCK`), and what that means for the f32 sums.
+ */
+export interface CompareWorkShape {
+  /** Invocations per workgroup. */
+  readonly workgroupSize: number;
+  /** Elements per invocation. */
+  readonly perThread: number;
+  /** Terms summed in a block before the block joins the invocation's running sum. */
+  readonly block: number;
+  /**
+   * Most f32 roundings a summed term meets on the GPU: its product, BLOCK - 1 in its block,
+   * PER_THREAD / BLOCK - 1 in the running sum, log2(WG) in the workgroup's pairwise tree.
+   */
+  readonly sumRoundings: number;
+}
+
+function workShape(workgroupSize: number, block: number): CompareWorkShape {
+  const perThread = COMPARE_ELEMENTS_PER_WORKGROUP / workgroupSize;
+  return { workgroupSize, perThread, block, sumRoundings: 1 + (block - 1) + (perThread / block - 1) + Math.log2(workgroupSize) };
+}
+
+/** GPUs: 64 invocations of 64 elements each, neighbours reading neighbouring words. */
+export const COMPARE_GPU_SHAPE = workShape(64, 8);
+/**
+ * Software adapters (SwiftShader): a workgroup barrier there switches between all of the
+ * workgroup's SIMD groups, so one SIMD group (4 invocations) of 1024 elements each does the same
+ * work 2x faster (packages/bench). Blocks of 32 keep the sums' roundings at 65.
+ */
+export const COMPARE_SOFTWARE_SHAPE = workShape(4, 32);
+
+/** The work shape the compare kernel uses on `device`. */
+export function compareWorkShape(device: GPUDevice): CompareWorkShape {
+  // `adapterInfo` is missing on older implementations: assume hardware there.
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return info !== undefined && isSoftwareAdapter(info) ? COMPARE_SOFTWARE_SHAPE : COMPARE_GPU_SHAPE;
+}
 /** u32 words per workgroup record (`RECORD` in the WGSL). */
 const RECORD_WORDS = 16;
 const RECORD_BYTES = RECORD_WORDS * 4;
@@ -60,6 +96,8 @@ export interface EncodeCompareParams extends CompareTolerance {
   /** Prefix of the labels of the GPU objects created (default `'compare'`). */
   label?: string;
   limits?: CompareLimits;
+  /** How workgroups split their elements (default: {@link compareWorkShape} of the device); for tests and tuning. */
+  workShape?: CompareWorkShape;
 }
 
 /** One chunk of elements bound at once. */
@@ -91,12 +129,12 @@ export interface EncodedCompare {
   readonly created: readonly GPUBuffer[];
 }
 
-function getPipeline(device: GPUDevice, typeA: CompareElementType, typeB: CompareElementType): GPUComputePipeline {
+function getPipeline(device: GPUDevice, typeA: CompareElementType, typeB: CompareElementType, shape: CompareWorkShape): GPUComputePipeline {
   return kernelPipeline(device, {
     kernel: 'compare',
     code: shaderSource,
     entryPoint: 'main',
-    constants: { WG: COMPARE_WORKGROUP_SIZE, PER_THREAD, TYPE_A: TYPE_CODE[typeA], TYPE_B: TYPE_CODE[typeB] },
+    constants: { WG: shape.workgroupSize, PER_THREAD: shape.perThread, BLOCK: shape.block, TYPE_A: TYPE_CODE[typeA], TYPE_B: TYPE_CODE[typeB] },
     paramsBytes: PARAMS_BYTES,
     storage: ['read-only-storage', 'read-only-storage', 'storage'],
   });
@@ -152,8 +190,8 @@ function planCompare(device: GPUDevice, params: EncodeCompareParams): { chunks: 
 
 /**
  * Records the comparison of tensors a and b (`count` elements each, flat) into `encoder`: one compute
- * pass in which each workgroup of {@link COMPARE_WORKGROUP_SIZE} invocations reduces
- * {@link COMPARE_ELEMENTS_PER_WORKGROUP} consecutive elements to one record (its worst element and
+ * pass in which each workgroup reduces {@link COMPARE_ELEMENTS_PER_WORKGROUP} consecutive elements
+ * (split over its invocations as {@link compareWorkShape} says for the device) to one record (its worst element and
  * index, maxima, counts, f32 partial sums), then a copy of the records into a mappable buffer. Submit
  * the encoder, then call {@link readCompareStats} for the final reduction.
  *
@@ -162,11 +200,11 @@ function planCompare(device: GPUDevice, params: EncodeCompareParams): { chunks: 
  * `maxStorageBufferBindingSize` are bound in chunks; more than `maxComputeWorkgroupsPerDimension`
  * workgroups fold into a 2-D dispatch. An empty comparison records nothing.
  *
- * Sums are f32 on the GPU, with bounded rounding: an invocation sums its 64 terms in blocks of 8 and
- * the workgroup adds its 64 partial sums pairwise (6 levels), so each term meets at most
- * 1 (product) + 7 + 7 + 6 = 21 f32 roundings before the f64 reduction of the records:
- * |error| <= 21·2⁻²⁴·Σ|term| ≈ 1.25e-6·Σ|term|. Values beyond ~1.8e19 in magnitude overflow the f32
- * squares (the CPU reference sums in f64 and does not).
+ * Sums are f32 on the GPU, with bounded rounding: an invocation sums its terms in blocks, then the
+ * workgroup adds its partial sums pairwise, so each term meets at most `sumRoundings` f32 roundings
+ * before the f64 reduction of the records (21 on GPUs, 65 on software adapters):
+ * |error| <= sumRoundings·2⁻²⁴·Σ|term|. Values beyond ~1.8e19 in magnitude overflow the f32 squares
+ * (the CPU reference sums in f64 and does not).
  *
  * @throws RangeError for a bad count or tolerance, buffers too small for `count`, or a binding limit
  *   below 16 KiB (the message names `maxStorageBufferBindingSize`).
@@ -205,7 +243,7 @@ export function encodeCompare(device: GPUDevice, encoder: GPUCommandEncoder, par
   const readback = device.createBuffer({ label: `${label} readback`, size: partials.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   created.push(readback);
 
-  const pipeline = getPipeline(device, params.a.type, params.b.type);
+  const pipeline = getPipeline(device, params.a.type, params.b.type, params.workShape ?? compareWorkShape(device));
   const layout = pipeline.getBindGroupLayout(0);
   const pass = encoder.beginComputePass({ label: `${label} pass` });
   pass.setPipeline(pipeline);
@@ -410,6 +448,8 @@ export interface RunCompareParams extends CompareTolerance {
   b: CompareInput;
   label?: string;
   limits?: CompareLimits;
+  /** See {@link EncodeCompareParams.workShape}. */
+  workShape?: CompareWorkShape;
 }
 
 /**
@@ -461,6 +501,7 @@ export async function runCompare(device: GPUDevice, params: RunCompareParams): P
       equalNan: params.equalNan,
       label,
       ...(params.limits === undefined ? {} : { limits: params.limits }),
+      ...(params.workShape === undefined ? {} : { workShape: params.workShape }),
     });
     device.queue.submit([encoder.finish({ label: `${label} commands` })]);
   } catch (err) {
