@@ -386,6 +386,9 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
     return runner;
   } catch (err) {
     await close().catch(() => {});
-    throw err;
+    if (err instanceof RunnerError) throw err;
+    // Chromium dying during startup surfaces as whatever puppeteer was doing at that moment
+    // ("Requesting main frame too early!", "Target closed", ...): say what happened instead.
+    throw fatal ?? new RunnerError('PAGE_CRASHED', `Chromium failed while the runner page was starting: ${(err as Error).message}`, { subject: chromiumPath, cause: err });
   }
 }
