@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One idempotent setup step behind `npm run demo`, `npm test` and friends, so both work on a fresh
-// clone: installs npm dependencies when missing or stale, installs Chromium when it is missing and
-// this machine can (root + apt), and builds every package (Nx caches unchanged ones).
+// clone: installs npm dependencies when missing or stale, installs Chromium and the Vulkan loader when
+// they are missing and this machine can (root + apt), and builds every package (Nx caches unchanged ones).
 // Plain Node, no dependencies: it runs before `npm ci` has.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
@@ -44,16 +44,25 @@ function executable(p) {
   }
 }
 const candidates = [process.env.CHROME_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'].filter(Boolean);
-if (!args.has('--no-browser') && !candidates.some(executable)) {
+// The Vulkan loader, for Dawn in Node (`--device dawn`); Debian's chromium carries its own copy only.
+const hasVulkanLoader = () => spawnSync('sh', ['-c', 'ldconfig -p | grep -q "libvulkan.so.1 "'], { stdio: 'ignore' }).status === 0;
+if (!args.has('--no-browser')) {
+  const missing = [...(candidates.some(executable) ? [] : ['chromium']), ...(process.platform === 'linux' && !hasVulkanLoader() ? ['libvulkan1'] : [])];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
-  if (isRoot && hasApt) {
-    log('Chromium not found: installing Debian\'s chromium with apt-get (needed for the WebGPU kernels).');
+  if (missing.length > 0 && isRoot && hasApt) {
+    log(`installing ${missing.join(' and ')} with apt-get (Chromium runs the WebGPU kernels; libvulkan1 lets Dawn run them in Node).`);
     run('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   } else {
-    log('Chromium not found. Install it (e.g. `sudo apt-get install chromium`) or set CHROME_PATH;');
-    log('without it, use `lorafuse merge --device cpu`. The browser tests will fail until it is installed.');
+    if (missing.includes('chromium')) {
+      log('Chromium not found. Install it (e.g. `sudo apt-get install chromium`) or set CHROME_PATH;');
+      log('without it, use `lorafuse merge --device cpu`. The browser tests will fail until it is installed.');
+    }
+    if (missing.includes('libvulkan1')) {
+      log('The Vulkan loader (libvulkan.so.1) is missing: `lorafuse merge --device dawn` and its tests need it');
+      log('(e.g. `sudo apt-get install libvulkan1`).');
+    }
   }
 }
 

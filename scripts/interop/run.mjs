@@ -44,7 +44,7 @@
  *                        judge_selftest.py's broken variants must all FAIL and its valid ones PASS (tied ones
  *                        under v4 too).
  *   --cases a,b          only these cases (default: all; `python peft_cases.py --list`).
- *   --devices cpu,webgpu devices for the CLI (default: cpu,webgpu).
+ *   --devices cpu,webgpu,dawn devices for the CLI (default: cpu,webgpu,dawn).
  *   --no-v4              skip the transformers v4 venv and its rows.
  *   --cli PATH           the CLI entry (default packages/cli/bin/lorafuse.js; env LORAFUSE_CLI).
  *   --cli-timeout S      seconds per CLI run (default 600).
@@ -66,7 +66,7 @@ function parseArgs(argv) {
   const opts = {
     judgeExpected: false,
     cases: null,
-    devices: ['cpu', 'webgpu'],
+    devices: ['cpu', 'webgpu', 'dawn'],
     v4: true,
     cli: process.env.LORAFUSE_CLI || join(REPO_ROOT, 'packages', 'cli', 'bin', 'lorafuse.js'),
     cliTimeout: 600,
@@ -97,7 +97,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) process.stderr.write(`run.mjs: ${msg}\n`);
-  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu] [--no-v4] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
+  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu,dawn] [--no-v4] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
   process.exit(2);
 }
 

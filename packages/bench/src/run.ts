@@ -43,7 +43,7 @@ const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist
   --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
   --only <list>           comma-separated sections: kernels, transfers, e2e (default: all)
   --runs <n>              end-to-end runs per contender (default 5, quick 3)
-  --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,auto)
+  --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,dawn,auto)
   --results-dir <dir>     where latest.json and latest.svg go (default packages/bench/results)
   --no-readme             do not rewrite the README's Benchmarks section
 Environment: LORAFUSE_BENCH_QUICK=1 is the same as --quick.
@@ -73,7 +73,7 @@ export function parseBenchArgs(argv: readonly string[], env: Record<string, stri
     quick,
     only,
     runs,
-    devices: (value('--devices') ?? 'cpu,webgpu,auto').split(',').map((s) => s.trim()).filter(Boolean),
+    devices: (value('--devices') ?? 'cpu,webgpu,dawn,auto').split(',').map((s) => s.trim()).filter(Boolean),
     resultsDir,
     updateReadme: !argv.includes('--no-readme') && !quick && only.size === 3 && value('--results-dir') === undefined,
   };

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE } from '@lorafuse/kernels';
 import { encodeFromF32 } from '@lorafuse/core';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, type FixtureTensor } from '@lorafuse/core/testing';
 import { readCheckpoint, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';
@@ -83,7 +84,7 @@ describe('lorafuse diff: acceptance', () => {
     expect(human.stdout).toMatch(/^equal: 28 tensors within atol=1e-6, rtol=1e-5 \(all byte-identical\)$/m);
   });
 
-  it.each(['cpu', 'webgpu'])('one element changed by 1e-3: exit 1, that tensor first with max abs 1e-3 and 1 violation (--device %s)', async (device) => {
+  it.each(['cpu', 'webgpu', 'dawn'])('one element changed by 1e-3: exit 1, that tensor first with max abs 1e-3 and 1 violation (--device %s)', async (device) => {
     const ckpt = await makeGpt2Checkpoint({ seed: 12 });
     const changed = copyTensors(ckpt.tensors);
     const target = changed.find((t) => t.name === 'transformer.h.1.mlp.c_fc.weight')!;
@@ -194,14 +195,16 @@ describe('lorafuse diff: GPU and CPU give the same statistics', () => {
     const b = await checkpointDir('gpu-b', b16.config, await safetensorsBytes(bT));
     for (const extra of [[], ['--equal-nan'], ['--atol', '1e-3', '--rtol', '0']]) {
       const cpu = await diffJson([a, b, '--device', 'cpu', ...extra]);
-      const gpu = await diffJson([a, b, '--device', 'webgpu', ...extra]);
-      expect(gpu.code).toBe(cpu.code);
-      expect(gpu.doc.deviceDescription).toMatch(/swiftshader|\w/);
-      const byName = (doc: any) => new Map(doc.diff.tensors.map((t: any) => [t.name, t]));
-      const cpuT = byName(cpu.doc);
-      expect(gpu.doc.diff.tensors.map((t: any) => t.name)).toEqual(cpu.doc.diff.tensors.map((t: any) => t.name));
-      expect(cpu.doc.diff.dtypeMismatches).toHaveLength(a32.tensors.length);
-      for (const g of gpu.doc.diff.tensors) expectSameStats(g, cpuT.get(g.name));
+      for (const device of ['webgpu', 'dawn']) {
+        const gpu = await diffJson([a, b, '--device', device, ...extra]);
+        expect(gpu.code).toBe(cpu.code);
+        expect(gpu.doc).toMatchObject({ device });
+        const byName = (doc: any) => new Map(doc.diff.tensors.map((t: any) => [t.name, t]));
+        const cpuT = byName(cpu.doc);
+        expect(gpu.doc.diff.tensors.map((t: any) => t.name)).toEqual(cpu.doc.diff.tensors.map((t: any) => t.name));
+        expect(cpu.doc.diff.dtypeMismatches).toHaveLength(a32.tensors.length);
+        for (const g of gpu.doc.diff.tensors) expectSameStats(g, cpuT.get(g.name));
+      }
     }
     const cpu = await diffJson([a, b, '--device', 'cpu']);
     const wte = cpu.doc.diff.tensors.find((t: any) => t.name === 'transformer.wte.weight');
@@ -210,8 +213,8 @@ describe('lorafuse diff: GPU and CPU give the same statistics', () => {
   });
 });
 
-/** Bound on the f32 roundings of a GPU sum term (see encodeCompare): 21·2⁻²⁴. */
-const GAMMA = 21 * 2 ** -24;
+/** Bound on the f32 roundings of a GPU sum term (see encodeCompare), for either work shape. */
+const GAMMA = Math.max(COMPARE_GPU_SHAPE.sumRoundings, COMPARE_SOFTWARE_SHAPE.sumRoundings) * 2 ** -24;
 
 function expectSameStats(gpu: any, cpu: any): void {
   const tag = gpu.name;

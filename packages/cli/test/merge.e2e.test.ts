@@ -195,7 +195,7 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect((await runLorafuse(['merge', c.baseDir])).code).toBe(2);
     expect((await runLorafuse(['merge', c.baseDir, c.adapterDir])).stderr).toMatch(/--out/);
     expect((await runLorafuse(['frobnicate'])).code).toBe(2);
-    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', 'x', '--device', 'tpu'])).stderr).toMatch(/auto, webgpu, cpu/);
+    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', 'x', '--device', 'tpu'])).stderr).toMatch(/auto, webgpu, dawn, cpu/);
     for (const cmd of ['merge', 'inspect', 'env']) {
       const h = await runLorafuse([cmd, '--help']);
       expect(h.code).toBe(0);
@@ -226,6 +226,39 @@ describe('lorafuse inspect', () => {
   });
 });
 
+
+describe('lorafuse merge --device dawn (the same WGSL kernel on Dawn inside Node)', () => {
+  it('gives the reference result, agrees with --device cpu, and writes the bytes --device webgpu writes', async () => {
+    const c = await makeCase({ seed: 14, nEmbd: 24, nHead: 2 }, {
+      modules: gpt2LoraModules(24, [0, 1], ATTN_MLP, (m) => (m.endsWith('c_attn') ? 1 : 12)),
+      config: { r: 12, lora_alpha: 24, rank_pattern: { c_attn: 1 } },
+    });
+    const dawn = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'dawn', '--json']);
+    expect(dawn.code, dawn.stderr).toBe(0);
+    const report = JSON.parse(dawn.stdout);
+    expect(report).toMatchObject({ device: 'dawn', tensors: { merged: 8 } });
+    expect(report.deviceDescription).toMatch(/via Dawn in Node/);
+    expect(await checkMerged(c, c.out, (_m, rank) => 24 / rank)).toBe(8);
+    const cpuOut = join(c.dir, 'cpu');
+    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', cpuOut, '--device', 'cpu'])).code).toBe(0);
+    const a = await readCheckpoint(join(c.out, 'model.safetensors'));
+    const b = await readCheckpoint(join(cpuOut, 'model.safetensors'));
+    for (const t of a.header.tensors) expect(worstViolation(a.f32(t.name), b.f32(t.name), 1e-6, 1e-5), t.name).toBeLessThanOrEqual(0);
+    // One kernel, one ΔW-then-add in Node: Chromium's Dawn and Node's Dawn agree to the bit on the
+    // same software adapter (a differing shader compiler would show up here first).
+    const webgpuOut = join(c.dir, 'webgpu');
+    const webgpu = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', webgpuOut, '--device', 'webgpu']);
+    expect(webgpu.code, webgpu.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(join(c.out, 'model.safetensors')), await readFile(join(webgpuOut, 'model.safetensors')))).toBe(0);
+  });
+
+  it('verify --device dawn recomputes the merge on Dawn and accepts its own output', async () => {
+    const c = await makeCase({ seed: 15 }, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 4) });
+    expect((await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'dawn'])).code).toBe(0);
+    const v = await runLorafuse(['verify', c.out, '--base', c.baseDir, '--adapter', c.adapterDir, '--device', 'dawn']);
+    expect(v.code, v.stderr + v.stdout).toBe(0);
+  });
+});
 
 describe('lorafuse merge --device webgpu (WGSL kernel in headless Chromium)', () => {
   it('gives the reference result and agrees with --device cpu within tolerance', async () => {

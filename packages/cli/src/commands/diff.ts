@@ -17,6 +17,7 @@ import { createCpuCompareExecutor } from '../compare/cpu.js';
 import { createTensorComparer, LazyExecutor } from '../compare/executor.js';
 import { openDiffInput, type DiffInput } from '../compare/inputs.js';
 import { createWebGpuCompareExecutor } from '../compare/webgpu.js';
+import { createDawnCompareExecutor } from '../compare/dawn.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 
@@ -36,7 +37,8 @@ Options:
   --as-loaded       compare what transformers would load from each checkpoint directory (ties
                     applied, prefixes normalised, buffers dropped), under v5 and v4 rules
   --top <n>         tensors listed in the table (default 10; 0 lists all)
-  --device <d>      webgpu (default: compare kernel in headless Chromium) or cpu
+  --device <d>      webgpu (default: compare kernel in headless Chromium), dawn (the kernel on
+                    Dawn inside Node) or cpu
   --json            print one JSON document on stdout
   -h, --help        show this help
 
@@ -52,7 +54,7 @@ export interface RunDiffOptions {
   b: string;
   tolerance: CompareTolerance;
   asLoaded: boolean;
-  device: 'webgpu' | 'cpu';
+  device: 'webgpu' | 'dawn' | 'cpu';
   io: Io;
   quiet: boolean;
 }
@@ -74,7 +76,7 @@ export interface DiffReport {
   a: DiffSideReport;
   b: DiffSideReport;
   tolerance: CompareTolerance;
-  device: 'cpu' | 'webgpu';
+  device: 'cpu' | 'webgpu' | 'dawn';
   /** The executor that compared values; null when every tensor pair was settled by bytes. */
   deviceDescription: string | null;
   /** `stored` mode: the diff of the stored tensors. */
@@ -111,7 +113,7 @@ export const diffCommand: Command = {
       b: args.positionals[1]!,
       tolerance: { atol: numberOption('diff', args, 'atol', 1e-6), rtol: numberOption('diff', args, 'rtol', 1e-5), equalNan: flag(args, 'equal-nan') },
       asLoaded: flag(args, 'as-loaded'),
-      device: choice('diff', 'device', stringOption(args, 'device'), ['webgpu', 'cpu'] as const, 'webgpu'),
+      device: choice('diff', 'device', stringOption(args, 'device'), ['webgpu', 'dawn', 'cpu'] as const, 'webgpu'),
       io,
       quiet: json,
     });
@@ -125,7 +127,9 @@ export const diffCommand: Command = {
 export async function runDiff(opts: RunDiffOptions): Promise<DiffReport> {
   const started = performance.now();
   const files = new OpenFiles();
-  const executor = new LazyExecutor(opts.device, () => (opts.device === 'cpu' ? Promise.resolve(createCpuCompareExecutor(files)) : createWebGpuCompareExecutor()));
+  const executor = new LazyExecutor(opts.device, () =>
+    opts.device === 'cpu' ? Promise.resolve(createCpuCompareExecutor(files)) : opts.device === 'dawn' ? createDawnCompareExecutor(files) : createWebGpuCompareExecutor(),
+  );
   try {
     const a = await openDiffInput(opts.a, 'a', files);
     const b = await openDiffInput(opts.b, 'b', files);

@@ -3,11 +3,25 @@ import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } from '../executors/webgpu.js';
 import type { Io } from '../output.js';
+import { createDawnExecutor } from '../executors/dawn.js';
+import { OpenFiles } from '../fs/inputs.js';
+
+/** The adapter `--device dawn` would use, or why there is none. */
+async function probeDawn(): Promise<{ adapter: string } | { unavailable: string }> {
+  try {
+    const dawn = await createDawnExecutor(new OpenFiles());
+    await dawn.close();
+    return { adapter: dawn.description };
+  } catch (e) {
+    return { unavailable: (e as Error).message };
+  }
+}
 
 const HELP = `Usage: lorafuse env [--json]
 
 Shows the environment lorafuse would use: Node.js, the Chromium it finds (CHROME_PATH, /usr/bin/chromium,
-usual install paths) and its version, and the WebGPU adapter the runner page gets, with its limits.
+usual install paths) and its version, the WebGPU adapter the runner page gets, with its limits, and the
+adapter Dawn finds inside Node (--device dawn), or why it cannot start.
 Exits 2 when no browser or no WebGPU adapter is available (then use \`lorafuse merge --device cpu\`).
 
 Options:
@@ -35,6 +49,7 @@ export const envCommand: Command = {
           platform: `${process.platform} ${process.arch}`,
           chromium: { path: chromium.path, foundVia: chromium.source, version },
           webgpu: runner.adapterInfo,
+          dawn: await probeDawn(),
         };
       } finally {
         await runner.close();
@@ -47,6 +62,7 @@ export const envCommand: Command = {
       return 0;
     }
     const gpu = doc['webgpu'] as { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean; features: string[]; limits: Record<string, number> };
+    const dawn = doc['dawn'] as Awaited<ReturnType<typeof probeDawn>>;
     const ch = doc['chromium'] as { path: string; foundVia: string; version: string };
     const lines = [
       `node      ${doc['node']} (${doc['platform']})`,
@@ -55,6 +71,7 @@ export const envCommand: Command = {
       `webgpu    ${[gpu.description, gpu.vendor, gpu.architecture, gpu.device].filter(Boolean).join(' / ') || 'adapter'}${gpu.isFallbackAdapter ? ' [software fallback]' : ''}`,
       `features  ${gpu.features.join(', ') || '(none)'}`,
       ...KEY_LIMITS.filter((k) => gpu.limits[k] !== undefined).map((k) => `  ${k.padEnd(36)} ${gpu.limits[k]}`),
+      `dawn      ${'adapter' in dawn ? dawn.adapter : `unavailable: ${dawn.unavailable}`}`,
     ];
     io.stdout.write(`${lines.join('\n')}\n`);
     return 0;

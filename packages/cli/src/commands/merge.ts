@@ -24,9 +24,11 @@ Merges a PEFT LoRA adapter into a GPT-2 checkpoint and writes a checkpoint trans
 
 Options:
   --out <dir>          output directory (created; must not be or contain an input)
-  --device <d>         auto (default): WebGPU on a real GPU, the CPU executor when the only WebGPU
-                       adapter is a software fallback (SwiftShader), which is slower end to end;
-                       webgpu: WGSL kernels in headless Chromium; cpu: worker threads in Node
+  --device <d>         auto (default): WebGPU on a real GPU (Dawn in Node, else Chromium), the CPU
+                       executor when the only WebGPU adapter is a software fallback (SwiftShader),
+                       which is slower end to end; webgpu: WGSL kernels in headless Chromium;
+                       dawn: the same kernels on Dawn inside Node (no browser, no transfers);
+                       cpu: worker threads in Node
   --overwrite          replace the contents of a non-empty output directory
   --tie <mode>         auto (default): keep wte/lm_head tied exactly when their effective weights are
                        bitwise equal, else store both and set tie_word_embeddings: false;
@@ -48,7 +50,7 @@ Chromium is found via CHROME_PATH, /usr/bin/chromium, or the usual install paths
 /** The report `merge --json` prints. */
 export interface MergeReport {
   ok: true;
-  device: 'cpu' | 'webgpu';
+  device: 'cpu' | 'webgpu' | 'dawn';
   deviceDescription: string;
   /** Why this device ran the merges (`--device auto` explains its choice). */
   deviceReason: string;
@@ -86,7 +88,7 @@ export const mergeCommand: Command = {
     }
     const outDir = stringOption(args, 'out');
     if (!outDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse merge: --out <out-dir> is required', { subject: '--out', hint: 'Run `lorafuse merge --help` for usage.' });
-    const device = choice('merge', 'device', stringOption(args, 'device'), ['auto', 'webgpu', 'cpu'] as const, 'auto');
+    const device = choice('merge', 'device', stringOption(args, 'device'), ['auto', 'webgpu', 'dawn', 'cpu'] as const, 'auto');
     const json = flag(args, 'json');
     const report = await runMerge({
       baseDir: positionals[0]!,

@@ -22,6 +22,7 @@ import type { Command } from '../command.js';
 import { createCpuExecutor } from '../executors/cpu.js';
 import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
 import { createWebGpuExecutor } from '../executors/webgpu.js';
+import { createDawnExecutor } from '../executors/dawn.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 import { digestRange } from '../verify/digest.js';
@@ -39,7 +40,7 @@ Options:
   --adapter <dir>    the PEFT adapter directory (required)
   --atol <x>         absolute tolerance (default 1e-6)
   --rtol <x>         relative tolerance (default 1e-5; at least one ulp for F16/BF16 tensors)
-  --device <d>       cpu (default) or webgpu, to recompute merged tensors
+  --device <d>       cpu (default), webgpu (Chromium) or dawn (Dawn in Node), to recompute merged tensors
   --json             print one JSON document on stdout
   -h, --help         show this help
 
@@ -73,7 +74,7 @@ export const verifyCommand: Command = {
       adapterDir,
       atol: numberOption('verify', args, 'atol', 1e-6),
       rtol: numberOption('verify', args, 'rtol', 1e-5),
-      device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu'] as const, 'cpu'),
+      device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
       io,
       quiet: json,
     });
@@ -89,7 +90,7 @@ export interface VerifyOptions {
   adapterDir: string;
   atol: number;
   rtol: number;
-  device: 'cpu' | 'webgpu';
+  device: 'cpu' | 'webgpu' | 'dawn';
   io: Io;
   quiet: boolean;
 }
@@ -121,7 +122,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
     if (plan.tie.state === 'pending') intended.set(TIED_OUTPUT_WEIGHT, plan.tie.lmHead);
     else if (!intended.has(TIED_OUTPUT_WEIGHT) && intended.has(TIED_INPUT_WEIGHT) && plan.tie.state === 'untouched') intended.set(TIED_OUTPUT_WEIGHT, intended.get(TIED_INPUT_WEIGHT)!);
 
-    executor = opts.device === 'cpu' ? createCpuExecutor(files) : await createWebGpuExecutor(files);
+    executor = opts.device === 'cpu' ? createCpuExecutor(files) : opts.device === 'dawn' ? await createDawnExecutor(files) : await createWebGpuExecutor(files);
     const digests = new Map<string, Promise<string>>();
     const digestOf = (ref: TensorRef) => {
       const key = `${ref.file}@${ref.fileOffset}`;

@@ -1,6 +1,6 @@
 /**
- * Where the values of a diff are compared: the compare kernel in headless Chromium (WebGPU) or its
- * CPU reference in Node. Byte identity is settled before either is asked (see `createTensorComparer`).
+ * Where the values of a diff are compared: the compare kernel in headless Chromium (WebGPU) or on
+ * Dawn in Node, or its CPU reference in Node. Byte identity is settled before either is asked (see `createTensorComparer`).
  */
 import type { TensorComparer, TensorRef } from '@lorafuse/core';
 import type { CompareElementType, CompareStats, CompareTolerance } from '@lorafuse/kernels';
@@ -9,7 +9,7 @@ import { byteRangesEqual } from '../fs/byte-ranges.js';
 
 /** Compares two F32/F16/BF16 tensors of the same element count on one device. */
 export interface CompareExecutor {
-  readonly device: 'cpu' | 'webgpu';
+  readonly device: 'cpu' | 'webgpu' | 'dawn';
   /** What ran, for the report (e.g. the WebGPU adapter's description). */
   readonly description: string;
   compare(a: TensorRef, b: TensorRef, tolerance: CompareTolerance): Promise<CompareStats>;
@@ -43,7 +43,7 @@ export class LazyExecutor {
   private pending: Promise<CompareExecutor> | undefined;
   private executor: CompareExecutor | undefined;
 
-  constructor(readonly device: 'cpu' | 'webgpu', private readonly start: () => Promise<CompareExecutor>) {}
+  constructor(readonly device: 'cpu' | 'webgpu' | 'dawn', private readonly start: () => Promise<CompareExecutor>) {}
 
   get(): Promise<CompareExecutor> {
     this.pending ??= this.start().then((e) => (this.executor = e));

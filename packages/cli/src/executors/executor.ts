@@ -18,7 +18,7 @@ export interface MergedBytes {
 
 /** Runs the merges of a plan on one device. */
 export interface MergeExecutor {
-  readonly device: 'cpu' | 'webgpu';
+  readonly device: 'cpu' | 'webgpu' | 'dawn';
   /** What ran, for the report (e.g. the WebGPU adapter's description). */
   readonly description: string;
   /** Merges one tensor (or returns the result of its {@link prefetch}ed merge). */

@@ -11,11 +11,12 @@ import { isSoftwareAdapter } from '@lorafuse/kernels';
 import { findChromium, isRunnerError } from '@lorafuse/runner';
 import type { OpenFiles } from '../fs/inputs.js';
 import { createCpuExecutor } from './cpu.js';
+import { createDawnExecutor } from './dawn.js';
 import type { MergeExecutor } from './executor.js';
 import { createWebGpuExecutor } from './webgpu.js';
 
 /** A `--device` value. */
-export type DeviceChoice = 'auto' | 'webgpu' | 'cpu';
+export type DeviceChoice = 'auto' | 'webgpu' | 'dawn' | 'cpu';
 
 /**
  * Figures of `npm run bench` on a 2-core machine without a GPU (Chromium 156, SwiftShader), that
@@ -42,6 +43,8 @@ export interface SelectDeviceOptions {
   env?: Record<string, string | undefined>;
   /** Paths probed for GPU device nodes (default: the real ones). */
   gpuProbe?: () => string[];
+  /** Starts the Dawn executor (default {@link createDawnExecutor}). */
+  startDawn?: typeof createDawnExecutor;
 }
 
 /**
@@ -66,10 +69,11 @@ function fallbackFigures(): string {
 }
 
 /**
- * Creates the executor for `device`. `webgpu` and `cpu` are taken as given (a missing WebGPU
- * adapter is an error, never a silent fallback). `auto` uses WebGPU when Chromium gives the page a
- * hardware adapter, and the CPU executor when there is no Chromium, no GPU device on this machine
- * (checked without starting a browser), or only a software adapter; the reason says which.
+ * Creates the executor for `device`. `webgpu`, `dawn` and `cpu` are taken as given (a missing
+ * WebGPU adapter is an error, never a silent fallback). `auto` uses WebGPU on a hardware adapter,
+ * found by Dawn in Node first and by Chromium's page second, and the CPU executor when there is no
+ * GPU device on this machine (checked without starting anything), or only a software adapter, or
+ * neither Dawn nor Chromium; the reason says which.
  */
 export async function createExecutor(device: DeviceChoice, files: OpenFiles, options: SelectDeviceOptions = {}): Promise<SelectedExecutor> {
   const env = options.env ?? process.env;
@@ -77,6 +81,10 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
   if (device === 'webgpu') {
     const executor = await createWebGpuExecutor(files);
     return { executor, reason: `--device webgpu (${executor.description})` };
+  }
+  if (device === 'dawn') {
+    const executor = await createDawnExecutor(files, { env });
+    return { executor, reason: `--device dawn (${executor.description})` };
   }
   if (env['LORAFUSE_WEBGPU_ADAPTER'] === 'swiftshader') {
     return { executor: createCpuExecutor(files), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${fallbackFigures()}` };
@@ -89,10 +97,22 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
       reason: `auto: no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia0, /dev/dxg or /dev/kfd), so WebGPU could only run on SwiftShader, and ${fallbackFigures()}`,
     };
   }
+  // Dawn first: it starts in milliseconds and moves no bytes through a browser.
+  let dawnFailure: string;
+  try {
+    const dawn = await (options.startDawn ?? createDawnExecutor)(files, { env });
+    if (!isSoftwareAdapter(dawn.adapterInfo)) {
+      return { executor: dawn, reason: `auto: WebGPU adapter ${dawn.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
+    }
+    await dawn.close();
+    dawnFailure = `Dawn's only adapter is ${dawn.description}, a software one`;
+  } catch (e) {
+    dawnFailure = `Dawn did not start: ${(e as Error).message.split('\n')[0]}`;
+  }
   try {
     findChromium(env);
   } catch (e) {
-    return { executor: createCpuExecutor(files), reason: `auto: no Chromium for WebGPU (${isRunnerError(e) ? e.message : String(e)})` };
+    return { executor: createCpuExecutor(files), reason: `auto: ${dawnFailure}, and no Chromium for WebGPU (${isRunnerError(e) ? e.message : String(e)})` };
   }
   let webgpu;
   try {
