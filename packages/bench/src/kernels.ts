@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import * as core from '@lorafuse/core';
 import * as kernels from '@lorafuse/kernels';
 import type { BrowserRunner } from '@lorafuse/runner';
-import type { BenchKernelArgs, BenchKernelResult } from './page/bench-page.js';
+import type { BenchKernelArgs, BenchKernelResult } from './kernel-timing.js';
 import { TORCH_KERNEL_SCRIPT, type TorchPeer } from './python.js';
 import { mapSummary, ratio, summarize, type Summary } from './stats.js';
 import { seededF32 } from './seeded.js';
@@ -48,7 +48,8 @@ export interface KernelResult {
   readonly ratios: { webgpuVsCopy: number; webgpuVsCpuExecutor: number; webgpuVsTorch: number | null; cpuExecutorVsTorch: number | null };
 }
 
-const gbps = (bytes: number) => (ms: number) => bytes / (ms * 1e6);
+/** GB/s of moving `bytes` in a given number of ms. */
+export const gbps = (bytes: number) => (ms: number) => bytes / (ms * 1e6);
 
 
 /**
@@ -196,12 +197,15 @@ export interface CompareKernelResult {
 
 type CompareRef = (params: { count: number; a: { type: 'f32'; bytes: Uint8Array }; b: { type: 'f32'; bytes: Uint8Array }; atol: number; rtol: number; equalNan: boolean }) => unknown;
 
+/** Tensor pairs of the compare kernel benchmark (GPT-2 sizes). */
+export const COMPARE_SHAPES = [{ id: '768x2304 f32', elements: 768 * 2304 }, { id: '50257x768 f32', elements: 50257 * 768 }] as const;
+
 /** Compare kernel vs its CPU reference on GPT-2 tensor sizes; empty when there is no compare kernel. */
 export async function benchCompareKernels(options: { runner: BrowserRunner; iterations: number; log: (line: string) => void }): Promise<CompareKernelResult[] | string> {
   const compareRef = (kernels as unknown as { compareRef?: CompareRef }).compareRef;
   if (typeof compareRef !== 'function') return 'no compare kernel in @lorafuse/kernels';
   const results: CompareKernelResult[] = [];
-  for (const shape of [{ id: '768x2304 f32', elements: 768 * 2304 }, { id: '50257x768 f32', elements: 50257 * 768 }]) {
+  for (const shape of COMPARE_SHAPES) {
     const n = shape.elements > 8e6 ? Math.max(3, Math.ceil(options.iterations / 2)) : options.iterations;
     const gpu = await options.runner.call<{ wallMs: number[] } | null>('benchCompare', { count: shape.elements, iterations: n }, { timeoutMs: 600_000 });
     if (gpu === null) return 'the page has no compare kernel';

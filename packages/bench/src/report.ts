@@ -3,6 +3,7 @@
  * "Benchmarks" section (a table of the latest figures and the chart).
  */
 import type { E2eResult } from './e2e.js';
+import type { DawnKernelResults } from './dawn-kernels.js';
 import type { CompareKernelResult, KernelResult } from './kernels.js';
 import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
@@ -26,6 +27,8 @@ export interface BenchResults {
   readonly adapters: ReadonlyArray<Record<string, unknown>>;
   readonly startup: { browserToDeviceReadyMs: Summary } | null;
   readonly kernels: readonly KernelResult[];
+  /** The merge and compare kernels on Dawn in Node, or why they were not measured. */
+  readonly dawnKernels: DawnKernelResults;
   /** The compare kernel, or why it was not measured. */
   readonly compare: readonly CompareKernelResult[] | string;
   readonly transfers: readonly TransferResult[];
@@ -239,6 +242,13 @@ ${panels.join('\n')}
 
 // ---- README ----
 
+/** A Dawn figure for a table cell: GB/s (timestamps where there are, else wall), or '–'. */
+function dawnFigure(dawn: DawnKernelResults, kind: 'merge' | 'compare', shape: string): string {
+  if (!('adapter' in dawn)) return '–';
+  const f = dawn[kind].find((x) => x.shape === shape);
+  return f ? fmt((f.gpuGbps ?? f.gbps).median) : '–';
+}
+
 /** The README's "Benchmarks" section (markdown), ending with a blank line. */
 export function renderReadmeSection(results: BenchResults, chartPath: string): string {
   const env = results.environment as { cpu?: string; cores?: number; memoryGiB?: number; adapter?: string; chromium?: string; node?: string; torch?: string };
@@ -250,7 +260,7 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
     '`cp` and a PyTorch script, and writes `packages/bench/results/latest.json` (every figure with min/median/max)',
     'and the chart below. Figures of the last full run:',
     '',
-    `- machine: ${env.cpu ?? '?'}, ${env.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; Node ${env.node ?? '?'}; ${env.chromium ?? '?'}; WebGPU adapter: ${env.adapter ?? '?'}; PyTorch: ${env.torch ?? '?'}`,
+    `- machine: ${env.cpu ?? '?'}, ${env.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; Node ${env.node ?? '?'}; ${env.chromium ?? '?'}; WebGPU adapter: ${env.adapter ?? '?'}; Dawn in Node: ${'adapter' in results.dawnKernels ? results.dawnKernels.adapter : results.dawnKernels.status}; PyTorch: ${env.torch ?? '?'}`,
     `- date: ${results.date.slice(0, 10)}${results.quick ? ' (quick run: fewer repetitions)' : ''}`,
     '',
   ];
@@ -265,18 +275,18 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
   }
   if (results.kernels.length > 0) {
     lines.push('Merge kernel, GB/s of W read + written (median):', '');
-    lines.push('| shape | WebGPU kernel | copyBufferToBuffer | kernel / copy | CPU executor, 1 thread (worker threads) | kernel / CPU 1 thread | PyTorch addmm_, all threads (1 thread) |', '|---|---|---|---|---|---|---|');
+    lines.push('| shape | WebGPU kernel (Chromium) | same kernel on Dawn in Node | copyBufferToBuffer | kernel / copy | CPU executor, 1 thread (worker threads) | kernel / CPU 1 thread | PyTorch addmm_, all threads (1 thread) |', '|---|---|---|---|---|---|---|---|');
     for (const k of results.kernels) {
       const torch = 'defaultThreads' in k.torch ? `${fmt(k.torch.defaultThreads.gbps.median)} (${fmt(k.torch.singleThread.gbps.median)})` : k.torch.status.split(' (')[0];
       lines.push(
-        `| ${k.shape.id} ${k.shape.orientation} | ${fmt((k.webgpu.gpuGbps ?? k.webgpu.gbps).median)} | ${fmt(k.copyBufferToBuffer.gbps.median)} | ${fmt(k.ratios.webgpuVsCopy)} | ${fmt(k.cpuExecutor.gbps.median)}${'threads' in k.cpuExecutorThreads ? ` (${fmt(k.cpuExecutorThreads.gbps.median)})` : ''} | ${fmt(k.ratios.webgpuVsCpuExecutor)} | ${torch} |`,
+        `| ${k.shape.id} ${k.shape.orientation} | ${fmt((k.webgpu.gpuGbps ?? k.webgpu.gbps).median)} | ${dawnFigure(results.dawnKernels, 'merge', `${k.shape.id} ${k.shape.orientation}`)} | ${fmt(k.copyBufferToBuffer.gbps.median)} | ${fmt(k.ratios.webgpuVsCopy)} | ${fmt(k.cpuExecutor.gbps.median)}${'threads' in k.cpuExecutorThreads ? ` (${fmt(k.cpuExecutorThreads.gbps.median)})` : ''} | ${fmt(k.ratios.webgpuVsCpuExecutor)} | ${torch} |`,
       );
     }
     lines.push('');
   }
   if (typeof results.compare !== 'string' && results.compare.length > 0) {
-    lines.push('Compare kernel, GB/s of both f32 tensors read (median):', '', '| tensors | WebGPU kernel (wall) | CPU reference (1 thread) | kernel / CPU |', '|---|---|---|---|');
-    for (const c of results.compare) lines.push(`| ${c.shape.id} | ${fmt(c.webgpu.gbps.median)} | ${fmt(c.cpuReference.gbps.median)} | ${fmt(c.ratios.webgpuVsCpuReference)} |`);
+    lines.push('Compare kernel, GB/s of both f32 tensors read (median):', '', '| tensors | WebGPU kernel (Chromium, wall) | same kernel on Dawn in Node | CPU reference (1 thread) | kernel / CPU |', '|---|---|---|---|---|');
+    for (const c of results.compare) lines.push(`| ${c.shape.id} | ${fmt(c.webgpu.gbps.median)} | ${dawnFigure(results.dawnKernels, 'compare', c.shape.id)} | ${fmt(c.cpuReference.gbps.median)} | ${fmt(c.ratios.webgpuVsCpuReference)} |`);
     lines.push('');
   }
   if (results.transfers.length > 0) {

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { CHROMIUM_WEBGPU_ARGS, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
 import { benchEndToEnd, cliSupportsAuto, e2eCommands, type E2eResult } from './e2e.js';
 import { BENCH_ADAPTERS, writeGpt2Fixture, type WrittenFixture } from './fixture.js';
-import { benchCompareKernels, benchKernels, KERNEL_SHAPES, type CompareKernelResult, type KernelResult } from './kernels.js';
+import { benchDawnKernels, type DawnKernelResults } from './dawn-kernels.js';
+import { benchCompareKernels, benchKernels, COMPARE_SHAPES, KERNEL_SHAPES, type CompareKernelResult, type KernelResult } from './kernels.js';
 import { findTorch } from './python.js';
 import { bestTransfers, checkTargets, renderReadmeSection, renderSvg, updateReadme, type BenchResults } from './report.js';
 import { summarize } from './stats.js';
@@ -102,6 +103,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
   let runner: BrowserRunner | undefined;
   let kernels: KernelResult[] = [];
   let compare: CompareKernelResult[] | string = 'not run';
+  let dawnKernels: DawnKernelResults = { status: 'not run' };
   let transfers: TransferResult[] = [];
   let e2e: E2eResult[] = [];
   let fixture: WrittenFixture | undefined;
@@ -125,6 +127,10 @@ export async function runBench(options: BenchOptions): Promise<number> {
       }
       await runner.close();
       runner = undefined;
+    }
+    if (options.only.has('kernels')) {
+      dawnKernels = await benchDawnKernels({ cliDist: join(REPO_ROOT, 'packages', 'cli', 'dist'), shapes: KERNEL_SHAPES, compareShapes: COMPARE_SHAPES, iterations: options.quick ? 3 : 9, log });
+      if ('status' in dawnKernels) log(`kernels on Dawn in Node: ${dawnKernels.status}`);
     }
     if (options.only.has('e2e')) {
       log('writing the GPT-2-124M-shaped checkpoint and adapters ...');
@@ -168,6 +174,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     adapters: BENCH_ADAPTERS.map((a) => ({ id: a.id, description: a.description, rank: a.rank, alpha: a.alpha, modules: a.leaves.length * 12, targetLeaves: a.leaves })),
     startup: startupMs !== undefined ? { browserToDeviceReadyMs: summarize([startupMs], 'ms') } : null,
     kernels,
+    dawnKernels,
     compare,
     transfers,
     endToEnd: e2e,

@@ -81,7 +81,9 @@ export async function startDawnDevice(env: Record<string, string | undefined>, o
   // The kernels use the WebGPU constants (GPUBufferUsage, ...) as globals, as in a browser.
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
   // Dawn's instance must stay referenced while the device is in use: `gpu` is kept by `destroy`.
-  const gpu = dawn.create([]);
+  // Robustness (clamping every storage access) off, as in the runner's Chromium: lorafuse's own
+  // kernels bounds-check every index themselves, and only they run on this device.
+  const gpu = dawn.create(['enable-dawn-features=disable_robustness']);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter === null) throw unavailable(`Dawn found no WebGPU adapter${icd ? ` (Vulkan driver ${icd})` : ''}`, otherDevices);
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
