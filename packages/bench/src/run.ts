@@ -183,6 +183,13 @@ export async function runBench(options: BenchOptions): Promise<number> {
   };
   const { up, down } = bestTransfers(transfers);
   if (up && down) notes.push(`Fastest channels: node→page ${down.channel} (${down.mbps!.median} MB/s), page→node ${up.channel} (${up.mbps!.median} MB/s).`);
+  const nodeToNode = transfers.find((t) => t.direction === 'node→node' && t.mbps);
+  if (up && nodeToNode && nodeToNode.mbps!.median > up.mbps!.median) {
+    notes.push(
+      `Why page→node stays below the loopback: Node to Node over the same 127.0.0.1 moved ${nodeToNode.mbps!.median} MB/s, ${(nodeToNode.mbps!.median / up.mbps!.median).toFixed(1)}x Chromium's best upload, so the limit is Chromium's upload path (renderer, network service and their copies, sharing the cores with SwiftShader), not the socket. ` +
+        'So the merge sends only ΔW that way (W never enters the page), and --device dawn sends nothing at all.',
+    );
+  }
 
   await mkdir(options.resultsDir, { recursive: true });
   const base = options.quick ? 'quick' : 'latest';
