@@ -2,8 +2,8 @@
  * `@lorafuse/kernels`: WGSL compute kernels with typed wrappers that take a `GPUDevice` first, and a
  * CPU reference per kernel. No Node APIs, no file formats, no model knowledge.
  */
-export { encodeLoraMerge, runLoraMerge, LORA_MERGE_WORKGROUP, LORA_MERGE_TILE } from './lora-merge/lora-merge.js';
-export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraMergeLimits } from './lora-merge/lora-merge.js';
+export { encodeLoraMerge, runLoraMerge, withLoraDelta, LORA_MERGE_WORKGROUP, LORA_MERGE_TILE } from './lora-merge/lora-merge.js';
+export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraMergeLimits, LoraDeltaParams, LoraDeltaTerm } from './lora-merge/lora-merge.js';
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
 export { loraMergeSizes, type LoraMergeOrientation, type LoraMergeShape, type LoraMergeSizes } from './lora-merge/lora-merge.shape.js';
 export { requestLorafuseDevice, isSoftwareAdapter, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES, type AdapterIdentity } from './device.js';

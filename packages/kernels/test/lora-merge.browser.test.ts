@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePage, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
 import { loraMergeRef, loraMergeSizes, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
-import type { MergeFromUrlsArgs } from './lora-merge.page.js';
+import type { DeltaFromUrlsArgs, MergeFromUrlsArgs } from './lora-merge.page.js';
 import { seededUniform } from './prng.js';
 
 const ATOL = 1e-6;
@@ -212,5 +212,58 @@ describe('lora-merge throughput (informational)', () => {
       );
       expect(result.kernelMs).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('withLoraDelta (ΔW on a zero matrix, W kept by the caller)', () => {
+  /** ΔW of `terms` on the GPU; the reference applies each term in order to zeros with loraMergeRef. */
+  async function checkDelta(rows: number, cols: number, terms: Array<Omit<Case, 'rows' | 'cols'>>, limits?: LoraMergeLimits): Promise<Float32Array> {
+    const id = `delta${caseId++}`;
+    const server = runner.server;
+    const inputs = terms.map((t, i) => makeInputs({ rows, cols, ...t, seed: (t.seed ?? rows * 31 + cols) + 10 * i }));
+    const served = inputs.map((inp, i) => ({
+      aUrl: server.offerBytes(`${id}-a${i}`, bytesOf(inp.a)),
+      bUrl: server.offerBytes(`${id}-b${i}`, bytesOf(inp.b)),
+      rank: terms[i]!.rank,
+      orientation: terms[i]!.orientation,
+      scale: inp.scale,
+    }));
+    const upload = server.expectUpload(`${id}-out`, rows * cols * 4);
+    const args: DeltaFromUrlsArgs = { rows, cols, terms: served, outUrl: server.uploadUrl(`${id}-out`), ...(limits === undefined ? {} : { limits }) };
+    try {
+      await runner.call('deltaFromUrls', args);
+      const bytes = await upload;
+      const gpu = new Float32Array(bytes.slice().buffer);
+      let ref = new Float32Array(rows * cols);
+      inputs.forEach((inp, i) => {
+        ref = loraMergeRef({ rows, cols, rank: terms[i]!.rank, orientation: terms[i]!.orientation, w: ref, a: inp.a, b: inp.b, scale: inp.scale });
+      });
+      expectClose(gpu, ref, cols);
+      return gpu;
+    } finally {
+      server.cancelUpload(`${id}-out`);
+      inputs.forEach((_, i) => {
+        server.withdraw(`${id}-a${i}`);
+        server.withdraw(`${id}-b${i}`);
+      });
+    }
+  }
+
+  it.each([
+    [37, 53, 3, 'linear'],
+    [53, 37, 5, 'transposed'],
+    [1, 1, 1, 'linear'],
+    [768, 2304, 8, 'transposed'],
+  ] as const)('%i x %i, rank %i, %s', async (rows, cols, rank, orientation) => {
+    const d = await checkDelta(rows, cols, [{ rank, orientation }]);
+    expect(d.some((x) => x !== 0)).toBe(true);
+  });
+
+  it('sums several terms in order, ranks above 8 in several passes, with forced row chunks', async () => {
+    await checkDelta(301, 129, [{ rank: 12, orientation: 'linear' }, { rank: 2, orientation: 'linear', scale: -3 }], { maxStorageBufferBindingSize: 16_384 });
+  });
+
+  it('an empty W gives an empty ΔW without touching the GPU', async () => {
+    expect(await checkDelta(0, 7, [{ rank: 2, orientation: 'transposed' }])).toHaveLength(0);
   });
 });

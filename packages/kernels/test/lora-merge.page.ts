@@ -5,7 +5,7 @@
  * by POST.
  */
 import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
-import { encodeLoraMerge, runLoraMerge, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
+import { encodeLoraMerge, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
 
 /** Arguments of `mergeFromUrls` (small JSON). */
 export interface MergeFromUrlsArgs {
@@ -17,6 +17,15 @@ export interface MergeFromUrlsArgs {
   wUrl: string;
   aUrl: string;
   bUrl: string;
+  outUrl: string;
+  limits?: LoraMergeLimits;
+}
+
+/** Arguments of `deltaFromUrls` (small JSON): ΔW of several terms, POSTed to `outUrl`. */
+export interface DeltaFromUrlsArgs {
+  rows: number;
+  cols: number;
+  terms: Array<{ aUrl: string; bUrl: string; rank: number; orientation: LoraMergeOrientation; scale: number }>;
   outUrl: string;
   limits?: LoraMergeLimits;
 }
@@ -42,6 +51,15 @@ function randomF32(n: number): Float32Array<ArrayBuffer> {
 }
 
 registerPageApi({
+  async deltaFromUrls(args: DeltaFromUrlsArgs) {
+    const device = await getDevice();
+    const terms = await Promise.all(
+      args.terms.map(async (t) => ({ a: f32(await fetchBytes(t.aUrl)), b: f32(await fetchBytes(t.bUrl)), rank: t.rank, orientation: t.orientation, scale: t.scale })),
+    );
+    await withLoraDelta(device, { rows: args.rows, cols: args.cols, terms, label: 'test delta', ...(args.limits === undefined ? {} : { limits: args.limits }) }, (delta) => postBytes(args.outUrl, delta));
+    return { values: args.rows * args.cols };
+  },
+
   async mergeFromUrls(args: MergeFromUrlsArgs) {
     const device = await getDevice();
     const [w, a, b] = await Promise.all([fetchBytes(args.wUrl), fetchBytes(args.aUrl), fetchBytes(args.bUrl)]);

@@ -5,7 +5,7 @@
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
 import { decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
-import { encodeLoraMerge, type AdapterIdentity } from '@lorafuse/kernels';
+import { withLoraDelta, type AdapterIdentity } from '@lorafuse/kernels';
 import type { OpenFiles } from '../fs/inputs.js';
 import { addDelta } from './add-delta.js';
 import { startDawnDevice } from './dawn-device.js';
@@ -31,48 +31,24 @@ export interface DawnExecutorOptions {
 export async function createDawnExecutor(files: OpenFiles, options: DawnExecutorOptions = {}): Promise<DawnExecutor> {
   const dawn = await startDawnDevice(options.env ?? process.env, CPU_HINT);
   const { device, adapterInfo, description } = dawn;
+
   const read = (ref: { file: string; fileOffset: number; byteLength: number }) => files.get(ref.file).read(ref.fileOffset, ref.byteLength);
-  const f32Buffer = (label: string, values: Float32Array): GPUBuffer => {
-    const buffer = device.createBuffer({ label, size: Math.max(4, values.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    if (values.byteLength > 0) device.queue.writeBuffer(buffer, 0, values.buffer, values.byteOffset, values.byteLength);
-    return buffer;
-  };
 
   const mergeOne = async (t: MergeTensor): Promise<MergedBytes> => {
     if (dawn.lostReason !== undefined) throw new EnvironmentError('DEVICE_LOST', `the Dawn WebGPU device was lost: ${dawn.lostReason}`, { hint: CPU_HINT });
     const { base, deltas } = t.source;
-    const { rows, cols } = deltas[0]!;
-    const byteLength = rows * cols * 4;
     const [wBytes, ...factorBytes] = await Promise.all([read(base), ...deltas.flatMap((d) => [read(d.a), read(d.b)])]);
-    const buffers: GPUBuffer[] = [];
+    const terms = deltas.map((d, i) => ({ a: decodeToF32(d.a.dtype as FloatCodecDtype, factorBytes[2 * i]!), b: decodeToF32(d.b.dtype as FloatCodecDtype, factorBytes[2 * i + 1]!), rank: d.rank, orientation: d.orientation, scale: d.scale, label: d.modulePath }));
+    let added = false;
     try {
-      device.pushErrorScope('validation');
-      device.pushErrorScope('out-of-memory');
-      // A new buffer is zero-filled: the kernel's in-place W += ... leaves ΔW in it.
-      const dBuf = device.createBuffer({ label: `ΔW ${t.name}`, size: Math.max(4, byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const readback = device.createBuffer({ label: `readback ${t.name}`, size: dBuf.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      buffers.push(dBuf, readback);
-      const encoder = device.createCommandEncoder({ label: `delta ${t.name}` });
-      deltas.forEach((d, i) => {
-        const a = f32Buffer(`A ${d.modulePath}`, decodeToF32(d.a.dtype as FloatCodecDtype, factorBytes[2 * i]!));
-        const b = f32Buffer(`B ${d.modulePath}`, decodeToF32(d.b.dtype as FloatCodecDtype, factorBytes[2 * i + 1]!));
-        buffers.push(a, b);
-        encodeLoraMerge(device, encoder, { w: dBuf, a, b, rows, cols, rank: d.rank, orientation: d.orientation, scale: d.scale, label: d.modulePath });
+      return await withLoraDelta(device, { rows: deltas[0]!.rows, cols: deltas[0]!.cols, terms, label: `ΔW ${t.name}` }, (delta) => {
+        added = true;
+        return addDelta(wBytes!, base.dtype as FloatCodecDtype, delta, t.dtype as FloatCodecDtype);
       });
-      encoder.copyBufferToBuffer(dBuf, 0, readback, 0, dBuf.size);
-      device.queue.submit([encoder.finish()]);
-      const oom = await device.popErrorScope();
-      const validation = await device.popErrorScope();
-      if (oom) throw new EnvironmentError('GPU_OUT_OF_MEMORY', `out of GPU memory merging "${t.name}": ${oom.message}`, { subject: t.name, hint: CPU_HINT });
-      if (validation) throw new Error(`WebGPU validation error merging "${t.name}": ${validation.message}`);
-      await readback.mapAsync(GPUMapMode.READ);
-      try {
-        return addDelta(wBytes!, base.dtype as FloatCodecDtype, new Uint8Array(readback.getMappedRange(0, byteLength)), t.dtype as FloatCodecDtype);
-      } finally {
-        readback.unmap();
-      }
-    } finally {
-      for (const b of buffers) b.destroy();
+    } catch (e) {
+      // The GPU's own failures (out of memory, validation) are the environment's; ours are bugs.
+      if (added) throw e;
+      throw new EnvironmentError('GPU_ERROR', `merging "${t.name}" on Dawn failed: ${(e as Error).message}`, { subject: t.name, hint: CPU_HINT });
     }
   };
   const prefetcher = withPrefetch(mergeOne, options.depth ?? 2);

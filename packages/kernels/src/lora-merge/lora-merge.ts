@@ -261,3 +261,93 @@ export async function runLoraMerge(device: GPUDevice, params: RunLoraMergeParams
     for (const buffer of created) buffer.destroy();
   }
 }
+
+/** One term of {@link withLoraDelta}: A, B (host arrays) and how they apply. */
+export interface LoraDeltaTerm {
+  /** A, row-major f32 `[rank, in]`. */
+  a: Float32Array;
+  /** B, row-major f32 `[out, rank]`. */
+  b: Float32Array;
+  rank: number;
+  orientation: LoraMergeShape['orientation'];
+  scale: number;
+  label?: string;
+}
+
+/** Parameters of {@link withLoraDelta}: the shape of W and the terms summed into ΔW. */
+export interface LoraDeltaParams {
+  rows: number;
+  cols: number;
+  terms: readonly LoraDeltaTerm[];
+  label?: string;
+  limits?: LoraMergeLimits;
+}
+
+/**
+ * ΔW = Σ scale·delta over `terms`, computed by {@link encodeLoraMerge} on a zero matrix (so each sum
+ * is rounded as the kernel's own `W += …` rounds), without W ever going to the device: callers that
+ * hold W elsewhere add ΔW themselves. `use` gets the f32 bytes of ΔW straight from the mapped
+ * read-back buffer (valid only until its promise settles; no copy is made) and its result is
+ * returned. GPU validation and out-of-memory errors are thrown before `use` is called; every buffer
+ * created is destroyed, also on failure.
+ */
+export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParams, use: (delta: Uint8Array) => T | Promise<T>): Promise<T> {
+  const label = params.label ?? 'lora-delta';
+  const byteLength = params.rows * params.cols * 4;
+  for (const [i, t] of params.terms.entries()) {
+    const sizes = loraMergeSizes({ rows: params.rows, cols: params.cols, rank: t.rank, orientation: t.orientation });
+    if (t.a.length !== sizes.a || t.b.length !== sizes.b) throw new RangeError(`withLoraDelta: term ${i} has A ${t.a.length} and B ${t.b.length} values, the shape needs ${sizes.a} and ${sizes.b}.`);
+  }
+  if (byteLength === 0) return use(new Uint8Array(0));
+  if (byteLength > device.limits.maxBufferSize) {
+    throw new RangeError(`withLoraDelta: ΔW (${byteLength} bytes) is larger than the device's maxBufferSize (${device.limits.maxBufferSize} bytes).`);
+  }
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const created: GPUBuffer[] = [];
+  const upload = (name: string, data: Float32Array): GPUBuffer => {
+    const buffer = device.createBuffer({ label: `${label} ${name}`, size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    created.push(buffer);
+    if (data.byteLength > 0) device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+    return buffer;
+  };
+  let readback: GPUBuffer | undefined;
+  let thrown: unknown;
+  try {
+    // A new buffer is zero-filled: the kernel's in-place W += ... leaves ΔW in it.
+    const delta = device.createBuffer({ label: `${label} ΔW`, size: byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    created.push(delta);
+    readback = device.createBuffer({ label: `${label} readback`, size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    created.push(readback);
+    const encoder = device.createCommandEncoder({ label: `${label} encoder` });
+    for (const t of params.terms) {
+      const encoded = encodeLoraMerge(device, encoder, {
+        w: delta, a: upload('A', t.a), b: upload('B', t.b),
+        rows: params.rows, cols: params.cols, rank: t.rank, orientation: t.orientation, scale: t.scale,
+        label: t.label ?? label,
+        ...(params.limits === undefined ? {} : { limits: params.limits }),
+      });
+      if (encoded.uniforms !== undefined) created.push(encoded.uniforms);
+    }
+    encoder.copyBufferToBuffer(delta, 0, readback, 0, byteLength);
+    device.queue.submit([encoder.finish({ label: `${label} commands` })]);
+  } catch (err) {
+    thrown = err;
+  }
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  try {
+    if (thrown !== undefined) throw thrown;
+    if (validation !== null || oom !== null || readback === undefined) {
+      throw new Error(`withLoraDelta (${label}): WebGPU ${validation !== null ? 'validation' : 'out-of-memory'} error: ${(validation ?? oom)?.message}`);
+    }
+    await readback.mapAsync(GPUMapMode.READ);
+    try {
+      return await use(new Uint8Array(readback.getMappedRange(0, byteLength)));
+    } finally {
+      readback.unmap();
+    }
+  } finally {
+    for (const buffer of created) buffer.destroy();
+  }
+}
