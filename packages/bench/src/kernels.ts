@@ -86,7 +86,7 @@ async function timeCpuExecutor(shape: KernelShape, iterations: number, mergeFn: 
 interface CpuPoolModule {
   startCpuMergePool(threads?: number): {
     readonly threads: number;
-    merge(source: Parameters<typeof core.mergeOnCpu>[0], outDtype: 'F32', read: core.ReadTensorBytes): Promise<unknown>;
+    merge(source: Parameters<typeof core.mergeOnCpu>[0], outDtype: 'F32', read: core.ReadTensorBytes, readInto?: (ref: core.TensorRef, target: Uint8Array) => Promise<void>): Promise<{ release?: () => void }>;
     close(): Promise<void>;
   };
 }
@@ -141,7 +141,14 @@ export async function benchKernels(options: {
     const merge = await call('merge');
     const copy = await call('copy');
     const cpu = await timeCpuExecutor(shape, n);
-    const cpuThreads = pool && pool.threads > 1 ? await timeCpuExecutor(shape, n, (src, dt, read) => pool.merge(src, dt, read)) : undefined;
+    // As the CLI calls it: f32 W read straight into shared memory, the result released after use.
+    const cpuThreads =
+      pool && pool.threads > 1
+        ? await timeCpuExecutor(shape, n, async (src, dt, read) => {
+            const merged = await pool.merge(src, dt, read, async (ref, target) => target.set(await read(ref)));
+            merged.release?.();
+          })
+        : undefined;
     const wall = summarize(merge.wallMs, 'ms');
     const gpu = merge.gpuMs ? summarize(merge.gpuMs, 'ms') : null;
     const copyWall = summarize(copy.wallMs, 'ms');

@@ -234,7 +234,7 @@ describe('withLoraDelta (ΔW on a zero matrix, W kept by the caller)', () => {
       await runner.call('deltaFromUrls', args);
       const bytes = await upload;
       const gpu = new Float32Array(bytes.slice().buffer);
-      let ref = new Float32Array(rows * cols);
+      let ref: Float32Array = new Float32Array(rows * cols);
       inputs.forEach((inp, i) => {
         ref = loraMergeRef({ rows, cols, rank: terms[i]!.rank, orientation: terms[i]!.orientation, w: ref, a: inp.a, b: inp.b, scale: inp.scale });
       });
