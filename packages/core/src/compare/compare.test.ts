@@ -4,7 +4,7 @@ import { compareRef, type CompareElementType } from '@lorafuse/kernels';
 import { InputError } from '../errors.js';
 import { parseSafetensorsBytes, type SafetensorsHeader } from '../safetensors/header.js';
 import { makeGpt2Checkpoint, safetensorsBytes, type FixtureTensor } from '../testing/fixtures.js';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { diffTensorSets, formatTolerance, type TensorComparer } from './diff.js';
 import { diffAsLoaded } from './loaded.js';
 import { canonicalTensorKey, looksLikeAdapterKeys, matchTensorSets, tensorSetFromHeaders } from './tensor-set.js';

@@ -5,7 +5,7 @@
  * kernel (WebGPU) or its CPU reference on the rest. One implementation for `diff` and verification.
  */
 import type { CompareStats, CompareTolerance } from '@lorafuse/kernels';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import type { Dtype } from '../safetensors/dtype.js';
 import { matchTensorSets, type TensorSet } from './tensor-set.js';
 

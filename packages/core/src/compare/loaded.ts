@@ -6,7 +6,7 @@
  */
 import type { CompareStats, CompareTolerance } from '@lorafuse/kernels';
 import { emulateTransformersLoad, type LoadEmulation, type TransformersVersion } from '../load/emulate-load.js';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
 import { diffTensorSets, type DiffOptions, type TensorComparer, type TensorSetDiff } from './diff.js';
 import type { TensorSet } from './tensor-set.js';

@@ -5,7 +5,7 @@
 import { canonicalName } from '../gpt2/architecture.js';
 import { InputError } from '../errors.js';
 import { PEFT_KEY_PREFIX } from '../peft/adapter-keys.js';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
 
 /**

@@ -1,14 +1,17 @@
 /**
- * `lorafuse doctor`: the misconfigurations of SPEC's pitfall list, each a finding with a severity and
- * a fix. Pure: configs and headers in, findings out. `merge` runs the same checks first and stops on
- * errors.
+ * `lorafuse doctor`: the misconfigurations that make a merged GPT-2 misbehave (targets that match
+ * nothing, a module both LoRA-targeted and saved whole, one side of the tied pair trained, a resized
+ * vocabulary without its weights, a different base), each a finding with a severity and a fix.
+ * Pure: configs, headers and the plan in, findings out. `merge` runs the same checks on its one plan
+ * and stops on errors.
  */
-import { LorafuseError } from '../errors.js';
-import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { architectureOf, canonicalName, moduleKind, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
-import { architectureOf, planMerge, type Finding } from '../plan/merge-plan.js';
+import { tryPlanMerge, type PlanOutcome } from '../plan/plan-merge.js';
+import type { Finding } from '../plan/types.js';
+import { LorafuseError } from '../errors.js';
 import { GPT2_EQUIVALENTS, matchesTargets } from './target-match.js';
 
 /** Inputs of `diagnose`. */
@@ -34,8 +37,11 @@ function suggestionFor(name: string): string | undefined {
   return GPT2_EQUIVALENTS[leaf];
 }
 
-/** Runs every check; never throws for bad input (that becomes an error finding). */
-export function diagnose(input: DoctorInput): Finding[] {
+/**
+ * Runs every check; never throws for bad input (that becomes an error finding). `planned` is the
+ * plan of these inputs, or the error that refused it (planned here when the caller has none).
+ */
+export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge(input)): Finding[] {
   const findings: Finding[] = [];
   const { base, adapter } = input;
   const cfg = adapter.config;
@@ -161,7 +167,10 @@ export function diagnose(input: DoctorInput): Finding[] {
   }
 
   // fan_in_fan_out as saved says nothing for GPT-2.
-  const convTargets = adapter.file.tensors.some((t) => /\.(c_attn|c_proj|c_fc|q_attn)\.lora_A\.weight$/.test(t.name));
+  const convTargets = adapter.file.tensors.some((t) => {
+    const k = parseAdapterKey(t.name);
+    return k.kind === 'lora_A' && moduleKind(k.modulePath) === 'conv1d';
+  });
   if (convTargets && !cfg.fanInFanOut) {
     findings.push({
       severity: 'info',
@@ -189,11 +198,8 @@ export function diagnose(input: DoctorInput): Finding[] {
   }
 
   // Everything the planner refuses is an error here too.
-  try {
-    planMerge({ base, adapter });
-  } catch (e) {
-    if (!(e instanceof LorafuseError)) throw e;
-    findings.push({ severity: 'error', code: e.code, message: e.message, ...(e.hint ? { fix: e.hint } : {}), ...(e.subject ? { subject: e.subject } : {}) });
+  if (planned instanceof LorafuseError) {
+    findings.push({ severity: 'error', code: planned.code, message: planned.message, ...(planned.hint ? { fix: planned.hint } : {}), ...(planned.subject ? { subject: planned.subject } : {}) });
   }
   return findings;
 }

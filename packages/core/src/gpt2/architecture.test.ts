@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalName, moduleKind } from './architecture.js';
+import { architectureOf, canonicalName, moduleKind, weightLayoutOf, weightLayoutOfModule } from './architecture.js';
 
 describe('GPT-2 architecture facts', () => {
   it('knows Conv1D modules by name in both key layouts (attn.c_proj is square: shapes cannot tell)', () => {
@@ -16,5 +16,21 @@ describe('GPT-2 architecture facts', () => {
     expect(canonicalName('transformer.wte.weight')).toBe('transformer.wte.weight');
     expect(canonicalName('lm_head.weight')).toBe('lm_head.weight');
     expect(canonicalName('score.weight')).toBe('score.weight');
+  });
+});
+
+describe('the weight-layout rule', () => {
+  it('lays B·A as is onto Linear [out, in] and transposed onto Conv1D [in, out] and Embedding [vocab, dim]', () => {
+    expect(weightLayoutOf('linear')).toMatchObject({ orientation: 'linear', layout: '[out, in]' });
+    expect(weightLayoutOf('linear').weightShape(768, 50257)).toEqual([50257, 768]);
+    expect(weightLayoutOf('conv1d')).toMatchObject({ orientation: 'transposed', layout: '[in, out]' });
+    expect(weightLayoutOf('conv1d').weightShape(768, 2304)).toEqual([768, 2304]);
+    expect(weightLayoutOf('embedding')).toMatchObject({ orientation: 'transposed', layout: '[num_embeddings, dim]' });
+    expect(weightLayoutOfModule('transformer.h.0.attn.c_proj')?.kind).toBe('conv1d');
+    expect(weightLayoutOfModule('transformer.h.0.ln_1')).toBeUndefined();
+  });
+  it('reads the model class from architectures[0], GPT2LMHeadModel when absent', () => {
+    expect(architectureOf({})).toBe('GPT2LMHeadModel');
+    expect(architectureOf({ architectures: ['GPT2Model'] })).toBe('GPT2Model');
   });
 });

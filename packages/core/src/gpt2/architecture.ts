@@ -1,7 +1,9 @@
 /**
- * GPT-2 architecture facts, in one place: module kinds, Conv1D orientation, the tied pair, and the
- * two key layouts (GPT2LMHeadModel's `transformer.` prefix and GPT2Model's bare names).
+ * GPT-2 architecture facts, in one place: module kinds, the weight-layout rule for LoRA deltas, the
+ * tied pair, the model class of a config, and the two key layouts (GPT2LMHeadModel's `transformer.`
+ * prefix and GPT2Model's bare names).
  */
+import type { LoraMergeOrientation } from '@lorafuse/kernels';
 
 /** How a module stores its weight, which decides how a LoRA delta is laid onto it. */
 export type ModuleKind = 'conv1d' | 'linear' | 'embedding' | 'other';
@@ -18,7 +20,7 @@ export const HEAD_MODULES: readonly string[] = ['lm_head', 'score', 'classifier'
 
 /**
  * GPT-2's Conv1D modules (weight [in, out], `y = x @ W + b`). `attn.c_proj` is square, so only the
- * name can tell its orientation; shapes never decide it (SPEC §3.1).
+ * name can tell its orientation; shapes never decide it.
  */
 const CONV1D_PATTERN = /(?:^|\.)h\.\d+\.(?:attn|crossattention)\.(?:c_attn|c_proj|q_attn)$|(?:^|\.)h\.\d+\.mlp\.(?:c_fc|c_proj)$/;
 const EMBEDDING_PATTERN = /(?:^|\.)(?:wte|wpe)$/;
@@ -48,8 +50,46 @@ export function moduleKind(modulePath: string): ModuleKind {
 /** Names of GPT-2 leaf modules a LoRA can target, for suggestions in errors and findings. */
 export const LORA_TARGETABLE_MODULES: readonly string[] = ['c_attn', 'c_proj', 'c_fc', 'lm_head', 'wte'];
 
-/** Weight shape a module of this kind has for a LoRA with A [r, inFeatures] and B [outFeatures, r]. */
-export function expectedWeightShape(kind: ModuleKind, inFeatures: number, outFeatures: number): [number, number] {
-  // Conv1D stores [in, out]; an Embedding stores [num_embeddings, dim] where A is [r, num_embeddings].
-  return kind === 'linear' ? [outFeatures, inFeatures] : [inFeatures, outFeatures];
+/** How a LoRA delta `B·A` is laid onto a stored weight: as is, or transposed (the kernels' own term). */
+export type DeltaOrientation = LoraMergeOrientation;
+
+/**
+ * The one rule for how a module stores its weight and so how its LoRA delta is laid onto it. With
+ * A `[r, in]` and B `[out, r]`: a Linear stores `[out, in]` and gets `B·A`; a Conv1D stores
+ * `[in, out]` and gets `(B·A)ᵀ`; an Embedding stores `[num_embeddings, dim]` while PEFT's
+ * `lora_embedding_A` is `[r, num_embeddings]`, so it also gets `(B·A)ᵀ`. The module's name decides
+ * (GPT-2's `attn.c_proj` is square, so a shape cannot), never the saved `fan_in_fan_out` flag.
+ */
+export interface WeightLayout {
+  readonly kind: Exclude<ModuleKind, 'other'>;
+  readonly orientation: DeltaOrientation;
+  /** The stored layout, e.g. `[in, out]`. */
+  readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]';
+  /** For reports: `Conv1D [in, out]`. */
+  readonly label: string;
+  /** The stored weight's shape for a LoRA with A `[r, inFeatures]` and B `[outFeatures, r]`. */
+  weightShape(inFeatures: number, outFeatures: number): [number, number];
+}
+
+const LAYOUTS: Record<Exclude<ModuleKind, 'other'>, WeightLayout> = {
+  linear: { kind: 'linear', orientation: 'linear', layout: '[out, in]', label: 'Linear [out, in]', weightShape: (i, o) => [o, i] },
+  conv1d: { kind: 'conv1d', orientation: 'transposed', layout: '[in, out]', label: 'Conv1D [in, out]', weightShape: (i, o) => [i, o] },
+  embedding: { kind: 'embedding', orientation: 'transposed', layout: '[num_embeddings, dim]', label: 'Embedding [vocab, dim]', weightShape: (i, o) => [i, o] },
+};
+
+/** The {@link WeightLayout} of a module kind; `other` modules take no LoRA delta in GPT-2. */
+export function weightLayoutOf(kind: Exclude<ModuleKind, 'other'>): WeightLayout {
+  return LAYOUTS[kind];
+}
+
+/** The {@link WeightLayout} of a module given its path, or `undefined` for a module that takes no LoRA delta. */
+export function weightLayoutOfModule(modulePath: string): WeightLayout | undefined {
+  const kind = moduleKind(modulePath);
+  return kind === 'other' ? undefined : LAYOUTS[kind];
+}
+
+/** The model class a config describes (`architectures[0]`; GPT2LMHeadModel when absent, as transformers assumes for GPT-2). */
+export function architectureOf(config: Record<string, unknown>): string {
+  const arch = config['architectures'];
+  return Array.isArray(arch) && typeof arch[0] === 'string' ? arch[0] : 'GPT2LMHeadModel';
 }

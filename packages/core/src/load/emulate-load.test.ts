@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memorySource } from '../io.js';
 import { readSafetensorsHeader } from '../safetensors/header.js';
 import { safetensorsBytes, type FixtureTensor } from '../testing/fixtures.js';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { emulateTransformersLoad, type TransformersVersion } from './emulate-load.js';
 
 const t = (name: string, fill: number, shape = [4, 2]): FixtureTensor => ({ name, shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill) });

@@ -4,9 +4,9 @@
  * unconditionally; v5 keeps a stored lm_head that differs from wte), missing parameters reported as
  * randomly initialised, buffers and unexpected keys ignored. The ground truth for verification.
  */
-import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { architectureOf, canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
-import { architectureOf, type TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 
 /** Which transformers loading rules to apply. */
 export type TransformersVersion = 'v4' | 'v5';

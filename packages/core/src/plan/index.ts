@@ -1,4 +1,4 @@
-export * from './merge-plan.js';
-export * from './cpu-merge.js';
-export * from './tie-decision.js';
-export * from './token-rows.js';
+export * from './types.js';
+export { planMerge, tryPlanMerge, type PlanOutcome } from './plan-merge.js';
+export { decideTie, resolveTie, tieConfigChange, effectiveParameters, type TieInput } from './tie.js';
+export { outputTypeOf } from './tensor-source.js';

@@ -46,3 +46,4 @@ export {
   type SafetensorsLayoutEntry,
 } from './writer.js';
 export { SHARD_INDEX_FILE, parseShardIndex, type ShardIndex } from './shard-index.js';
+export { tensorRefOf, type TensorRef } from './tensor-ref.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadEmulation, LoadedParam } from '../load/emulate-load.js';
-import type { TensorRef } from '../plan/merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { verifyLoads, type ParamCheck } from './verify-load.js';
 
 const ref = (name: string, fileOffset: number): TensorRef => ({ file: 'model.safetensors', name, dtype: 'F32', shape: [2], fileOffset, byteLength: 8 });

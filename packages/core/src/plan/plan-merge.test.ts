@@ -4,8 +4,9 @@ import { memorySource } from '../io.js';
 import { parseAdapterConfig } from '../peft/adapter-config.js';
 import { readSafetensorsHeader } from '../safetensors/header.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '../testing/fixtures.js';
-import { planMerge, type MergePlan, type PlanMergeOptions } from './merge-plan.js';
-import { resolveTie } from './tie-decision.js';
+import { planMerge } from './plan-merge.js';
+import { resolveTie } from './tie.js';
+import type { MergePlan, PlanMergeOptions } from './types.js';
 
 async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions, options?: PlanMergeOptions): Promise<MergePlan> {
   const base = await makeGpt2Checkpoint(baseOpts);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loraMergeRef, type LoraMergeOrientation } from '@lorafuse/kernels';
 import { countNonFinite, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
-import type { TensorRef } from './merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { SeededRandom } from '../testing/random.js';
 
 function inputs(rows: number, cols: number, rank: number, orientation: LoraMergeOrientation, seed: number) {

@@ -1,43 +1,15 @@
 /**
- * The tie decision, a named plan step (SPEC §0.2, pitfall 10): in a tied GPT-2 the input embedding
- * and the output head are two uses of one matrix. The output keeps the tie (stores only wte) exactly
- * when the effective wte and lm_head are bitwise equal; otherwise it stores both and unties. Which
- * side the adapter touched is known from the plan; equality is confirmed on the computed bytes,
- * so an undecided plan is `pending` until `resolveTie` is given the comparison.
+ * The tie step of a plan. In a tied GPT-2 the input embedding and the output head are two uses of one
+ * matrix. The output keeps the tie (stores only wte) exactly when the effective wte and lm_head are
+ * bitwise equal; otherwise it stores both and unties, so no trained value is lost and no load rule
+ * can overwrite one with the other. Which side the adapter touched is known from the plan; equality
+ * needs the computed bytes, so an undecided plan is `pending` until `resolveTie` gets the comparison.
  */
 import { InputError } from '../errors.js';
-import { TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
-import type { Finding, MergePlan, PlannedTensor, TensorSource } from './merge-plan.js';
-import { outputTypeOf, shapeText, tieConfigChange } from './merge-plan.js';
-
-/** `auto`: decide from the effective weights; `keep`: keep the tie (refused if it loses weights, unless forced); `untie`: always store both. */
-export type TieMode = 'auto' | 'keep' | 'untie';
-
-/** The state of the tie decision in a plan. */
-export type TiePlan =
-  /** The base stores its own lm_head (untied): each side is merged on its own. */
-  | { readonly state: 'base-untied'; readonly findings: readonly Finding[] }
-  /** Tied base, and the adapter leaves both uses alone (or the model has no lm_head): tie kept. */
-  | { readonly state: 'untouched'; readonly findings: readonly Finding[] }
-  /** Both effective matrices must be computed and compared before the output layout is known. */
-  | {
-      readonly state: 'pending';
-      readonly wte: { readonly name: string; readonly source: TensorSource };
-      readonly lmHead: PlannedTensor;
-      readonly mode: TieMode;
-      readonly force: boolean;
-      /** What the adapter changed, in words. */
-      readonly touched: string;
-      readonly findings: readonly Finding[];
-    }
-  | {
-      readonly state: 'decided';
-      readonly decision: 'keep' | 'untie';
-      readonly reason: string;
-      /** The head written separately when untied. */
-      readonly lmHead: PlannedTensor | null;
-      readonly findings: readonly Finding[];
-    };
+import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { shapeText } from '../shape.js';
+import { outputTypeOf } from './tensor-source.js';
+import type { Finding, MergePlan, PlannedTensor, TieComparison, TieMode, TiePlan, TensorSource } from './types.js';
 
 /** Inputs of the tie step. */
 export interface TieInput {
@@ -92,14 +64,6 @@ export function decideTie(input: TieInput): TiePlan {
   return { state: 'pending', wte: input.wte, lmHead, mode: input.mode, force: input.force, touched, findings: [] };
 }
 
-/** How the effective wte and lm_head compare, computed on their bytes. */
-export interface TieComparison {
-  readonly equal: boolean;
-  /** Rows of lm_head that differ from wte. */
-  readonly differingRows: number;
-  readonly maxAbsDiff: number;
-}
-
 /** Finishes a pending tie decision with the comparison of the two effective matrices. */
 export function resolveTie(plan: MergePlan, cmp: TieComparison): MergePlan {
   const tie = plan.tie;
@@ -151,4 +115,23 @@ export function resolveTie(plan: MergePlan, cmp: TieComparison): MergePlan {
         }
       : plan.summary,
   };
+}
+
+/** The `tie_word_embeddings` value a decided tie requires, if it differs from the base config's. */
+export function tieConfigChange(tie: TiePlan, baseConfig: Record<string, unknown>): { value: boolean; text: string } | null {
+  if (tie.state !== 'decided' || tie.decision !== 'untie') return null;
+  if (baseConfig['tie_word_embeddings'] === false) return null;
+  return { value: false, text: `tie_word_embeddings: ${JSON.stringify(baseConfig['tie_word_embeddings'] ?? true)} → false (${tie.reason})` };
+}
+
+/**
+ * The intended effective tensor of every model parameter, by canonical name, whatever tie the
+ * output chose: a pending tie's lm_head candidate, and in a tie kept untouched lm_head is wte.
+ */
+export function effectiveParameters(plan: MergePlan): Map<string, PlannedTensor> {
+  const intended = new Map<string, PlannedTensor>();
+  for (const t of plan.tensors) intended.set(canonicalName(t.name), t);
+  if (plan.tie.state === 'pending') intended.set(TIED_OUTPUT_WEIGHT, plan.tie.lmHead);
+  else if (!intended.has(TIED_OUTPUT_WEIGHT) && intended.has(TIED_INPUT_WEIGHT) && plan.tie.state === 'untouched') intended.set(TIED_OUTPUT_WEIGHT, intended.get(TIED_INPUT_WEIGHT)!);
+  return intended;
 }

@@ -7,7 +7,8 @@
  */
 import { loraMergeSizes, type LoraMergeOrientation } from '@lorafuse/kernels';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '../safetensors/dtype.js';
-import type { TensorRef, TensorSource } from './merge-plan.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
+import type { TensorSource } from '../plan/types.js';
 
 /** Reads a tensor's bytes (by file range). */
 export type ReadTensorBytes = (ref: TensorRef) => Promise<Uint8Array>;

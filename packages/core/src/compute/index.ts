@@ -1,0 +1,2 @@
+export * from './cpu-merge.js';
+export * from './token-rows.js';

@@ -1,0 +1,57 @@
+/**
+ * Planning stage: the base checkpoint's tensors by canonical name (either key layout, across shards),
+ * and whether its embedding and output head are one matrix.
+ */
+import { InputError } from '../errors.js';
+import { BODY_PREFIX, canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { tensorRefOf, type TensorRef } from '../safetensors/tensor-ref.js';
+import type { Finding, PlanMergeInput } from './types.js';
+
+/** The base as the later stages need it. */
+export interface BaseTensors {
+  readonly byCanonical: ReadonlyMap<string, TensorRef>;
+  /** The input embedding (every GPT-2 has one). */
+  readonly wte: TensorRef;
+  /** `lm_head` is `wte` at load time: the config ties them and no lm_head.weight is stored. */
+  readonly tied: boolean;
+  readonly findings: readonly Finding[];
+}
+
+/** Indexes the base's tensors; refuses a checkpoint that stores a weight twice or is not GPT-2. */
+export function indexBaseTensors(base: PlanMergeInput['base']): BaseTensors {
+  const byCanonical = new Map<string, TensorRef>();
+  for (const header of base.files) {
+    for (const t of header.tensors) {
+      const canonical = canonicalName(t.name);
+      const prior = byCanonical.get(canonical);
+      if (prior) {
+        throw new InputError('BASE_DUPLICATE_TENSOR', `${base.label}: tensor "${canonical}" is stored twice (as "${prior.name}" in ${prior.file} and "${t.name}" in ${header.label})`, {
+          subject: canonical,
+          hint: 'A checkpoint must store each weight once; re-save it with transformers.',
+        });
+      }
+      byCanonical.set(canonical, tensorRefOf(header, t));
+    }
+  }
+  const wte = byCanonical.get(TIED_INPUT_WEIGHT);
+  if (!wte || !byCanonical.has(`${BODY_PREFIX}h.0.attn.c_attn.weight`)) {
+    throw new InputError('BASE_NOT_GPT2', `${base.label}: the weights are not a GPT-2 checkpoint (no "wte.weight" or "h.0.attn.c_attn.weight", with or without the "transformer." prefix)`, {
+      subject: base.label,
+      hint: 'Point <base-dir> at a directory written by GPT2LMHeadModel.save_pretrained or GPT2Model.save_pretrained.',
+    });
+  }
+  const configTies = base.config['tie_word_embeddings'] !== false;
+  const storesHead = byCanonical.has(TIED_OUTPUT_WEIGHT);
+  const findings: Finding[] = [];
+  if (configTies && storesHead) {
+    findings.push({
+      severity: 'warning',
+      code: 'TIED_HEAD_STORED',
+      subject: TIED_OUTPUT_WEIGHT,
+      message: 'the base config ties lm_head to wte but the checkpoint also stores lm_head.weight; lorafuse treats the stored lm_head as its own matrix (transformers v4 would discard it)',
+      fix: 'Re-save the base with transformers so the config and the stored keys agree.',
+    });
+  }
+  // A stored lm_head.weight with an untied config is its own matrix.
+  return { byCanonical, wte, tied: configTies && !storesHead, findings };
+}

@@ -1,0 +1,60 @@
+/**
+ * Planning stage: trainable-token rows replace rows of an embedding, at the indices that only
+ * adapter_config.json records (the file holds just the rows). In a tied model PEFT ties the output
+ * head's token adapter to the input embedding's, so lm_head gets the same rows.
+ */
+import { InputError } from '../errors.js';
+import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import type { LoraAdapterConfig } from '../peft/adapter-config.js';
+import { shapeText } from '../shape.js';
+import { tensorRefOf } from '../safetensors/tensor-ref.js';
+import type { AdapterTensors } from './adapter-tensors.js';
+import type { BaseTensors } from './base-tensors.js';
+import type { StartingWeight } from './starting-weight.js';
+import type { PlanMergeInput, TensorSource } from './types.js';
+
+/**
+ * Adds a `rows` source to `effective` for every trainable-token tensor. `effective` holds the sources
+ * planned so far; a module changed two ways is refused.
+ */
+export function planTrainableTokens(input: PlanMergeInput, base: BaseTensors, tensors: AdapterTensors, startOf: StartingWeight, effective: Map<string, TensorSource>): void {
+  const { adapter } = input;
+  for (const { modulePath, info } of tensors.tokenRows) {
+    const canonical = `${canonicalName(modulePath)}.weight`;
+    const indices = tokenIndicesFor(adapter.config, modulePath, canonical === TIED_INPUT_WEIGHT);
+    if (!indices) {
+      throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${adapter.label}: trainable-token rows "${info.name}" have no indices for "${modulePath}" in adapter_config.json's trainable_token_indices`, {
+        subject: 'trainable_token_indices',
+        hint: 'PEFT stores the token indices only in adapter_config.json; use the config saved with these weights.',
+      });
+    }
+    if (effective.has(canonical)) {
+      throw new InputError('ADAPTER_CONFLICT', `${adapter.label}: "${canonical}" has trainable-token rows and also LoRA factors or a full replacement`, { subject: canonical, hint: 'Use one way of training a module per adapter.' });
+    }
+    const start = startOf(canonical);
+    if (!start || start.shape.length !== 2) {
+      throw new InputError('ADAPTER_TARGET_MISSING', `${adapter.label}: trainable-token rows "${info.name}" map to "${canonical}", which ${input.base.label} does not have as a matrix`, { subject: info.name });
+    }
+    const [rows, dim] = start.shape as [number, number];
+    if (info.shape.length !== 2 || info.shape[0] !== indices.length || info.shape[1] !== dim) {
+      throw new InputError('ADAPTER_BASE_SHAPE_MISMATCH', `${adapter.label}: trainable-token rows "${info.name}" are ${shapeText(info.shape)}, but ${indices.length} indices of a ${shapeText(start.shape)} "${start.name}" need [${indices.length}, ${dim}]`, { subject: info.name });
+    }
+    const bad = indices.find((i) => i >= rows);
+    if (bad !== undefined || new Set(indices).size !== indices.length) {
+      throw new InputError('ADAPTER_TOKEN_INDICES_INVALID', `${adapter.label}: trainable_token_indices for "${modulePath}" ${bad !== undefined ? `include ${bad}, outside the ${rows} rows of "${start.name}"` : 'repeat an index'}`, { subject: 'trainable_token_indices' });
+    }
+    const source: TensorSource = { kind: 'rows', base: start, rows: tensorRefOf(adapter.file, info), indices };
+    effective.set(canonical, source);
+    if (canonical === TIED_INPUT_WEIGHT && base.tied && !effective.has(TIED_OUTPUT_WEIGHT)) effective.set(TIED_OUTPUT_WEIGHT, source);
+  }
+}
+
+/** PEFT's `trainable_token_indices` for a module: a list targets the input embedding; a dict names modules. */
+function tokenIndicesFor(config: LoraAdapterConfig, modulePath: string, isInputEmbedding: boolean): readonly number[] | undefined {
+  const tti = config.trainableTokenIndices;
+  if (tti === null) return undefined;
+  if (Array.isArray(tti)) return isInputEmbedding ? (tti as readonly number[]) : undefined;
+  const dict = tti as Readonly<Record<string, readonly number[]>>;
+  const key = Object.keys(dict).find((k) => modulePath === k || modulePath.endsWith(`.${k}`) || canonicalName(modulePath) === canonicalName(k));
+  return key === undefined ? undefined : dict[key];
+}

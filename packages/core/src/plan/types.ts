@@ -1,0 +1,154 @@
+/**
+ * The vocabulary of a merge plan: pure data saying, for every output tensor, where its bytes come
+ * from. Every planning stage, the tie step, the executors and verification speak it; it imports
+ * nothing of them, so none of them depends on another through it.
+ *
+ * The rule a plan encodes: the output, loaded by transformers, computes what the *unmerged* PEFT model
+ * computes. Each module's effective weight is its base weight plus its LoRA delta, or the adapter's
+ * full tensor. In a tied base the input embedding and the output head are two uses of one matrix, so
+ * each gets its own effective weight, and the tie survives only if they stay bitwise equal.
+ */
+import type { DeltaOrientation } from '../gpt2/architecture.js';
+import type { LoraAdapterConfig } from '../peft/adapter-config.js';
+import type { Dtype } from '../safetensors/dtype.js';
+import type { SafetensorsHeader } from '../safetensors/header.js';
+import type { TensorRef } from '../safetensors/tensor-ref.js';
+
+/**
+ * One LoRA delta laid onto a 2-D weight W (row-major, `rows` x `cols`): W += scale · delta, where
+ * `linear`: W is [out, in] and delta = B·A; `transposed`: W is [in, out] (Conv1D) or
+ * [num_embeddings, dim] (Embedding, A = lora_embedding_A, B = lora_embedding_B) and delta = (B·A)ᵀ.
+ */
+export interface LoraDeltaSpec {
+  readonly modulePath: string;
+  readonly a: TensorRef;
+  readonly b: TensorRef;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly scale: number;
+  readonly orientation: DeltaOrientation;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Why an adapter tensor replaces a base tensor. */
+export type ReplaceReason = 'modules_to_save' | 'trained_bias' | 'tied_weight';
+
+/** Where an output tensor's bytes come from. */
+export type TensorSource =
+  /** Unchanged bytes of an input tensor. */
+  | { readonly kind: 'copy'; readonly from: TensorRef }
+  /** The adapter's full tensor replaces the base's (modules_to_save, saved embeddings, trained bias). */
+  | { readonly kind: 'replace'; readonly from: TensorRef; readonly reason: ReplaceReason; readonly replaces: TensorRef | null }
+  /** A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype. */
+  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[] }
+  /**
+   * Trainable tokens: the adapter's rows replace rows of the base, row k at `indices[k]` (PEFT's
+   * `index_copy`); the rows are full values, not deltas.
+   */
+  | { readonly kind: 'rows'; readonly base: TensorRef; readonly rows: TensorRef; readonly indices: readonly number[] };
+
+/** One tensor of the output checkpoint. */
+export interface PlannedTensor {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly source: TensorSource;
+}
+
+/** A planned tensor whose bytes are computed (base + LoRA deltas). */
+export type MergeTensor = PlannedTensor & { readonly source: Extract<TensorSource, { kind: 'merge' }> };
+
+/** Something the user should know, with a fix where there is one. */
+export interface Finding {
+  readonly severity: 'error' | 'warning' | 'info';
+  readonly code: string;
+  readonly message: string;
+  readonly fix?: string;
+  readonly subject?: string;
+}
+
+/** `auto`: decide from the effective weights; `keep`: keep the tie (refused if it loses weights, unless forced); `untie`: always store both. */
+export type TieMode = 'auto' | 'keep' | 'untie';
+
+/** The state of the tie decision in a plan. */
+export type TiePlan =
+  /** The base stores its own lm_head (untied): each side is merged on its own. */
+  | { readonly state: 'base-untied'; readonly findings: readonly Finding[] }
+  /** Tied base, and the adapter leaves both uses alone (or the model has no lm_head): tie kept. */
+  | { readonly state: 'untouched'; readonly findings: readonly Finding[] }
+  /** Both effective matrices must be computed and compared before the output layout is known. */
+  | {
+      readonly state: 'pending';
+      readonly wte: { readonly name: string; readonly source: TensorSource };
+      readonly lmHead: PlannedTensor;
+      readonly mode: TieMode;
+      readonly force: boolean;
+      /** What the adapter changed, in words. */
+      readonly touched: string;
+      readonly findings: readonly Finding[];
+    }
+  | {
+      readonly state: 'decided';
+      readonly decision: 'keep' | 'untie';
+      readonly reason: string;
+      /** The head written separately when untied. */
+      readonly lmHead: PlannedTensor | null;
+      readonly findings: readonly Finding[];
+    };
+
+/** How the effective wte and lm_head compare, computed on their bytes. */
+export interface TieComparison {
+  readonly equal: boolean;
+  /** Rows of lm_head that differ from wte. */
+  readonly differingRows: number;
+  readonly maxAbsDiff: number;
+}
+
+/** The whole plan. */
+export interface MergePlan {
+  /** Output tensors. While `tie.state` is `pending`, the head candidate is not among them yet. */
+  readonly tensors: readonly PlannedTensor[];
+  readonly tie: TiePlan;
+  /** The config to write, or `null` to copy config.json unchanged. */
+  readonly outputConfig: Record<string, unknown> | null;
+  /** Human-readable list of config changes. */
+  readonly configChanges: readonly string[];
+  readonly findings: readonly Finding[];
+  /** The base config (for resolving the tie later). */
+  readonly baseConfig: Record<string, unknown>;
+  /** Tensors the adapter stores twice under two names; the executor must find them byte-identical. */
+  readonly duplicateCopies: ReadonlyArray<{ readonly kept: TensorRef; readonly duplicate: TensorRef }>;
+  readonly summary: {
+    readonly merged: number;
+    readonly replaced: number;
+    readonly added: number;
+    readonly copied: number;
+    readonly loraModules: readonly string[];
+  };
+}
+
+/** Options of `planMerge`. */
+export interface PlanMergeOptions {
+  /** `auto` (default): untie exactly when the effective wte and lm_head differ. */
+  readonly tie?: TieMode;
+  /** With `tie: 'keep'`: keep the tie even when that discards trained lm_head values. */
+  readonly force?: boolean;
+}
+
+/** Inputs to `planMerge`: headers and configs, no tensor bytes. */
+export interface PlanMergeInput {
+  readonly base: {
+    /** The base directory, for messages. */
+    readonly label: string;
+    readonly config: Record<string, unknown>;
+    /** Headers of every weight file of the base (one, or several shards). */
+    readonly files: readonly SafetensorsHeader[];
+  };
+  readonly adapter: {
+    readonly label: string;
+    readonly config: LoraAdapterConfig;
+    readonly file: SafetensorsHeader;
+  };
+  readonly options?: PlanMergeOptions;
+}
