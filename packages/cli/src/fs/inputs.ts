@@ -44,7 +44,6 @@ export class OpenFiles {
 export interface BaseDir {
   readonly dir: string;
   readonly config: Record<string, unknown>;
-  readonly configText: string;
   readonly headers: readonly SafetensorsHeader[];
   /** File names (relative to `dir`) that hold weights or their index: not copied to the output. */
   readonly weightFiles: readonly string[];
@@ -56,7 +55,6 @@ export interface BaseDir {
 export interface AdapterDir {
   readonly dir: string;
   readonly config: LoraAdapterConfig;
-  readonly rawConfig: Record<string, unknown>;
   readonly header: SafetensorsHeader;
 }
 
@@ -117,7 +115,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
       hint: 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.',
     });
   }
-  const { text: configText, value: config } = await readJsonObject(configPath, 'config.json');
+  const { value: config } = await readJsonObject(configPath, 'config.json');
   checkBaseConfigFields(config, configPath);
   if (config['model_type'] !== undefined && config['model_type'] !== 'gpt2') {
     throw new InputError('BASE_NOT_GPT2', `${configPath}: model_type is ${JSON.stringify(config['model_type'])}; lorafuse merges into GPT-2 checkpoints`, { subject: 'model_type' });
@@ -159,7 +157,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
   }
   const skip = new Set([...weightFiles, 'config.json']);
   const otherFiles = names.filter((n) => !skip.has(n));
-  return { dir, config, configText, headers, weightFiles, otherFiles };
+  return { dir, config, headers, weightFiles, otherFiles };
 }
 
 /** Opens a PEFT adapter directory: adapter_config.json and adapter_model.safetensors. */
@@ -181,7 +179,7 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
         : 'The adapter directory must be what PeftModel.save_pretrained writes: adapter_config.json and adapter_model.safetensors.',
     });
   }
-  const { text, value } = await readJsonObject(configPath, 'adapter_config.json');
+  const { text } = await readJsonObject(configPath, 'adapter_config.json');
   const config = parseAdapterConfig(text, configPath);
   const weightsPath = join(dir, 'adapter_model.safetensors');
   if (!(await exists(weightsPath))) {
@@ -197,7 +195,7 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
   }
   await assertNotLfsPointer(weightsPath);
   const header = await readSafetensorsHeader(await files.open(weightsPath));
-  return { dir, config, rawConfig: value, header };
+  return { dir, config, header };
 }
 
 /** The config.json fields lorafuse reads or writes must have the types transformers gives them. */

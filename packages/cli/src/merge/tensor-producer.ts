@@ -2,8 +2,8 @@ import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, t
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../executors/executor.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
-import { digestBytes } from '../verify/digest.js';
-import type { Intent } from '../verify/verify-written.js';
+import { digestBytes } from '../proof/digest.js';
+import type { Intended } from '../proof/prove-loads.js';
 
 /** Produces an output tensor's bytes: copied ranges streamed, merges run on the executor. */
 export interface TensorProducer {
@@ -13,7 +13,7 @@ export interface TensorProducer {
    * Streams the tensor to `sink` and returns what verification must find: the input range for a
    * copied tensor, the SHA-256 of computed bytes otherwise.
    */
-  stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<Intent>;
+  stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<Intended>;
 }
 
 /** `executor` may still be starting: copies need none, so they need not wait for a browser. */
@@ -48,12 +48,12 @@ export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor
       if (t.source.kind === 'copy' || t.source.kind === 'replace') {
         const from = t.source.from;
         await streamRange(files.get(from.file), from.fileOffset, from.byteLength, sink);
-        return { range: from };
+        return { kind: 'range', ref: from };
       }
       const c = (await computed(t))!;
       try {
         await sink(c.bytes);
-        return { digest: c.digest ?? digestBytes(c.bytes) };
+        return { kind: 'digest', digest: c.digest ?? digestBytes(c.bytes) };
       } finally {
         c.release?.();
       }

@@ -1,0 +1,84 @@
+/**
+ * `lorafuse verify`: any merged directory — lorafuse's, or one PEFT's merge_and_unload +
+ * save_pretrained wrote — against base + adapter. The plan says what every parameter's effective
+ * weight is; the proof (the same one a merge runs on its own output) checks what transformers loads
+ * from the directory against it, recomputing merged tensors on the chosen device and allowing the
+ * stated tolerance, since another tool rounds and orders its sums its own way.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyTokenRows, effectiveParameters, planMerge, type FloatCodecDtype, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { createCpuExecutor } from '../executors/cpu.js';
+import { createDawnExecutor } from '../executors/dawn.js';
+import type { MergeExecutor } from '../executors/executor.js';
+import { createWebGpuExecutor } from '../executors/webgpu.js';
+import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
+import { Progress, type Io } from '../output.js';
+import { proveLoads } from '../proof/prove-loads.js';
+
+/** What `lorafuse verify` was asked to check. */
+export interface VerifyOptions {
+  outDir: string;
+  baseDir: string;
+  adapterDir: string;
+  atol: number;
+  rtol: number;
+  device: 'cpu' | 'webgpu' | 'dawn';
+  io: Io;
+  quiet: boolean;
+}
+
+/** The report `verify --json` prints. */
+export interface VerifyCommandReport extends VerifyReport {
+  readonly out: string;
+  readonly extraFailures: readonly string[];
+}
+
+/** Verifies `outDir` against what base + adapter mean. */
+export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandReport> {
+  const files = new OpenFiles();
+  let executor: MergeExecutor | undefined;
+  try {
+    const base = await openBaseDir(opts.baseDir, files);
+    const adapter = await openAdapterDir(opts.adapterDir, files);
+    const out = await openBaseDir(opts.outDir, files);
+    const extraFailures: string[] = [];
+    if (existsSync(join(out.dir, 'adapter_config.json'))) {
+      extraFailures.push('adapter_config.json is in the merged directory: transformers/PEFT would apply the adapter again on load; remove it');
+    }
+    const plan = planMerge({
+      base: { label: base.dir, config: base.config, files: base.headers },
+      adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
+    });
+    const intended = effectiveParameters(plan);
+    executor = opts.device === 'cpu' ? createCpuExecutor(files) : opts.device === 'dawn' ? await createDawnExecutor(files) : await createWebGpuExecutor(files);
+    const exec = executor;
+    const read = (r: TensorRef) => files.get(r.file).read(r.fileOffset, r.byteLength);
+    const compute = async (want: PlannedTensor): Promise<Uint8Array> => {
+      const src = want.source;
+      if (src.kind === 'merge') return (await exec.merge(want as MergeTensor)).bytes;
+      if (src.kind === 'rows') return applyTokenRows(await read(src.base), src.base.dtype as FloatCodecDtype, await read(src.rows), src.rows.dtype as FloatCodecDtype, src.indices, src.base.shape[1] ?? 1);
+      return read(src.from);
+    };
+    const progress = new Progress(opts.io, 'verifying', 2 * out.headers.reduce((n, h) => n + h.tensors.length, 0), opts.quiet);
+    let done = 0;
+    const report = await proveLoads({
+      config: out.config,
+      headers: out.headers,
+      sourceOf: (file) => files.get(file),
+      intendedOf: (name) => {
+        const t = intended.get(name);
+        return t ? { kind: 'tensor', tensor: t } : undefined;
+      },
+      meantBy: 'base + adapter',
+      tolerance: { atol: opts.atol, rtol: opts.rtol },
+      compute,
+      onCheck: (param) => progress.update(++done, param.name),
+    });
+    progress.done();
+    return { ...report, ok: report.ok && extraFailures.length === 0, out: out.dir, extraFailures };
+  } finally {
+    await executor?.close();
+    await files.closeAll();
+  }
+}
