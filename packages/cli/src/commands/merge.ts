@@ -9,8 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
-import { createExecutor, type DeviceChoice } from '../executors/select-device.js';
+import { openMergeDevice, type DeviceChoice, type MergeExecutor, type MergeTensor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { assertOutDirSeparate, OutputTransaction } from '../fs/output-dir.js';
 import { formatBytes, Progress, type Io } from '../output.js';
@@ -167,7 +166,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       }
     }
     // The executor starts (a browser takes ~0.6 s) while unchanged tensors are already copied.
-    const starting = createExecutor(opts.device, files).then((s) => {
+    const starting = openMergeDevice(opts.device, files).then((s) => {
       executor = s.executor;
       return s;
     });

@@ -16,13 +16,9 @@ import {
   type VerifyReport,
 } from '@lorafuse/core';
 import { compareRef } from '@lorafuse/kernels';
-import { elementTypeOf } from '../compare/executor.js';
+import { elementTypeOf, openMergeDeviceOfKind, type MergeExecutor, type MergeTensor } from '../devices/index.js';
 import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { createCpuExecutor } from '../executors/cpu.js';
-import type { MergeExecutor, MergeTensor } from '../executors/executor.js';
-import { createWebGpuExecutor } from '../executors/webgpu.js';
-import { createDawnExecutor } from '../executors/dawn.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 import { digestRange } from '../verify/digest.js';
@@ -122,7 +118,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
     if (plan.tie.state === 'pending') intended.set(TIED_OUTPUT_WEIGHT, plan.tie.lmHead);
     else if (!intended.has(TIED_OUTPUT_WEIGHT) && intended.has(TIED_INPUT_WEIGHT) && plan.tie.state === 'untouched') intended.set(TIED_OUTPUT_WEIGHT, intended.get(TIED_INPUT_WEIGHT)!);
 
-    executor = opts.device === 'cpu' ? createCpuExecutor(files) : opts.device === 'dawn' ? await createDawnExecutor(files) : await createWebGpuExecutor(files);
+    executor = await openMergeDeviceOfKind(opts.device, files);
     const digests = new Map<string, Promise<string>>();
     const digestOf = (ref: TensorRef) => {
       const key = `${ref.file}@${ref.fileOffset}`;

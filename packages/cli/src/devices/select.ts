@@ -10,13 +10,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { isSoftwareAdapter } from '@lorafuse/kernels';
 import { findChromium, isRunnerError } from '@lorafuse/runner';
 import type { OpenFiles } from '../fs/inputs.js';
-import { createCpuExecutor } from './cpu.js';
-import { createDawnExecutor } from './dawn.js';
-import type { MergeExecutor } from './executor.js';
-import { createWebGpuExecutor } from './webgpu.js';
-
-/** A `--device` value. */
-export type DeviceChoice = 'auto' | 'webgpu' | 'dawn' | 'cpu';
+import { createWebGpuCompareExecutor } from './chromium/compare.js';
+import { createWebGpuExecutor } from './chromium/merge.js';
+import { createCpuCompareExecutor } from './cpu/compare.js';
+import { createCpuExecutor } from './cpu/merge.js';
+import { createDawnCompareExecutor } from './dawn/compare.js';
+import { createDawnExecutor } from './dawn/merge.js';
+import type { DeviceChoice, DeviceKind, MergeExecutor } from './device.js';
+import { LazyExecutor } from './lazy-compare.js';
 
 /**
  * Figures of `npm run bench` on a 2-core machine without a GPU (Chromium 156, SwiftShader), that
@@ -126,4 +127,34 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
     return { executor: createCpuExecutor(files), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${fallbackFigures()}` };
   }
   return { executor: webgpu, reason: `auto: WebGPU adapter ${webgpu.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
+}
+
+/**
+ * The merge device of `kind`, taken as given (verify's `--device`): the same device `merge
+ * --device <kind>` would start, without the reason.
+ */
+export async function openMergeDeviceOfKind(kind: DeviceKind, files: OpenFiles, options: Pick<SelectDeviceOptions, 'env'> = {}): Promise<MergeExecutor> {
+  return (await createExecutor(kind, files, options)).executor;
+}
+
+/** Options of {@link openCompareDevice}. */
+export interface CompareDeviceOptions {
+  /** Environment of Dawn (default `process.env`): `VK_ICD_FILENAMES`, `CHROME_PATH`. */
+  env?: Record<string, string | undefined>;
+  /** Time limit of one page call in Chromium, in ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * The compare device of `kind` (diff's `--device`), started on its first comparison: a diff whose
+ * pairs are all settled by their bytes never starts a browser or a GPU device.
+ */
+export function openCompareDevice(kind: DeviceKind, files: OpenFiles, options: CompareDeviceOptions = {}): LazyExecutor {
+  return new LazyExecutor(kind, () =>
+    kind === 'cpu'
+      ? Promise.resolve(createCpuCompareExecutor(files))
+      : kind === 'dawn'
+        ? createDawnCompareExecutor(files, options.env)
+        : createWebGpuCompareExecutor({ timeoutMs: options.timeoutMs }),
+  );
 }

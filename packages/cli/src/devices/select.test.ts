@@ -1,7 +1,7 @@
 /** `--device auto`: the CPU executor wherever WebGPU could only be a software adapter, and why. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenFiles } from '../fs/inputs.js';
-import { createExecutor, gpuDeviceNodes, type SelectDeviceOptions, type SelectedExecutor } from './select-device.js';
+import { createExecutor, gpuDeviceNodes, type SelectDeviceOptions, type SelectedExecutor } from './select.js';
 
 let selected: SelectedExecutor | undefined;
 afterEach(async () => {
