@@ -8,7 +8,7 @@ import { asEnvironmentError, startPageSession } from './page-session.js';
 import { elementCount, elementTypeOf, type CompareExecutor } from '../device.js';
 import { statsFromWire, type PageCompareRequest } from './protocol.js';
 
-/** The bundled compare page (built by build-page.mjs next to the compiled CLI). */
+/** The bundled compare page (built by build-page.mjs into pages/ beside this compiled file). */
 export const COMPARE_PAGE_BUNDLE = fileURLToPath(new URL('./pages/compare-page.bundle.js', import.meta.url));
 
 const CPU_HINT = 'Or compare without a browser: `lorafuse diff ... --device cpu`.';

@@ -17,8 +17,8 @@ import { withPrefetch } from '../prefetch.js';
 import type { OpenFiles } from '../../fs/inputs.js';
 
 /**
- * The bundled runner page (built by build-page.mjs next to the compiled CLI; from the TypeScript
- * sources, as in unit tests, the built one in dist/).
+ * The bundled runner page (built by build-page.mjs into pages/ beside this compiled file; from the
+ * TypeScript sources, as in unit tests, the built one in dist/).
  */
 export const MERGE_PAGE_BUNDLE = [new URL('./pages/merge-page.bundle.js', import.meta.url), new URL('../../../dist/devices/chromium/pages/merge-page.bundle.js', import.meta.url)]
   .map((u) => fileURLToPath(u))
