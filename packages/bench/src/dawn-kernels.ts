@@ -3,9 +3,7 @@
  * as the page (kernel-timing.ts), no browser. On a machine with a GPU this is how the kernels' own
  * figures are taken with the card's name; here it shows Dawn's SwiftShader next to Chromium's.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { startDawnDevice, type DawnDevice } from '@lorafuse/cli/devices';
 import { timeCompareKernel, timeMergeKernel } from './kernel-timing.js';
 import { gbps, type KernelShape } from './kernels.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
@@ -24,18 +22,11 @@ export type DawnKernelResults =
   | { readonly adapter: string; readonly merge: readonly DawnKernelFigure[]; readonly compare: readonly DawnKernelFigure[] }
   | { readonly status: string };
 
-interface DawnDeviceModule {
-  startDawnDevice(env: Record<string, string | undefined>, otherDevices: string): Promise<{ device: GPUDevice; description: string; destroy(): void }>;
-}
-
 /** Times the merge kernel on `shapes` and the compare kernel on `compareElements` with Dawn. */
-export async function benchDawnKernels(options: { cliDist: string; shapes: readonly KernelShape[]; compareShapes: ReadonlyArray<{ id: string; elements: number }>; iterations: number; log: (line: string) => void }): Promise<DawnKernelResults> {
-  const path = join(options.cliDist, 'executors', 'dawn-device.js');
-  if (!existsSync(path)) return { status: `not built (${path} is missing)` };
-  let dawn: Awaited<ReturnType<DawnDeviceModule['startDawnDevice']>>;
+export async function benchDawnKernels(options: { shapes: readonly KernelShape[]; compareShapes: ReadonlyArray<{ id: string; elements: number }>; iterations: number; log: (line: string) => void }): Promise<DawnKernelResults> {
+  let dawn: DawnDevice;
   try {
-    const mod = (await import(pathToFileURL(path).href)) as DawnDeviceModule;
-    dawn = await mod.startDawnDevice(process.env, '');
+    dawn = await startDawnDevice(process.env, '');
   } catch (e) {
     return { status: `Dawn did not start: ${(e as Error).message}` };
   }

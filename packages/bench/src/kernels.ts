@@ -4,11 +4,11 @@
  * PyTorch's `addmm_`. Throughput is GB/s of W read and written (8 bytes per f32 element).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as core from '@lorafuse/core';
 import * as kernels from '@lorafuse/kernels';
+import { startCpuMergePool } from '@lorafuse/cli/devices';
 import type { BrowserRunner } from '@lorafuse/runner';
 import type { BenchKernelArgs, BenchKernelResult } from './kernel-timing.js';
 import { TORCH_KERNEL_SCRIPT, type TorchPeer } from './python.js';
@@ -83,26 +83,6 @@ async function timeCpuExecutor(shape: KernelShape, iterations: number, mergeFn: 
   return times;
 }
 
-interface CpuPoolModule {
-  startCpuMergePool(threads?: number): {
-    readonly threads: number;
-    merge(source: Parameters<typeof core.mergeOnCpu>[0], outDtype: 'F32', read: core.ReadTensorBytes, readInto?: (ref: core.TensorRef, target: Uint8Array) => Promise<void>): Promise<{ release?: () => void }>;
-    close(): Promise<void>;
-  };
-}
-
-/** Loads the CLI's worker pool (packages/cli/dist/executors/cpu-workers.js), or says why not. */
-async function loadCpuPool(cliDist: string): Promise<CpuPoolModule | string> {
-  const path = join(cliDist, 'executors', 'cpu-workers.js');
-  if (!existsSync(path)) return `not built (${path} is missing)`;
-  try {
-    const mod = (await import(pathToFileURL(path).href)) as Partial<CpuPoolModule>;
-    return typeof mod.startCpuMergePool === 'function' ? (mod as CpuPoolModule) : 'the CLI has no worker pool';
-  } catch (e) {
-    return `could not load: ${(e as Error).message}`;
-  }
-}
-
 /** Runs `TORCH_KERNEL_SCRIPT`; returns seconds per iteration by shape id and mode, or null on failure. */
 function runTorchKernels(torch: TorchPeer, shapes: readonly KernelShape[], iterations: number, workDir: string, log: (s: string) => void): Record<string, { default: number[]; single: number[] }> | null {
   if (!torch.available) return null;
@@ -123,14 +103,11 @@ export async function benchKernels(options: {
   shapes: readonly KernelShape[];
   iterations: number;
   workDir: string;
-  /** The CLI's dist directory, for its CPU worker pool. */
-  cliDist: string;
   log: (line: string) => void;
 }): Promise<KernelResult[]> {
   const { runner, torch, shapes, iterations, workDir, log } = options;
   const torchTimes = runTorchKernels(torch, shapes, iterations, workDir, log);
-  const poolModule = await loadCpuPool(options.cliDist);
-  const pool = typeof poolModule === 'string' ? undefined : poolModule.startCpuMergePool();
+  const pool = startCpuMergePool();
   const results: KernelResult[] = [];
   for (const shape of shapes) {
     const bytes = shape.rows * shape.cols * 8;
@@ -143,7 +120,7 @@ export async function benchKernels(options: {
     const cpu = await timeCpuExecutor(shape, n);
     // As the CLI calls it: f32 W read straight into shared memory, the result released after use.
     const cpuThreads =
-      pool && pool.threads > 1
+      pool.threads > 1
         ? await timeCpuExecutor(shape, n, async (src, dt, read) => {
             const merged = await pool.merge(src, dt, read, async (ref, target) => target.set(await read(ref)));
             merged.release?.();
@@ -169,8 +146,8 @@ export async function benchKernels(options: {
       copyBufferToBuffer: { wallMs: copyWall, gbps: mapSummary(copyWall, 'GB/s', g) },
       cpuExecutor: { implementation: 'core mergeOnCpu (decode, merge, non-finite count, encode), one thread', ms: cpuMs, gbps: mapSummary(cpuMs, 'GB/s', g) },
       cpuExecutorThreads: cpuThreads
-        ? { threads: pool!.threads, ms: summarize(cpuThreads, 'ms'), gbps: summarize(cpuThreads.map(g), 'GB/s') }
-        : { status: typeof poolModule === 'string' ? poolModule : 'one core: no worker threads' },
+        ? { threads: pool.threads, ms: summarize(cpuThreads, 'ms'), gbps: summarize(cpuThreads.map(g), 'GB/s') }
+        : { status: 'one core: no worker threads' },
       torch: torchResult,
       ratios: {
         webgpuVsCopy: ratio(copyWall.median, kernelMs),
@@ -187,7 +164,7 @@ export async function benchKernels(options: {
     );
     results.push(result);
   }
-  await pool?.close();
+  await pool.close();
   return results;
 }
 

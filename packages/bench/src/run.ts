@@ -119,7 +119,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
       chromiumVersion = runner.chromiumVersion;
       log(`Chromium ready with a WebGPU device in ${startupMs.toFixed(0)} ms: ${adapterInfo.vendor}/${adapterInfo.architecture} ${adapterInfo.description}${adapterInfo.isFallbackAdapter ? ' [fallback]' : ''}`);
       if (options.only.has('kernels')) {
-        kernels = await benchKernels({ runner, torch, shapes: KERNEL_SHAPES, iterations: options.quick ? 3 : 9, workDir, cliDist: join(REPO_ROOT, 'packages', 'cli', 'dist'), log });
+        kernels = await benchKernels({ runner, torch, shapes: KERNEL_SHAPES, iterations: options.quick ? 3 : 9, workDir, log });
         compare = await benchCompareKernels({ runner, iterations: options.quick ? 3 : 7, log });
       }
       if (options.only.has('transfers')) {
@@ -129,14 +129,14 @@ export async function runBench(options: BenchOptions): Promise<number> {
       runner = undefined;
     }
     if (options.only.has('kernels')) {
-      dawnKernels = await benchDawnKernels({ cliDist: join(REPO_ROOT, 'packages', 'cli', 'dist'), shapes: KERNEL_SHAPES, compareShapes: COMPARE_SHAPES, iterations: options.quick ? 3 : 9, log });
+      dawnKernels = await benchDawnKernels({ shapes: KERNEL_SHAPES, compareShapes: COMPARE_SHAPES, iterations: options.quick ? 3 : 9, log });
       if ('status' in dawnKernels) log(`kernels on Dawn in Node: ${dawnKernels.status}`);
     }
     if (options.only.has('e2e')) {
       log('writing the GPT-2-124M-shaped checkpoint and adapters ...');
       fixture = await writeGpt2Fixture(join(workDir, 'fixture'));
       const autoSupported = cliSupportsAuto(REPO_ROOT);
-      if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI yet (merge.ts has not wired select-device.ts); auto was not run.');
+      if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI yet (merge.ts has not wired devices/select.ts); auto was not run.');
       const commands = e2eCommands({ repoRoot: REPO_ROOT, torch, workDir, devices: options.devices, autoSupported });
       e2e = await benchEndToEnd({ fixture, adapters: options.quick ? ['c_attn-r8'] : BENCH_ADAPTERS.map((a) => a.id), commands, runs: options.runs, workDir, log });
     }

@@ -2,4 +2,4 @@
 export { runCli, commands } from './main.js';
 export { runMerge, type MergeOptions } from './merge/run-merge.js';
 export type { MergeReport } from './merge/report.js';
-export type { MergeExecutor } from './executors/executor.js';
+export type { MergeExecutor } from './devices/index.js';

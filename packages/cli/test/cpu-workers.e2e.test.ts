@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { mergeOnCpu, type TensorRef, type TensorSource } from '@lorafuse/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-type PoolModule = typeof import('../src/executors/cpu-workers.js');
-const built = fileURLToPath(new URL('../dist/executors/cpu-workers.js', import.meta.url));
+type PoolModule = typeof import('../src/devices/cpu/workers.js');
+const built = fileURLToPath(new URL('../dist/devices/cpu/workers.js', import.meta.url));
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {

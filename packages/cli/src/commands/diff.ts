@@ -13,11 +13,9 @@ import {
 import type { CompareTolerance } from '@lorafuse/kernels';
 import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { createCpuCompareExecutor } from '../compare/cpu.js';
-import { createTensorComparer, LazyExecutor } from '../compare/executor.js';
-import { openDiffInput, type DiffInput } from '../compare/inputs.js';
-import { createWebGpuCompareExecutor } from '../compare/webgpu.js';
-import { createDawnCompareExecutor } from '../compare/dawn.js';
+import { openCompareDevice } from '../devices/index.js';
+import { openDiffInput, type DiffInput } from '../diff/inputs.js';
+import { createTensorComparer } from '../diff/tensor-comparer.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 
@@ -127,9 +125,7 @@ export const diffCommand: Command = {
 export async function runDiff(opts: RunDiffOptions): Promise<DiffReport> {
   const started = performance.now();
   const files = new OpenFiles();
-  const executor = new LazyExecutor(opts.device, () =>
-    opts.device === 'cpu' ? Promise.resolve(createCpuCompareExecutor(files)) : opts.device === 'dawn' ? createDawnCompareExecutor(files) : createWebGpuCompareExecutor(),
-  );
+  const executor = openCompareDevice(opts.device, files);
   try {
     const a = await openDiffInput(opts.a, 'a', files);
     const b = await openDiffInput(opts.b, 'b', files);

@@ -1,21 +1,8 @@
 import { chromiumVersion, findChromium, startBrowserRunner } from '@lorafuse/runner';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } from '../executors/webgpu.js';
+import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE, probeDawn } from '../devices/index.js';
 import type { Io } from '../output.js';
-import { createDawnExecutor } from '../executors/dawn.js';
-import { OpenFiles } from '../fs/inputs.js';
-
-/** The adapter `--device dawn` would use, or why there is none. */
-async function probeDawn(): Promise<{ adapter: string } | { unavailable: string }> {
-  try {
-    const dawn = await createDawnExecutor(new OpenFiles());
-    await dawn.close();
-    return { adapter: dawn.description };
-  } catch (e) {
-    return { unavailable: (e as Error).message };
-  }
-}
 
 const HELP = `Usage: lorafuse env [--json]
 

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalName, layoutSafetensors, SafetensorsPositionalWriter, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout } from '@lorafuse/core';
-import type { MergeExecutor } from '../executors/executor.js';
+import type { MergeExecutor } from '../devices/index.js';
 import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
 import { Progress, type Io } from '../output.js';
 import { digestBytes } from '../proof/digest.js';

@@ -3,8 +3,7 @@
  * output transaction — released together on every way out: success, failure, or a signal.
  */
 import { closeAllBrowserRunners } from '@lorafuse/runner';
-import type { MergeExecutor } from '../executors/executor.js';
-import { createExecutor, type DeviceChoice, type SelectedExecutor } from '../executors/select-device.js';
+import { openMergeDevice, type DeviceChoice, type MergeExecutor, type SelectedExecutor } from '../devices/index.js';
 import { OpenFiles } from '../fs/inputs.js';
 import type { OutputTransaction } from '../fs/output-dir.js';
 import { onInterrupt } from '../interrupt.js';
@@ -34,7 +33,7 @@ export class MergeResources {
    * failure must not count as unhandled (Node would end the process with a stack trace).
    */
   startDevice(choice: DeviceChoice): { selected: Promise<SelectedExecutor>; executor: Promise<MergeExecutor> } {
-    const selected = createExecutor(choice, this.files).then((s) => {
+    const selected = openMergeDevice(choice, this.files).then((s) => {
       this.executor = s.executor;
       return s;
     });

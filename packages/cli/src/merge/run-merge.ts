@@ -4,7 +4,7 @@
  * leaves no output behind on failure.
  */
 import type { TieMode } from '@lorafuse/core';
-import type { DeviceChoice } from '../executors/select-device.js';
+import type { DeviceChoice } from '../devices/index.js';
 import { OutputTransaction } from '../fs/output-dir.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';

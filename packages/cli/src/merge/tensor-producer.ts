@@ -1,5 +1,5 @@
 import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
-import type { MergedBytes, MergeExecutor, MergeTensor } from '../executors/executor.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
 import { digestBytes } from '../proof/digest.js';

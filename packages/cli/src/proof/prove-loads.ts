@@ -7,7 +7,7 @@
 import { compareRef } from '@lorafuse/kernels';
 import { emulateTransformersLoad, verifyLoads, type ByteSource, type LoadedParam, type ParamCheck, type PlannedTensor, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { byteRangesEqual } from '../fs/byte-ranges.js';
-import { elementTypeOf } from '../compare/executor.js';
+import { elementTypeOf } from '../devices/index.js';
 import { digestRange } from './digest.js';
 
 /**

@@ -8,10 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyTokenRows, effectiveParameters, planMerge, type FloatCodecDtype, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
-import { createCpuExecutor } from '../executors/cpu.js';
-import { createDawnExecutor } from '../executors/dawn.js';
-import type { MergeExecutor } from '../executors/executor.js';
-import { createWebGpuExecutor } from '../executors/webgpu.js';
+import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 import { proveLoads } from '../proof/prove-loads.js';
@@ -51,7 +48,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
       adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
     });
     const intended = effectiveParameters(plan);
-    executor = opts.device === 'cpu' ? createCpuExecutor(files) : opts.device === 'dawn' ? await createDawnExecutor(files) : await createWebGpuExecutor(files);
+    executor = await openMergeDeviceOfKind(opts.device, files);
     const exec = executor;
     const read = (r: TensorRef) => files.get(r.file).read(r.fileOffset, r.byteLength);
     const compute = async (want: PlannedTensor): Promise<Uint8Array> => {

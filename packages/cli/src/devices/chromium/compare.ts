@@ -4,12 +4,12 @@
  * compares them on the GPU and answers with the statistics (small JSON).
  */
 import { fileURLToPath } from 'node:url';
-import { asEnvironmentError, startPageSession } from '../executors/page-session.js';
-import { elementCount, elementTypeOf, type CompareExecutor } from './executor.js';
+import { asEnvironmentError, startPageSession } from './page-session.js';
+import { elementCount, elementTypeOf, type CompareExecutor } from '../device.js';
 import { statsFromWire, type PageCompareRequest } from './protocol.js';
 
-/** The bundled compare page (built by build-page.mjs next to the compiled CLI). */
-export const COMPARE_PAGE_BUNDLE = fileURLToPath(new URL('../page/compare-page.bundle.js', import.meta.url));
+/** The bundled compare page (built by build-page.mjs into pages/ beside this compiled file). */
+export const COMPARE_PAGE_BUNDLE = fileURLToPath(new URL('./pages/compare-page.bundle.js', import.meta.url));
 
 const CPU_HINT = 'Or compare without a browser: `lorafuse diff ... --device cpu`.';
 

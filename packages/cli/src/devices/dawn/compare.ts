@@ -1,12 +1,12 @@
 /**
- * The Dawn executor of `diff`: the compare kernel on Dawn inside Node (see dawn-device.ts). Both
+ * The Dawn executor of `diff`: the compare kernel on Dawn inside Node (see device.ts). Both
  * tensors are read from their files and written to GPU buffers directly; only the statistics come
  * back.
  */
 import { runCompare } from '@lorafuse/kernels';
-import { startDawnDevice } from '../executors/dawn-device.js';
-import type { OpenFiles } from '../fs/inputs.js';
-import { elementCount, elementTypeOf, type CompareExecutor } from './executor.js';
+import type { OpenFiles } from '../../fs/inputs.js';
+import { elementCount, elementTypeOf, type CompareExecutor } from '../device.js';
+import { startDawnDevice } from './device.js';
 
 const OTHER_DEVICES = 'Or compare with `lorafuse diff ... --device webgpu` (Chromium) or `--device cpu`.';
 

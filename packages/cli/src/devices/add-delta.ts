@@ -1,5 +1,5 @@
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '@lorafuse/core';
-import type { MergedBytes } from './executor.js';
+import type { MergedBytes } from './device.js';
 
 /**
  * W + ΔW in f32 (each sum rounded to f32, as the kernel's own `+=` does), in `outDtype`, with the

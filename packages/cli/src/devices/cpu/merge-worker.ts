@@ -1,12 +1,12 @@
 /**
- * Worker thread of the CPU executor (see cpu-workers.ts): merges a range of W's rows in place, in
+ * Worker thread of the CPU executor (see workers.ts): merges a range of W's rows in place, in
  * shared memory, delta after delta, with core's `loraMergeRowsInPlace` (bit-identical to the
  * kernels' f64 reference), and hashes merged results so the main thread need not.
  */
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { loraMergeRowsInPlace } from '@lorafuse/core';
-import type { DigestJob, RowJob, RowJobResult } from './cpu-workers.js';
+import type { DigestJob, RowJob, RowJobResult } from './workers.js';
 
 parentPort!.on('message', (job: RowJob | DigestJob) => {
   let reply: RowJobResult;

@@ -8,7 +8,7 @@
 import { decodeToF32 } from '@lorafuse/core';
 import { runLoraMerge, withLoraDelta } from '@lorafuse/kernels';
 import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
-import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';
+import type { PageDeltaRequest, PageDeltaResult } from '../protocol.js';
 
 async function loraDelta(req: PageDeltaRequest): Promise<PageDeltaResult> {
   const device = await getDevice();

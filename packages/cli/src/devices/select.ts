@@ -1,33 +1,24 @@
 /**
- * `--device auto|webgpu|cpu`: which executor runs the merges, and why.
+ * `--device auto|webgpu|dawn|cpu`: which device runs the merges, and why; and the devices of
+ * verify's and diff's explicit `--device`.
  *
- * `auto` takes WebGPU only when it runs on real hardware. On a machine whose only WebGPU adapter is a
- * software fallback (SwiftShader: the GPU "device" is the same CPU, reached through Chromium and two
- * loopback HTTP transfers per tensor), the CPU executor is faster end to end; see
- * {@link SOFTWARE_FALLBACK_FIGURES} (measured by `npm run bench`, packages/bench/results/latest.json).
+ * `auto` takes WebGPU only when it runs on real hardware. A software adapter such as SwiftShader
+ * runs the kernels on this same CPU behind extra copies (into GPU buffers, and for Chromium over
+ * the loopback), so the CPU executor, which computes the same bytes, is faster end to end there;
+ * `npm run bench` measures this.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { isSoftwareAdapter } from '@lorafuse/kernels';
 import { findChromium, isRunnerError } from '@lorafuse/runner';
 import type { OpenFiles } from '../fs/inputs.js';
-import { createCpuExecutor } from './cpu.js';
-import { createDawnExecutor } from './dawn.js';
-import type { MergeExecutor } from './executor.js';
-import { createWebGpuExecutor } from './webgpu.js';
-
-/** A `--device` value. */
-export type DeviceChoice = 'auto' | 'webgpu' | 'dawn' | 'cpu';
-
-/**
- * Figures of `npm run bench` on a 2-core machine without a GPU (Chromium 156, SwiftShader), that
- * decide `auto` there: GPT-2-124M f32 with a c_attn r=8 adapter, median wall time of whole
- * `lorafuse merge` runs on each device.
- */
-export const SOFTWARE_FALLBACK_FIGURES = {
-  e2eCpuSeconds: 0.79,
-  e2eWebGpuSeconds: 2.49,
-  e2eDawnSeconds: 1.2,
-} as const;
+import { createWebGpuCompareExecutor } from './chromium/compare.js';
+import { createWebGpuExecutor } from './chromium/merge.js';
+import { createCpuCompareExecutor } from './cpu/compare.js';
+import { createCpuExecutor } from './cpu/merge.js';
+import { createDawnCompareExecutor } from './dawn/compare.js';
+import { createDawnExecutor } from './dawn/merge.js';
+import type { DeviceChoice, DeviceKind, MergeExecutor } from './device.js';
+import { LazyExecutor } from './lazy-compare.js';
 
 /** What {@link createExecutor} chose. */
 export interface SelectedExecutor {
@@ -61,11 +52,9 @@ export function gpuDeviceNodes(): string[] {
   return found;
 }
 
-
-function fallbackFigures(): string {
-  const f = SOFTWARE_FALLBACK_FIGURES;
-  return `on such machines the CPU executor merged GPT-2-124M with a c_attn r=8 adapter in ${f.e2eCpuSeconds} s against ${f.e2eDawnSeconds} s on Dawn and ${f.e2eWebGpuSeconds} s in Chromium, both on SwiftShader (npm run bench)`;
-}
+/** Why `auto` prefers the CPU executor to a software adapter, for the reason sentence. */
+const SOFTWARE_ADAPTER_RULE =
+  'on such machines the CPU executor, which computes the same bytes, is faster end to end: a software adapter such as SwiftShader runs the kernels on this same CPU behind extra copies (npm run bench measures this)';
 
 /**
  * Creates the executor for `device`. `webgpu`, `dawn` and `cpu` are taken as given (a missing
@@ -86,14 +75,14 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
     return { executor, reason: `--device dawn (${executor.description})` };
   }
   if (env['LORAFUSE_WEBGPU_ADAPTER'] === 'swiftshader') {
-    return { executor: createCpuExecutor(files), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${fallbackFigures()}` };
+    return { executor: createCpuExecutor(files), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${SOFTWARE_ADAPTER_RULE}` };
   }
   const nodes = (options.gpuProbe ?? gpuDeviceNodes)();
   const assumeGpu = process.platform === 'darwin' || process.platform === 'win32';
   if (nodes.length === 0 && !assumeGpu) {
     return {
       executor: createCpuExecutor(files),
-      reason: `auto: no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia0, /dev/dxg or /dev/kfd), so WebGPU could only run on SwiftShader, and ${fallbackFigures()}`,
+      reason: `auto: no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia0, /dev/dxg or /dev/kfd), so WebGPU could only run on SwiftShader, and ${SOFTWARE_ADAPTER_RULE}`,
     };
   }
   // Dawn first: it starts in milliseconds and moves no bytes through a browser.
@@ -123,7 +112,37 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
     await webgpu.close();
     const a = webgpu.adapterInfo;
     const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed';
-    return { executor: createCpuExecutor(files), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${fallbackFigures()}` };
+    return { executor: createCpuExecutor(files), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${SOFTWARE_ADAPTER_RULE}` };
   }
   return { executor: webgpu, reason: `auto: WebGPU adapter ${webgpu.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
+}
+
+/**
+ * The merge device of `kind`, taken as given (verify's `--device`): the same device `merge
+ * --device <kind>` would start, without the reason.
+ */
+export async function openMergeDeviceOfKind(kind: DeviceKind, files: OpenFiles, options: Pick<SelectDeviceOptions, 'env'> = {}): Promise<MergeExecutor> {
+  return (await createExecutor(kind, files, options)).executor;
+}
+
+/** Options of {@link openCompareDevice}. */
+export interface CompareDeviceOptions {
+  /** Environment of Dawn (default `process.env`): `VK_ICD_FILENAMES`, `CHROME_PATH`. */
+  env?: Record<string, string | undefined>;
+  /** Time limit of one page call in Chromium, in ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * The compare device of `kind` (diff's `--device`), started on its first comparison: a diff whose
+ * pairs are all settled by their bytes never starts a browser or a GPU device.
+ */
+export function openCompareDevice(kind: DeviceKind, files: OpenFiles, options: CompareDeviceOptions = {}): LazyExecutor {
+  return new LazyExecutor(kind, () =>
+    kind === 'cpu'
+      ? Promise.resolve(createCpuCompareExecutor(files))
+      : kind === 'dawn'
+        ? createDawnCompareExecutor(files, options.env)
+        : createWebGpuCompareExecutor({ timeoutMs: options.timeoutMs }),
+  );
 }

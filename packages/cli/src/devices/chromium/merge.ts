@@ -8,18 +8,19 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FloatCodecDtype } from '@lorafuse/core';
-import { addDelta } from './add-delta.js';
+import { addDelta } from '../add-delta.js';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
-import type { PageDeltaRequest, PageDeltaResult } from '../page/protocol.js';
-import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
-import type { OpenFiles } from '../fs/inputs.js';
+import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
+import { withPrefetch } from '../prefetch.js';
+import type { OpenFiles } from '../../fs/inputs.js';
 
 /**
- * The bundled runner page (built by build-page.mjs next to the compiled CLI; from the TypeScript
- * sources, as in unit tests, the built one in dist/).
+ * The bundled runner page (built by build-page.mjs into pages/ beside this compiled file; from the
+ * TypeScript sources, as in unit tests, the built one in dist/).
  */
-export const MERGE_PAGE_BUNDLE = [new URL('../page/merge-page.bundle.js', import.meta.url), new URL('../../dist/page/merge-page.bundle.js', import.meta.url)]
+export const MERGE_PAGE_BUNDLE = [new URL('./pages/merge-page.bundle.js', import.meta.url), new URL('../../../dist/devices/chromium/pages/merge-page.bundle.js', import.meta.url)]
   .map((u) => fileURLToPath(u))
   .find((p, i, all) => existsSync(p) || i === all.length - 1)!;
 

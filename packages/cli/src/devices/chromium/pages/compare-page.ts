@@ -6,7 +6,7 @@
  */
 import { runCompare } from '@lorafuse/kernels';
 import { fetchBytes, getDevice, registerPageApi } from '@lorafuse/runner/page';
-import { statsToWire, type PageCompareRequest } from '../compare/protocol.js';
+import { statsToWire, type PageCompareRequest } from '../protocol.js';
 
 async function compareTensors(req: PageCompareRequest): Promise<string> {
   const device = await getDevice();

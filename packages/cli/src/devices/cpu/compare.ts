@@ -1,6 +1,6 @@
 import { compareRef } from '@lorafuse/kernels';
-import type { OpenFiles } from '../fs/inputs.js';
-import { elementCount, elementTypeOf, type CompareExecutor } from './executor.js';
+import type { OpenFiles } from '../../fs/inputs.js';
+import { elementCount, elementTypeOf, type CompareExecutor } from '../device.js';
 
 /** The CPU executor: the compare kernel's TypeScript reference (f64 sums), for machines without Chromium. */
 export function createCpuCompareExecutor(files: OpenFiles): CompareExecutor {

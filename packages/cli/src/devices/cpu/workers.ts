@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
-import type { MergedBytes } from './executor.js';
+import type { MergedBytes } from '../device.js';
 
 /** A row range of one merge, sent to a worker. `w`, `a`, `b` are shared f32 buffers. */
 export interface RowJob {
@@ -92,7 +92,7 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
     pending.clear();
   };
   if (!broken) {
-    const url = new URL('./cpu-merge-worker.js', import.meta.url);
+    const url = new URL('./merge-worker.js', import.meta.url);
     for (let i = 0; i < threads; i++) {
       let worker: Worker;
       try {

@@ -1,7 +1,8 @@
 import type { FloatCodecDtype } from '@lorafuse/core';
-import type { OpenFiles } from '../fs/inputs.js';
-import { startCpuMergePool } from './cpu-workers.js';
-import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
+import type { OpenFiles } from '../../fs/inputs.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
+import { withPrefetch } from '../prefetch.js';
+import { startCpuMergePool } from './workers.js';
 
 /** Options of {@link createCpuExecutor}. */
 export interface CpuExecutorOptions {

@@ -1,15 +1,16 @@
 /**
  * The Dawn executor: the same WGSL merge kernel as the Chromium executor, on Dawn inside this Node
- * process (see dawn-device.ts). No browser to start (a device in ~15 ms instead of ~0.7 s) and no
+ * process (see device.ts). No browser to start (a device in ~15 ms instead of ~0.7 s) and no
  * loopback transfers: A and B are written to the GPU, ΔW is read back and added to W in Node exactly
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
 import { decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
 import { withLoraDelta, type AdapterIdentity } from '@lorafuse/kernels';
-import type { OpenFiles } from '../fs/inputs.js';
-import { addDelta } from './add-delta.js';
-import { startDawnDevice } from './dawn-device.js';
-import { withPrefetch, type MergedBytes, type MergeExecutor, type MergeTensor } from './executor.js';
+import type { OpenFiles } from '../../fs/inputs.js';
+import { addDelta } from '../add-delta.js';
+import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
+import { withPrefetch } from '../prefetch.js';
+import { startDawnDevice } from './device.js';
 
 const CPU_HINT = 'Or run the merge with `--device webgpu` (Chromium) or `--device cpu`.';
 

@@ -1,38 +1,8 @@
-import type { PlannedTensor, TensorSource } from '@lorafuse/core';
-
-/** A planned tensor whose bytes are computed (base + LoRA deltas). */
-export type MergeTensor = PlannedTensor & { readonly source: Extract<TensorSource, { kind: 'merge' }> };
-
-/** Result of merging one tensor: its bytes in the tensor's dtype, and how many values were NaN/Inf. */
-export interface MergedBytes {
-  readonly bytes: Uint8Array;
-  readonly nonFinite: number;
-  /** SHA-256 (hex) of `bytes`, when the executor computed it off the main thread. */
-  readonly digest?: string;
-  /**
-   * Lets the executor reuse the memory behind `bytes` (which must not be read afterwards). A caller
-   * that keeps the bytes simply never calls it.
-   */
-  readonly release?: () => void;
-}
-
-/** Runs the merges of a plan on one device. */
-export interface MergeExecutor {
-  readonly device: 'cpu' | 'webgpu' | 'dawn';
-  /** What ran, for the report (e.g. the WebGPU adapter's description). */
-  readonly description: string;
-  /** Merges one tensor (or returns the result of its {@link prefetch}ed merge). */
-  merge(tensor: MergeTensor): Promise<MergedBytes>;
-  /**
-   * Optional look-ahead: `tensors` are the merges the caller will request with {@link merge}, in
-   * that order. The executor may start the next few while the caller writes earlier results (at most
-   * a small fixed number in flight or waiting, so memory stays bounded by a few tensors). Calling it
-   * again replaces the list. Merges never requested are dropped on {@link close}.
-   */
-  prefetch?(tensors: readonly MergeTensor[]): void;
-  /** Waits for merges in flight, then releases the device. */
-  close(): Promise<void>;
-}
+/**
+ * Look-ahead for merge devices: a few merges of the plan run ahead of the caller, so reading,
+ * computing and writing overlap while memory stays bounded by a few tensors.
+ */
+import type { MergedBytes, MergeTensor } from './device.js';
 
 /** The look-ahead part of an executor, built by {@link withPrefetch}. */
 export interface Prefetcher {

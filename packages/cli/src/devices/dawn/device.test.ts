@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vulkanDriverOverride } from './dawn-device.js';
+import { vulkanDriverOverride } from './device.js';
 
 describe('vulkanDriverOverride (which Vulkan driver Dawn gets)', () => {
   let dir: string;
