@@ -6,7 +6,7 @@
  * - other packages are imported by name and `exports` subpath, never by a path into their folder or dist/;
  * - folder layers inside cli and core: no folder imports one above it (the `folderLayers` table).
  *
- * The parser only reads syntax (no type information), so the whole run stays a few seconds.
+ * The parser only reads syntax (no type information), which keeps a run of the whole tree short.
  */
 import path from 'node:path';
 import nxPlugin from '@nx/eslint-plugin';

@@ -44,8 +44,12 @@ function describe(unit) {
   return isFile(unit) ? unit : `${unit}/`;
 }
 
-function describeAll(units) {
-  return units.length === 0 ? 'nothing beside itself' : units.map(describe).join(', ');
+/** "fs/ may import, besides its own files, only the root files", in the words of the table. */
+function mayImport(unit, allowed) {
+  const own = isLoose(unit) ? 'each other' : isFile(unit) ? 'itself' : 'its own files';
+  const subject = describe(unit);
+  if (allowed.length === 0) return `${subject} may import nothing but ${own}`;
+  return `${subject} may import, besides ${own}, only ${allowed.map(describe).join(', ')}`;
 }
 
 /**
@@ -85,14 +89,14 @@ export function folderLayerZones(root, table) {
       const from = [`${at(parent)}/*/**/*`, `${at(parent)}/*.ts`];
       const [sources, tests] = targetsOf(unit);
       const except = [unit, ...allowed].map(globOf);
-      const may = `Inside ${scope}, ${describe(unit)} may import only ${describeAll(allowed)}`;
+      const may = `Inside ${scope}, ${mayImport(unit, allowed)}`;
       zones.push({ target: sources, from, except, message: `${may} (folderLayers in eslint.config.mjs).` });
       if (tests !== undefined) {
         zones.push({
           target: tests,
           from,
           except: [...except, ...testsMayImport.map(globOf)],
-          message: `${may}, and its tests also ${describeAll(testsMayImport)} (folderLayers in eslint.config.mjs).`,
+          message: `${may}; its tests also ${testsMayImport.map(describe).join(', ')} (folderLayers in eslint.config.mjs).`,
         });
       }
     }
