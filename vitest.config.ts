@@ -23,7 +23,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'tools/lint/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Browser tests each start Chromium; two cores cannot run many at once.
