@@ -16,6 +16,7 @@ export default defineConfig({
   ],
   resolve: {
     alias: [
+      { find: /^@lorafuse\/errors$/, replacement: src('errors') },
       { find: /^@lorafuse\/core\/testing$/, replacement: fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)) },
       { find: /^@lorafuse\/core$/, replacement: src('core') },
       { find: /^@lorafuse\/kernels$/, replacement: src('kernels') },
