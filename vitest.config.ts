@@ -16,8 +16,10 @@ export default defineConfig({
   ],
   resolve: {
     alias: [
+      { find: /^@lorafuse\/errors$/, replacement: src('errors') },
       { find: /^@lorafuse\/core\/testing$/, replacement: fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)) },
       { find: /^@lorafuse\/core$/, replacement: src('core') },
+      { find: /^@lorafuse\/kernels\/testing$/, replacement: fileURLToPath(new URL('./packages/kernels/src/testing/index.ts', import.meta.url)) },
       { find: /^@lorafuse\/kernels$/, replacement: src('kernels') },
       { find: /^@lorafuse\/runner$/, replacement: src('runner') },
     ],

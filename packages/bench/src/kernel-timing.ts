@@ -5,7 +5,7 @@
  */
 import * as kernels from '@lorafuse/kernels';
 import { encodeLoraMerge, type LoraMergeOrientation } from '@lorafuse/kernels';
-import { seededF32 } from './seeded.js';
+import { seededUniform } from '@lorafuse/kernels/testing';
 
 /** Arguments of `benchKernel`. */
 export interface BenchKernelArgs {
@@ -37,7 +37,7 @@ export async function timeMergeKernel(device: GPUDevice, args: BenchKernelArgs):
     created.push(b);
     return b;
   };
-  const w = buffer('W', seededF32(rows * cols, 1, 0.1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  const w = buffer('W', seededUniform(1, rows * cols, 0.1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   const timestamps = args.kind === 'merge' && device.features.has('timestamp-query');
   let querySet: GPUQuerySet | undefined;
   let resolveBuf: GPUBuffer | undefined;
@@ -58,8 +58,8 @@ export async function timeMergeKernel(device: GPUDevice, args: BenchKernelArgs):
         return undefined;
       };
     } else {
-      const a = buffer('A', seededF32(rank * inF, 2, 1 / Math.sqrt(inF)), GPUBufferUsage.STORAGE);
-      const b = buffer('B', seededF32(outF * rank, 3, 0.05), GPUBufferUsage.STORAGE);
+      const a = buffer('A', seededUniform(2, rank * inF, 1 / Math.sqrt(inF)), GPUBufferUsage.STORAGE);
+      const b = buffer('B', seededUniform(3, outF * rank, 0.05), GPUBufferUsage.STORAGE);
       encodeOnce = (encoder) =>
         encodeLoraMerge(device, encoder, {
           w, a, b, rows, cols, rank, orientation, scale: 1e-3, label: 'bench merge',
@@ -108,7 +108,7 @@ export async function timeCompareKernel(device: GPUDevice, args: { count: number
   const encodeCompare = (kernels as unknown as { encodeCompare?: EncodeCompare }).encodeCompare;
   if (typeof encodeCompare !== 'function') return null;
   const make = (seed: number) => {
-    const data = seededF32(args.count, seed, 0.1);
+    const data = seededUniform(seed, args.count, 0.1);
     const b = device.createBuffer({ label: `bench compare ${seed}`, size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     device.queue.writeBuffer(b, 0, data);
     return b;

@@ -13,7 +13,7 @@ import type { BrowserRunner } from '@lorafuse/runner';
 import type { BenchKernelArgs, BenchKernelResult } from './kernel-timing.js';
 import { TORCH_KERNEL_SCRIPT, type TorchPeer } from './python.js';
 import { mapSummary, ratio, summarize, type Summary } from './stats.js';
-import { seededF32 } from './seeded.js';
+import { seededUniform } from '@lorafuse/kernels/testing';
 
 /** One benchmarked merge shape. */
 export interface KernelShape {
@@ -61,9 +61,9 @@ async function timeCpuExecutor(shape: KernelShape, iterations: number, mergeFn: 
   const { rows, cols, rank, orientation } = shape;
   const [outF, inF] = orientation === 'linear' ? [rows, cols] : [cols, rows];
   const bytes = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  const w = bytes(seededF32(rows * cols, 1, 0.1));
-  const a = bytes(seededF32(rank * inF, 2, 0.05));
-  const b = bytes(seededF32(outF * rank, 3, 0.05));
+  const w = bytes(seededUniform(1, rows * cols, 0.1));
+  const a = bytes(seededUniform(2, rank * inF, 0.05));
+  const b = bytes(seededUniform(3, outF * rank, 0.05));
   const ref = (file: string, shape: number[], data: Uint8Array): core.TensorRef => ({ file, name: file, dtype: 'F32', shape, fileOffset: 0, byteLength: data.byteLength });
   const source: Parameters<typeof core.mergeOnCpu>[0] = {
     kind: 'merge',
@@ -194,8 +194,8 @@ export async function benchCompareKernels(options: { runner: BrowserRunner; iter
     const gpu = await options.runner.call<{ wallMs: number[] } | null>('benchCompare', { count: shape.elements, iterations: n }, { timeoutMs: 600_000 });
     if (gpu === null) return 'the page has no compare kernel';
     const bytes = shape.elements * 8;
-    const a = seededF32(shape.elements, 1, 0.1);
-    const b = seededF32(shape.elements, 2, 0.1);
+    const a = seededUniform(1, shape.elements, 0.1);
+    const b = seededUniform(2, shape.elements, 0.1);
     const toBytes = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     const cpu: number[] = [];
     // Three warm-up calls: with one, the reference was measured anywhere from 0.25 to 0.66 GB/s

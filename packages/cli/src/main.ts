@@ -57,15 +57,16 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
   }
 }
 
-/** Prints an error without a stack trace (unless LORAFUSE_DEBUG is set) and returns its exit code. */
+/**
+ * Prints an error without a stack trace (unless LORAFUSE_DEBUG is set) and returns its exit code.
+ * Every error thrown on purpose, the runner's included, is a `LorafuseError`; anything else is a bug.
+ */
 export function reportError(error: unknown, json: boolean, io: Io): number {
   const code = exitCodeFor(error);
-  const known = error instanceof LorafuseError || isRunnerError(error);
-  const data = error instanceof LorafuseError
+  const known = error instanceof LorafuseError;
+  const data = known
     ? error.toJSON()
-    : isRunnerError(error)
-      ? { name: 'RunnerError', code: error.code, kind: 'environment', message: error.message, ...(error.hint ? { hint: error.hint } : {}) }
-      : { name: 'InternalError', code: 'INTERNAL', kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+    : { name: 'InternalError', code: 'INTERNAL', kind: 'internal', message: error instanceof Error ? error.message : String(error) };
   if (json) {
     io.stdout.write(`${JSON.stringify({ ok: false, exitCode: code, error: data }, null, 2)}\n`);
   } else {
@@ -75,8 +76,4 @@ export function reportError(error: unknown, json: boolean, io: Io): number {
   }
   if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
   return code;
-}
-
-function isRunnerError(e: unknown): e is { code: string; message: string; hint?: string } {
-  return e instanceof Error && e.name === 'RunnerError' && typeof (e as { code?: unknown }).code === 'string';
 }

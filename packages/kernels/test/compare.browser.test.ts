@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePage, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
 import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE, compareRef, isSoftwareAdapter, type CompareElementType, type CompareLimits, type CompareStats, type CompareWorkShape } from '../src/index.js';
 import type { CompareFromUrlsArgs } from './compare.page.js';
-import { mulberry32 } from './prng.js';
+import { SeededRandom } from '../src/testing/index.js';
 
 let runner: BrowserRunner;
 let workDir: string;
@@ -152,9 +152,9 @@ function valuesOf(side: Side, count: number): Float64Array {
  * and a few elements changed by 1e-9 (within tolerance). No element lies near the tolerance boundary.
  */
 function f32Pair(count: number, seed: number, every = 97, amp = 0.5): { a: Float32Array; b: Float32Array } {
-  const next = mulberry32(seed);
+  const rng = new SeededRandom(seed);
   const a = new Float32Array(count);
-  for (let i = 0; i < count; i++) a[i] = (next() * 2 - 1) * amp;
+  for (let i = 0; i < count; i++) a[i] = rng.uniform(amp);
   const b = a.slice();
   for (let i = 0; i < count; i++) {
     if (i % every === every - 1) b[i] = a[i]! + (i % 2 ? 1 : -1) * 1e-3 * (1 + (i % 7));
@@ -255,13 +255,13 @@ describe.each([
 
   describe('compare kernel vs reference, f16 / bf16 / mixed', () => {
     function randomHalfBits(count: number, seed: number, type: 'f16' | 'bf16'): Uint16Array {
-      const next = mulberry32(seed);
+      const rng = new SeededRandom(seed);
       const out = new Uint16Array(count);
       for (let i = 0; i < count; i++) {
-        const sign = next() < 0.5 ? 0x8000 : 0;
+        const sign = rng.next() < 0.5 ? 0x8000 : 0;
         // f16: every finite exponent incl. subnormals; bf16: magnitudes 2^-27 .. 2^23.
-        const exp = type === 'f16' ? Math.floor(next() * 31) : 100 + Math.floor(next() * 50);
-        const mant = Math.floor(next() * (type === 'f16' ? 1024 : 128));
+        const exp = type === 'f16' ? Math.floor(rng.next() * 31) : 100 + Math.floor(rng.next() * 50);
+        const mant = Math.floor(rng.next() * (type === 'f16' ? 1024 : 128));
         out[i] = type === 'f16' ? sign | (exp << 10) | mant : sign | (exp << 7) | mant;
       }
       return out;

@@ -4,8 +4,10 @@
  * from the runner server; the statistics go back as JSON text in which non-finite numbers are the
  * strings "Infinity", "-Infinity" and "NaN" (DevTools results cannot carry them inside objects).
  */
-import { fetchBytes, getDevice, registerPageApi } from '@lorafuse/runner/page';
-import { compareWorkShape, encodeCompare, readCompareStats, runCompare, type CompareElementType, type CompareLimits, type CompareWorkShape } from '../src/index.js';
+import { fetchBytes, getDevice, registerPageApi, startPage } from '@lorafuse/runner/page';
+import { compareWorkShape, encodeCompare, readCompareStats, requestLorafuseDevice, runCompare, type CompareElementType, type CompareLimits, type CompareWorkShape } from '../src/index.js';
+
+startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'compare test device') });
 
 /** Arguments of `compareFromUrls` (small JSON). */
 export interface CompareFromUrlsArgs {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePage, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
 import { loraMergeRef, loraMergeSizes, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
 import type { DeltaFromUrlsArgs, MergeFromUrlsArgs } from './lora-merge.page.js';
-import { seededUniform } from './prng.js';
+import { seededUniform } from '../src/testing/index.js';
 
 const ATOL = 1e-6;
 const RTOL = 1e-5;

@@ -4,8 +4,10 @@
  * Inputs arrive as bytes from the runner server (never through DevTools messages); results go back
  * by POST.
  */
-import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
-import { encodeLoraMerge, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
+import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
+import { encodeLoraMerge, requestLorafuseDevice, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
+
+startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lora-merge test device') });
 
 /** Arguments of `mergeFromUrls` (small JSON). */
 export interface MergeFromUrlsArgs {

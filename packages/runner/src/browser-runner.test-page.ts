@@ -1,6 +1,19 @@
 /// <reference types="@webgpu/types" />
 // Page entry for browser-runner.test.ts: a few functions that exercise the runtime.
-import { fetchBytes, getDevice, postBytes, registerPageApi } from './page/index.js';
+import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from './page/index.js';
+
+/** Limits browser-runner.test.ts expects the device to have at the adapter's own values. */
+const RAISED_FOR_TEST = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize'] as const;
+
+// The runner cannot import kernels' requestLorafuseDevice (kernels' tests import the runner), so this
+// page raises the few limits its test checks itself.
+startPage({
+  requestDevice: (adapter) => {
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_FOR_TEST) requiredLimits[name] = adapter.limits[name];
+    return adapter.requestDevice({ label: 'runner test device', requiredLimits });
+  },
+});
 
 registerPageApi({
   echo: (args: unknown) => ({ echoed: args }),
@@ -36,6 +49,15 @@ registerPageApi({
     readback.destroy();
     await postBytes(args.outUrl, out);
     return { bytes: out.byteLength };
+  },
+  /** startPage a second time: the error message, or null when it did not throw. */
+  startAgain() {
+    try {
+      startPage({ requestDevice: (adapter) => adapter.requestDevice() });
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   },
   async loseDevice() {
     (await getDevice()).destroy();

@@ -63,6 +63,11 @@ describe('startBrowserRunner', () => {
     await expect(runner.call('noSuchFunction')).rejects.toThrow(/no function lorafuse\.noSuchFunction/);
   });
 
+  it('the page starts once: a second startPage throws and the page keeps its device', async () => {
+    expect(await runner.call('startAgain')).toMatch(/already called/);
+    expect(await runner.call('echo', 2)).toEqual({ echoed: 2 });
+  });
+
   it('PAGE_TIMEOUT when a call does not finish in time; the runner stays usable', async () => {
     const err = await runner.call('neverResolves', null, { timeoutMs: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunnerError);

@@ -133,8 +133,8 @@ export async function closeAllBrowserRunners(): Promise<void> {
 }
 
 /**
- * Launches headless Chromium with WebGPU, serves and opens the runner page (whose bundle must import
- * `@lorafuse/runner/page`), and waits until the page has a `GPUDevice` with raised limits.
+ * Launches headless Chromium with WebGPU, serves and opens the runner page (whose bundle must call
+ * `startPage` of `@lorafuse/runner/page`), and waits until the page has its `GPUDevice`.
  * One runner per CLI run; always `close()` it (it is also closed on exit, SIGINT and SIGTERM).
  *
  * @throws RunnerError `BROWSER_NOT_FOUND`, `BROWSER_LAUNCH_FAILED`, `NO_WEBGPU_ADAPTER`,
@@ -309,7 +309,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
     startupFatal.catch(() => {});
     const startupTimeout = (): RunnerError =>
       new RunnerError('PAGE_TIMEOUT', `The runner page did not report a WebGPU device within ${startupTimeoutMs} ms.`, {
-        hint: 'Check that the page bundle imports @lorafuse/runner/page, and look for page errors above.',
+        hint: 'Check that the page bundle calls startPage() of @lorafuse/runner/page, and look for page errors above.',
       });
     const started = Date.now();
     await withTimeout(Promise.race([page.goto(server.pageUrl, { waitUntil: 'load', timeout: 0 }), startupFatal]), startupTimeoutMs, startupTimeout);

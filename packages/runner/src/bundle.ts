@@ -42,8 +42,8 @@ function aliasPlugin(alias: Record<string, string>): Plugin {
 }
 
 /**
- * Bundles a page entry (which imports `@lorafuse/runner/page` and calls `registerPageApi`) into one
- * browser ES module at `outFile`, the way the CLI, the benchmarks and the kernel tests all do it:
+ * Bundles a page entry (which calls `startPage` and `registerPageApi` of `@lorafuse/runner/page`)
+ * into one browser ES module at `outFile`, the way the CLI, the benchmarks and the kernel tests all do it:
  * esbuild, format esm, platform browser, `.wgsl` files imported as text.
  *
  * @returns `outFile`.

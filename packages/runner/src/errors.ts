@@ -1,8 +1,8 @@
 /**
- * Errors of the browser runner. They mirror `EnvironmentError` of `@lorafuse/core` (same `code`,
- * `kind`, `hint` fields and `toJSON` shape) without importing it, so that the runner builds before
- * core. The CLI maps `kind: 'environment'` to exit code 2 like any other environment error.
+ * Errors of the browser runner: `EnvironmentError`s of `@lorafuse/errors` with the runner's own
+ * codes, so the CLI treats them like any other environment failure (exit code 2).
  */
+import { EnvironmentError, type LorafuseErrorOptions } from '@lorafuse/errors';
 
 /** Stable codes of {@link RunnerError}. */
 export type RunnerErrorCode =
@@ -24,40 +24,23 @@ export const INSTALL_CHROMIUM_HINT =
   'Install Chromium (Debian/Ubuntu: `apt-get install chromium`; macOS: install Google Chrome or Chromium) ' +
   'or set CHROME_PATH to the path of a Chromium or Chrome executable.';
 
-/** Options of {@link RunnerError}. */
-export interface RunnerErrorOptions {
-  /** What the user can do about it. */
-  hint?: string;
-  /** The file or thing the error is about (e.g. the Chromium path). */
-  subject?: string;
-  cause?: unknown;
-}
+/** Options of {@link RunnerError}: a hint, the file or thing the error is about (e.g. the Chromium path), a cause. */
+export type RunnerErrorOptions = LorafuseErrorOptions;
 
 /** A failure of the machine's browser or GPU environment, with a stable `code`. */
-export class RunnerError extends Error {
-  readonly code: RunnerErrorCode;
-  readonly kind = 'environment' as const;
-  readonly hint: string | undefined;
-  readonly subject: string | undefined;
+export class RunnerError extends EnvironmentError {
+  declare readonly code: RunnerErrorCode;
+  declare readonly kind: 'environment';
 
   constructor(code: RunnerErrorCode, message: string, options: RunnerErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
+    // Set by hand rather than from the class name, which a bundler may rename.
     this.name = 'RunnerError';
-    this.code = code;
-    this.hint = options.hint;
-    this.subject = options.subject;
   }
 
-  /** Plain data for `--json` output (same shape as core's `LorafuseError#toJSON`). */
-  toJSON(): { name: string; code: string; kind: 'environment'; message: string; hint?: string; subject?: string } {
-    return {
-      name: this.name,
-      code: this.code,
-      kind: this.kind,
-      message: this.message,
-      ...(this.hint === undefined ? {} : { hint: this.hint }),
-      ...(this.subject === undefined ? {} : { subject: this.subject }),
-    };
+  /** Plain data for `--json` output (the shape of every `LorafuseError#toJSON`). */
+  override toJSON(): { name: string; code: string; kind: 'environment'; message: string; hint?: string; subject?: string } {
+    return { ...super.toJSON(), kind: this.kind };
   }
 }
 

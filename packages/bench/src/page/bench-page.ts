@@ -4,8 +4,11 @@
  * `copyBufferToBuffer` and the compare kernel on the page's device (kernel-timing.ts), and moves bytes
  * between Node and the page over each channel the runner server offers. Only sizes, URLs and timings cross DevTools.
  */
-import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
+import { requestLorafuseDevice } from '@lorafuse/kernels';
+import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
 import { timeCompareKernel, timeMergeKernel, type BenchKernelArgs } from '../kernel-timing.js';
+
+startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lorafuse bench device') });
 
 /** Arguments of `benchDownload` / `benchUpload`. */
 export interface BenchTransferArgs {

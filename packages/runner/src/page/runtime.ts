@@ -1,36 +1,14 @@
 /// <reference types="@webgpu/types" />
 /**
- * Browser side of the runner: creates the page's one `GPUDevice` at startup (with the adapter's
- * raised buffer/binding limits), tells Node when it is ready or lost, moves bytes over HTTP to and
- * from the runner server, and installs the page API that Node calls by name. No Node APIs here.
+ * Browser side of the runner: creates the page's one `GPUDevice` when the page entry calls
+ * `startPage` (with the entry's own device factory), tells Node when it is ready or lost, moves bytes
+ * over HTTP to and from the runner server, and installs the page API that Node calls by name. No Node
+ * APIs here.
  */
 import { REPORT_BINDING, type AdapterReport, type PageReport } from './protocol.js';
 
 /** A function Node can call with `runner.call(name, args)`; args and result are small JSON. */
 export type PageFunction = (args: any) => unknown;
-
-/**
- * Limits raised to the adapter's values when creating the device, so that large tensors (GPT-2's
- * wte is 154 MB in f32, above the 128 MiB default binding size) bind whole when the adapter allows.
- * The same policy as `requestLorafuseDevice` of `@lorafuse/kernels` (kept here too because the runner
- * must not depend on kernels: kernels' browser tests depend on the runner).
- */
-export const RAISED_LIMITS = [
-  'maxBufferSize',
-  'maxStorageBufferBindingSize',
-  'maxUniformBufferBindingSize',
-  'maxStorageBuffersPerShaderStage',
-  'maxBindGroups',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-] as const;
-
-/** Optional features enabled when the adapter has them. */
-export const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'timestamp-query'];
 
 function report(message: PageReport): void {
   const fn = (globalThis as Record<string, unknown>)[REPORT_BINDING];
@@ -63,19 +41,22 @@ function describe(adapter: GPUAdapter, device: GPUDevice): AdapterReport {
   };
 }
 
-async function createDevice(): Promise<GPUDevice> {
+/** Options of {@link startPage}. */
+export interface StartPageOptions {
+  /**
+   * Creates the page's one device from the adapter the runtime requested: the page entry decides
+   * its limits and features (lorafuse's pages pass `requestLorafuseDevice` of `@lorafuse/kernels`).
+   */
+  requestDevice: (adapter: GPUAdapter) => Promise<GPUDevice>;
+}
+
+async function createDevice(requestDevice: StartPageOptions['requestDevice']): Promise<GPUDevice> {
   if (typeof navigator === 'undefined' || !navigator.gpu) {
     throw new Error('navigator.gpu is missing: WebGPU is disabled in this browser or the page is not a secure context.');
   }
   const adapter = await navigator.gpu.requestAdapter();
   if (adapter === null) throw new Error('navigator.gpu.requestAdapter() returned no adapter.');
-  const requiredLimits: Record<string, number> = {};
-  for (const name of RAISED_LIMITS) {
-    const value = (adapter.limits as unknown as Record<string, unknown>)[name];
-    if (typeof value === 'number') requiredLimits[name] = value;
-  }
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
-  const device = await adapter.requestDevice({ label: 'lorafuse runner device', requiredLimits, requiredFeatures });
+  const device = await requestDevice(adapter);
   void device.lost.then((info) => report({ type: 'device-lost', reason: String(info.reason), message: info.message }));
   device.addEventListener('uncapturederror', (event) => {
     report({ type: 'uncaptured-error', message: (event as GPUUncapturedErrorEvent).error.message });
@@ -84,18 +65,30 @@ async function createDevice(): Promise<GPUDevice> {
   return device;
 }
 
-const devicePromise: Promise<GPUDevice> = createDevice();
-devicePromise.catch((err: unknown) => {
-  report({ type: 'init-failed', code: 'NO_WEBGPU_ADAPTER', message: err instanceof Error ? err.message : String(err) });
-});
+let devicePromise: Promise<GPUDevice> | undefined;
 
 /**
- * The page's `GPUDevice`, created once at startup with the adapter's maximum buffer, binding and
- * workgroup limits (see {@link RAISED_LIMITS}) and `shader-f16` / `timestamp-query` when available.
- * Rejects when the page has no WebGPU adapter.
+ * Starts the page: requests the WebGPU adapter, creates the page's one `GPUDevice` with
+ * `options.requestDevice`, and tells Node when it is ready, when it failed to start and when it is
+ * lost. Page entries call it first, once; importing the runtime starts nothing, so that the entry,
+ * not the runtime, decides the device's limits.
+ *
+ * @throws Error when called a second time (a page has one device).
+ */
+export function startPage(options: StartPageOptions): void {
+  if (devicePromise !== undefined) throw new Error('startPage() was already called: a runner page starts once, with one device.');
+  devicePromise = createDevice(options.requestDevice);
+  devicePromise.catch((err: unknown) => {
+    report({ type: 'init-failed', code: 'NO_WEBGPU_ADAPTER', message: err instanceof Error ? err.message : String(err) });
+  });
+}
+
+/**
+ * The page's `GPUDevice`, created once by {@link startPage} with the page entry's device factory.
+ * Rejects when the page has no WebGPU adapter or device, and when `startPage` was never called.
  */
 export function getDevice(): Promise<GPUDevice> {
-  return devicePromise;
+  return devicePromise ?? Promise.reject(new Error('getDevice() was called before startPage(): the page entry must call startPage({ requestDevice }) first.'));
 }
 
 /**

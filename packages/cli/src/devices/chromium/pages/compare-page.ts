@@ -4,9 +4,11 @@
  * byte ranges from the local server and compares them with the compare kernel. Only URLs, types and
  * tolerances arrive through DevTools; the statistics go back as small JSON text.
  */
-import { runCompare } from '@lorafuse/kernels';
-import { fetchBytes, getDevice, registerPageApi } from '@lorafuse/runner/page';
+import { requestLorafuseDevice, runCompare } from '@lorafuse/kernels';
+import { fetchBytes, getDevice, registerPageApi, startPage } from '@lorafuse/runner/page';
 import { statsToWire, type PageCompareRequest } from '../protocol.js';
+
+startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lorafuse runner device') });
 
 async function compareTensors(req: PageCompareRequest): Promise<string> {
   const device = await getDevice();

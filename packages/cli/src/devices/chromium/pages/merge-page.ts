@@ -6,9 +6,11 @@
  * travel over HTTP.
  */
 import { decodeToF32 } from '@lorafuse/core';
-import { runLoraMerge, withLoraDelta } from '@lorafuse/kernels';
-import { fetchBytes, getDevice, postBytes, registerPageApi } from '@lorafuse/runner/page';
+import { requestLorafuseDevice, runLoraMerge, withLoraDelta } from '@lorafuse/kernels';
+import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
 import type { PageDeltaRequest, PageDeltaResult } from '../protocol.js';
+
+startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lorafuse runner device') });
 
 async function loraDelta(req: PageDeltaRequest): Promise<PageDeltaResult> {
   const device = await getDevice();

@@ -1,0 +1,6 @@
+/**
+ * `@lorafuse/kernels/testing`: the seeded PRNG and f32 arrays that tests, fixtures and benchmarks
+ * share. Pure TypeScript (no Node or DOM APIs), so pages can use it too.
+ */
+export { SeededRandom } from './seeded-random.js';
+export { seededUniform } from './float-arrays.js';
