@@ -18,6 +18,8 @@ Options:
   --atol <x>         absolute tolerance (default 1e-6)
   --rtol <x>         relative tolerance (default 1e-5; at least one ulp for F16/BF16 tensors)
   --device <d>       cpu (default), webgpu (Chromium) or dawn (Dawn in Node), to recompute merged tensors
+  --allow-nonfinite  NaN in a merged tensor equals NaN (for outputs of merge --allow-nonfinite);
+                     Inf always equals Inf of the same sign
   --json             print one JSON document on stdout
   -h, --help         show this help
 
@@ -36,6 +38,7 @@ export const verifyCommand: Command = {
       atol: { type: 'string' },
       rtol: { type: 'string' },
       device: { type: 'string' },
+      'allow-nonfinite': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: expected one <out-dir>', { hint: 'Run `lorafuse verify --help`.' });
@@ -50,6 +53,7 @@ export const verifyCommand: Command = {
       atol: numberOption('verify', args, 'atol', 1e-6),
       rtol: numberOption('verify', args, 'rtol', 1e-5),
       device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
+      allowNonFinite: flag(args, 'allow-nonfinite'),
       io,
       quiet: json,
     });

@@ -18,6 +18,7 @@ export type { MergeTensor };
 /** Result of merging one tensor: its bytes in the tensor's dtype, and how many values were NaN/Inf. */
 export interface MergedBytes {
   readonly bytes: Uint8Array;
+  /** NaN/Inf among the f32 results, before rounding to the tensor's dtype (for F32, what `bytes` holds). */
   readonly nonFinite: number;
   /** SHA-256 (hex) of `bytes`, when the executor computed it off the main thread. */
   readonly digest?: string;

@@ -1,4 +1,4 @@
-import { applyTokenRows, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
+import { applyTokenRows, countNonFiniteEncoded, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -20,9 +20,13 @@ export interface TensorProducer {
 export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
   const merge = async (t: MergeTensor): Promise<MergedBytes> => {
     const merged = await (await executor).merge(t);
-    if (merged.nonFinite > 0 && !allowNonFinite) {
+    // The device counts NaN/Inf among its f32 results, which is what an F32 tensor stores; an F16/BF16
+    // value can still overflow when rounded, so those are counted on the bytes to be written.
+    const nonFinite = t.dtype === 'F32' ? merged.nonFinite : countNonFiniteEncoded(t.dtype as FloatCodecDtype, merged.bytes);
+    if (nonFinite > 0 && !allowNonFinite) {
       merged.release?.();
-      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${merged.nonFinite} NaN/Inf value(s); the adapter ${adapterLabel} seems to be broken`, {
+      const rounded = t.dtype !== 'F32' && merged.nonFinite < nonFinite ? ` once rounded to ${t.dtype}` : '';
+      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; the adapter ${adapterLabel} seems to be broken`, {
         subject: t.name,
         hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
       });

@@ -36,7 +36,7 @@ export interface ProveInput {
    * How close a recomputed tensor must be; omitted: bytes must match exactly. F16/BF16 tensors get
    * at least one unit of their rounding as relative tolerance (a re-encoding rounds once more).
    */
-  readonly tolerance?: { readonly atol: number; readonly rtol: number };
+  readonly tolerance?: { readonly atol: number; readonly rtol: number; readonly equalNan?: boolean };
   /** Computes a planned tensor's bytes in its dtype (merges, trainable-token rows) for `tensor` intents. */
   readonly compute?: (tensor: PlannedTensor) => Promise<Uint8Array>;
   /** Checks in flight at once (default 1: a check that computes holds whole tensors in memory). */
@@ -99,7 +99,7 @@ export async function proveLoads(input: ProveInput): Promise<VerifyReport> {
     const { atol } = input.tolerance;
     const rtol = Math.max(input.tolerance.rtol, UNIT_ROUNDOFF[loaded.dtype] ?? 0, UNIT_ROUNDOFF[want.dtype] ?? 0);
     const count = want.shape.reduce((a, b) => a * b, 1);
-    const stats = compareRef({ count, a: { type: elementTypeOf(loaded), bytes: gotBytes }, b: { type: elementTypeOf(want), bytes: wantBytes }, atol, rtol, equalNan: false });
+    const stats = compareRef({ count, a: { type: elementTypeOf(loaded), bytes: gotBytes }, b: { type: elementTypeOf(want), bytes: wantBytes }, atol, rtol, equalNan: input.tolerance.equalNan === true });
     if (stats.violations === 0) {
       return { name: param.name, ok: true, status: stats.maxAbsDiff === 0 ? 'equal' : 'close', detail: `within atol ${atol} / rtol ${rtol} (max |difference| ${stats.maxAbsDiff.toPrecision(3)})${viaText}`, maxAbsDiff: stats.maxAbsDiff, ...via };
     }

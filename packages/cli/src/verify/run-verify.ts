@@ -21,6 +21,8 @@ export interface VerifyOptions {
   atol: number;
   rtol: number;
   device: 'cpu' | 'webgpu' | 'dawn';
+  /** NaN in the merged tensors counts as equal to NaN (the output of `merge --allow-nonfinite`). */
+  allowNonFinite: boolean;
   io: Io;
   quiet: boolean;
 }
@@ -68,7 +70,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
         return t ? { kind: 'tensor', tensor: t } : undefined;
       },
       meantBy: 'base + adapter',
-      tolerance: { atol: opts.atol, rtol: opts.rtol },
+      tolerance: { atol: opts.atol, rtol: opts.rtol, equalNan: opts.allowNonFinite },
       compute,
       onCheck: (param) => progress.update(++done, param.name),
     });

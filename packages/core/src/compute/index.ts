@@ -1,2 +1,3 @@
 export * from './cpu-merge.js';
 export * from './token-rows.js';
+export * from './non-finite.js';
