@@ -36,7 +36,7 @@ const adapter = await makeLoraAdapter({
     use_rslora: true,
     target_modules: ['c_attn', 'attn.c_proj'],
     modules_to_save: ['wte', 'lm_head'],
-    // What PEFT saves for GPT-2 more often than not (SPEC §3.1): lorafuse must not trust it.
+    // What PEFT saves for GPT-2 more often than not (it saves the last layer's value): lorafuse must not trust it.
     fan_in_fan_out: false,
   },
   extraTensors: [

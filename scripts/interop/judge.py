@@ -8,7 +8,7 @@ Usage:
 printed on stdout: {"case", "merged", "pass", "failures", "notes", "metrics", "seconds"}. Logs go to stderr.
 Exit status: 0 when every pair passes, 1 when any fails, 2 on a usage error.
 
-What is checked (SPEC §0):
+What is checked (loaded by transformers, the output must compute what PEFT computes unmerged):
   files     no adapter_config.json / adapter_model.* in the output; every other non-weight file of base/
             present with the same bytes; safetensors metadata format "pt".
   keys      no `lora_` key; every base tensor present (h.N.attn.bias / masked_bias buffers only noted);
@@ -21,7 +21,7 @@ What is checked (SPEC §0):
               modules_to_save wrapper, is ignored as PEFT's forward ignores it);
               s = alpha/r (alpha/√r with use_rslora), alpha via alpha_pattern (first `(.*\\.)?(key)$` match,
               file order), r = A.shape[0] cross-checked with rank_pattern;
-              trainable tokens (`<m>.token_adapter.trainable_tokens_delta`, SPEC §2.5): row k of the saved
+              trainable tokens (`<m>.token_adapter.trainable_tokens_delta`): row k of the saved
               tensor replaces row indices[k] of the module's matrix (PEFT's index_copy: full values, not
               deltas), indices from adapter_config.json's trainable_token_indices (a list: the input
               embedding wte; a dict: the first key, in file order, that the module path ends with). In a tied
@@ -67,8 +67,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 
-F32_ATOL, F32_RTOL = 1e-6, 1e-5          # SPEC §0.5: f32 merge vs float64 reference
-LOGIT_ATOL = LOGIT_RTOL = 1e-4            # PEFT's own merge-equivalence tolerance (SPEC §0.5)
+F32_ATOL, F32_RTOL = 1e-6, 1e-5          # f32 merge vs float64 reference, per element
+LOGIT_ATOL = LOGIT_RTOL = 1e-4            # what PEFT's own tests allow between merged and unmerged logits
 CONV1D_NAMES = {"c_attn", "c_proj", "c_fc", "q_attn"}
 EMBEDDING_NAMES = {"wte", "wpe"}
 BUFFER_SUFFIXES = (".attn.bias", ".attn.masked_bias", ".crossattention.bias", ".crossattention.masked_bias")
@@ -153,7 +153,7 @@ def check_files(case_dir: Path, merged: Path, v: Verdict) -> None:
     names = {p.name for p in merged.iterdir()}
     for bad in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
         if bad in names:
-            v.fail(f"output contains {bad} (peft #1381: transformers would re-apply the adapter)")
+            v.fail(f"output contains {bad} (transformers would apply the adapter again on load, peft issue 1381)")
     base = case_dir / "base"
     for p in sorted(base.iterdir()):
         if not p.is_file() or p.name == "config.json" or p.name.endswith(".safetensors") or p.name.endswith(".index.json"):
@@ -272,7 +272,7 @@ class Reference:
         if self.ignored:
             v.note(f"adapter tensors ignored as PEFT's forward ignores them: {sorted(self.ignored)}")
 
-        # Trainable tokens (SPEC §2.5). The indices live only in adapter_config.json.
+        # Trainable tokens: the saved rows are full values. The indices live only in adapter_config.json.
         tti = adapter_cfg.get("trainable_token_indices")
         for key, rows in stripped.items():
             m = re.fullmatch(r"(.+)\.token_adapter\.trainable_tokens_delta", key)
@@ -298,7 +298,7 @@ class Reference:
             if name in self.deltas or name in self.replacements:
                 raise NotImplementedError(f"judge: {name} has trainable-token rows and LoRA factors or a full tensor")
             self.token_rows[name] = (indices, rows, module)
-        # PEFT ties lm_head's token adapter to wte's in a tied base (SPEC §2.5, #2399), unless lm_head has rows
+        # PEFT ties lm_head's token adapter to wte's in a tied base (added in peft PR 2399), unless lm_head has rows
         # of its own (dict form with other indices: PEFT wraps it separately).
         if base_tied and "wte.weight" in self.token_rows and "lm_head.weight" not in self.token_rows:
             indices, rows, module = self.token_rows["wte.weight"]
@@ -466,7 +466,7 @@ def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict,
         base_model.config.pad_token_id = base_model.config.eos_token_id
     rows = resized_vocab(ref)
     if rows is not None:
-        # PEFT needs the base resized before loading (SPEC §5.6). The new rows' values do not matter here:
+        # PEFT needs the base resized before loading (else a size mismatch). The new rows' values do not matter here:
         # resized_vocab() only answers when the adapter holds both embeddings as full tensors.
         base_model.resize_token_embeddings(rows, mean_resizing=False)
         v.note(f"base resized to {rows} rows (resize_token_embeddings) before loading the adapter")
@@ -716,7 +716,7 @@ def judge_models(case_dir: Path, merged: Path, case: dict, cls_name: str, dtype:
             "unit_roundoff": 2.0 ** -(MANTISSA_BITS[dtype] + 1),
             "why": f"{case['base_dtype']} base: the exact merge rounded once to {case['base_dtype']} (the best any "
                    f"merger can store) already moves outputs by rounding_floor vs unmerged PEFT; a merge within "
-                   f"1 ulp (SPEC §0.5, checked per weight above) may about double that: atol = max(1e-4, 4·floor)",
+                   f"1 ulp (checked per weight above) may about double that: atol = max(1e-4, 4·floor)",
         }
     compare_outputs(got, want, tol, LOGIT_RTOL, v, "model")
 

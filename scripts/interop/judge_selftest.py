@@ -245,8 +245,9 @@ MUTANTS = [
     ("float64-merge-rounded-once-bf16", "base-bf16", var_float64_rounded, False),
 ]
 
-# Tied wte/lm_head (issue 3), from effective/. The optional 5th item: under transformers v4 the judge must
-# (also) fail at the model level, i.e. the logits, since v4 re-ties a stored lm_head when config says tied.
+# Tied wte/lm_head (the adapter changes one or both uses of the shared matrix), from effective/. The optional
+# 5th item: under transformers v4 the judge must (also) fail at the model level, i.e. the logits, since v4
+# re-ties a stored lm_head when config says tied.
 TIED_MUTANTS = [
     ("tie-kept-lm-head-trained", "tied-mts-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
     ("tie-kept-lora-lm-head-lost", "tied-lora-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
@@ -257,7 +258,8 @@ TIED_MUTANTS = [
     ("resized-vocab-size-not-updated", "tied-mts-resized-pad", vocab_size_not_updated),
     ("original-module-taken-for-wte", "tied-mts-resized", original_module_as_wte),
     ("equal-embeddings-untied", "tied-mts-equal", lambda c, d: untie_equal(d)),
-    # trainable tokens (SPEC §2.5): effective/ keeps the tie; wrong rows reach the logits through lm_head
+    # trainable tokens (the same rows replace rows of wte and, through PEFT's tie, of lm_head): effective/ keeps
+    # the tie; wrong rows reach the logits through lm_head
     ("token-rows-at-sorted-indices", "tied-tokens-list", lambda c, d: token_rows_at(c, d, sorted), True, True),
     ("token-rows-at-indices-minus-1", "tied-tokens-list",
      lambda c, d: token_rows_at(c, d, lambda ix: [i - 1 for i in ix]), True, True),

@@ -10,18 +10,19 @@ Each case directory holds:
   expected/  ground truth: a fresh f32 copy of the base, PeftModel.from_pretrained(base, adapter/)
              (i.e. the adapter as PEFT reads it back from disk), merge_and_unload(), cast back to the
              base dtype, save_pretrained in the base's layout. Valid ground truth here because no case
-             touches the tied wte/lm_head pair (SPEC §4). Files of base/ that save_pretrained does not
-             write (generation_config.json of an unprefixed base) are copied, as a merger must (SPEC §0.4).
+             touches the tied wte/lm_head pair, where PEFT's merge adds a LoRA delta to the one shared
+             matrix. Files of base/ that save_pretrained does not write (generation_config.json of an
+             unprefixed base) are copied, as a merger must carry every other file of the base directory.
   case.json  what the case is: config, layout, dtype, how PEFT resolved each LoRA module (r, alpha,
              scale), versions, seeds.
 
-Tied cases (`tied-*`, issue 3: the adapter changes wte and/or lm_head of a tied base) have no expected/:
+Tied cases (`tied-*`: the adapter changes wte and/or lm_head of a tied base) have no expected/:
 PEFT's merge is wrong for some of them. They hold effective/ (the unmerged PEFT model's weights as a
 GPT2LMHeadModel checkpoint, tie rule applied: the ground truth) and peft-merged/ (PEFT's own merge, with
 case.json `peft_merged` saying what transformers loads wrong from it). See write_tied_case(). The
-trainable-token cases (`tied-tokens-*`, SPEC §2.5) are tied cases too.
+trainable-token cases (`tied-tokens-*`) are tied cases too.
 
-The `lorafuse diff` case (`diff-training-run`, issue 4; case.json `kind: "diff"`) holds no base/adapter pair
+The `lorafuse diff` case (`diff-training-run`; case.json `kind: "diff"`) holds no base/adapter pair
 but the adapters of one short real training run: checkpoint-1..3/ and final/, plus case.json
 `diff_reference`, the per-tensor statistics torch computes between them. See write_diff_case().
 
@@ -133,7 +134,7 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8),
         base_layout="gpt2model",
     ),
-    # ---- tied wte/lm_head (issue 3). GPT-2's lm_head.weight IS transformer.wte.weight: an adapter that changes
+    # ---- tied wte/lm_head. GPT-2's lm_head.weight IS transformer.wte.weight: an adapter that changes
     # one use (or both differently) must be merged untied. `tied` holds how the case is built: the base is
     # loaded back from base/ (as a user loads "gpt2"), optionally resized, then get_peft_model; `perturb` adds
     # seeded noise to those modules_to_save copies (standing in for training) before save_pretrained.
@@ -176,7 +177,7 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, modules_to_save=["wte", "lm_head"]),
         tied=dict(),
     ),
-    # ---- trainable tokens (SPEC §2.5): `trainable_token_indices` rows are full new values, index_copy'd into the
+    # ---- trainable tokens: `trainable_token_indices` rows are full new values, index_copy'd into the
     # embedding at the config's indices (row k -> indices[k], so the indices are deliberately unsorted). In a tied
     # model PEFT wraps lm_head in a TrainableTokensWrapper tied to wte's token adapter: both uses change alike.
     # `perturb_tokens` adds seeded noise to every (untied) token adapter's rows, standing in for training.
@@ -201,7 +202,7 @@ CASES: dict[str, dict] = {
                   trainable_token_indices={"wte": [11, 5, 70], "lm_head": [70, 20]}),
         tied=dict(perturb_tokens=True),
     ),
-    # ---- `lorafuse diff` (issue 4): adapters of one real (tiny) training run. No merge: run.mjs diffs the
+    # ---- `lorafuse diff`: adapters of one real (tiny) training run. No merge: run.mjs diffs the
     # checkpoints with the CLI and compares its statistics with torch's, recorded in case.json `diff_reference`.
     "diff-training-run": dict(
         desc="(diff) tiny GPT-2 + LoRA (c_attn, c_proj; PEFT's default init, B = 0), 3 seeded AdamW steps on random "
@@ -479,7 +480,7 @@ def perturb_token_rows(name: str, peft_model) -> dict:
 
 
 def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
-    """A tied GPT-2 base with an adapter that touches wte and/or lm_head (issue 3).
+    """A tied GPT-2 base with an adapter that touches wte and/or lm_head.
 
     base/         the tied base (no lm_head.weight), as in the other cases.
     adapter/      PEFT's save_pretrained, after loading the base back from base/ (so base_model_name_or_path is
@@ -487,11 +488,11 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
                   resize_token_embeddings, get_peft_model, and seeded noise on the `perturb` modules_to_save copies.
     effective/    ground truth: the unmerged PeftModel's effective weights (effective_weights()), reloaded from
                   disk, written as an ordinary GPT2LMHeadModel checkpoint by save_pretrained following the tie
-                  rule (SPEC §0.2): tie kept (no lm_head.weight) exactly when the effective wte and lm_head are
+                  rule: tie kept (no lm_head.weight) exactly when the effective wte and lm_head are
                   bitwise equal, else both stored with tie_word_embeddings false; vocab_size = effective rows.
                   Checked here: loading it gives the unmerged model's logits (1e-5).
     peft-merged/  PeftModel.from_pretrained(...).merge_and_unload().save_pretrained(...): PEFT's own merge, which is
-                  wrong for LoRA on a tied wte/lm_head (SPEC §4). case.json records how it compares.
+                  wrong for LoRA on a tied wte/lm_head (the delta reaches both uses). case.json records how it compares.
     """
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -551,7 +552,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     if missing or unexpected:
         raise RuntimeError(f"{name}: effective weights do not fit GPT2LMHeadModel: missing {missing} unexpected {unexpected}")
     eff_model.save_pretrained(eff_dir)
-    for p in sorted(base_dir.iterdir()):  # carried unchanged, as a merger must (SPEC §0.4)
+    for p in sorted(base_dir.iterdir()):  # carried unchanged, as a merger must carry every other base file
         if p.is_file() and p.name != "config.json" and not p.name.endswith((".safetensors", ".index.json")):
             shutil.copy2(p, eff_dir / p.name)
 
@@ -618,8 +619,8 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
             "wrong_after_load": wrong,
             "lorafuse_verify_exit": 1 if wrong else 0,
         },
-        "notes": ["expected/ is not written for tied cases: PEFT's merge is not ground truth there (SPEC §4); "
-                  "effective/ is"],
+        "notes": ["expected/ is not written for tied cases: PEFT's merge is not ground truth there (LoRA on the "
+                  "tied lm_head or wte changes both uses of the shared matrix); effective/ is"],
     }
 
 
@@ -659,7 +660,7 @@ def torch_diff_stats(a_file: Path, b_file: Path) -> dict:
 
 
 def write_diff_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
-    """A real (tiny) PEFT training run for `lorafuse diff` (issue 4): checkpoint-1..N/ and final/ adapters.
+    """A real (tiny) PEFT training run for `lorafuse diff`: checkpoint-1..N/ and final/ adapters.
 
     The model is a seeded tiny GPT2LMHeadModel with LoRA (PEFT's default init: A random, B zero), trained for a
     few AdamW steps on seeded random token ids; after each step `save_pretrained(checkpoint-<step>)`, after the
@@ -834,7 +835,8 @@ Each `<case>/` holds:
   `get_peft_model(model, LoraConfig(...)).save_pretrained(...)` (PEFT's generated model card `README.md` is deleted).
 - `expected/`: `PeftModel.from_pretrained(<base reloaded as f32>, adapter/).merge_and_unload().save_pretrained(...)`:
   PEFT's own merge. It is valid ground truth here because no case touches the tied `wte`/`lm_head` pair
-  (SPEC §4); PEFT's merge matches the unmerged model to float32 rounding.
+  (the one place PEFT's merge can differ from its unmerged model); PEFT's merge matches the unmerged model
+  to float32 rounding.
 - `case.json`: the config used, the seeds, and `lora_modules`: how PEFT resolved each LoRA module after
   reloading the adapter (`r`, `alpha`, `scale`, base layer kind, base weight shape `[in, out]` for Conv1D).
 
@@ -856,14 +858,14 @@ Each `<case>/` holds `base/`, `adapter/` (as above), `case.json`, and instead of
 - `effective/`: **the ground truth**: the weights the *unmerged* `PeftModel` (reloaded from `base/` +
   `adapter/`) uses in its forward pass — for a LoRA layer the base weight plus PEFT's own
   `get_delta_weight()` (f32), for a `modules_to_save` wrapper its trained copy — written as an ordinary
-  **GPT2LMHeadModel checkpoint** with `save_pretrained`, following the tie rule (SPEC §0.2): when the
+  **GPT2LMHeadModel checkpoint** with `save_pretrained`, following the tie rule: when the
   effective `transformer.wte.weight` and `lm_head.weight` differ (every tied case here) both are stored
   and `tie_word_embeddings` is `false`; `vocab_size` is the effective row count. So it is not a flat dump:
   compare by what transformers loads (with a tied config, `lm_head.weight` = `transformer.wte.weight`).
   Checked when written: loading it gives the unmerged model's logits (`effective.logits_max_abs_diff_vs_unmerged`).
 - `peft-merged/`: `PeftModel.from_pretrained(...).merge_and_unload().save_pretrained(...)`: PEFT's own merge.
   Wrong for LoRA on the tied `lm_head` or `wte`: PEFT adds the delta to the one shared matrix, changing
-  both uses, and keeps the config tied (SPEC §4). Right for `modules_to_save` (PEFT >= 0.19 unties).
+  both uses, and keeps the config tied. Right for `modules_to_save` (PEFT >= 0.19 unties).
   `case.json` `peft_merged` says how it compares, measured with transformers: `wrong_after_load` (the
   parameters transformers loads that differ from `effective/`), `logits_max_abs_diff_vs_unmerged`,
   `lorafuse_verify_exit` (what `lorafuse verify peft-merged/ --base base/ --adapter adapter/` must return:

@@ -20,7 +20,7 @@
  *      (case.json `peft_merged`, measured with transformers when the case was made).
  *   5. judge.py (v5) on every (case, out) pair; judge.py under transformers v4 (`.venv-interop-v4`) on the
  *      tied cases' pairs (v4 silently re-ties a stored lm_head when config.json says tied).
- *   5b. `lorafuse diff` cases (case.json `kind: "diff"`, issue 4: the adapters of one real training run): no
+ *   5b. `lorafuse diff` cases (case.json `kind: "diff"`: the adapters of one real training run): no
  *      merge; for each device and each pair of case.json `diff_reference.pairs`,
  *        node packages/cli/bin/lorafuse.js diff <case>/<a> <case>/<b> --device <device> --json
  *      must exit 0 when the pair is byte-identical (final/ vs the last checkpoint) and 1 otherwise, report the
@@ -170,8 +170,8 @@ function runVerify(opts, caseName, dir, logFile) {
 
 // ---- lorafuse diff cases ----------------------------------------------------------------------------
 
-const DIFF_MAX_ABS_TOL = 1e-7; // issue 4: "the reported max abs differences match a PyTorch computation to 1e-7"
-const DIFF_REL_TOL = 1e-6; // issue 4: floats "within 1e-6 relative" (here: max |a-b|/|b| vs torch's)
+const DIFF_MAX_ABS_TOL = 1e-7; // lorafuse diff's max abs differences must match a PyTorch computation to 1e-7
+const DIFF_REL_TOL = 1e-6; // and its float figures within 1e-6 relative of torch's (here: max |a-b|/|b|)
 
 /** A number of a --json document or case.json ("inf", "-inf", "nan" for non-finite ones). */
 const numberOf = (x) => (typeof x === 'number' ? x : x === 'inf' ? Infinity : x === '-inf' ? -Infinity : x === 'nan' ? NaN : undefined);

@@ -25,7 +25,7 @@ export interface KernelShape {
   readonly orientation: 'linear' | 'transposed';
 }
 
-/** GPT-2 shapes of issue 5: c_attn r=8, mlp.c_proj r=16, lm_head r=8, and c_attn at r=64. */
+/** GPT-2 small (124M) weights the benchmark merges into: c_attn r=8, mlp.c_proj r=16, lm_head r=8, and c_attn at r=64. */
 export const KERNEL_SHAPES: readonly KernelShape[] = [
   { id: '768x2304 r8', module: 'attn.c_attn (Conv1D [in, out])', rows: 768, cols: 2304, rank: 8, orientation: 'transposed' },
   { id: '3072x768 r16', module: 'mlp.c_proj (Conv1D [in, out])', rows: 3072, cols: 768, rank: 16, orientation: 'transposed' },

@@ -8,7 +8,7 @@ import type { CompareKernelResult, KernelResult } from './kernels.js';
 import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
 
-/** A target of issue 5, evaluated on the measured figures. */
+/** A speed or memory target lorafuse sets itself, evaluated on the measured figures. */
 export interface TargetCheck {
   readonly target: string;
   readonly measured: string;
@@ -49,7 +49,7 @@ export function bestTransfers(transfers: readonly TransferResult[]): { up?: Tran
   return { ...(up ? { up } : {}), ...(down ? { down } : {}) };
 }
 
-/** Evaluates the targets of issue 5. */
+/** Evaluates the speed and memory targets: end-to-end time and peak RSS against the PyTorch peer, kernel throughput against the CPU, page→Node transfer rate. */
 export function checkTargets(kernels: readonly KernelResult[], compare: readonly CompareKernelResult[] | string, transfers: readonly TransferResult[], e2e: readonly E2eResult[], defaultDevice: { id: string; why: string }): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
@@ -297,7 +297,7 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
     lines.push('');
   }
   if (results.targets.length > 0) {
-    lines.push('Targets of issue 5:', '', '| target | measured | met |', '|---|---|---|');
+    lines.push('Performance targets:', '', '| target | measured | met |', '|---|---|---|');
     for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '–' : t.met ? 'yes' : 'no'} |`);
     lines.push('');
   }

@@ -6,7 +6,8 @@
  * merge_and_unload (`expected/`, valid ground truth there) within f32 tolerance; `lorafuse verify` accepts
  * PEFT's output.
  *
- * Tied cases (`tied-*`: the adapter changes wte and/or lm_head): PEFT's merge is not ground truth (SPEC §4).
+ * Tied cases (`tied-*`: the adapter changes wte and/or lm_head): PEFT's merge is not ground truth, since it
+ * adds a LoRA delta on lm_head or wte to the one shared matrix and so changes both uses.
  * What transformers loads from lorafuse's output — under v4 and v5 tie rules — equals what it loads from
  * `effective/` (the unmerged PEFT model's weights as a GPT2LMHeadModel checkpoint, tie rule applied), with
  * the same vocab_size and tie_word_embeddings; `lorafuse verify` exits 0 on lorafuse's output and on
@@ -71,7 +72,7 @@ interface Loaded {
 
 /**
  * What GPT2LMHeadModel.from_pretrained loads from `dir` (single model.safetensors, `transformer.` keys, as
- * save_pretrained and lorafuse write them), under transformers v4 or v5 rules (SPEC §5.3): with a tied
+ * save_pretrained and lorafuse write them), under transformers v4 or v5 rules: with a tied
  * config, a missing lm_head.weight is wte; a stored one is discarded by v4 and kept by v5.
  */
 async function loadAsTransformers(dir: string, rules: 'v4' | 'v5'): Promise<{ config: Record<string, unknown>; params: Map<string, Loaded> }> {

@@ -24,7 +24,7 @@ interface TensorRow {
   role?: string;
 }
 
-/** How lm_head relates to wte in a checkpoint, and what transformers will do with it (SPEC §5.3). */
+/** How lm_head relates to wte in a checkpoint, and what transformers v4 and v5 will load for it (docs/tied-embeddings.md). */
 export interface TieStatus {
   tieWordEmbeddings: boolean;
   lmHeadStored: boolean;

@@ -1,6 +1,9 @@
 /**
- * PEFT's `check_target_module_exists` rules (SPEC §1.2), to tell which GPT-2 modules an adapter
- * config's `target_modules` select. Used by the doctor only: merges follow the adapter's tensor keys.
+ * PEFT's `check_target_module_exists` rules, to tell which GPT-2 modules an adapter config's
+ * `target_modules` select: `exclude_modules` and `modules_to_save` are checked first and win; a string
+ * is a regex that must match the whole module path; a list entry matches the path itself or its last
+ * dot-separated segments; a layer filter applies to lists only. Used by the doctor only: merges
+ * follow the adapter's tensor keys, because PEFT may rewrite `target_modules` before saving.
  */
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 

@@ -1,6 +1,6 @@
 /**
- * What transformers' `from_pretrained` will hold after loading a GPT-2 checkpoint directory
- * (SPEC §5.1-5.3): key prefixes normalised, the tie applied per config and per version (v4 re-ties
+ * What transformers' `from_pretrained` will hold after loading a GPT-2 checkpoint directory: key
+ * prefixes normalised, the tie applied per config and per version (v4 re-ties
  * unconditionally; v5 keeps a stored lm_head that differs from wte), missing parameters reported as
  * randomly initialised, buffers and unexpected keys ignored. The ground truth for verification.
  */

@@ -1,6 +1,7 @@
 /**
  * `adapter_config.json`: parsing, PEFT's defaults, and refusal of what cannot be merged.
- * Field facts: SPEC §1.1. Unknown keys are kept out of the result but never an error (newer PEFT).
+ * A missing field takes PEFT's default, as PEFT does for older files. Unknown keys are kept out of the
+ * result but never an error (newer PEFT).
  */
 import { InputError } from '../errors.js';
 
@@ -15,7 +16,7 @@ export interface LoraAdapterConfig {
   readonly loraAlpha: number;
   readonly useRslora: boolean;
   readonly useDora: boolean;
-  /** As saved; unreliable for GPT-2 (SPEC §3.1): never used to pick an orientation. */
+  /** As saved; unreliable for GPT-2 (PEFT saves whatever its last layer set): never used to pick an orientation. */
   readonly fanInFanOut: boolean;
   /** List, regex string (full match), or null (PEFT's per-architecture default: `c_attn` for GPT-2). */
   readonly targetModules: readonly string[] | string | null;
@@ -120,7 +121,7 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
     });
   }
 
-  // Variants whose merge is not W + s·B·A: refusing beats writing a wrong checkpoint (SPEC pitfall 14).
+  // Variants whose merge is not W + s·B·A: refusing beats writing a wrong checkpoint.
   if (has('layer_replication') && !(Array.isArray(obj['layer_replication']) && obj['layer_replication'].length === 0)) {
     throw unsupported(label, 'layer_replication', 'PEFT itself refuses to merge LoRA layers when base model layers are replicated', 'Merge without layer replication.');
   }

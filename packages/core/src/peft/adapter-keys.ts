@@ -1,10 +1,10 @@
 /**
- * What each tensor key of `adapter_model.safetensors` means (SPEC §2): a LoRA factor, a full
+ * What each tensor key of `adapter_model.safetensors` means: a LoRA factor, a full
  * replacement tensor (modules_to_save, saved embeddings, trained biases), or a feature lorafuse
  * does not merge yet.
  */
 
-/** The prefix PEFT puts before module paths; adapters saved through transformers lack it (SPEC §2). */
+/** The prefix PEFT puts before module paths; adapters saved through transformers' own PEFT integration lack it. */
 export const PEFT_KEY_PREFIX = 'base_model.model.';
 
 /** One adapter tensor key, interpreted. `modulePath` never carries `base_model.model.`. */

@@ -1,5 +1,5 @@
 /**
- * LoRA hyper-parameters per module: which rank and alpha apply, and the resulting scale (SPEC §1.3, §3.3).
+ * LoRA hyper-parameters per module: which rank and alpha apply, and the resulting scale (docs/merge-math.md).
  * Kept apart from key mapping and planning, as PEFT keeps `layer.py` apart from `model.py`.
  */
 import type { LoraAdapterConfig } from './adapter-config.js';
@@ -22,7 +22,7 @@ export function loraScale(alpha: number, rank: number, useRslora: boolean): numb
 
 /** The rank, alpha and scale one module uses. */
 export interface ModuleHyperparams {
-  /** From `lora_A`'s first dimension: the file is the truth (SPEC §1.3). */
+  /** From `lora_A`'s first dimension: the saved factors have the trained rank, whatever `r` / `rank_pattern` say. */
   readonly rank: number;
   /** What `r` / `rank_pattern` say; differs from `rank` only in an inconsistent adapter. */
   readonly configuredRank: number;

@@ -1,6 +1,8 @@
 /**
  * Deterministic GPT-2 checkpoints and PEFT LoRA adapters in the exact on-disk layout transformers and
- * PEFT write (SPEC §2, §5.2): for tests, the bundled demo and benchmarks. Pure: returns file bytes.
+ * PEFT write (`transformer.`-prefixed or bare GPT2Model keys, no lm_head.weight when tied, adapter keys
+ * with or without `base_model.model.`, `{"format":"pt"}` metadata): for tests, the bundled demo and
+ * benchmarks. Pure: returns file bytes.
  */
 import { encodeFromF32 } from '../safetensors/dtype.js';
 import { layoutSafetensors, SafetensorsStreamWriter } from '../safetensors/writer.js';
