@@ -27,6 +27,11 @@ export function choice<T extends string>(command: string, flag: string, value: s
   throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${flag} must be one of ${choices.join(', ')}, got "${value}"`, { subject: `--${flag}` });
 }
 
+/** {@link choice} for an option with no default: `undefined` when absent. */
+export function optionalChoice<T extends string>(command: string, flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
+  return value === undefined ? undefined : choice(command, flag, value, choices, choices[0]!);
+}
+
 /** A string option's value (`undefined` when absent). */
 export function stringOption(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];

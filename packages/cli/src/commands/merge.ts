@@ -1,5 +1,5 @@
 import { UsageError } from '@lorafuse/core';
-import { choice, flag, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { MergeReport } from '../merge/report.js';
 import { runMerge } from '../merge/run-merge.js';
@@ -25,6 +25,10 @@ Options:
                        untie: always store both; keep: keep the tie (refused if that would discard
                        trained lm_head weights, unless --force, which reports what is lost)
   --force              with --tie keep: keep the tie even though trained weights are lost
+  --follow <side>      when adapter_config.json and the adapter's tensors disagree (PEFT would
+                       ignore LoRA tensors of modules its config does not select), which side wins:
+                       config: merge what PEFT's unmerged model computes; tensors: merge every saved
+                       tensor. Without it, such a disagreement is an error (exit 2)
   --allow-nonfinite    write merged tensors even if they contain NaN or Inf
   --json               print one JSON report on stdout
   -h, --help           show this help
@@ -49,6 +53,7 @@ export const mergeCommand: Command = {
       'allow-nonfinite': { type: 'boolean' },
       tie: { type: 'string' },
       force: { type: 'boolean' },
+      follow: { type: 'string' },
       json: { type: 'boolean' },
     });
     const { positionals } = args;
@@ -68,6 +73,7 @@ export const mergeCommand: Command = {
       allowNonFinite: flag(args, 'allow-nonfinite'),
       tie: choice('merge', 'tie', stringOption(args, 'tie'), ['auto', 'keep', 'untie'] as const, 'auto'),
       force: flag(args, 'force'),
+      follow: optionalChoice('merge', 'follow', stringOption(args, 'follow'), ['config', 'tensors'] as const),
       io,
       quiet: json,
     });

@@ -1,5 +1,5 @@
 import { UsageError } from '@lorafuse/core';
-import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Io } from '../output.js';
 import { runVerify, type VerifyCommandReport } from '../verify/run-verify.js';
@@ -20,6 +20,10 @@ Options:
   --device <d>       cpu (default), webgpu (Chromium) or dawn (Dawn in Node), to recompute merged tensors
   --allow-nonfinite  NaN in a merged tensor equals NaN (for outputs of merge --allow-nonfinite);
                      Inf always equals Inf of the same sign
+  --follow <side>    when adapter_config.json and the adapter's tensors disagree (PEFT would
+                     ignore LoRA tensors of modules its config does not select), which side wins:
+                     config: merge what PEFT's unmerged model computes; tensors: merge every saved
+                     tensor. Without it, such a disagreement is an error (exit 2)
   --json             print one JSON document on stdout
   -h, --help         show this help
 
@@ -39,6 +43,7 @@ export const verifyCommand: Command = {
       rtol: { type: 'string' },
       device: { type: 'string' },
       'allow-nonfinite': { type: 'boolean' },
+      follow: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: expected one <out-dir>', { hint: 'Run `lorafuse verify --help`.' });
@@ -54,6 +59,7 @@ export const verifyCommand: Command = {
       rtol: numberOption('verify', args, 'rtol', 1e-5),
       device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
       allowNonFinite: flag(args, 'allow-nonfinite'),
+      follow: optionalChoice('verify', 'follow', stringOption(args, 'follow'), ['config', 'tensors'] as const),
       io,
       quiet: json,
     });

@@ -3,7 +3,7 @@
  * prove → commit. Each step is a function of its own file in this folder. Throws typed errors and
  * leaves no output behind on failure.
  */
-import type { TieMode } from '@lorafuse/core';
+import type { FollowRule, TieMode } from '@lorafuse/core';
 import type { DeviceChoice } from '../devices/index.js';
 import { OutputTransaction } from '../fs/output-dir.js';
 import type { Io } from '../output.js';
@@ -28,6 +28,8 @@ export interface MergeOptions {
   allowNonFinite: boolean;
   tie: TieMode;
   force: boolean;
+  /** Which side wins when adapter_config.json and the tensors disagree (unset: an error). */
+  follow?: FollowRule | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -38,7 +40,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const res = new MergeResources(opts.io.stderr);
   try {
     const inputs = await openMergeInputs(opts.baseDir, opts.adapterDir, opts.outDir, res.files);
-    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force });
+    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
     await checkDuplicateCopies(planned.plan, res.files, inputs.adapter.dir);
 
     const device = res.startDevice(opts.device);

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyTokenRows, effectiveParameters, planMerge, type FloatCodecDtype, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { applyTokenRows, effectiveParameters, planMerge, type FloatCodecDtype, type FollowRule, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
@@ -23,6 +23,8 @@ export interface VerifyOptions {
   device: 'cpu' | 'webgpu' | 'dawn';
   /** NaN in the merged tensors counts as equal to NaN (the output of `merge --allow-nonfinite`). */
   allowNonFinite: boolean;
+  /** Which side wins when adapter_config.json and the tensors disagree (unset: an error). */
+  follow?: FollowRule | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -48,6 +50,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
     const plan = planMerge({
       base: { label: base.dir, config: base.config, files: base.headers },
       adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
+      ...(opts.follow ? { options: { follow: opts.follow } } : {}),
     });
     const intended = effectiveParameters(plan);
     executor = await openMergeDeviceOfKind(opts.device, files);

@@ -12,7 +12,8 @@ import type { SafetensorsHeader } from '../safetensors/header.js';
 import { tryPlanMerge, type PlanOutcome } from '../plan/plan-merge.js';
 import type { Finding } from '../plan/types.js';
 import { LorafuseError } from '../errors.js';
-import { GPT2_EQUIVALENTS, matchesTargets } from './target-match.js';
+import { matchesTargets } from '../peft/target-selection.js';
+import { GPT2_EQUIVALENTS } from './gpt2-equivalents.js';
 
 /** Inputs of `diagnose`. */
 export interface DoctorInput {

@@ -1,2 +1,2 @@
 export * from './diagnose.js';
-export * from './target-match.js';
+export * from './gpt2-equivalents.js';

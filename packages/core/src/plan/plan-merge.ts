@@ -7,6 +7,7 @@ import { LorafuseError, InputError } from '../errors.js';
 import { architectureOf, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { classifyAdapterTensors } from './adapter-tensors.js';
 import { indexBaseTensors } from './base-tensors.js';
+import { reconcileConfigAndTensors } from './config-agreement.js';
 import { planLoraMerges } from './lora-deltas.js';
 import { planOutputConfig } from './output-config.js';
 import { planOutputTensors } from './output-tensors.js';
@@ -23,7 +24,8 @@ import type { Finding, MergePlan, PlanMergeInput, TensorSource } from './types.j
 export function planMerge(input: PlanMergeInput): MergePlan {
   const options = input.options ?? {};
   const base = indexBaseTensors(input.base);
-  const adapterTensors = classifyAdapterTensors(input.adapter);
+  const agreement = reconcileConfigAndTensors(input, classifyAdapterTensors(input.adapter), options.follow);
+  const adapterTensors = agreement.tensors;
   const startOf = startingWeights(base, adapterTensors, input.adapter.file);
 
   // The effective source of every weight the adapter touches.
@@ -54,7 +56,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     tie,
     outputConfig: config.config,
     configChanges: config.changes,
-    findings: [...base.findings, ...lora.findings, ...originals, ...config.findings, ...tie.findings],
+    findings: [...base.findings, ...agreement.findings, ...lora.findings, ...originals, ...config.findings, ...tie.findings],
     baseConfig: input.base.config,
     duplicateCopies: adapterTensors.duplicateCopies,
     summary: { ...output.counts, loraModules: lora.modules },

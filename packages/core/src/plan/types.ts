@@ -128,8 +128,16 @@ export interface MergePlan {
   };
 }
 
+/**
+ * Which side wins when adapter_config.json and the adapter's tensors disagree: `config` merges what
+ * PEFT's unmerged model computes (tensors it ignores are left out), `tensors` merges every saved tensor.
+ */
+export type FollowRule = 'config' | 'tensors';
+
 /** Options of `planMerge`. */
 export interface PlanMergeOptions {
+  /** Unset: a disagreement between config and tensors is an error. */
+  readonly follow?: FollowRule;
   /** `auto` (default): untie exactly when the effective wte and lm_head differ. */
   readonly tie?: TieMode;
   /** With `tie: 'keep'`: keep the tie even when that discards trained lm_head values. */

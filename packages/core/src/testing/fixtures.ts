@@ -232,7 +232,9 @@ export async function makeLoraAdapter(options: AdapterFixtureOptions): Promise<A
   }
   for (const t of options.extraTensors ?? []) tensors.push({ ...t, name: `${prefix}${t.name}` });
   // PEFT writes json.dumps(indent=2, sort_keys=True): keys sorted, nested pattern keys too.
-  const merged = { ...defaultLoraConfig(), ...(options.config ?? {}) };
+  // PEFT saves the names it matched: by default, the leaf names of the modules given LoRA factors.
+  const leaves = [...new Set(options.modules.map((m) => m.module.split('.').pop()!))].sort();
+  const merged: Record<string, unknown> = { ...defaultLoraConfig(), ...(leaves.length > 0 ? { target_modules: leaves } : {}), ...(options.config ?? {}) };
   for (const k of ['rank_pattern', 'alpha_pattern']) {
     const v = merged[k];
     if (v && typeof v === 'object' && !Array.isArray(v)) merged[k] = sortKeys(v as Record<string, unknown>);
