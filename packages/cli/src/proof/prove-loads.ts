@@ -5,7 +5,7 @@
  * so does one whose loaded bytes are not the intended ones (the tie case names `lm_head.weight`).
  */
 import { compareRef } from '@lorafuse/kernels';
-import { emulateTransformersLoad, verifyLoads, type ByteSource, type LoadedParam, type ParamCheck, type PlannedTensor, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { canonicalName, configShapeMismatches, emulateTransformersLoad, verifyLoads, type ByteSource, type LoadedParam, type ParamCheck, type PlannedTensor, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { byteRangesEqual } from '../fs/byte-ranges.js';
 import { elementTypeOf } from '../devices/index.js';
 import { digestRange } from './digest.js';
@@ -74,7 +74,7 @@ export async function proveLoads(input: ProveInput): Promise<VerifyReport> {
     return lastComputed.bytes;
   };
 
-  return verifyLoads(emulations, async (param): Promise<ParamCheck> => {
+  const report = await verifyLoads(emulations, async (param): Promise<ParamCheck> => {
     input.onCheck?.(param);
     const loaded = param.ref!;
     const via = param.via ? { via: param.via } : {};
@@ -105,4 +105,11 @@ export async function proveLoads(input: ProveInput): Promise<VerifyReport> {
     }
     return { name: param.name, ok: false, status: 'differs', detail: `${stats.violations} of ${count} values differ from the effective weight beyond atol ${atol} / rtol ${rtol}, max |difference| ${stats.maxAbsDiff.toPrecision(4)}${viaText}`, maxAbsDiff: stats.maxAbsDiff, ...via };
   }, { concurrency: input.concurrency ?? 1 });
+  // transformers builds the model from config.json: a config that disagrees with the stored shapes
+  // makes the checkpoint unloadable, whatever the tensors hold.
+  const shapes = new Map(input.headers.flatMap((h) => h.tensors.map((t) => [canonicalName(t.name), t.shape] as const)));
+  const mismatches = configShapeMismatches(input.config, shapes);
+  if (mismatches.length === 0) return report;
+  const failures = mismatches.map((m) => ({ name: 'config.json', ok: false, status: 'shape' as const, detail: `${m.message}: transformers cannot load the checkpoint`, versions: emulations.map((e) => e.version) }));
+  return { ...report, ok: false, failures: [...report.failures, ...failures] };
 }

@@ -1,1 +1,2 @@
 export * from './architecture.js';
+export * from './config-shapes.js';

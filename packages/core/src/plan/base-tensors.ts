@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { BODY_PREFIX, canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { configShapeMismatches } from '../gpt2/config-shapes.js';
 import { tensorRefOf, type TensorRef } from '../safetensors/tensor-ref.js';
 import type { Finding, PlanMergeInput } from './types.js';
 
@@ -38,6 +39,13 @@ export function indexBaseTensors(base: PlanMergeInput['base']): BaseTensors {
     throw new InputError('BASE_NOT_GPT2', `${base.label}: the weights are not a GPT-2 checkpoint (no "wte.weight" or "h.0.attn.c_attn.weight", with or without the "transformer." prefix)`, {
       subject: base.label,
       hint: 'Point <base-dir> at a directory written by GPT2LMHeadModel.save_pretrained or GPT2Model.save_pretrained.',
+    });
+  }
+  const mismatches = configShapeMismatches(base.config, new Map([...byCanonical].map(([name, ref]) => [name, ref.shape])));
+  if (mismatches.length > 0) {
+    throw new InputError('BASE_CONFIG_MISMATCH', `${base.label}: config.json does not describe the checkpoint's tensors: ${mismatches.map((m) => m.message).join('; ')}`, {
+      subject: mismatches[0]!.field,
+      hint: 'transformers builds the model from config.json and cannot load tensors of other shapes; use the config.json saved with these weights.',
     });
   }
   const configTies = base.config['tie_word_embeddings'] !== false;
