@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { canonicalName, parseAdapterKey, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
+import { canonicalName, parseAdapterKey, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
+import { readInputHeader } from '../fs/read-header.js';
 import { formatBytes, type Io } from '../output.js';
 
 const HELP = `Usage: lorafuse inspect <dir-or-file> [--json]
@@ -67,7 +68,7 @@ export const inspectCommand: Command = {
       const s = await stat(target).catch(() => null);
       if (!s) throw new UsageError('NOT_FOUND', `${target} does not exist`, { subject: target });
       if (s.isFile()) {
-        const header = await readSafetensorsHeader(await files.open(target));
+        const header = await readInputHeader(files, target);
         doc = { kind: 'safetensors', path: target, metadata: header.metadata, tensors: rows(header) };
       } else if (await stat(resolve(target, 'adapter_config.json')).then(() => true, () => false)) {
         const adapter = await openAdapterDir(target, files);

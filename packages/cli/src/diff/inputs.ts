@@ -5,8 +5,9 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { InputError, looksLikeAdapterKeys, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
+import { InputError, looksLikeAdapterKeys, parseShardIndex, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
 import { assertNotLfsPointer, type OpenFiles } from '../fs/inputs.js';
+import { readInputHeader } from '../fs/read-header.js';
 
 
 /** One side of a diff, headers read. */
@@ -32,7 +33,7 @@ async function statOrNull(path: string) {
 async function readHeader(path: string, files: OpenFiles): Promise<SafetensorsHeader> {
   const s = await stat(path);
   await assertNotLfsPointer(path, s.size);
-  return readSafetensorsHeader(await files.open(path));
+  return readInputHeader(files, path);
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {

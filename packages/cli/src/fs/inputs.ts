@@ -8,37 +8,15 @@ import {
   InputError,
   parseAdapterConfig,
   parseShardIndex,
-  readSafetensorsHeader,
   type LoraAdapterConfig,
   type SafetensorsHeader,
 } from '@lorafuse/core';
-import { openFileSource, type FileByteSource } from './file-source.js';
+import type { OpenFiles } from './open-files.js';
+import { readInputHeader } from './read-header.js';
 
 const LFS_POINTER_START = 'version https://git-lfs.github.com/spec/v1';
 
-/** Opened files, closed together. */
-export class OpenFiles {
-  private readonly sources = new Map<string, FileByteSource>();
-
-  async open(path: string): Promise<FileByteSource> {
-    const existing = this.sources.get(path);
-    if (existing) return existing;
-    const source = await openFileSource(path);
-    this.sources.set(path, source);
-    return source;
-  }
-
-  get(path: string): FileByteSource {
-    const s = this.sources.get(path);
-    if (!s) throw new Error(`internal: ${path} was not opened`);
-    return s;
-  }
-
-  async closeAll(): Promise<void> {
-    await Promise.allSettled([...this.sources.values()].map((s) => s.close()));
-    this.sources.clear();
-  }
-}
+export { OpenFiles } from './open-files.js';
 
 /** A base checkpoint directory. */
 export interface BaseDir {
@@ -153,7 +131,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
     if (name === indexName) continue;
     const path = join(dir, name);
     await assertNotLfsPointer(path);
-    headers.push(await readSafetensorsHeader(await files.open(path)));
+    headers.push(await readInputHeader(files, path));
   }
   const skip = new Set([...weightFiles, 'config.json']);
   const otherFiles = names.filter((n) => !skip.has(n));
@@ -194,7 +172,7 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
     });
   }
   await assertNotLfsPointer(weightsPath);
-  const header = await readSafetensorsHeader(await files.open(weightsPath));
+  const header = await readInputHeader(files, weightsPath);
   return { dir, config, header };
 }
 

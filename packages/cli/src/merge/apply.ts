@@ -12,7 +12,7 @@ import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
 import { Progress, type Io } from '../output.js';
 import { digestBytes } from '../proof/digest.js';
 import type { Intended } from '../proof/prove-loads.js';
-import type { TensorProducer } from './tensor-producer.js';
+import { copyRuns, type TensorProducer } from './tensor-producer.js';
 
 /** What {@link applyPlan} needs. */
 export interface ApplyInput {
@@ -68,15 +68,24 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
   const merged = new Set<PlannedTensor>(merges);
   let failed = false;
   const copying = async () => {
-    for (const t of inFileOrder) {
+    for (const run of copyRuns(inFileOrder, (t) => precomputed.has(t.name))) {
       if (failed) return;
+      const t = run[0]!;
       if (merged.has(t)) continue;
       const ready = precomputed.get(t.name);
       if (ready) {
         await sinkOf(t.name)(ready);
         intents.set(canonicalName(t.name), { kind: 'digest', digest: digestBytes(ready) });
-      } else {
+      } else if (run.length === 1) {
         intents.set(canonicalName(t.name), await produce.stream(t, sinkOf(t.name)));
+      } else {
+        const names = run.map((r) => r.name);
+        const got = await produce.streamRun(run, async (chunk) => {
+          await writer.writeAdjacentChunk(names, chunk);
+          done += chunk.byteLength;
+          progress.update(done, t.name);
+        });
+        run.forEach((r, i) => intents.set(canonicalName(r.name), got[i]!));
       }
     }
   };

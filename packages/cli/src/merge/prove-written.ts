@@ -3,7 +3,8 @@
  * that what transformers v4 and v5 load from it is byte for byte what was meant (the same proof
  * `lorafuse verify` runs). The weights' fsync runs meanwhile; both finish before anything is renamed.
  */
-import { readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, VerificationError, type ByteSource, type MergePlan, type VerifyReport } from '@lorafuse/core';
+import { byteRangesEqual } from '../fs/byte-ranges.js';
+import { canonicalName, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, VerificationError, type ByteSource, type MergePlan, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { openFileSource } from '../fs/file-source.js';
 import { proveLoads, type Intended } from '../proof/prove-loads.js';
 
@@ -36,6 +37,7 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
     if (problems.length > 0) {
       throw new VerificationError('OUTPUT_HEADER_MISMATCH', `the written model.safetensors does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject: 'model.safetensors' });
     }
+    const knownEqual = await compareCopiedRuns(header, plan, input.intents, source, input.inputOf);
     // A tied lm_head is meant to be the computed head, else (tie untouched) the effective wte.
     const tiedHead = input.lmHeadIntent ?? input.intents.get(TIED_INPUT_WEIGHT);
     const forcedLoss = plan.findings.some((f) => f.code === 'TIE_KEPT_FORCED');
@@ -48,6 +50,7 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
         return input.intents.get(name);
       },
       meantBy: 'the merge',
+      knownEqual: (a, b) => knownEqual.has(pairKey(a, b)),
       concurrency: 4,
     });
     if (!report.ok) {
@@ -61,4 +64,46 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
   } finally {
     await source.close();
   }
+}
+
+const pairKey = (a: TensorRef, b: TensorRef) => `${a.file}@${a.fileOffset}+${a.byteLength}|${b.file}@${b.fileOffset}+${b.byteLength}`;
+
+/**
+ * Copied tensors that lie back to back in the written file and came from back-to-back ranges of one
+ * input file are compared as one range; each tensor of a run found equal is then known equal. With
+ * thousands of small tensors, one comparison per tensor would cost two reads each.
+ */
+async function compareCopiedRuns(header: SafetensorsHeader, plan: MergePlan, intents: ReadonlyMap<string, Intended>, written: ByteSource, inputOf: (file: string) => ByteSource): Promise<Set<string>> {
+  const planned = new Set(plan.tensors.map((t) => t.name));
+  const pairs = [...header.tensors]
+    .filter((t) => planned.has(t.name))
+    .sort((x, y) => x.fileOffset - y.fileOffset)
+    .map((t) => {
+      const intent = intents.get(canonicalName(t.name));
+      const out: TensorRef = { file: header.label, name: t.name, dtype: t.dtype, shape: t.shape, fileOffset: t.fileOffset, byteLength: t.byteLength };
+      return { out, from: intent?.kind === 'range' ? intent.ref : undefined };
+    });
+  const known = new Set<string>();
+  const flush = async (run: typeof pairs) => {
+    if (run.length < 2) return;
+    const first = run[0]!;
+    const last = run[run.length - 1]!;
+    const length = last.out.fileOffset + last.out.byteLength - first.out.fileOffset;
+    if (await byteRangesEqual(written, first.out.fileOffset, inputOf(first.from!.file), first.from!.fileOffset, length)) {
+      for (const p of run) known.add(pairKey(p.out, p.from!));
+    }
+  };
+  let run: typeof pairs = [];
+  for (const p of pairs) {
+    const prev = run[run.length - 1];
+    const continues = p.from && prev?.from && prev.from.file === p.from.file && prev.from.fileOffset + prev.from.byteLength === p.from.fileOffset && prev.out.fileOffset + prev.out.byteLength === p.out.fileOffset && prev.out.dtype === p.out.dtype && prev.from.dtype === p.from.dtype;
+    if (!continues) {
+      await flush(run);
+      run = p.from ? [p] : [];
+    } else {
+      run.push(p);
+    }
+  }
+  await flush(run);
+  return known;
 }

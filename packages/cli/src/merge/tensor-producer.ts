@@ -14,6 +14,34 @@ export interface TensorProducer {
    * copied tensor, the SHA-256 of computed bytes otherwise.
    */
   stream(t: PlannedTensor, sink: (chunk: Uint8Array) => Promise<void>): Promise<Intended>;
+  /**
+   * Streams copied tensors whose input bytes lie back to back in one file (see {@link copyRuns}) as
+   * one range, so many small tensors cost a few reads rather than one each; returns their intents.
+   */
+  streamRun(run: readonly PlannedTensor[], sink: (chunk: Uint8Array) => Promise<void>): Promise<Intended[]>;
+}
+
+/** The input range a copied tensor's bytes come from, or undefined for a computed one. */
+function copiedFrom(t: PlannedTensor): TensorRef | undefined {
+  return t.source.kind === 'copy' || t.source.kind === 'replace' ? t.source.from : undefined;
+}
+
+/**
+ * Splits tensors (all of a file's, in its order) into runs: consecutive copied tensors whose input
+ * ranges are back to back in one file form one run; every other tensor, and any for which `alone`
+ * holds, is a run of its own.
+ */
+export function copyRuns(tensors: readonly PlannedTensor[], alone: (t: PlannedTensor) => boolean): PlannedTensor[][] {
+  const runs: PlannedTensor[][] = [];
+  let previous: TensorRef | undefined;
+  for (const t of tensors) {
+    const from = alone(t) ? undefined : copiedFrom(t);
+    const run = runs[runs.length - 1];
+    if (from && previous && run && previous.file === from.file && previous.fileOffset + previous.byteLength === from.fileOffset) run.push(t);
+    else runs.push([t]);
+    previous = from;
+  }
+  return runs;
 }
 
 /** `executor` may still be starting: copies need none, so they need not wait for a browser. */
@@ -61,6 +89,13 @@ export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor
       } finally {
         c.release?.();
       }
+    },
+    async streamRun(run, sink) {
+      const refs = run.map((t) => copiedFrom(t) ?? Promise.reject(new Error(`internal: ${t.name} is not a copied tensor`)));
+      const first = refs[0] as TensorRef;
+      const last = refs[refs.length - 1] as TensorRef;
+      await streamRange(files.get(first.file), first.fileOffset, last.fileOffset + last.byteLength - first.fileOffset, sink);
+      return (refs as TensorRef[]).map((ref) => ({ kind: 'range', ref }));
     },
   };
 }

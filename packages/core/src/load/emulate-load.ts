@@ -66,6 +66,9 @@ export function expectedParams(config: Record<string, unknown>, architecture: st
   return names;
 }
 
+/** Stray stored tensors named one by one in the notes. */
+const MAX_NAMED_NOTES = 20;
+
 /** Emulates `AutoModel...from_pretrained(dir)` for GPT-2 under the given version's rules. */
 export async function emulateTransformersLoad(input: EmulateLoadInput): Promise<LoadEmulation> {
   const architecture = architectureOf(input.config);
@@ -116,9 +119,12 @@ export async function emulateTransformersLoad(input: EmulateLoadInput): Promise<
 
   const randomlyInitialised = [...params.values()].filter((p) => p.ref === null).map((p) => p.name);
   const ignored = [...stored.keys()].filter((k) => !expectedSet.has(k)).map((k) => stored.get(k)!.name);
-  for (const k of ignored) {
+  // Named one by one up to a few; a file with thousands of stray tensors gets one line for the rest.
+  const stray = ignored.filter((k) => {
     const c = canonicalName(k);
-    if (!BUFFER.test(c) && !BODY_PARAM.test(c) && c !== TIED_OUTPUT_WEIGHT) notes.push(`stored tensor "${k}" is not a parameter of ${architecture} and is ignored`);
-  }
+    return !BUFFER.test(c) && !BODY_PARAM.test(c) && c !== TIED_OUTPUT_WEIGHT;
+  });
+  for (const k of stray.slice(0, MAX_NAMED_NOTES)) notes.push(`stored tensor "${k}" is not a parameter of ${architecture} and is ignored`);
+  if (stray.length > MAX_NAMED_NOTES) notes.push(`and ${stray.length - MAX_NAMED_NOTES} more stored tensors that are not parameters of ${architecture} are ignored`);
   return { version: input.version, architecture, tied, params, randomlyInitialised, discarded, ignored, notes };
 }

@@ -358,6 +358,31 @@ describe('SafetensorsPositionalWriter', () => {
     await expect(writer.finish()).rejects.toMatchObject({ code: 'WRITE_INCOMPLETE', subject: 'c' });
   });
 
+  it('writes a run of adjacent tensors in chunks that span tensor boundaries, one write per chunk', async () => {
+    const expected = await writeAll(layout, data);
+    const sink = new PositionalMemorySink();
+    const writer = new SafetensorsPositionalWriter(sink, layout);
+    await writer.start();
+    const names = layout.entries.map((e) => e.name);
+    const all = new Uint8Array(layout.entries.at(-1)!.end);
+    for (const e of layout.entries) all.set(data.get(e.name)!, e.begin);
+    // Chunks of 5 bytes: each crosses a tensor boundary somewhere (the empty tensor too).
+    for (let at = 0; at < all.byteLength; at += 5) await writer.writeAdjacentChunk(names, all.subarray(at, at + 5));
+    await writer.finish();
+    expect(hex(sink.bytes)).toBe(hex(expected));
+    expect(sink.writes.length).toBe(1 + Math.ceil(all.byteLength / 5));
+    await expect(writer.writeAdjacentChunk(names, new Uint8Array(1))).rejects.toMatchObject({ code: 'WRITE_STATE' });
+  });
+
+  it('refuses a run that is not adjacent in the file, and bytes past its end', async () => {
+    const writer = new SafetensorsPositionalWriter(new PositionalMemorySink(), layout);
+    await writer.start();
+    const [a, , b, c] = layout.entries.map((e) => e.name);
+    await expect(writer.writeAdjacentChunk([a!, c!], new Uint8Array(1))).rejects.toMatchObject({ code: 'WRITE_OUT_OF_ORDER' });
+    const runBytes = layout.entries.find((e) => e.name === c)!.end - layout.entries.find((e) => e.name === b)!.begin;
+    await expect(writer.writeAdjacentChunk([b!, c!], new Uint8Array(runBytes + 1))).rejects.toMatchObject({ code: 'WRITE_TOO_MANY_BYTES' });
+  });
+
   it('enforces start → chunks → finish', async () => {
     const writer = new SafetensorsPositionalWriter(new PositionalMemorySink(), layout);
     await expect(writer.writeTensorChunk('a', new Uint8Array(12))).rejects.toMatchObject({ code: 'WRITE_STATE' });

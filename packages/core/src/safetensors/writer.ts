@@ -294,6 +294,42 @@ export class SafetensorsPositionalWriter {
     if (bytes.byteLength > 0) await this.sink.writeAt(this.layout.dataStart + entry.begin + at, bytes);
   }
 
+  /**
+   * Appends `bytes` to a run of tensors that lie back to back in the file (`names` in file order):
+   * the bytes continue the first tensor of the run that is not complete yet and may span several,
+   * in one write. Copying many small tensors this way costs one write per chunk, not one per tensor.
+   */
+  async writeAdjacentChunk(names: readonly string[], bytes: Uint8Array): Promise<void> {
+    if (this.state !== 'writing') throw new SafetensorsWriteError('WRITE_STATE', `tensors written ${this.state === 'new' ? 'before start()' : 'after finish()'}`);
+    const indices = names.map((name) => {
+      const index = this.indexByName.get(name);
+      if (index === undefined) throw new SafetensorsWriteError('WRITE_OUT_OF_ORDER', `tensor ${JSON.stringify(name)} is not in this file's layout`, name);
+      return index;
+    });
+    for (let k = 1; k < indices.length; k++) {
+      if (this.layout.entries[indices[k]!]!.begin !== this.layout.entries[indices[k - 1]!]!.end) {
+        throw new SafetensorsWriteError('WRITE_OUT_OF_ORDER', `tensors ${JSON.stringify(names[k - 1])} and ${JSON.stringify(names[k])} are not adjacent in the file`, names[k]!);
+      }
+    }
+    let k = indices.findIndex((i) => this.written[i]! < this.layout.entries[i]!.end - this.layout.entries[i]!.begin);
+    if (k < 0) {
+      if (bytes.byteLength === 0) return;
+      throw new SafetensorsWriteError('WRITE_TOO_MANY_BYTES', `tensors ${JSON.stringify(names[0])}..${JSON.stringify(names[names.length - 1])} are complete, but ${bytes.byteLength} more bytes were written`, names[names.length - 1]);
+    }
+    const first = this.layout.entries[indices[k]!]!;
+    const position = this.layout.dataStart + first.begin + this.written[indices[k]!]!;
+    // Counted before awaiting, as writeTensorChunk does.
+    for (let left = bytes.byteLength; left > 0; k++) {
+      if (k >= indices.length) throw new SafetensorsWriteError('WRITE_TOO_MANY_BYTES', `${bytes.byteLength} bytes run past the last tensor ${JSON.stringify(names[names.length - 1])}`, names[names.length - 1]);
+      const i = indices[k]!;
+      const e = this.layout.entries[i]!;
+      const take = Math.min(left, e.end - e.begin - this.written[i]!);
+      this.written[i] = this.written[i]! + take;
+      left -= take;
+    }
+    if (bytes.byteLength > 0) await this.sink.writeAt(position, bytes);
+  }
+
   /** Checks that every tensor was written in full. Writes nothing. */
   async finish(): Promise<void> {
     if (this.state !== 'writing') throw new SafetensorsWriteError('WRITE_STATE', `finish() called ${this.state === 'new' ? 'before start()' : 'twice'}`);
