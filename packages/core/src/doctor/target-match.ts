@@ -3,10 +3,11 @@
  * config's `target_modules` select. Used by the doctor only: merges follow the adapter's tensor keys.
  */
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
+import { fullMatches, layerIndexAfter } from '../peft/pattern.js';
 
 /** Whether `modulePath` is selected by a `target_modules` / `exclude_modules` entry or regex. */
-export function matchesTargets(targets: readonly string[] | string, modulePath: string): boolean {
-  if (typeof targets === 'string') return new RegExp(`^(?:${targets})$`).test(modulePath);
+export function matchesTargets(targets: readonly string[] | string, modulePath: string, field = 'target_modules'): boolean {
+  if (typeof targets === 'string') return fullMatches(targets, modulePath, { field });
   return targets.some((t) => modulePath === t || modulePath.endsWith(`.${t}`));
 }
 
@@ -14,8 +15,8 @@ export function matchesTargets(targets: readonly string[] | string, modulePath: 
 export function layerIndexOf(modulePath: string, layersPattern: readonly string[] | null): number | undefined {
   const patterns = layersPattern ?? [null];
   for (const p of patterns) {
-    const m = p === null ? modulePath.match(/^.*?\.[^.]*\.(\d+)\./) : modulePath.match(new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`));
-    if (m) return Number(m[1]);
+    const layer = layerIndexAfter(p, modulePath);
+    if (layer !== undefined) return layer;
   }
   return undefined;
 }
@@ -27,7 +28,7 @@ export function selectLoraTargets(config: LoraAdapterConfig, modules: readonly s
     return modules.filter((m) => /\.(c_attn|c_proj|c_fc|q_attn)$/.test(m));
   }
   return modules.filter((m) => {
-    if (config.excludeModules !== null && matchesTargets(config.excludeModules, m)) return false;
+    if (config.excludeModules !== null && matchesTargets(config.excludeModules, m, 'exclude_modules')) return false;
     if ((config.modulesToSave ?? []).some((s) => new RegExp(`(^|.*\\.)${escapeRegex(s)}($|\\..*)`).test(m))) return false;
     if (!matchesTargets(targets, m)) return false;
     if (typeof targets !== 'string' && config.layersToTransform !== null) {
