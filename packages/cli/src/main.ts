@@ -11,6 +11,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
 import { processIo, type Io } from './output.js';
+import { terminalJson, terminalLines } from './terminal-text.js';
 
 export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, envCommand];
 
@@ -43,7 +44,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`lorafuse: unknown command "${name}"\n\n${topHelp()}`);
+    io.stderr.write(`${terminalLines([`lorafuse: unknown command "${name}"`])}\n${topHelp()}`);
     return 2;
   }
   if (wantsHelp(rest)) {
@@ -68,12 +69,13 @@ export function reportError(error: unknown, json: boolean, io: Io): number {
     ? error.toJSON()
     : { name: 'InternalError', code: 'INTERNAL', kind: 'internal', message: error instanceof Error ? error.message : String(error) };
   if (json) {
-    io.stdout.write(`${JSON.stringify({ ok: false, exitCode: code, error: data }, null, 2)}\n`);
+    io.stdout.write(terminalJson({ ok: false, exitCode: code, error: data }));
   } else {
-    io.stderr.write(`lorafuse: error: ${data.message}\n`);
-    if ('hint' in data && data.hint) io.stderr.write(`  what to do: ${data.hint}\n`);
-    if (!known) io.stderr.write('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).\n');
+    const lines = [`lorafuse: error: ${data.message}`];
+    if ('hint' in data && data.hint) lines.push(`  what to do: ${data.hint}`);
+    if (!known) lines.push('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).');
+    io.stderr.write(terminalLines(lines));
   }
-  if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+  if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(terminalLines(error.stack.split('\n')));
   return code;
 }

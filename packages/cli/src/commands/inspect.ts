@@ -5,6 +5,7 @@ import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { formatBytes, type Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse inspect <dir-or-file> [--json]
 
@@ -121,7 +122,7 @@ export const inspectCommand: Command = {
           tensors: all,
         };
       }
-      if (flag(args, 'json')) io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      if (flag(args, 'json')) io.stdout.write(terminalJson(doc));
       else io.stdout.write(humanInspect(doc));
       return 0;
     } finally {
@@ -146,5 +147,5 @@ function humanInspect(doc: Record<string, unknown>): string {
   for (const t of tensors) {
     lines.push(`  ${t.name.padEnd(w)}  ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]${t.role ? `  ${t.role}` : ''}`);
   }
-  return `${lines.join('\n')}\n`;
+  return terminalLines(lines);
 }
