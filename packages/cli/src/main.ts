@@ -10,6 +10,7 @@ import { envCommand } from './commands/env.js';
 import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
+import { fromUnmappedFsError } from './fs/fs-error.js';
 import { processIo, type Io } from './output.js';
 import { terminalJson, terminalLines } from './terminal-text.js';
 
@@ -60,9 +61,12 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
 
 /**
  * Prints an error without a stack trace (unless LORAFUSE_DEBUG is set) and returns its exit code.
- * Every error thrown on purpose, the runner's included, is a `LorafuseError`; anything else is a bug.
+ * Every error thrown on purpose, the runner's included, is a `LorafuseError`, and so is an OS error
+ * that names a path once mapped here; anything else is a bug.
  */
-export function reportError(error: unknown, json: boolean, io: Io): number {
+export function reportError(thrown: unknown, json: boolean, io: Io): number {
+  // An OS error that names a path is the machine's or the path's, never a bug: say what failed.
+  const error = fromUnmappedFsError(thrown);
   const code = exitCodeFor(error);
   const known = error instanceof LorafuseError;
   const data = known
@@ -76,6 +80,6 @@ export function reportError(error: unknown, json: boolean, io: Io): number {
     if (!known) lines.push('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).');
     io.stderr.write(terminalLines(lines));
   }
-  if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(terminalLines(error.stack.split('\n')));
+  if (process.env['LORAFUSE_DEBUG'] && thrown instanceof Error && thrown.stack) io.stderr.write(terminalLines(thrown.stack.split('\n')));
   return code;
 }
