@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { canonicalName, parseAdapterKey, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { fromFsError } from '../fs/fs-error.js';
+import { statInputFile } from '../fs/input-file.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { formatBytes, type Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
@@ -65,8 +67,12 @@ export const inspectCommand: Command = {
     const files = new OpenFiles();
     try {
       let doc: Record<string, unknown>;
-      const s = await stat(target).catch(() => null);
+      const s = await stat(target).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw fromFsError(e, target, 'read', 'input');
+      });
       if (!s) throw new UsageError('NOT_FOUND', `${target} does not exist`, { subject: target });
+      if (!s.isDirectory()) await statInputFile(target); // a FIFO, device or socket is refused by name
       if (s.isFile()) {
         const header = await readSafetensorsHeader(await files.open(target));
         doc = { kind: 'safetensors', path: target, metadata: header.metadata, tensors: rows(header) };
