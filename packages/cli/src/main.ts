@@ -11,7 +11,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
 import { fromUnmappedFsError } from './fs/fs-error.js';
-import { processIo, type Io } from './output.js';
+import { ignoreClosedPipes, processIo, type Io } from './output.js';
 import { terminalJson, terminalLines } from './terminal-text.js';
 
 export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, envCommand];
@@ -34,6 +34,7 @@ function topHelp(): string {
 
 /** Runs the CLI with `argv` (without `node` and the script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
+  ignoreClosedPipes(io);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(topHelp());

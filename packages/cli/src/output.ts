@@ -12,6 +12,23 @@ export interface Io {
 
 export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
 
+const guarded = new WeakSet<object>();
+
+/**
+ * A reader that went away (`lorafuse inspect … | head -1`) is no failure of the command: writes to
+ * its closed pipe (EPIPE) are dropped, and the command finishes with its own exit code. Any other
+ * stream error stays fatal.
+ */
+export function ignoreClosedPipes(io: Io): void {
+  for (const stream of [io.stdout, io.stderr]) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
+
 /** A progress bar on a TTY, silent otherwise. */
 export class Progress {
   private readonly enabled: boolean;
