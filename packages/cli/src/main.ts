@@ -10,7 +10,9 @@ import { envCommand } from './commands/env.js';
 import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
-import { processIo, type Io } from './output.js';
+import { fromUnmappedFsError } from './fs/fs-error.js';
+import { ignoreClosedPipes, processIo, type Io } from './output.js';
+import { terminalJson, terminalLines } from './terminal-text.js';
 
 export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, envCommand];
 
@@ -32,6 +34,7 @@ function topHelp(): string {
 
 /** Runs the CLI with `argv` (without `node` and the script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
+  ignoreClosedPipes(io);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(topHelp());
@@ -43,7 +46,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`lorafuse: unknown command "${name}"\n\n${topHelp()}`);
+    io.stderr.write(`${terminalLines([`lorafuse: unknown command "${name}"`])}\n${topHelp()}`);
     return 2;
   }
   if (wantsHelp(rest)) {
@@ -59,21 +62,25 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
 
 /**
  * Prints an error without a stack trace (unless LORAFUSE_DEBUG is set) and returns its exit code.
- * Every error thrown on purpose, the runner's included, is a `LorafuseError`; anything else is a bug.
+ * Every error thrown on purpose, the runner's included, is a `LorafuseError`, and so is an OS error
+ * that names a path once mapped here; anything else is a bug.
  */
-export function reportError(error: unknown, json: boolean, io: Io): number {
+export function reportError(thrown: unknown, json: boolean, io: Io): number {
+  // An OS error that names a path is the machine's or the path's, never a bug: say what failed.
+  const error = fromUnmappedFsError(thrown);
   const code = exitCodeFor(error);
   const known = error instanceof LorafuseError;
   const data = known
     ? error.toJSON()
     : { name: 'InternalError', code: 'INTERNAL', kind: 'internal', message: error instanceof Error ? error.message : String(error) };
   if (json) {
-    io.stdout.write(`${JSON.stringify({ ok: false, exitCode: code, error: data }, null, 2)}\n`);
+    io.stdout.write(terminalJson({ ok: false, exitCode: code, error: data }));
   } else {
-    io.stderr.write(`lorafuse: error: ${data.message}\n`);
-    if ('hint' in data && data.hint) io.stderr.write(`  what to do: ${data.hint}\n`);
-    if (!known) io.stderr.write('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).\n');
+    const lines = [`lorafuse: error: ${data.message}`];
+    if ('hint' in data && data.hint) lines.push(`  what to do: ${data.hint}`);
+    if (!known) lines.push('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).');
+    io.stderr.write(terminalLines(lines));
   }
-  if (process.env['LORAFUSE_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+  if (process.env['LORAFUSE_DEBUG'] && thrown instanceof Error && thrown.stack) io.stderr.write(terminalLines(thrown.stack.split('\n')));
   return code;
 }

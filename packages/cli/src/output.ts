@@ -1,13 +1,33 @@
 /**
  * Where output goes: `--json` prints one JSON document on stdout; human text goes to stdout; logs and
- * progress go to stderr, and progress bars appear only when stderr is a terminal.
+ * progress go to stderr, and progress bars appear only when stderr is a terminal. Whatever is written
+ * passes through `terminal-text.ts` first (values from input files may hold escape sequences).
  */
+import { terminalSafe } from './terminal-text.js';
+
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
+
+const guarded = new WeakSet<object>();
+
+/**
+ * A reader that went away (`lorafuse inspect … | head -1`) is no failure of the command: writes to
+ * its closed pipe (EPIPE) are dropped, and the command finishes with its own exit code. Any other
+ * stream error stays fatal.
+ */
+export function ignoreClosedPipes(io: Io): void {
+  for (const stream of [io.stdout, io.stderr]) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
 
 /** A progress bar on a TTY, silent otherwise. */
 export class Progress {
@@ -28,7 +48,7 @@ export class Progress {
     const frac = Math.min(1, done / this.total);
     const filled = Math.round(frac * width);
     const cols = this.io.stderr.columns ?? 100;
-    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${detail}`;
+    const line = terminalSafe(`${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${detail}`);
     this.io.stderr.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, 100))}`);
     this.drawn = true;
   }

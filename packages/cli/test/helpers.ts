@@ -13,10 +13,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a user would (`node bin/lorafuse.js ...`). */
-export function runLorafuse(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+/** Runs the built CLI as a user would (`node bin/lorafuse.js ...`); killed (SIGKILL) after `timeoutMs` if given. */
+export function runLorafuse(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs?: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -18,6 +18,7 @@ import { openDiffInput, type DiffInput } from '../diff/inputs.js';
 import { createTensorComparer } from '../diff/tensor-comparer.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse diff <a> <b> [options]
 
@@ -115,7 +116,7 @@ export const diffCommand: Command = {
       io,
       quiet: json,
     });
-    if (json) io.stdout.write(`${diffReportJson(report)}\n`);
+    if (json) io.stdout.write(diffReportJson(report));
     else io.stdout.write(humanDiff(report, top));
     return report.exitCode;
   },
@@ -178,9 +179,9 @@ export async function runDiff(opts: RunDiffOptions): Promise<DiffReport> {
   }
 }
 
-/** The JSON document of a report: non-finite numbers become "inf", "-inf", "nan" (JSON has none). */
+/** The JSON document of a report, newline-ended: non-finite numbers become "inf", "-inf", "nan" (JSON has none). */
 export function diffReportJson(report: DiffReport): string {
-  return JSON.stringify(report, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf') : v), 2);
+  return terminalJson(report, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf') : v));
 }
 
 // ---- human output ------------------------------------------------------------------------------
@@ -290,5 +291,5 @@ export function humanDiff(r: DiffReport, top: number): string {
   const device = r.deviceDescription === null ? `no values compared on ${r.device} (every pair settled by its bytes or shape)` : `values compared on ${r.device}: ${r.deviceDescription}`;
   lines.push('', `${device}; ${tol}; ${r.seconds.toFixed(2)} s`);
   lines.push(r.verdict);
-  return `${lines.join('\n')}\n`;
+  return terminalLines(lines);
 }

@@ -3,6 +3,7 @@ import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import type { Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse doctor <base-dir> <adapter-dir> [--json]
 
@@ -43,13 +44,12 @@ function asFinding(e: unknown, into: Finding[]): undefined {
   return undefined;
 }
 
-/** One line per finding, most severe first. */
-export function formatFindings(findings: readonly Finding[]): string {
+/** The human lines of the findings, most severe first: one per finding, and one per fix. */
+export function findingLines(findings: readonly Finding[]): string[] {
   const order = { error: 0, warning: 1, info: 2 } as const;
   return [...findings]
     .sort((a, b) => order[a.severity] - order[b.severity])
-    .map((f) => `${f.severity.padEnd(7)} ${f.code}: ${f.message}${f.fix ? `\n        fix: ${f.fix}` : ''}`)
-    .join('\n');
+    .flatMap((f) => [`${f.severity.padEnd(7)} ${f.code}: ${f.message}`, ...(f.fix ? [`        fix: ${f.fix}`] : [])]);
 }
 
 export const doctorCommand: Command = {
@@ -64,9 +64,10 @@ export const doctorCommand: Command = {
     const warnings = findings.filter((f) => f.severity === 'warning').length;
     const code = errors > 0 ? 2 : 0;
     if (flag(args, 'json')) {
-      io.stdout.write(`${JSON.stringify({ ok: errors === 0, exitCode: code, errors, warnings, findings }, null, 2)}\n`);
+      io.stdout.write(terminalJson({ ok: errors === 0, exitCode: code, errors, warnings, findings }));
     } else {
-      io.stdout.write(`${findings.length === 0 ? 'no findings' : formatFindings(findings)}\n\n${errors} error(s), ${warnings} warning(s): ${errors > 0 ? 'merge would stop' : 'ready to merge'}\n`);
+      const summary = `${errors} error(s), ${warnings} warning(s): ${errors > 0 ? 'merge would stop' : 'ready to merge'}`;
+      io.stdout.write(terminalLines([...(findings.length === 0 ? ['no findings'] : findingLines(findings)), '', summary]));
     }
     return code;
   },

@@ -3,6 +3,7 @@ import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE, probeDawn } from '../devices/index.js';
 import type { Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse env [--json]
 
@@ -29,7 +30,7 @@ export const envCommand: Command = {
     try {
       const chromium = findChromium();
       const version = await chromiumVersion(chromium.path);
-      const runner = await startBrowserRunner({ pageBundlePath: MERGE_PAGE_BUNDLE, chromiumPath: chromium.path });
+      const runner = await startBrowserRunner({ pageBundlePath: MERGE_PAGE_BUNDLE, chromiumPath: chromium.path, onLog: (line) => io.stderr.write(terminalLines([`[lorafuse page] ${line}`])) });
       try {
         doc = {
           node: process.version,
@@ -45,7 +46,7 @@ export const envCommand: Command = {
       throw asMergeEnvironmentError(e);
     }
     if (flag(args, 'json')) {
-      io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      io.stdout.write(terminalJson(doc));
       return 0;
     }
     const gpu = doc['webgpu'] as { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean; features: string[]; limits: Record<string, number> };
@@ -60,7 +61,7 @@ export const envCommand: Command = {
       ...KEY_LIMITS.filter((k) => gpu.limits[k] !== undefined).map((k) => `  ${k.padEnd(36)} ${gpu.limits[k]}`),
       `dawn      ${'adapter' in dawn ? dawn.adapter : `unavailable: ${dawn.unavailable}`}`,
     ];
-    io.stdout.write(`${lines.join('\n')}\n`);
+    io.stdout.write(terminalLines(lines));
     return 0;
   },
 };

@@ -3,9 +3,12 @@ import { resolve } from 'node:path';
 import { canonicalName, parseAdapterKey, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { fromFsError } from '../fs/fs-error.js';
+import { statInputFile } from '../fs/input-file.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { readInputHeader } from '../fs/read-header.js';
 import { formatBytes, type Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse inspect <dir-or-file> [--json]
 
@@ -65,8 +68,12 @@ export const inspectCommand: Command = {
     const files = new OpenFiles();
     try {
       let doc: Record<string, unknown>;
-      const s = await stat(target).catch(() => null);
+      const s = await stat(target).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw fromFsError(e, target, 'read', 'input');
+      });
       if (!s) throw new UsageError('NOT_FOUND', `${target} does not exist`, { subject: target });
+      if (!s.isDirectory()) await statInputFile(target); // a FIFO, device or socket is refused by name
       if (s.isFile()) {
         const header = await readInputHeader(files, target);
         doc = { kind: 'safetensors', path: target, metadata: header.metadata, tensors: rows(header) };
@@ -122,7 +129,7 @@ export const inspectCommand: Command = {
           tensors: all,
         };
       }
-      if (flag(args, 'json')) io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      if (flag(args, 'json')) io.stdout.write(terminalJson(doc));
       else io.stdout.write(humanInspect(doc));
       return 0;
     } finally {
@@ -147,5 +154,5 @@ function humanInspect(doc: Record<string, unknown>): string {
   for (const t of tensors) {
     lines.push(`  ${t.name.padEnd(w)}  ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]${t.role ? `  ${t.role}` : ''}`);
   }
-  return `${lines.join('\n')}\n`;
+  return terminalLines(lines);
 }

@@ -4,6 +4,7 @@ import type { Command } from '../command.js';
 import type { MergeReport } from '../merge/report.js';
 import { runMerge } from '../merge/run-merge.js';
 import { formatBytes, type Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse merge <base-dir> <adapter-dir> --out <out-dir> [options]
 
@@ -77,7 +78,7 @@ export const mergeCommand: Command = {
       io,
       quiet: json,
     });
-    if (json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (json) io.stdout.write(terminalJson(report));
     else io.stdout.write(humanReport(report));
     return 0;
   },
@@ -100,5 +101,5 @@ function humanReport(r: MergeReport): string {
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
   lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);
   for (const f of r.findings) lines.push(`  ${f.severity}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`);
-  return `${lines.join('\n')}\n`;
+  return terminalLines(lines);
 }

@@ -2,6 +2,7 @@ import { UsageError } from '@lorafuse/core';
 import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Io } from '../output.js';
+import { terminalJson, terminalLines } from '../terminal-text.js';
 import { runVerify, type VerifyCommandReport } from '../verify/run-verify.js';
 
 const HELP = `Usage: lorafuse verify <out-dir> --base <base-dir> --adapter <adapter-dir> [options]
@@ -63,7 +64,7 @@ export const verifyCommand: Command = {
       io,
       quiet: json,
     });
-    if (json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (json) io.stdout.write(terminalJson(report));
     else io.stdout.write(humanVerify(report));
     return report.ok ? 0 : 1;
   },
@@ -80,5 +81,5 @@ function humanVerify(r: VerifyCommandReport): string {
   for (const f of r.failures) lines.push(`FAIL ${f.name} [${f.versions.join(', ')}]: ${f.detail}`);
   for (const e of r.extraFailures) lines.push(`FAIL ${e}`);
   lines.push(r.ok ? `verified: ${r.out} loads as base + adapter` : `verification FAILED for ${r.out}`);
-  return `${lines.join('\n')}\n`;
+  return terminalLines(lines);
 }

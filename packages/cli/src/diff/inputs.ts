@@ -3,9 +3,11 @@
  * adapter directory, or a bare `.safetensors` file. Only headers (and config.json) are read.
  * Pickle `.bin` weights and Git LFS pointer files are recognised and refused.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError, looksLikeAdapterKeys, parseShardIndex, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
+import { fromFsError } from '../fs/fs-error.js';
+import { readInputText, refuseIrregularEntries, statInputFile } from '../fs/input-file.js';
 import { assertNotLfsPointer, type OpenFiles } from '../fs/inputs.js';
 import { readInputHeader } from '../fs/read-header.js';
 
@@ -26,20 +28,26 @@ export interface DiffInput {
 }
 
 async function statOrNull(path: string) {
-  return stat(path).catch(() => null);
+  try {
+    return await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(e, path, 'read', 'input');
+  }
 }
 
 
 async function readHeader(path: string, files: OpenFiles): Promise<SafetensorsHeader> {
-  const s = await stat(path);
+  const s = await statInputFile(path);
   await assertNotLfsPointer(path, s.size);
   return readInputHeader(files, path);
 }
 
 async function readConfig(path: string): Promise<Record<string, unknown>> {
+  const text = await readInputText(path);
   let value: unknown;
   try {
-    value = JSON.parse(await readFile(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
     throw new InputError('CONFIG_JSON', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path });
   }
@@ -59,6 +67,7 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
   const path = resolve(arg);
   const s = await statOrNull(path);
   if (!s) throw new InputError('DIFF_INPUT_MISSING', `${role}: ${path} does not exist`, { subject: path });
+  if (!s.isDirectory()) await statInputFile(path); // a FIFO, device or socket is refused by name
   if (s.isFile()) {
     if (path.endsWith('.bin') || path.endsWith('.pt') || path.endsWith('.pth')) throw pickleError(resolve(path, '..'), basename(path));
     if (!path.endsWith('.safetensors')) {
@@ -70,7 +79,9 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
     const header = await readHeader(path, files);
     return { path, kind: 'safetensors', naming: looksLikeAdapterKeys(header.byName.keys()) ? 'adapter' : 'checkpoint', headers: [header], weightFiles: [basename(path)], config: null };
   }
-  const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  const entries = await readdir(path, { withFileTypes: true });
+  await refuseIrregularEntries(path, entries, ['adapter_model.safetensors', 'config.json', 'model.safetensors', SHARD_INDEX_FILE]);
+  const names = entries.filter((e) => e.isFile()).map((e) => e.name);
   if (names.includes('adapter_model.safetensors')) {
     const header = await readHeader(join(path, 'adapter_model.safetensors'), files);
     return { path, kind: 'adapter', naming: 'adapter', headers: [header], weightFiles: ['adapter_model.safetensors'], config: null };
@@ -82,7 +93,8 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
   }
   if (names.includes(SHARD_INDEX_FILE)) {
     const indexPath = join(path, SHARD_INDEX_FILE);
-    const index = parseShardIndex(await readFile(indexPath, 'utf8'), indexPath);
+    const index = parseShardIndex(await readInputText(indexPath), indexPath);
+    await refuseIrregularEntries(path, entries, index.shardFiles);
     const headers: SafetensorsHeader[] = [];
     for (const shard of index.shardFiles) {
       if (!names.includes(shard)) {

@@ -1,5 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import type { ByteSource } from '@lorafuse/core';
+import { fromFsError } from './fs-error.js';
+import { openInputFile } from './input-file.js';
 
 /** A `ByteSource` over a file, read by positioned reads. Call `close()` when done. */
 export interface FileByteSource extends ByteSource {
@@ -7,10 +8,9 @@ export interface FileByteSource extends ByteSource {
   close(): Promise<void>;
 }
 
-/** Opens `path` read-only for range reads. */
+/** Opens `path` read-only for range reads; anything but a regular file is refused before it is opened. */
 export async function openFileSource(path: string): Promise<FileByteSource> {
-  const handle: FileHandle = await open(path, 'r');
-  const { size } = await handle.stat();
+  const { handle, size } = await openInputFile(path);
   const readInto = async (target: Uint8Array, offset: number): Promise<void> => {
     const length = target.byteLength;
     if (offset < 0 || offset + length > size) {
@@ -18,7 +18,12 @@ export async function openFileSource(path: string): Promise<FileByteSource> {
     }
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await handle.read(target, done, length - done, offset + done);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(target, done, length - done, offset + done));
+      } catch (e) {
+        throw fromFsError(e, path, 'read', 'input');
+      }
       if (bytesRead === 0) throw new RangeError(`${path}: file ended early (changed while reading?)`);
       done += bytesRead;
     }

@@ -2,7 +2,7 @@
  * Opening the two input directories: configs parsed, safetensors headers validated, nothing else read.
  * Recognises (and refuses) pickle `.bin` weights and Git LFS pointer files, which never get executed.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   InputError,
@@ -11,6 +11,8 @@ import {
   type LoraAdapterConfig,
   type SafetensorsHeader,
 } from '@lorafuse/core';
+import { fromFsError } from './fs-error.js';
+import { readInputHead, readInputText, refuseIrregularEntries, statInputFile } from './input-file.js';
 import type { OpenFiles } from './open-files.js';
 import { readInputHeader } from './read-header.js';
 
@@ -44,20 +46,23 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** Whether something is at `path`; an error other than "not there" is reported, not taken as absence. */
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw fromFsError(e, path, 'read', 'input');
   }
 }
 
 /** Refuses a Git LFS pointer posing as a weights file, with what to do. */
 export async function assertNotLfsPointer(path: string, knownSize?: number): Promise<void> {
-  const size = knownSize ?? (await stat(path)).size;
+  const size = knownSize ?? (await statInputFile(path)).size;
   if (size > 1024) return;
-  const head = (await readFile(path)).subarray(0, LFS_POINTER_START.length).toString('latin1');
+  const head = (await readInputHead(path, LFS_POINTER_START.length)).toString('latin1');
   if (head === LFS_POINTER_START) {
     throw new InputError('LFS_POINTER', `${path} is a Git LFS pointer file, not the weights it points to`, {
       subject: path,
@@ -67,7 +72,7 @@ export async function assertNotLfsPointer(path: string, knownSize?: number): Pro
 }
 
 async function readJsonObject(path: string, what: string): Promise<{ text: string; value: Record<string, unknown> }> {
-  const text = await readFile(path, 'utf8');
+  const text = await readInputText(path);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -100,6 +105,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
   }
 
   const entries = await readdir(dir, { withFileTypes: true });
+  await refuseIrregularEntries(dir, entries, ['model.safetensors', 'model.safetensors.index.json']);
   const names = entries.filter((e) => e.isFile()).map((e) => e.name);
   const weightFiles: string[] = [];
   const headers: SafetensorsHeader[] = [];
@@ -108,7 +114,8 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
     weightFiles.push('model.safetensors');
   } else if (names.includes(indexName)) {
     const indexPath = join(dir, indexName);
-    const index = parseShardIndex(await readFile(indexPath, 'utf8'), indexPath);
+    const index = parseShardIndex(await readInputText(indexPath), indexPath);
+    await refuseIrregularEntries(dir, entries, index.shardFiles);
     weightFiles.push(indexName);
     for (const shard of index.shardFiles) {
       if (!names.includes(shard)) {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, constants as fsConstants, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { EnvironmentError, UsageError, type ByteSink, type PositionalByteSink } from '@lorafuse/core';
+import { fromFsError } from './fs-error.js';
 
 /** A file being written in the output directory: appended to, or written at offsets. */
 export interface OutputFile extends ByteSink, PositionalByteSink {
@@ -60,7 +61,7 @@ function writeError(e: unknown, path: string): unknown {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot write ${path} (${code})`, { subject: path, hint: 'Choose an --out directory you can write to.', cause: e });
   }
-  return e;
+  return fromFsError(e, path, 'write', 'output');
 }
 
 /** One output directory being written. */
@@ -86,7 +87,7 @@ export class OutputTransaction {
         });
       }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, abs, 'use the output directory', 'output');
       try {
         await mkdir(abs, { recursive: true });
       } catch (err) {

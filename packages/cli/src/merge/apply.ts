@@ -4,10 +4,10 @@
  * Unchanged tensors stream from input to output in file order while the device computes the merges
  * (each written as soon as it is ready), so neither waits for the other.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalName, layoutSafetensors, SafetensorsPositionalWriter, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout } from '@lorafuse/core';
 import type { MergeExecutor } from '../devices/index.js';
+import { readInputFile } from '../fs/input-file.js';
 import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
 import { Progress, type Io } from '../output.js';
 import { digestBytes } from '../proof/digest.js';
@@ -47,7 +47,7 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
   // their dirty pages (ext4's ordered mode commits them with it).
   const config = plan.outputConfig ?? plan.baseConfig;
   if (plan.outputConfig) await tx.writeFile('config.json', new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`));
-  else await tx.writeFile('config.json', await readFile(join(input.baseDir, 'config.json')));
+  else await tx.writeFile('config.json', await readInputFile(join(input.baseDir, 'config.json')));
 
   const layout = layoutSafetensors(plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
   const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));

@@ -4,6 +4,7 @@
  * result but never an error (newer PEFT).
  */
 import { InputError } from '../errors.js';
+import { checkConfigPattern } from './pattern.js';
 
 /** The fields of a LoRA adapter config that matter for merging, with PEFT's defaults applied. */
 export interface LoraAdapterConfig {
@@ -171,6 +172,7 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
   let layersPattern: string[] | null = null;
   if (typeof layersPatternRaw === 'string') layersPattern = [layersPatternRaw];
   else if (layersPatternRaw !== null && layersPatternRaw !== undefined) layersPattern = strList('layers_pattern');
+  for (const p of layersPattern ?? []) checkRegex(label, 'layers_pattern', p);
 
   const ttiRaw = has('trainable_token_indices') ? obj['trainable_token_indices'] : null;
   let trainableTokenIndices: LoraAdapterConfig['trainableTokenIndices'] = null;
@@ -208,9 +210,5 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
 }
 
 function checkRegex(label: string, field: string, pattern: string): void {
-  try {
-    new RegExp(pattern);
-  } catch (e) {
-    throw fieldError(label, field, `is not a regular expression lorafuse can evaluate: ${(e as Error).message}`);
-  }
+  checkConfigPattern(pattern, { field, label });
 }

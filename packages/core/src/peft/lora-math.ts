@@ -3,14 +3,15 @@
  * Kept apart from key mapping and planning, as PEFT keeps `layer.py` apart from `model.py`.
  */
 import type { LoraAdapterConfig } from './adapter-config.js';
+import { patternKeyMatches } from './pattern.js';
 
 /**
  * PEFT's `get_pattern_key`: the first pattern key (in file order) whose regex `(.*\.)?(key)$` matches
  * the module path from its start; `undefined` when none does.
  */
-export function findPatternKey(patternKeys: readonly string[], modulePath: string): string | undefined {
+export function findPatternKey(patternKeys: readonly string[], modulePath: string, field = 'rank_pattern'): string | undefined {
   for (const key of patternKeys) {
-    if (new RegExp(`^(?:.*\\.)?(?:${key})$`).test(modulePath)) return key;
+    if (patternKeyMatches(key, modulePath, { field: `${field}.${key}` })) return key;
   }
   return undefined;
 }
@@ -38,8 +39,8 @@ export interface ModuleHyperparams {
  * adapter key without `base_model.model.` and without the `.lora_*` suffix (`transformer.h.1.mlp.c_proj`).
  */
 export function moduleHyperparams(config: LoraAdapterConfig, modulePath: string, rankFromShape: number): ModuleHyperparams {
-  const rankKey = findPatternKey(config.rankPattern.map(([k]) => k), modulePath);
-  const alphaKey = findPatternKey(config.alphaPattern.map(([k]) => k), modulePath);
+  const rankKey = findPatternKey(config.rankPattern.map(([k]) => k), modulePath, 'rank_pattern');
+  const alphaKey = findPatternKey(config.alphaPattern.map(([k]) => k), modulePath, 'alpha_pattern');
   const configuredRank = rankKey === undefined ? config.r : (config.rankPattern.find(([k]) => k === rankKey)?.[1] ?? config.r);
   const alpha = alphaKey === undefined ? config.loraAlpha : (config.alphaPattern.find(([k]) => k === alphaKey)?.[1] ?? config.loraAlpha);
   return {

@@ -9,10 +9,11 @@
  */
 import { moduleKind } from '../gpt2/architecture.js';
 import type { LoraAdapterConfig } from './adapter-config.js';
+import { fullMatches, layerIndexAfter } from './pattern.js';
 
 /** Whether `modulePath` is selected by a `target_modules` / `exclude_modules` entry or regex. */
-export function matchesTargets(targets: readonly string[] | string, modulePath: string): boolean {
-  if (typeof targets === 'string') return new RegExp(`^(?:${targets})$`).test(modulePath);
+export function matchesTargets(targets: readonly string[] | string, modulePath: string, field = 'target_modules'): boolean {
+  if (typeof targets === 'string') return fullMatches(targets, modulePath, { field });
   return targets.some((t) => modulePath === t || modulePath.endsWith(`.${t}`));
 }
 
@@ -20,8 +21,8 @@ export function matchesTargets(targets: readonly string[] | string, modulePath: 
 export function layerIndexOf(modulePath: string, layersPattern: readonly string[] | null): number | undefined {
   const patterns = layersPattern ?? [null];
   for (const p of patterns) {
-    const m = p === null ? modulePath.match(/^.*?\.[^.]*\.(\d+)\./) : modulePath.match(new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`));
-    if (m) return Number(m[1]);
+    const layer = layerIndexAfter(p, modulePath);
+    if (layer !== undefined) return layer;
   }
   return undefined;
 }
@@ -41,7 +42,7 @@ function escapeRegex(s: string): string {
  */
 export function whyNotLoraTarget(config: LoraAdapterConfig, modulePath: string): string | null {
   const targets = config.targetModules ?? ['c_attn']; // PEFT's default for gpt2
-  if (config.excludeModules !== null && matchesTargets(config.excludeModules, modulePath)) return `exclude_modules ${JSON.stringify(config.excludeModules)} excludes it`;
+  if (config.excludeModules !== null && matchesTargets(config.excludeModules, modulePath, 'exclude_modules')) return `exclude_modules ${JSON.stringify(config.excludeModules)} excludes it`;
   const saved = (config.modulesToSave ?? []).find((s) => new RegExp(`(^|.*\\.)${escapeRegex(s)}($|\\..*)`).test(modulePath));
   if (saved !== undefined) return `modules_to_save lists "${saved}", which PEFT trains whole instead of with LoRA`;
   if (typeof targets === 'string' && targets.toLowerCase() === 'all-linear') {

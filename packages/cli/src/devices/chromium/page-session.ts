@@ -5,6 +5,7 @@
  */
 import { EnvironmentError, type TensorRef } from '@lorafuse/core';
 import { isRunnerError, startBrowserRunner, type BrowserRunner, type WebGpuAdapterChoice } from '@lorafuse/runner';
+import { terminalLines } from '../../terminal-text.js';
 
 /** Turns the runner's environment failures into lorafuse errors whose hint ends with `cpuHint`. */
 export function asEnvironmentError(error: unknown, cpuHint = 'Or run without a browser: `--device cpu`.'): unknown {
@@ -29,6 +30,8 @@ export async function startPageSession(pageBundlePath: string, cpuHint: string, 
   try {
     runner = await startBrowserRunner({
       pageBundlePath,
+      // The page's errors can quote tensor names from the input files.
+      onLog: (line) => process.stderr.write(terminalLines([`[lorafuse page] ${line}`])),
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.webgpuAdapter ? { webgpuAdapter: options.webgpuAdapter } : {}),
     });
