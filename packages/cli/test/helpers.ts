@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeToF32, memorySource, readSafetensorsHeader, type FloatCodecDtype, type SafetensorsHeader } from '@lorafuse/core';
+import { testModeEnv } from './mesa-vulkan.js';
 
 export const CLI = fileURLToPath(new URL('../bin/lorafuse.js', import.meta.url));
 
@@ -13,10 +14,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a user would (`node bin/lorafuse.js ...`); killed (SIGKILL) after `timeoutMs` if given. */
+/**
+ * Runs the built CLI as a user would (`node bin/lorafuse.js ...`), with `env` on top of this
+ * process's environment (and, in the Mesa test mode, the Mesa drivers: see mesa-vulkan.ts); killed
+ * (SIGKILL) after `timeoutMs` if given.
+ */
 export function runLorafuse(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs?: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...testModeEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -9,7 +9,9 @@ const HELP = `Usage: lorafuse env [--json]
 
 Shows the environment lorafuse would use: Node.js, the Chromium it finds (CHROME_PATH, /usr/bin/chromium,
 usual install paths) and its version, the WebGPU adapter the runner page gets, with its limits, and the
-adapter Dawn finds inside Node (--device dawn), or why it cannot start.
+adapter Dawn finds inside Node (--device dawn) with the Vulkan drivers it runs on (the system's, those
+VK_DRIVER_FILES / VK_ICD_FILENAMES name, or the SwiftShader driver beside Chromium when the system's give
+no usable adapter), or why it cannot start.
 Exits 2 when no browser or no WebGPU adapter is available (then use \`lorafuse merge --device cpu\`).
 
 Options:
@@ -59,7 +61,9 @@ export const envCommand: Command = {
       `webgpu    ${[gpu.description, gpu.vendor, gpu.architecture, gpu.device].filter(Boolean).join(' / ') || 'adapter'}${gpu.isFallbackAdapter ? ' [software fallback]' : ''}`,
       `features  ${gpu.features.join(', ') || '(none)'}`,
       ...KEY_LIMITS.filter((k) => gpu.limits[k] !== undefined).map((k) => `  ${k.padEnd(36)} ${gpu.limits[k]}`),
-      `dawn      ${'adapter' in dawn ? dawn.adapter : `unavailable: ${dawn.unavailable}`}`,
+      ...('adapter' in dawn
+        ? [`dawn      ${dawn.adapter}`, `          on ${dawn.drivers}`, ...(dawn.nativeMessages.length > 0 ? [`          the drivers printed (kept off stderr): ${dawn.nativeMessages.join(' | ')}`] : [])]
+        : [`dawn      unavailable: ${dawn.unavailable}`, ...(dawn.hint ? [`          ${dawn.hint}`] : [])]),
     ];
     io.stdout.write(terminalLines(lines));
     return 0;
