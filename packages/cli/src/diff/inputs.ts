@@ -3,10 +3,10 @@
  * adapter directory, or a bare `.safetensors` file. Only headers (and config.json) are read.
  * Pickle `.bin` weights and Git LFS pointer files are recognised and refused.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError, looksLikeAdapterKeys, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
-import { assertNotLfsPointer, type OpenFiles } from '../fs/inputs.js';
+import { assertNotLfsPointer, listRegularFiles, type OpenFiles } from '../fs/inputs.js';
 
 
 /** One side of a diff, headers read. */
@@ -69,7 +69,7 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
     const header = await readHeader(path, files);
     return { path, kind: 'safetensors', naming: looksLikeAdapterKeys(header.byName.keys()) ? 'adapter' : 'checkpoint', headers: [header], weightFiles: [basename(path)], config: null };
   }
-  const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  const names = await listRegularFiles(path);
   if (names.includes('adapter_model.safetensors')) {
     const header = await readHeader(join(path, 'adapter_model.safetensors'), files);
     return { path, kind: 'adapter', naming: 'adapter', headers: [header], weightFiles: ['adapter_model.safetensors'], config: null };
