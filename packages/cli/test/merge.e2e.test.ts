@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '@lorafuse/core/testing';
@@ -116,15 +116,22 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('refuses a non-empty out dir unless --overwrite', async () => {
+  it('refuses a non-empty out dir unless --overwrite, and --overwrite one holding files lorafuse did not write', async () => {
     const out = join(c.dir, 'busy');
     await writeDir(out, { 'notes.txt': 'keep me' });
     const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', out, '--device', 'cpu']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/not empty.*\n.*--overwrite/);
     expect(await readdir(out)).toEqual(['notes.txt']);
+    const refused = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', out, '--device', 'cpu', '--overwrite']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/holds files lorafuse did not write: notes\.txt/);
+    expect(await readdir(out)).toEqual(['notes.txt']);
+    await rm(join(out, 'notes.txt'));
+    await writeDir(out, { 'model.safetensors': 'an earlier output' });
     const again = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', out, '--device', 'cpu', '--overwrite']);
     expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/replaced the earlier output's model\.safetensors/);
     expect((await readdir(out)).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
   });
 

@@ -171,13 +171,21 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   };
 
   const killNow = (): void => {
+    const proc = browser?.process();
     try {
-      browser?.process()?.kill('SIGKILL');
+      // The whole process group (puppeteer starts Chromium as a group leader): a GPU or renderer
+      // process still alive would keep writing into the profile while it is being removed.
+      if (proc?.pid !== undefined && process.platform !== 'win32') process.kill(-proc.pid, 'SIGKILL');
+      else proc?.kill('SIGKILL');
     } catch {
-      // already gone
+      try {
+        proc?.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     try {
-      rmSync(userDataDir, { recursive: true, force: true });
+      rmSync(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     } catch {
       // best effort on exit
     }
@@ -200,7 +208,8 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   function close(): Promise<void> {
     closing ??= (async () => {
       if (handleExit) {
-        process.off('exit', killNow);
+        // The exit hook stays until the close is done: a process that exits during it (a signal
+        // handler's time ran out) still kills the browser and removes the profile.
         process.off('SIGINT', onSigint);
         process.off('SIGTERM', onSigterm);
       }
@@ -221,6 +230,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       }
       await server?.close();
       await rm(userDataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      if (handleExit) process.off('exit', killNow);
       liveRunners.delete(close);
     })();
     return closing;

@@ -20,7 +20,11 @@ Options:
                        which is slower end to end; webgpu: WGSL kernels in headless Chromium;
                        dawn: the same kernels on Dawn inside Node (no browser, no transfers);
                        cpu: worker threads in Node
-  --overwrite          replace the contents of a non-empty output directory
+  --overwrite          replace an earlier lorafuse output in <out-dir>: refused if the directory
+                       holds anything lorafuse did not write (files other than config.json,
+                       model*.safetensors, model.safetensors.index.json and the files copied from
+                       <base-dir>; hidden files and sub-directories included), so nothing else is
+                       ever deleted; the report lists what was replaced
   --tie <mode>         auto (default): keep wte/lm_head tied exactly when their effective weights are
                        bitwise equal, else store both and set tie_word_embeddings: false;
                        untie: always store both; keep: keep the tie (refused if that would discard
@@ -38,7 +42,10 @@ The output directory gets model.safetensors, config.json (changed only where the
 vocab_size, tie_word_embeddings, architectures/num_labels) and every other file of <base-dir> copied
 unchanged. Before anything is renamed into place, the written checkpoint is re-read and what
 transformers (v4 and v5 rules) would load is checked tensor by tensor against what was meant;
-a mismatch exits 1. Nothing is left behind on failure.
+a mismatch exits 1. The output is built in a hidden staging directory beside <out-dir> and swapped
+into place at once, so a failed or interrupted run (Ctrl-C, SIGTERM, SIGHUP; exit 128 + the signal)
+leaves nothing behind and an earlier output as it was. One merge at a time may write <out-dir>;
+another is refused while it runs, and leftovers of a killed run are recognised and removed.
 Chromium is found via CHROME_PATH, /usr/bin/chromium, or the usual install paths.
 `;
 
@@ -99,6 +106,7 @@ function humanReport(r: MergeReport): string {
   lines.push(`  tie: ${r.tie.decision} (${r.tie.reason})`);
   for (const c of r.configChanges) lines.push(`  config.json: ${c}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
+  if (r.replaced.length > 0) lines.push(`  replaced the earlier output's ${r.replaced.join(', ')}`);
   lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);
   for (const f of r.findings) lines.push(`  ${f.severity}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`);
   return terminalLines(lines);

@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { InputError, looksLikeAdapterKeys, parseShardIndex, SHARD_INDEX_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
 import { fromFsError } from '../fs/fs-error.js';
 import { readInputText, refuseIrregularEntries, statInputFile } from '../fs/input-file.js';
-import { assertNotLfsPointer, type OpenFiles } from '../fs/inputs.js';
+import { assertNotLfsPointer, listRegularFiles, type OpenFiles } from '../fs/inputs.js';
 import { readInputHeader } from '../fs/read-header.js';
 
 
@@ -81,7 +81,7 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
   }
   const entries = await readdir(path, { withFileTypes: true });
   await refuseIrregularEntries(path, entries, ['adapter_model.safetensors', 'config.json', 'model.safetensors', SHARD_INDEX_FILE]);
-  const names = entries.filter((e) => e.isFile()).map((e) => e.name);
+  const names = await listRegularFiles(path);
   if (names.includes('adapter_model.safetensors')) {
     const header = await readHeader(join(path, 'adapter_model.safetensors'), files);
     return { path, kind: 'adapter', naming: 'adapter', headers: [header], weightFiles: ['adapter_model.safetensors'], config: null };

@@ -2,7 +2,7 @@
  * Opening the two input directories: configs parsed, safetensors headers validated, nothing else read.
  * Recognises (and refuses) pickle `.bin` weights and Git LFS pointer files, which never get executed.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   InputError,
@@ -27,7 +27,7 @@ export interface BaseDir {
   readonly headers: readonly SafetensorsHeader[];
   /** File names (relative to `dir`) that hold weights or their index: not copied to the output. */
   readonly weightFiles: readonly string[];
-  /** Every other regular file of the directory (tokenizer, generation_config.json, ...). */
+  /** Every other regular file of the directory, links followed (tokenizer, generation_config.json, ...). */
   readonly otherFiles: readonly string[];
 }
 
@@ -56,6 +56,34 @@ async function exists(path: string): Promise<boolean> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw fromFsError(e, path, 'read', 'input');
   }
+}
+
+/**
+ * The names of the regular files in `dir`, symbolic links followed: every file of a Hugging Face
+ * cache snapshot is a link into its blobs/ folder, and a directory listing reports links, not files.
+ * A link to nothing is refused, since its file would otherwise be silently missing.
+ */
+export async function listRegularFiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile()) {
+      names.push(e.name);
+    } else if (e.isSymbolicLink()) {
+      const path = join(dir, e.name);
+      const target = await stat(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' && err.code !== 'ELOOP') throw err;
+        return undefined;
+      });
+      if (!target) {
+        throw new InputError('BROKEN_LINK', `${path} is a symbolic link to ${await readlink(path).catch(() => 'nothing')}, which does not exist`, {
+          subject: path,
+          hint: 'Download the file again (an interrupted Hugging Face download leaves such links), or remove the link.',
+        });
+      }
+      if (target.isFile()) names.push(e.name);
+    }
+  }
+  return names;
 }
 
 /** Refuses a Git LFS pointer posing as a weights file, with what to do. */
@@ -106,7 +134,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
 
   const entries = await readdir(dir, { withFileTypes: true });
   await refuseIrregularEntries(dir, entries, ['model.safetensors', 'model.safetensors.index.json']);
-  const names = entries.filter((e) => e.isFile()).map((e) => e.name);
+  const names = await listRegularFiles(dir);
   const weightFiles: string[] = [];
   const headers: SafetensorsHeader[] = [];
   const indexName = 'model.safetensors.index.json';

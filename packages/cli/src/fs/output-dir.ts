@@ -1,12 +1,19 @@
 /**
- * The output directory as a transaction: files are written under temporary names inside it, fsynced,
- * and renamed into place only on `commit()`. `abort()` leaves nothing new behind.
+ * The output directory as a transaction. One run at a time holds the directory's lock; the whole
+ * output is built in a staging directory beside it (same parent, so renaming is atomic), fsynced,
+ * and swapped into place on `commit()`: an existing output is renamed aside first and removed only
+ * once the new one is in place, so at any instant the directory holds the old output or the new
+ * one, complete. `abort()` (and `abandonSync()` in a process's last moments) leaves nothing new
+ * behind and the existing output as it was.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, constants as fsConstants, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { renameSync, rmdirSync, rmSync } from 'node:fs';
+import { chmod, copyFile, constants as fsConstants, lstat, mkdir, open, realpath, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { EnvironmentError, UsageError, type ByteSink, type PositionalByteSink } from '@lorafuse/core';
 import { fromFsError } from './fs-error.js';
+import { classifyEntries, clearLeftovers, existsNoFollow, removeSetAside, siblingsOf, type OutputSiblings } from './output-leftovers.js';
+import { OutputLock } from './output-lock.js';
 
 /** A file being written in the output directory: appended to, or written at offsets. */
 export interface OutputFile extends ByteSink, PositionalByteSink {
@@ -59,75 +66,218 @@ function writeError(e: unknown, path: string): unknown {
     return new EnvironmentError('DISK_FULL', `no space left on the device writing ${path}`, { subject: path, hint: 'Free some space or choose an --out directory on another disk; nothing was written.', cause: e });
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot write ${path} (${code})`, { subject: path, hint: 'Choose an --out directory you can write to.', cause: e });
+    return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot write ${path} (${code})`, { subject: path, hint: 'Choose an --out directory you can write to (lorafuse builds the output beside it, so its parent must be writable too).', cause: e });
   }
   return fromFsError(e, path, 'write', 'output');
 }
 
-/** One output directory being written. */
+/** Thrown by writes after the transaction was aborted (a signal arrived): the run is ending. */
+function abandoned(): EnvironmentError {
+  return new EnvironmentError('OUTPUT_ABANDONED', 'the output was abandoned while it was being written');
+}
+
+/** What an output will hold and whether an existing one may be replaced. */
+export interface OutputOptions {
+  /** `--overwrite`: replace an existing output (refused if it holds files lorafuse did not write). */
+  readonly overwrite: boolean;
+  /** The names of the files this output will hold. */
+  readonly names: readonly string[];
+}
+
+/** What a commit did to an existing output directory. */
+export interface Committed {
+  /** The earlier output's files, now replaced or removed (empty when there was none). */
+  readonly replaced: string[];
+}
+
+const LIST_AT_MOST = 12;
+function listNames(names: readonly string[]): string {
+  return names.length <= LIST_AT_MOST ? names.join(', ') : `${names.slice(0, LIST_AT_MOST).join(', ')} and ${names.length - LIST_AT_MOST} more`;
+}
+
+/** The real path of an output directory (a link to a directory is followed) or a not-yet-existing one. */
+async function outputPath(dir: string): Promise<string> {
+  const abs = resolve(dir);
+  const l = await lstat(abs).catch(() => undefined);
+  if (l?.isSymbolicLink()) {
+    const target = await realpath(abs).catch(() => undefined);
+    if (!target) throw new UsageError('OUT_NOT_DIR', `output path ${abs} is a symbolic link to nothing`, { subject: abs, hint: 'Remove the link or choose another --out.' });
+    return target;
+  }
+  return join(await realOrResolved(dirname(abs)), basename(abs));
+}
+
+/**
+ * One output directory being written. Construct it, then `begin()`; a signal handler may call
+ * `abort()` or `abandonSync()` at any moment from construction on.
+ */
 export class OutputTransaction {
-  private readonly files: Array<{ temp: string; final: string; handle: FileHandle | null }> = [];
   private readonly tag = randomBytes(6).toString('hex');
-  private done = false;
+  private readonly outputNames: ReadonlySet<string>;
+  private phase: 'new' | 'beginning' | 'open' | 'committing' | 'committed' | 'aborted' = 'new';
+  /** Set first thing by `abort()`: no write starts after it. */
+  private stopping = false;
+  private out: string | undefined;
+  private sib: OutputSiblings | undefined;
+  private lock: OutputLock | undefined;
+  /** The top-most parent directory `begin()` created, removed again by an abort. */
+  private createdParent: string | undefined;
+  private stagingMade = false;
+  /** During the swap: the earlier output is set aside and the new one not yet in place. */
+  private setAside = false;
+  private readonly files = new Map<string, { handle: FileHandle | null }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private beginning: Promise<void> | undefined;
+  private committing: Promise<Committed> | undefined;
+  private aborting: Promise<void> | undefined;
+  /** One line each about what `begin()` found and cleared of earlier runs. */
+  readonly notes: string[] = [];
 
-  private constructor(readonly dir: string, private readonly createdDir: boolean, private readonly overwrite: boolean) {}
-
-  /** Prepares `dir`: creates it if missing; refuses a non-empty one unless `overwrite`. */
-  static async begin(dir: string, overwrite: boolean): Promise<OutputTransaction> {
-    const abs = resolve(dir);
-    let created = false;
-    try {
-      const s = await stat(abs);
-      if (!s.isDirectory()) throw new UsageError('OUT_NOT_DIR', `output path ${abs} exists and is not a directory`, { subject: abs });
-      const entries = await readdir(abs);
-      if (entries.length > 0 && !overwrite) {
-        throw new UsageError('OUT_DIR_NOT_EMPTY', `output directory ${abs} is not empty`, {
-          subject: abs,
-          hint: 'Pass --overwrite to replace its contents, or choose a new directory.',
-        });
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, abs, 'use the output directory', 'output');
-      try {
-        await mkdir(abs, { recursive: true });
-      } catch (err) {
-        throw writeError(err, abs);
-      }
-      created = true;
-    }
-    return new OutputTransaction(abs, created, overwrite);
+  constructor(private readonly requested: string, private readonly options: OutputOptions) {
+    this.outputNames = new Set(options.names);
   }
 
-  /** Starts writing `name`; bytes go to a temporary file until `commit()`. */
-  async createFile(name: string): Promise<OutputFile> {
-    const final = join(this.dir, name);
-    const temp = join(this.dir, `.${name}.lorafuse-${this.tag}.tmp`);
-    let handle: FileHandle;
+  /** The output directory (absolute; links to it followed). Known once `begin()` ran. */
+  get dir(): string {
+    if (!this.out) throw new Error('internal: the output was not begun');
+    return this.out;
+  }
+
+  /**
+   * Takes the lock, clears dead runs' leftovers, checks an existing directory (refused when not
+   * empty unless `overwrite`, and then when it holds files lorafuse did not write) and creates the
+   * staging directory. Nothing is written unless all of that passes.
+   */
+  begin(): Promise<void> {
+    if (this.phase !== 'new') throw new Error('internal: begin() called twice');
+    this.phase = 'beginning';
+    this.beginning = this.doBegin().then(
+      () => {
+        this.phase = 'open';
+      },
+      async (e: unknown) => {
+        await this.cleanUp();
+        this.phase = 'aborted';
+        throw e;
+      },
+    );
+    return this.beginning;
+  }
+
+  private async doBegin(): Promise<void> {
+    const out = await outputPath(this.requested);
+    this.out = out;
+    const sib = siblingsOf(out, this.tag);
+    this.sib = sib;
+    if (sib.parent === out) throw new UsageError('OUT_NOT_DIR', `output path ${out} cannot be a file system root`, { subject: out });
     try {
-      handle = await open(temp, 'wx');
+      this.createdParent = await mkdir(sib.parent, { recursive: true });
     } catch (e) {
-      throw writeError(e, final);
+      throw writeError(e, sib.parent);
     }
-    const entry = { temp, final, handle: handle as FileHandle | null };
-    this.files.push(entry);
+    this.stopIfAborted();
+    try {
+      const { lock, tookOverFrom } = await OutputLock.acquire(sib.lock, out);
+      this.lock = lock;
+      this.stopIfAborted();
+      const cleared = await clearLeftovers(out, this.outputNames);
+      const what = [...(tookOverFrom ? [`its lock ${sib.lock}`] : []), ...cleared.removed];
+      if (what.length > 0 || cleared.restored) {
+        const run = tookOverFrom ? `an interrupted lorafuse run (pid ${tookOverFrom.pid})` : 'an interrupted lorafuse run';
+        this.notes.push(`removed what ${run} left behind: ${what.join(', ') || 'nothing else'}${cleared.restored ? `; moved the earlier output back from ${cleared.restored}` : ''}`);
+      }
+      for (const k of cleared.kept) {
+        this.notes.push(`kept ${k.path}, an earlier output set aside by an interrupted run: it holds files lorafuse did not write (${listNames(k.foreign)}); move them out, then remove it: rm -r ${JSON.stringify(k.path)}`);
+      }
+    } catch (e) {
+      throw writeError(e, sib.parent);
+    }
+    await this.checkExisting();
+    this.stopIfAborted();
+    try {
+      await mkdir(sib.staging);
+    } catch (e) {
+      throw writeError(e, sib.parent);
+    }
+    this.stagingMade = true;
+  }
+
+  private stopIfAborted(): void {
+    if (this.stopping) throw abandoned();
+  }
+
+  /** Refuses an existing output that this run may not replace; returns what it holds. */
+  private async checkExisting(): Promise<string[]> {
+    const out = this.dir;
+    let s;
+    try {
+      s = await lstat(out);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    if (!s.isDirectory()) throw new UsageError('OUT_NOT_DIR', `output path ${out} exists and is not a directory`, { subject: out });
+    const { all, foreign } = await classifyEntries(out, this.outputNames);
+    if (all.length === 0) return [];
+    if (!this.options.overwrite) {
+      throw new UsageError('OUT_DIR_NOT_EMPTY', `output directory ${out} is not empty (it holds ${listNames(all)})`, {
+        subject: out,
+        hint: 'Pass --overwrite to replace an earlier lorafuse output there, or choose a new directory.',
+      });
+    }
+    if (foreign.length > 0) {
+      throw new UsageError('OUT_DIR_HAS_OTHER_FILES', `output directory ${out} holds files lorafuse did not write: ${listNames(foreign)}`, {
+        subject: out,
+        hint: '--overwrite replaces only an earlier output (config.json, model*.safetensors, its index and the files copied from the base); move those files elsewhere, or choose a new directory.',
+      });
+    }
+    return all;
+  }
+
+  /** Runs `work` as I/O that `abort()` waits for, unless the transaction is being aborted. */
+  private track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.stopping) return Promise.reject(abandoned());
+    const p = work();
+    this.inFlight.add(p);
+    const forget = () => this.inFlight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  private staged(name: string): string {
+    if (this.phase !== 'open' || !this.sib) throw new Error(`internal: ${name} written outside an open output`);
+    return join(this.sib.staging, name);
+  }
+
+  /** Starts writing `name`; bytes go to the staging directory until `commit()`. */
+  async createFile(name: string): Promise<OutputFile> {
+    const path = this.staged(name);
+    const final = join(this.dir, name);
+    const handle = await this.track(() => open(path, 'wx')).catch((e: unknown) => {
+      throw writeError(e, final);
+    });
+    const entry = { handle: handle as FileHandle | null };
+    this.files.set(name, entry);
     let written = 0;
     /** Writes all of `chunk` at `position`, or at the end of what was appended when null. */
-    const put = async (chunk: Uint8Array, position: number | null): Promise<void> => {
-      try {
-        if (faultAfterBytes !== undefined && written + chunk.byteLength > faultAfterBytes) {
-          throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
+    const put = (chunk: Uint8Array, position: number | null): Promise<void> =>
+      this.track(async () => {
+        try {
+          if (faultAfterBytes !== undefined && written + chunk.byteLength > faultAfterBytes) {
+            throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
+          }
+          // Counted before the write, so concurrent positional writes see each other's bytes.
+          written += chunk.byteLength;
+          let at = 0;
+          while (at < chunk.byteLength) {
+            this.stopIfAborted();
+            const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at, position === null ? null : position + at);
+            at += bytesWritten;
+          }
+        } catch (e) {
+          throw writeError(e, final);
         }
-        // Counted before the write, so concurrent positional writes see each other's bytes.
-        written += chunk.byteLength;
-        let at = 0;
-        while (at < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at, position === null ? null : position + at);
-          at += bytesWritten;
-        }
-      } catch (e) {
-        throw writeError(e, final);
-      }
-    };
+      });
     return {
       finalName: name,
       get bytesWritten() {
@@ -135,38 +285,43 @@ export class OutputTransaction {
       },
       write: (chunk) => put(chunk, null),
       writeAt: (offset, chunk) => put(chunk, offset),
-      async close(): Promise<void> {
-        if (!entry.handle) return;
-        entry.handle = null;
-        await handle.sync();
-        await handle.close();
-      },
+      close: () =>
+        this.track(async () => {
+          if (!entry.handle) return;
+          entry.handle = null;
+          try {
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+        }),
     };
   }
 
-  /** Copies `source` in as `name` with the OS's file copy (reflink where the file system has it). */
+  /** Copies `source` in as `name` with the OS's file copy (reflink where the file system has it; links followed). */
   async copyFileIn(name: string, source: string): Promise<void> {
-    const f = await this.createFile(name);
-    await f.close();
-    try {
-      if (faultAfterBytes !== undefined) throw Object.assign(new Error('ENOSPC (simulated)'), { code: 'ENOSPC' });
-      await copyFile(source, this.tempPathOf(name), fsConstants.COPYFILE_FICLONE);
-    } catch (e) {
-      throw writeError(e, join(this.dir, name));
-    }
-    const handle = await open(this.tempPathOf(name), 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const path = this.staged(name);
+    this.files.set(name, { handle: null });
+    await this.track(async () => {
+      try {
+        if (faultAfterBytes !== undefined) throw Object.assign(new Error('ENOSPC (simulated)'), { code: 'ENOSPC' });
+        await copyFile(source, path, fsConstants.COPYFILE_FICLONE | fsConstants.COPYFILE_EXCL);
+        const handle = await open(path, 'r+');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch (e) {
+        throw writeError(e, join(this.dir, name));
+      }
+    });
   }
 
   /** Where `name` is being written until `commit()` (to re-read it for verification). */
   tempPathOf(name: string): string {
-    const entry = this.files.find((f) => f.final === join(this.dir, name));
-    if (!entry) throw new Error(`internal: ${name} is not part of this output`);
-    return entry.temp;
+    if (!this.files.has(name)) throw new Error(`internal: ${name} is not part of this output`);
+    return this.staged(name);
   }
 
   /** Writes a whole small file. */
@@ -176,39 +331,165 @@ export class OutputTransaction {
     await f.close();
   }
 
-  /** Renames every file into place. With `overwrite`, files of an earlier output that this one does not write are removed. */
-  async commit(): Promise<void> {
-    for (const f of this.files) {
-      if (f.handle) throw new Error(`internal: ${f.final} was not closed before commit`);
-    }
-    if (this.overwrite && !this.createdDir) {
-      const mine = new Set(this.files.flatMap((f) => [basename(f.temp), basename(f.final)]));
-      for (const entry of await readdir(this.dir, { withFileTypes: true })) {
-        if (entry.isFile() && !mine.has(entry.name)) await unlink(join(this.dir, entry.name));
-      }
-    }
-    for (const f of this.files) await rename(f.temp, f.final);
-    const dirHandle = await open(this.dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
-    this.done = true;
+  /**
+   * Swaps the staging directory into place: an existing output is renamed aside, the new one renamed
+   * to its name, and only then are the old one's files removed (files lorafuse did not write are
+   * never deleted: if some appeared meanwhile, the set-aside directory is kept and named in `notes`).
+   */
+  commit(): Promise<Committed> {
+    if (this.phase !== 'open' || this.stopping) return Promise.reject(abandoned());
+    this.phase = 'committing';
+    this.committing = this.doCommit().then(
+      (c) => {
+        this.phase = 'committed';
+        return c;
+      },
+      (e: unknown) => {
+        this.phase = 'open';
+        throw e;
+      },
+    );
+    return this.committing;
   }
 
-  /** Removes everything this transaction wrote (and the directory, if it created it). Never throws. */
-  async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    for (const f of this.files) {
-      try {
-        await f.handle?.close();
-      } catch {
-        /* already closed */
-      }
-      await rm(f.temp, { force: true });
+  private async doCommit(): Promise<Committed> {
+    const sib = this.sib!;
+    const out = this.dir;
+    for (const [name, f] of this.files) {
+      if (f.handle) throw new Error(`internal: ${name} was not closed before commit`);
     }
-    if (this.createdDir) await rmdir(this.dir).catch(() => undefined);
+    await syncDir(sib.staging);
+    if (!(await this.lock!.stillHeld())) {
+      throw new EnvironmentError('OUT_LOCK_LOST', `the lock ${sib.lock} was removed or taken by another run while this one wrote ${out}; nothing was changed`, {
+        subject: sib.lock,
+        hint: 'Run one merge into this directory at a time, and do not remove lorafuse\'s lock while it runs.',
+      });
+    }
+    // Checked again: files may have appeared in the directory while this run wrote its output.
+    const replaced = await this.checkExisting();
+    try {
+      // The new directory keeps the permissions of the one it replaces.
+      const existing = await stat(out).catch(() => undefined);
+      if (existing) await chmod(sib.staging, existing.mode & 0o7777);
+      if (replaced.length > 0) {
+        await rename(out, sib.replaced);
+        this.setAside = true;
+        try {
+          await rename(sib.staging, out);
+        } catch (e) {
+          await rename(sib.replaced, out);
+          this.setAside = false;
+          throw e;
+        }
+        this.setAside = false;
+      } else {
+        // An empty directory is replaced by the rename itself.
+        await rename(sib.staging, out);
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EXDEV' || code === 'EBUSY') {
+        throw new EnvironmentError('OUT_DIR_NOT_RENAMABLE', `cannot replace ${out} (${code}): it is a mount point or on another file system than its parent`, {
+          subject: out,
+          hint: 'lorafuse builds the output beside the directory and renames it into place; choose a directory inside that mount as --out.',
+          cause: e,
+        });
+      }
+      throw writeError(e, out);
+    }
+    this.stagingMade = false;
+    // The new output is in place either way; a failing directory fsync must not report it as not written.
+    await syncDir(sib.parent).catch(() => undefined);
+    if (replaced.length > 0) {
+      const kept = await removeSetAside(sib.replaced, this.outputNames).catch(() => ['(could not list)']);
+      if (kept.length > 0) this.notes.push(`kept the earlier output's files lorafuse did not write in ${sib.replaced}: ${listNames(kept)}`);
+    }
+    await this.lock!.release();
+    return { replaced };
+  }
+
+  /**
+   * Removes everything this transaction wrote (and the parent directories it created), waiting first
+   * for writes in flight; an output being swapped into place is let finish. Never throws.
+   */
+  abort(): Promise<void> {
+    this.aborting ??= (async () => {
+      this.stopping = true;
+      await this.beginning?.catch(() => undefined);
+      if (this.committing) {
+        const committed = await this.committing.then(() => true, () => false);
+        if (committed) return;
+      }
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+      for (const f of this.files.values()) {
+        const h = f.handle;
+        f.handle = null;
+        await h?.close().catch(() => undefined);
+      }
+      await this.cleanUp();
+      this.phase = 'aborted';
+    })();
+    return this.aborting;
+  }
+
+  private async cleanUp(): Promise<void> {
+    if (this.sib && this.stagingMade) {
+      await rm(this.sib.staging, { recursive: true, force: true }).catch(() => undefined);
+      this.stagingMade = false;
+    }
+    await this.lock?.release();
+    await removeCreatedParents(this.sib?.parent, this.createdParent);
+  }
+
+  /**
+   * The last resort when a process must end now (a cleanup ran out of time, a second signal):
+   * synchronously puts a set-aside output back, removes the staging directory and the lock. Writes
+   * still in flight then land in unlinked files.
+   */
+  abandonSync(): void {
+    if (this.phase === 'committed' || this.phase === 'aborted' || !this.sib) return;
+    this.stopping = true;
+    const sib = this.sib;
+    try {
+      if (this.setAside && !existsNoFollow(this.dir)) renameSync(sib.replaced, this.dir);
+    } catch {
+      /* the set-aside output stays under its name; the next run moves it back */
+    }
+    try {
+      rmSync(sib.staging, { recursive: true, force: true });
+    } catch {
+      /* the next run removes it */
+    }
+    this.lock?.releaseSync();
+    if (this.createdParent) {
+      for (let d = sib.parent; d.length >= this.createdParent.length; d = dirname(d)) {
+        try {
+          rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes `dir` and its parents up to `top` (the first one `mkdir -p` created), while they are empty. */
+async function removeCreatedParents(dir: string | undefined, top: string | undefined): Promise<void> {
+  if (!dir || !top) return;
+  for (let d = dir; d.length >= top.length; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
   }
 }

@@ -52,6 +52,27 @@ describe('streamRange', () => {
     expect(calls).toBe(1);
   });
 
+  it('a sink failing while the next chunk is still being read is reported, never left unhandled', async () => {
+    const bytes = pattern(3 * CHUNK_BYTES);
+    const slow = {
+      ...memorySource('slow', bytes),
+      async readInto(target: Uint8Array, offset: number) {
+        await new Promise((r) => setTimeout(r, 30));
+        target.set(bytes.subarray(offset, offset + target.byteLength));
+      },
+    };
+    const unhandled: unknown[] = [];
+    const record = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', record);
+    try {
+      await expect(streamRange(slow, 0, bytes.byteLength, () => Promise.reject(new Error('disk full')))).rejects.toThrow('disk full');
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('streams sources without readInto, and zero bytes', async () => {
     const bytes = pattern(CHUNK_BYTES + 5);
     const chunks: Uint8Array[] = [];

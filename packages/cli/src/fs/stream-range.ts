@@ -26,6 +26,9 @@ export async function streamRange(source: ByteSource, offset: number, length: nu
         await readInto(chunk, offset + done);
         await sinking;
         sinking = sink(chunk);
+        // Awaited after the next read; a failure before then must not count as unhandled (Node
+        // would end the process with a stack trace).
+        sinking.catch(() => undefined);
         done += n;
       }
       await sinking;

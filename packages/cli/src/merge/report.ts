@@ -18,6 +18,8 @@ export interface MergeReport {
   findings: readonly Finding[];
   verified: Array<{ transformers: string; tied: boolean; parameters: number }>;
   filesCopied: string[];
+  /** Files of an earlier output in `out` that this one replaced or removed (`--overwrite`). */
+  replaced: string[];
   bytesWritten: number;
   seconds: number;
 }
@@ -30,6 +32,7 @@ export interface MergeOutcome {
   readonly dirs: { readonly base: string; readonly adapter: string; readonly out: string };
   readonly proof: VerifyReport;
   readonly filesCopied: string[];
+  readonly replaced: string[];
   readonly bytesWritten: number;
   readonly seconds: number;
 }
@@ -55,6 +58,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     findings: [...o.doctorNotes, ...plan.findings],
     verified: o.proof.byVersion.map((v) => ({ transformers: v.version, tied: v.tied, parameters: v.checks.length })),
     filesCopied: o.filesCopied,
+    replaced: o.replaced,
     bytesWritten: o.bytesWritten,
     seconds: o.seconds,
   };

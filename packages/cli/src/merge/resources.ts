@@ -1,30 +1,42 @@
 /**
  * What a merge holds while it runs — open input files, the device (possibly still starting), the
- * output transaction — released together on every way out: success, failure, or a signal.
+ * output transaction — released together on every way out: success, failure, or a signal. On a
+ * signal nothing new starts, the output is aborted once its writes in flight are done, then the
+ * device and the files are closed; the process exits when that is done (or its time is up).
  */
+import { EnvironmentError } from '@lorafuse/core';
 import { closeAllBrowserRunners } from '@lorafuse/runner';
 import { openMergeDevice, type DeviceChoice, type MergeExecutor, type SelectedExecutor } from '../devices/index.js';
 import { OpenFiles } from '../fs/inputs.js';
-import type { OutputTransaction } from '../fs/output-dir.js';
-import { onInterrupt } from '../interrupt.js';
+import { OutputTransaction, type OutputOptions } from '../fs/output-dir.js';
+import { onInterrupt, type InterruptGuard } from '../interrupt.js';
+
+function stopped(): EnvironmentError {
+  return new EnvironmentError('RUN_STOPPED', 'the run is being stopped by a signal');
+}
 
 /** The resources of one merge run. */
 export class MergeResources {
   readonly files = new OpenFiles();
-  /** Set while the output is being written; cleared once committed. */
-  tx: OutputTransaction | undefined;
+  private output: OutputTransaction | undefined;
   private executor: MergeExecutor | undefined;
   private starting: Promise<SelectedExecutor> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly stopListening: () => void;
+  private stopping = false;
+  private readonly guard: InterruptGuard;
 
-  constructor(stderr: NodeJS.WritableStream) {
-    this.stopListening = onInterrupt(async () => {
-      await this.tx?.abort();
-      // Also a browser still starting (the executor does not exist yet then).
-      await Promise.all([this.executor?.close(), closeAllBrowserRunners()]);
-      await this.files.closeAll();
-    }, stderr);
+  constructor(private readonly stderr: NodeJS.WritableStream) {
+    this.guard = onInterrupt({ graceful: () => this.stop(), forced: () => this.output?.abandonSync() }, stderr);
+  }
+
+  /** Begins the output transaction (lock, leftovers of dead runs, staging); says what it cleared. */
+  async openOutput(dir: string, options: OutputOptions): Promise<OutputTransaction> {
+    if (this.stopping) throw stopped();
+    const tx = new OutputTransaction(dir, options);
+    this.output = tx;
+    await tx.begin();
+    for (const note of tx.notes.splice(0)) this.stderr.write(`lorafuse: ${note}\n`);
+    return tx;
   }
 
   /**
@@ -33,10 +45,12 @@ export class MergeResources {
    * failure must not count as unhandled (Node would end the process with a stack trace).
    */
   startDevice(choice: DeviceChoice): { selected: Promise<SelectedExecutor>; executor: Promise<MergeExecutor> } {
-    const selected = openMergeDevice(choice, this.files).then((s) => {
-      this.executor = s.executor;
-      return s;
-    });
+    const selected = this.stopping
+      ? Promise.reject(stopped())
+      : openMergeDevice(choice, this.files).then((s) => {
+        this.executor = s.executor;
+        return s;
+      });
     this.starting = selected;
     const executor = selected.then((s) => s.executor);
     for (const p of [selected, executor]) p.catch(() => undefined);
@@ -49,15 +63,29 @@ export class MergeResources {
     this.closing?.catch(() => undefined);
   }
 
+  /** On a signal: stop new work, abort the output after its writes in flight, close the device and files. */
+  private async stop(): Promise<void> {
+    this.stopping = true;
+    await this.output?.abort();
+    // A browser still starting is closed too (the executor does not exist yet then); another
+    // device is closed once it has started.
+    await Promise.allSettled([closeAllBrowserRunners(), this.starting?.then((s) => s.executor.close()), this.closing]);
+    await this.files.closeAll();
+  }
+
   /** Aborts an uncommitted output, closes the device (once started) and the files. */
   async release(): Promise<void> {
+    // A signal's cleanup owns the teardown and ends the process: wait for it (the handler must stay
+    // registered, so that a second signal still finds it).
+    if (this.guard.exiting) await this.guard.exiting;
     try {
-      if (this.tx) await this.tx.abort();
+      await this.output?.abort();
       await this.starting?.catch(() => undefined);
       await (this.closing ?? this.executor?.close());
       await this.files.closeAll();
     } finally {
-      this.stopListening();
+      if (this.guard.exiting) await this.guard.exiting;
+      this.guard.dispose();
     }
   }
 }

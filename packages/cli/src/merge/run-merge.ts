@@ -1,15 +1,14 @@
 /**
- * `lorafuse merge`, top to bottom: open the inputs → plan once → settle the tie → apply (write) →
- * prove → commit. Each step is a function of its own file in this folder. Throws typed errors and
+ * `lorafuse merge`, top to bottom: open the inputs → plan once → lock the output → settle the tie →
+ * apply (write) → prove → commit. Each step is a function of its own file in this folder. Throws typed errors and
  * leaves no output behind on failure.
  */
 import type { FollowRule, TieMode } from '@lorafuse/core';
 import type { DeviceChoice } from '../devices/index.js';
-import { OutputTransaction } from '../fs/output-dir.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';
 import { checkDuplicateCopies } from './check-duplicates.js';
-import { commitOutput } from './commit.js';
+import { commitOutput, outputFileNames } from './commit.js';
 import { openMergeInputs } from './open-inputs.js';
 import { planOnce } from './plan-once.js';
 import { proveWritten } from './prove-written.js';
@@ -42,30 +41,32 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const inputs = await openMergeInputs(opts.baseDir, opts.adapterDir, opts.outDir, res.files);
     const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
     await checkDuplicateCopies(planned.plan, res.files, inputs.adapter.dir);
+    // Taken before the device starts: a second run into the same directory stops here at once.
+    const tx = await res.openOutput(opts.outDir, { overwrite: opts.overwrite, names: outputFileNames(inputs.base) });
 
     const device = res.startDevice(opts.device);
     const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite, inputs.adapter.dir);
     const { plan, precomputed, lmHeadIntent } = await settleTie(planned.plan, produce);
 
-    res.tx = await OutputTransaction.begin(opts.outDir, opts.overwrite);
-    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx: res.tx, produce, precomputed, device: device.executor, io: opts.io, quiet: opts.quiet });
+    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, io: opts.io, quiet: opts.quiet });
     const selected = await device.selected;
     res.closeDevice();
 
     const flushing = applied.model.close();
     flushing.catch(() => undefined); // awaited below; a failure there must not go unhandled first
-    const proof = await proveWritten({ path: res.tx.tempPathOf('model.safetensors'), config: applied.config, plan, intents: applied.intents, lmHeadIntent, inputOf: (file) => res.files.get(file) });
+    const proof = await proveWritten({ path: tx.tempPathOf('model.safetensors'), config: applied.config, plan, intents: applied.intents, lmHeadIntent, inputOf: (file) => res.files.get(file) });
     await flushing;
 
-    const filesCopied = await commitOutput(res.tx, inputs.base);
-    res.tx = undefined;
+    const committed = await commitOutput(tx, inputs.base);
+    for (const note of tx.notes) opts.io.stderr.write(`lorafuse: ${note}\n`);
     return mergeReport({
       plan,
       doctorNotes: planned.doctorNotes,
       device: { device: selected.executor.device, description: selected.executor.description, reason: selected.reason },
       dirs: { base: inputs.base.dir, adapter: inputs.adapter.dir, out: opts.outDir },
       proof,
-      filesCopied,
+      filesCopied: committed.copied,
+      replaced: committed.replaced,
       bytesWritten: applied.layout.totalSize,
       seconds: (performance.now() - started) / 1000,
     });
