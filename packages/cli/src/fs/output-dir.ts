@@ -7,6 +7,7 @@
  * behind and the existing output as it was.
  */
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { renameSync, rmdirSync, rmSync } from 'node:fs';
 import { chmod, copyFile, constants as fsConstants, lstat, mkdir, open, realpath, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
@@ -69,6 +70,21 @@ function writeError(e: unknown, path: string): unknown {
     return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot write ${path} (${code})`, { subject: path, hint: 'Choose an --out directory you can write to (lorafuse builds the output beside it, so its parent must be writable too).', cause: e });
   }
   return fromFsError(e, path, 'write', 'output');
+}
+
+/**
+ * A failure to prepare the output beside `out` (its parent holds the lock and the staging directory),
+ * named by the output the user asked for: a parent that is a file, or one that cannot be written.
+ */
+function parentError(e: unknown, out: string, parent: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') {
+    return fromFsError(Object.assign(new Error('not a directory'), { code: 'ENOTDIR', errno: -osConstants.errno.ENOTDIR }), out, 'use the output directory', 'output');
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new EnvironmentError('OUTPUT_NOT_WRITABLE', `cannot create the output directory ${out}: lorafuse builds it beside itself, in ${parent}, which cannot be written (${code})`, { subject: out, hint: 'Choose an --out directory whose parent you can write to.', cause: e });
+  }
+  return writeError(e, parent);
 }
 
 /** Thrown by writes after the transaction was aborted (a signal arrived): the run is ending. */
@@ -173,7 +189,7 @@ export class OutputTransaction {
     try {
       this.createdParent = await mkdir(sib.parent, { recursive: true });
     } catch (e) {
-      throw writeError(e, sib.parent);
+      throw parentError(e, out, sib.parent);
     }
     this.stopIfAborted();
     try {
@@ -190,14 +206,14 @@ export class OutputTransaction {
         this.notes.push(`kept ${k.path}, an earlier output set aside by an interrupted run: it holds files lorafuse did not write (${listNames(k.foreign)}); move them out, then remove it: rm -r ${JSON.stringify(k.path)}`);
       }
     } catch (e) {
-      throw writeError(e, sib.parent);
+      throw parentError(e, out, sib.parent);
     }
     await this.checkExisting();
     this.stopIfAborted();
     try {
       await mkdir(sib.staging);
     } catch (e) {
-      throw writeError(e, sib.parent);
+      throw parentError(e, out, sib.parent);
     }
     this.stagingMade = true;
   }
