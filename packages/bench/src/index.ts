@@ -3,7 +3,7 @@
  * `npm run bench` runs {@link runBench} through `dist/main.js`.
  */
 export { runBench, parseBenchArgs, type BenchOptions } from './run.js';
-export { writeGpt2Fixture, BENCH_ADAPTERS, GPT2_124M, type WrittenFixture, type BenchAdapterSpec } from './fixture.js';
+export { writeGpt2Fixture, writeGpt2Base, writeBenchAdapter, BENCH_ADAPTERS, GPT2_124M, GPT2_XL, type WrittenFixture, type WrittenBase, type Gpt2Shape, type BenchAdapterSpec } from './fixture.js';
 export { KERNEL_SHAPES, type KernelShape, type KernelResult, type CompareKernelResult } from './kernels.js';
 export type { TransferResult } from './transfers.js';
 export type { E2eResult, E2eFigures } from './e2e.js';
