@@ -1,6 +1,7 @@
 /**
- * The PyTorch peer: a Python with torch, found as `python3` on PATH, else the interop venv
- * (`.venv-interop`, made by `node scripts/interop/setup-venv.mjs`). Never installs anything.
+ * The Python peers: the PyTorch one (a Python with torch, found as `python3` on PATH, else the interop
+ * venv `.venv-interop`, made by `node scripts/interop/setup-venv.mjs`) and the PEFT one (the interop
+ * venv's Python with torch, transformers and peft). Never installs anything.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,16 +24,54 @@ function probe(python: string): { torch: string; safetensors: string | null; thr
   }
 }
 
+/** The interop venv's Python, with how to name it, when the venv exists. */
+function interopVenv(repoRoot: string): [string, string] | null {
+  const venv = join(repoRoot, '.venv-interop', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+  return existsSync(venv) ? [venv, '.venv-interop (scripts/interop/setup-venv.mjs)'] : null;
+}
+
 /** Finds the PyTorch peer: `python3 -c "import torch"` first, then `<repo>/.venv-interop`. */
 export function findTorch(repoRoot: string): TorchPeer {
   const candidates: Array<[string, string]> = [['python3', 'python3 on PATH']];
-  const venv = join(repoRoot, '.venv-interop', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
-  if (existsSync(venv)) candidates.push([venv, '.venv-interop (scripts/interop/setup-venv.mjs)']);
+  const venv = interopVenv(repoRoot);
+  if (venv) candidates.push(venv);
   for (const [python, source] of candidates) {
     const found = probe(python);
     if (found) return { available: true, python, source, ...found };
   }
   return { available: false, status: 'not installed (python3 -c "import torch" fails and there is no .venv-interop with torch)' };
+}
+
+/** A Python that imports torch, transformers and peft, or why there is none. */
+export type PeftPeer =
+  | { available: true; python: string; source: string; torch: string; transformers: string; peft: string; threads: number }
+  | { available: false; status: string };
+
+const PEFT_PROBE = 'import json, torch, transformers, peft\nprint(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__, "threads": torch.get_num_threads()}))';
+
+/**
+ * Finds the PEFT peer: the interop venv's Python first (the environment the interop suite judges
+ * with), then `python3` on PATH; available only where torch, transformers and peft all import.
+ */
+export function findPeft(repoRoot: string): PeftPeer {
+  const candidates: Array<[string, string]> = [];
+  const venv = interopVenv(repoRoot);
+  if (venv) candidates.push(venv);
+  candidates.push(['python3', 'python3 on PATH']);
+  for (const [python, source] of candidates) {
+    const r = spawnSync(python, ['-c', PEFT_PROBE], { encoding: 'utf8', timeout: 180_000 });
+    if (r.status !== 0) continue;
+    try {
+      const found = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { torch: string; transformers: string; peft: string; threads: number };
+      return { available: true, python, source, ...found };
+    } catch {
+      // not this one
+    }
+  }
+  return {
+    available: false,
+    status: `not installed (${venv ? 'the .venv-interop Python' : 'there is no .venv-interop (node scripts/interop/setup-venv.mjs makes it) and python3'} cannot import torch, transformers and peft)`,
+  };
 }
 
 /**
@@ -125,4 +164,22 @@ with torch.no_grad():
         sd[module + ".weight"].addmm_(a.t(), b.t(), alpha=scale)  # GPT-2 Conv1D [in, out] += s * (B @ A).T
 os.makedirs(out, exist_ok=True)
 save(sd, os.path.join(out, "model.safetensors"))
+`;
+
+/**
+ * What PEFT users run to merge an adapter: load the base with transformers, wrap it in the adapter
+ * with PEFT, `merge_and_unload`, `save_pretrained` (safetensors). The hub is switched off: both
+ * directories are local, and a network call must never enter the timing.
+ */
+export const PEFT_MERGE_SCRIPT = String.raw`
+import os, sys
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+from transformers import GPT2LMHeadModel
+from peft import PeftModel
+base, adapter, out = sys.argv[1:4]
+model = GPT2LMHeadModel.from_pretrained(base)
+model = PeftModel.from_pretrained(model, adapter)
+model = model.merge_and_unload()
+model.save_pretrained(out)
 `;

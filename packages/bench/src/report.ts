@@ -2,11 +2,12 @@
  * The benchmark's outputs: one JSON document, a self-contained SVG chart, and the README's
  * "Benchmarks" section (a table of the latest figures and the chart).
  */
-import type { E2eResult } from './e2e.js';
+import type { E2eFigures, E2eResult } from './e2e.js';
 import type { DawnKernelResults } from './dawn-kernels.js';
 import type { CompareKernelResult, KernelResult } from './kernels.js';
 import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
+import type { XlResult } from './xl.js';
 
 /** A speed or memory target lorafuse sets itself, evaluated on the measured figures. */
 export interface TargetCheck {
@@ -33,6 +34,8 @@ export interface BenchResults {
   readonly compare: readonly CompareKernelResult[] | string;
   readonly transfers: readonly TransferResult[];
   readonly endToEnd: readonly E2eResult[];
+  /** The size benchmark (GPT-2-XL-shaped checkpoint), or null when it was not run. */
+  readonly xl: XlResult | null;
   readonly targets: readonly TargetCheck[];
   readonly notes: readonly string[];
 }
@@ -49,35 +52,70 @@ export function bestTransfers(transfers: readonly TransferResult[]): { up?: Tran
   return { ...(up ? { up } : {}), ...(down ? { down } : {}) };
 }
 
-/** Evaluates the speed and memory targets: end-to-end time and peak RSS against the PyTorch peer, kernel throughput against the CPU, page→Node transfer rate. */
-export function checkTargets(kernels: readonly KernelResult[], compare: readonly CompareKernelResult[] | string, transfers: readonly TransferResult[], e2e: readonly E2eResult[], defaultDevice: { id: string; why: string }): TargetCheck[] {
+/** A wall-time target: `figure` at most `limit` times `peer`; not evaluated when either is missing. */
+function wallTarget(target: string, figure: E2eFigures | undefined, peer: E2eFigures | undefined, limit: number, context = ''): TargetCheck {
+  if (!figure?.wallS || !peer?.wallS) {
+    const why = [peer?.wallS ? null : `${peer?.label ?? 'peer'}: ${peer?.status ?? 'not in the run'}`, figure?.wallS ? null : `${figure?.label ?? 'lorafuse'}: ${figure?.status ?? 'not in the run'}`].filter(Boolean).join('; ');
+    return { target, measured: `not measured (${why})`, met: null };
+  }
+  const r = figure.wallS.median / peer.wallS.median;
+  return { target, measured: `${fmt(r)}x (${figure.label}: ${fmt(figure.wallS.median)} s vs ${fmt(peer.wallS.median)} s${context})`, met: r <= limit };
+}
+
+/**
+ * Evaluates the speed and memory targets: end-to-end time against the I/O floor (`cp + fsync`), the
+ * PEFT path and the PyTorch script, peak RSS, the XL checkpoint's RSS and time, kernel throughput
+ * against the CPU, page→Node transfer rate.
+ */
+export function checkTargets(
+  kernels: readonly KernelResult[],
+  compare: readonly CompareKernelResult[] | string,
+  transfers: readonly TransferResult[],
+  e2e: readonly E2eResult[],
+  defaultDevice: { id: string; why: string },
+  xl: XlResult | null = null,
+): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
   if (cAttn) {
-    const torch = cAttn.figures.find((f) => f.id === 'torch');
-    const def = cAttn.figures.find((f) => f.id === defaultDevice.id);
-    const webgpu = cAttn.figures.find((f) => f.id === 'lorafuse-webgpu');
-    const vs = (f: typeof def) => (f?.wallS && torch?.wallS ? f.wallS.median / torch.wallS.median : null);
-    const d = vs(def);
-    checks.push({
-      target: 'End to end, c_attn r=8: default device <= 0.5x the PyTorch peer wall time',
-      measured: d === null ? `not measured (${torch?.status ?? 'no torch'}; ${def?.status ?? 'no default'})` : `${fmt(d)}x (${def!.label}: ${fmt(def!.wallS!.median)} s vs ${fmt(torch!.wallS!.median)} s; ${defaultDevice.why})`,
-      met: d === null ? null : d <= 0.5,
-    });
+    const byId = (id: string) => cAttn.figures.find((f) => f.id === id);
+    const floor = byId('cp-fsync');
+    const torch = byId('torch');
+    const peft = byId('peft');
+    const def = byId(defaultDevice.id);
+    const why = `; ${defaultDevice.why}`;
+    checks.push(wallTarget('End to end, c_attn r=8: default device <= 1.5x `cp + fsync` of model.safetensors (the I/O floor)', def, floor, 1.5, why));
+    checks.push(wallTarget('End to end, c_attn r=8: default device <= 0.1x the PEFT path (from_pretrained, PeftModel, merge_and_unload, save_pretrained)', def, peft, 0.1, why));
+    checks.push(wallTarget('End to end, c_attn r=8: default device <= 0.5x the PyTorch + safetensors script', def, torch, 0.5, why));
     checks.push({
       target: 'End to end, c_attn r=8: default device <= 300 MB peak RSS',
       measured: def?.peakRssMB ? `${fmt(def.peakRssMB.median)} MB (${def.label})` : 'not measured',
       met: def?.peakRssMB ? def.peakRssMB.median <= 300 : null,
     });
     // Both WebGPU paths: the kernels in Chromium's page, and on Dawn inside Node.
-    for (const [figure, path] of [[webgpu, 'WebGPU path in Chromium (--device webgpu)'], [cAttn.figures.find((f) => f.id === 'lorafuse-dawn'), 'WebGPU path on Dawn in Node (--device dawn)']] as const) {
+    for (const [id, path] of [['lorafuse-webgpu', 'Chromium path (--device webgpu)'], ['lorafuse-dawn', 'WebGPU path on Dawn in Node (--device dawn)']] as const) {
+      const figure = byId(id);
       if (figure === undefined) continue;
-      const w = vs(figure);
+      checks.push(wallTarget(`End to end, c_attn r=8: ${path} <= 1.0x the PyTorch + safetensors script`, figure, torch, 1.0));
+    }
+  }
+  if (xl) {
+    const full = xl.layers === xl.fullLayers;
+    const lorafuse = xl.figures.find((f) => f.id.startsWith('lorafuse'));
+    const floor = xl.figures.find((f) => f.id === 'cp-fsync');
+    // At fewer layers the figures are shown but the targets, set for the real size, are not judged.
+    const smaller = full ? '' : ` — at ${xl.layers} of ${xl.fullLayers} layers (--xl-layers), not judged`;
+    if (xl.skipped) {
+      checks.push({ target: 'GPT-2-XL f32 (6.2 GB): lorafuse merge <= 400 MB peak RSS', measured: `not measured: ${xl.skipped}`, met: null });
+      checks.push({ target: 'GPT-2-XL f32 (6.2 GB): lorafuse merge <= 1.5x its `cp + fsync`', measured: `not measured: ${xl.skipped}`, met: null });
+    } else {
       checks.push({
-        target: `End to end, c_attn r=8: ${path} <= 1.0x the PyTorch peer wall time`,
-        measured: w === null ? `not measured (${figure.status})` : `${fmt(w)}x (${fmt(figure.wallS!.median)} s vs ${fmt(torch!.wallS!.median)} s)`,
-        met: w === null ? null : w <= 1.0,
+        target: 'GPT-2-XL f32 (6.2 GB): lorafuse merge <= 400 MB peak RSS',
+        measured: lorafuse?.peakRssMB ? `${fmt(lorafuse.peakRssMB.median)} MB (${lorafuse.label}${lorafuse.device ? `, ran on ${lorafuse.device}` : ''})${smaller}` : `not measured (${lorafuse?.status ?? 'no run'})`,
+        met: lorafuse?.peakRssMB && full ? lorafuse.peakRssMB.median <= 400 : null,
       });
+      const t = wallTarget('GPT-2-XL f32 (6.2 GB): lorafuse merge <= 1.5x its `cp + fsync`', lorafuse, floor, 1.5, smaller);
+      checks.push(full ? t : { ...t, met: null });
     }
   }
   for (const k of kernels) {
@@ -117,7 +155,7 @@ interface Group {
   bars: Bar[];
 }
 
-const COLORS = { webgpu: '#2f6fdf', cpu: '#e07b1f', torch: '#7b4bb7', copy: '#8a8a8a', cp: '#8a8a8a', auto: '#2a9d5c', transfer: '#2f6fdf' };
+const COLORS = { webgpu: '#2f6fdf', cpu: '#e07b1f', torch: '#7b4bb7', peft: '#b7478a', copy: '#8a8a8a', cp: '#8a8a8a', auto: '#2a9d5c', transfer: '#2f6fdf' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -163,7 +201,15 @@ function panel(y0: number, width: number, title: string, subtitle: string, group
   return [parts.join('\n'), y - y0 + (refLine ? 22 : 10)];
 }
 
-/** The chart: kernel throughput, end-to-end wall time relative to PyTorch, transfer channels. */
+/** One contender's bar: its wall-time ratio `rel`, labelled with the ratio, the time and the peak RSS. */
+function wallBar(f: E2eFigures, rel: number | undefined): Bar {
+  const color = f.id === 'torch' ? COLORS.torch : f.id === 'peft' ? COLORS.peft : f.id.startsWith('cp') ? COLORS.cp : f.id.endsWith('cpu') ? COLORS.cpu : f.id.endsWith('auto') ? COLORS.auto : COLORS.webgpu;
+  // The label without its parenthesis (versions, what the script does): the README table has those.
+  const label = f.label.replace(/ \(.*\)$/, '');
+  return { label, value: rel ?? null, color, text: f.wallS ? `${rel !== undefined ? `${fmt(rel)}x · ` : ''}${fmt(f.wallS.median)} s · ${f.peakRssMB ? `${fmt(f.peakRssMB.median)} MB` : '? MB'}` : f.status.slice(0, 60) };
+}
+
+/** The chart: end-to-end wall time relative to the I/O floor, the size benchmark, kernel throughput, transfer channels. */
 export function renderSvg(results: BenchResults): string {
   const width = 860;
   const panels: string[] = [];
@@ -173,15 +219,29 @@ export function renderSvg(results: BenchResults): string {
 <text x="10" y="${y + 34}" font-size="11" fill="#555">${esc(`${results.date.slice(0, 10)} · ${env.cpu ?? '?'} (${env.cores ?? '?'} cores) · ${(env.chromium ?? '').split(' ').slice(0, 2).join(' ')} · WebGPU: ${env.adapter ?? '?'}`)}</text>`;
   y += 44;
   if (results.endToEnd.length > 0) {
+    // Relative to the I/O floor when it ran (the target is stated against it), else to PyTorch.
+    const byFloor = results.endToEnd.every((r) => Object.keys(r.wallVsFsync).length > 0);
     const groups: Group[] = results.endToEnd.map((r) => ({
       title: `GPT-2-124M f32 + ${r.adapter}`,
-      bars: r.figures.map((f) => {
-        const rel = r.wallVsTorch[f.id];
-        const color = f.id === 'torch' ? COLORS.torch : f.id === 'cp' ? COLORS.cp : f.id.endsWith('cpu') ? COLORS.cpu : f.id.endsWith('auto') ? COLORS.auto : COLORS.webgpu;
-        return { label: f.label.replace(/ \(torch [^)]*\)/, '').replace(' (I/O floor)', ''), value: rel ?? null, color, text: f.wallS ? `${fmt(rel ?? NaN)}x · ${fmt(f.wallS.median)} s · ${f.peakRssMB ? `${fmt(f.peakRssMB.median)} MB` : '? MB'}` : f.status.slice(0, 60) };
-      }),
+      bars: r.figures.map((f) => wallBar(f, (byFloor ? r.wallVsFsync : r.wallVsTorch)[f.id])),
     }));
-    const [svg, h] = panel(y, width, 'End to end: wall time relative to the PyTorch peer (lower is better)', `median of ${results.endToEnd[0]!.runs} interleaved runs; label: ratio · median wall time · median peak RSS`, groups, false, { value: 1, label: 'PyTorch' });
+    const [svg, h] = panel(
+      y,
+      width,
+      `End to end: wall time relative to ${byFloor ? 'cp + fsync (the I/O floor)' : 'the PyTorch + safetensors script'} (log scale, lower is better)`,
+      `median of ${results.endToEnd[0]!.runs} interleaved runs; label: ratio · median wall time · median peak RSS`,
+      groups,
+      true,
+      byFloor ? { value: 1, label: 'cp + fsync' } : { value: 1, label: 'PyTorch' },
+    );
+    panels.push(svg);
+    y += h;
+  }
+  const xl = results.xl;
+  if (xl && !xl.skipped && xl.figures.length > 0) {
+    const layers = xl.layers === xl.fullLayers ? '' : ` (${xl.layers} of ${xl.fullLayers} layers)`;
+    const groups: Group[] = [{ title: `GPT-2-XL shape${layers} f32, ${((xl.modelBytes ?? 0) / 1e9).toFixed(2)} GB + ${xl.adapterId}`, bars: xl.figures.map((f) => wallBar(f, xl.wallVsFsync[f.id])) }];
+    const [svg, h] = panel(y, width, 'Size: wall time relative to cp + fsync (lower is better)', 'one run each; label: ratio · wall time · peak RSS', groups, false, { value: 1.5, label: 'target 1.5x' });
     panels.push(svg);
     y += h;
   }
@@ -251,28 +311,42 @@ function dawnFigure(dawn: DawnKernelResults, kind: 'merge' | 'compare', shape: s
 
 /** The README's "Benchmarks" section (markdown), ending with a blank line. */
 export function renderReadmeSection(results: BenchResults, chartPath: string): string {
-  const env = results.environment as { cpu?: string; cores?: number; memoryGiB?: number; adapter?: string; chromium?: string; node?: string; torch?: string };
+  const env = results.environment as { cpu?: string; cores?: number; memoryGiB?: number; adapter?: string; chromium?: string; node?: string; torch?: string; peft?: string; fsyncCheck?: string };
   const lines: string[] = [
     '## Benchmarks',
     '',
     '`npm run bench` (a few minutes; `npm run bench -- --quick` for a rough pass) measures the merge and compare',
-    'kernels (in Chromium and on Dawn in Node), the transfers between Node and the page, and whole merges of a',
-    'generated GPT-2-124M-shaped checkpoint on every device against `cp` and a PyTorch script, and writes',
-    '`packages/bench/results/latest.json` (every figure with min/median/max) and the chart below. Figures of the',
-    'last full run:',
+    'kernels (in Chromium and on Dawn in Node), the transfers between Node and the page, whole merges of a',
+    'generated GPT-2-124M-shaped checkpoint on every device against `cp`, `cp + fsync` (the I/O floor), a plain',
+    'PyTorch + safetensors script and what PEFT users run (transformers + PEFT from `.venv-interop`:',
+    '`from_pretrained`, `PeftModel`, `merge_and_unload`, `save_pretrained`), and one merge of a generated',
+    'GPT-2-XL-shaped checkpoint (6.2 GB, in a temporary directory, removed afterwards) against its `cp + fsync`,',
+    'and writes `packages/bench/results/latest.json` (every figure with min/median/max) and the chart below.',
+    'Figures of the last full run:',
     '',
-    `- machine: ${env.cpu ?? '?'}, ${env.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; Node ${env.node ?? '?'}; ${env.chromium ?? '?'}; WebGPU adapter: ${env.adapter ?? '?'}; Dawn in Node: ${'adapter' in results.dawnKernels ? results.dawnKernels.adapter : results.dawnKernels.status}; PyTorch: ${env.torch ?? '?'}`,
+    `- machine: ${env.cpu ?? '?'}, ${env.cores ?? '?'} cores, ${env.memoryGiB ?? '?'} GiB; Node ${env.node ?? '?'}; ${env.chromium ?? '?'}; WebGPU adapter: ${env.adapter ?? '?'}; Dawn in Node: ${'adapter' in results.dawnKernels ? results.dawnKernels.adapter : results.dawnKernels.status}; PyTorch: ${env.torch ?? '?'}; PEFT: ${env.peft ?? '?'}`,
+    `- \`cp + fsync\` is \`sh -c 'cp SRC DST && sync DST'\` (GNU \`sync FILE\` fsyncs that file); the fsync ${env.fsyncCheck ?? 'not checked'}`,
     `- date: ${results.date.slice(0, 10)}${results.quick ? ' (quick run: fewer repetitions)' : ''}`,
     '',
   ];
   for (const r of results.endToEnd) {
     lines.push(`End to end, GPT-2-124M f32 (${(((results.checkpoint?.['bytes'] as number | undefined) ?? 0) / 1e6).toFixed(0)} MB) + adapter \`${r.adapter}\`, median (min–max) of ${r.runs} interleaved runs:`, '');
-    lines.push('| contender | wall time, s | × PyTorch | peak RSS, MB |', '|---|---|---|---|');
+    lines.push('| contender | wall time, s | × cp + fsync | × PyTorch script | × PEFT path | peak RSS, MB |', '|---|---|---|---|---|---|');
+    const rel = (x: number | undefined) => (x !== undefined ? fmt(x) : '–');
     for (const f of r.figures) {
-      const rel = r.wallVsTorch[f.id];
-      lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? range(f.wallS) : f.status} | ${rel !== undefined ? fmt(rel) : '–'} | ${f.peakRssMB ? range(f.peakRssMB) : '–'} |`);
+      lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? range(f.wallS) : f.status} | ${rel(r.wallVsFsync[f.id])} | ${rel(r.wallVsTorch[f.id])} | ${rel(r.wallVsPeft[f.id])} | ${f.peakRssMB ? range(f.peakRssMB) : '–'} |`);
     }
     lines.push('');
+  }
+  const xl = results.xl;
+  if (xl) {
+    if (xl.skipped) lines.push(`Size, ${xl.shape} + ${xl.adapter}: ${xl.skipped}`, '');
+    else {
+      lines.push(`Size, ${xl.shape} f32 (${((xl.modelBytes ?? 0) / 1e9).toFixed(2)} GB, ${((xl.parameters ?? 0) / 1e9).toFixed(2)} B parameters) + ${xl.adapter}, one run each:`, '');
+      lines.push('| contender | wall time, s | × cp + fsync | peak RSS, MB |', '|---|---|---|---|');
+      for (const f of xl.figures) lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? fmt(f.wallS.median) : f.status} | ${xl.wallVsFsync[f.id] !== undefined ? fmt(xl.wallVsFsync[f.id]!) : '–'} | ${f.peakRssMB ? fmt(f.peakRssMB.median) : '–'} |`);
+      lines.push('');
+    }
   }
   if (results.kernels.length > 0) {
     lines.push('Merge kernel, GB/s of W read + written (median):', '');

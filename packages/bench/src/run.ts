@@ -1,35 +1,47 @@
 /**
  * The benchmark run: one Node process, one Chromium for the kernel and transfer benchmarks (closed
- * before the end-to-end runs, which start their own `lorafuse` processes), then the results.
+ * before the end-to-end runs, which start their own `lorafuse` processes), the size benchmark, then
+ * the results. Every generated file lives in one temporary directory, removed at the end and on
+ * SIGINT, SIGTERM or SIGHUP (the XL checkpoint alone is 6.2 GB).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM_WEBGPU_ARGS, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
-import { benchEndToEnd, cliSupportsAuto, e2eCommands, type E2eResult } from './e2e.js';
-import { BENCH_ADAPTERS, writeGpt2Fixture, type WrittenFixture } from './fixture.js';
+import { benchEndToEnd, cliSupportsAuto, e2eCommands, PEER_IDS, type E2eResult } from './e2e.js';
+import { BENCH_ADAPTERS, GPT2_XL, writeGpt2Fixture, type WrittenFixture } from './fixture.js';
+import { checkCpFsync, type FsyncCheck } from './io-floor.js';
 import { benchDawnKernels, type DawnKernelResults } from './dawn-kernels.js';
 import { benchCompareKernels, benchKernels, COMPARE_SHAPES, KERNEL_SHAPES, type CompareKernelResult, type KernelResult } from './kernels.js';
-import { findTorch } from './python.js';
+import { findPeft, findTorch, type PeftPeer } from './python.js';
 import { bestTransfers, checkTargets, renderReadmeSection, renderSvg, updateReadme, type BenchResults } from './report.js';
 import { summarize } from './stats.js';
+import { stopTimedRuns } from './timed-run.js';
 import { benchTransfers, type TransferResult } from './transfers.js';
+import { benchXl, type XlResult } from './xl.js';
+
+/** The sections of a benchmark run, in the order they run. */
+export const BENCH_SECTIONS = ['kernels', 'transfers', 'e2e', 'xl'] as const;
+/** One section of a benchmark run. */
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** What to run. */
 export interface BenchOptions {
-  /** Fewer repetitions, smaller transfers, the c_attn adapter only (a couple of minutes). */
+  /** Fewer repetitions, smaller transfers, the c_attn adapter only (a couple of minutes, plus the xl section). */
   quick: boolean;
   /** Sections to run (default all). */
-  only: ReadonlySet<'kernels' | 'transfers' | 'e2e'>;
+  only: ReadonlySet<BenchSection>;
   /** End-to-end runs per contender (default 5; quick 3). */
   runs: number;
   /** `lorafuse merge --device` values to run end to end. */
   devices: readonly string[];
   /** Where the JSON and SVG go (default `packages/bench/results`). */
   resultsDir: string;
+  /** Layers of the XL checkpoint of the size benchmark (default 48, the real XL; fewer to try it). */
+  xlLayers: number;
   /** Rewrite the README's "Benchmarks" section (default: on for full runs into the default directory). */
   updateReadme: boolean;
 }
@@ -42,9 +54,12 @@ const BENCH_BROWSER_ARGS = ['--enable-webgpu-developer-features']; // full-resol
 const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist/main.js [options])
 
   --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
-  --only <list>           comma-separated sections: kernels, transfers, e2e (default: all)
+                          (the xl section keeps its size: see --xl-layers)
+  --only <list>           comma-separated sections: kernels, transfers, e2e, xl (default: all)
   --runs <n>              end-to-end runs per contender (default 5, quick 3)
   --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,dawn,auto)
+  --xl-layers <n>         layers of the GPT-2-XL-shaped checkpoint of the xl section (default 48:
+                          6.2 GB on disk, twice that free needed; fewer to try it at a smaller size)
   --results-dir <dir>     where latest.json and latest.svg go (default packages/bench/results)
   --no-readme             do not rewrite the README's Benchmarks section
 Environment: LORAFUSE_BENCH_QUICK=1 is the same as --quick.
@@ -63,20 +78,42 @@ export function parseBenchArgs(argv: readonly string[], env: Record<string, stri
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  const known = new Set(['--quick', '--only', '--runs', '--devices', '--results-dir', '--no-readme']);
+  const known = new Set(['--quick', '--only', '--runs', '--devices', '--results-dir', '--no-readme', '--xl-layers']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
-  const only = new Set((value('--only') ?? 'kernels,transfers,e2e').split(',').map((s) => s.trim())) as Set<'kernels' | 'transfers' | 'e2e'>;
-  for (const s of only) if (!['kernels', 'transfers', 'e2e'].includes(s)) throw new Error(`--only: unknown section ${s}`);
+  const only = new Set((value('--only') ?? BENCH_SECTIONS.join(',')).split(',').map((s) => s.trim())) as Set<BenchSection>;
+  for (const s of only) if (!(BENCH_SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}`);
   const resultsDir = value('--results-dir') ?? join(PACKAGE_DIR, 'results');
   const runs = Number(value('--runs') ?? (quick ? 3 : 5));
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  const xlLayers = Number(value('--xl-layers') ?? GPT2_XL.nLayer);
+  if (!Number.isInteger(xlLayers) || xlLayers < 1) throw new Error('--xl-layers must be a positive integer');
   return {
     quick,
     only,
     runs,
     devices: (value('--devices') ?? 'cpu,webgpu,dawn,auto').split(',').map((s) => s.trim()).filter(Boolean),
     resultsDir,
-    updateReadme: !argv.includes('--no-readme') && !quick && only.size === 3 && value('--results-dir') === undefined,
+    xlLayers,
+    // The README shows a full run only: every section, the real XL size, the default directory.
+    updateReadme: !argv.includes('--no-readme') && !quick && only.size === BENCH_SECTIONS.length && xlLayers === GPT2_XL.nLayer && value('--results-dir') === undefined,
+  };
+}
+
+/**
+ * Until the returned function is called: on SIGINT, SIGTERM or SIGHUP, stops the timed runs and
+ * removes `workDir` (gigabytes of generated checkpoints) before exiting as the signal would.
+ */
+function onSignalRemove(workDir: string): () => void {
+  const numbers: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
+  const handler = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping the runs and removing ${workDir}`);
+    stopTimedRuns();
+    rmSync(workDir, { recursive: true, force: true });
+    process.exit(128 + (numbers[signal] ?? 0));
+  };
+  for (const signal of Object.keys(numbers)) process.on(signal, handler);
+  return () => {
+    for (const signal of Object.keys(numbers)) process.off(signal, handler);
   };
 }
 
@@ -97,8 +134,11 @@ export async function runBench(options: BenchOptions): Promise<number> {
   const started = performance.now();
   if (!existsSync(PAGE_BUNDLE)) throw new Error(`${PAGE_BUNDLE} is missing: build first (npm run build)`);
   const workDir = await mkdtemp(join(tmpdir(), 'lorafuse-bench-'));
+  const removeOnSignal = onSignalRemove(workDir);
   const torch = findTorch(REPO_ROOT);
   log(`PyTorch peer: ${torch.available ? `torch ${torch.torch} (${torch.source}, ${torch.threads} threads)` : torch.status}`);
+  const peft: PeftPeer = options.only.has('e2e') ? findPeft(REPO_ROOT) : { available: false, status: 'not looked for (no e2e section)' };
+  if (options.only.has('e2e')) log(`PEFT peer: ${peft.available ? `transformers ${peft.transformers}, peft ${peft.peft}, torch ${peft.torch} (${peft.source}, ${peft.threads} threads)` : peft.status}`);
   const notes: string[] = ['Timings come from whatever machine ran the benchmark; on a shared 2-core VM repeat runs differ by up to ~30%, so compare the ratios within one run.'];
   let runner: BrowserRunner | undefined;
   let kernels: KernelResult[] = [];
@@ -106,6 +146,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
   let dawnKernels: DawnKernelResults = { status: 'not run' };
   let transfers: TransferResult[] = [];
   let e2e: E2eResult[] = [];
+  let xl: XlResult | null = null;
+  let fsyncCheck: FsyncCheck | null = null;
   let fixture: WrittenFixture | undefined;
   let startupMs: number | undefined;
   let adapterInfo: BrowserRunner['adapterInfo'] | undefined;
@@ -132,15 +174,27 @@ export async function runBench(options: BenchOptions): Promise<number> {
       dawnKernels = await benchDawnKernels({ shapes: KERNEL_SHAPES, compareShapes: COMPARE_SHAPES, iterations: options.quick ? 3 : 9, log });
       if ('status' in dawnKernels) log(`kernels on Dawn in Node: ${dawnKernels.status}`);
     }
+    const autoSupported = options.only.has('e2e') || options.only.has('xl') ? cliSupportsAuto(REPO_ROOT) : false;
+    if (options.only.has('e2e') || options.only.has('xl')) {
+      fsyncCheck = checkCpFsync(workDir);
+      log(`cp + fsync: ${fsyncCheck.detail}`);
+    }
+    // A floor whose fsync was not seen would flatter every ratio against it: leave it out instead.
+    const floorSkipped = fsyncCheck?.fsynced === false ? `its fsync was not observed (${fsyncCheck.detail})` : undefined;
     if (options.only.has('e2e')) {
       log('writing the GPT-2-124M-shaped checkpoint and adapters ...');
       fixture = await writeGpt2Fixture(join(workDir, 'fixture'));
-      const autoSupported = cliSupportsAuto(REPO_ROOT);
-      if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI yet (merge.ts has not wired devices/select.ts); auto was not run.');
-      const commands = e2eCommands({ repoRoot: REPO_ROOT, torch, workDir, devices: options.devices, autoSupported });
+      if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI; auto was not run.');
+      const commands = e2eCommands({ repoRoot: REPO_ROOT, torch, peft, workDir, devices: options.devices, autoSupported }).map((c) => (c.id === PEER_IDS.fsync && floorSkipped ? { ...c, skipped: floorSkipped } : c));
       e2e = await benchEndToEnd({ fixture, adapters: options.quick ? ['c_attn-r8'] : BENCH_ADAPTERS.map((a) => a.id), commands, runs: options.runs, workDir, log });
+      await rm(join(workDir, 'fixture'), { recursive: true, force: true });
+    }
+    if (options.only.has('xl')) {
+      xl = await benchXl({ repoRoot: REPO_ROOT, workDir, layers: options.xlLayers, device: autoSupported ? 'auto' : 'cpu', ...(floorSkipped ? { floorSkipped } : {}), log });
+      if (xl.skipped) log(`xl: ${xl.skipped}`);
     }
   } finally {
+    removeOnSignal();
     await runner?.close();
     await rm(workDir, { recursive: true, force: true });
   }
@@ -148,8 +202,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
   const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
   const autoRan = cAttn?.figures.find((f) => f.id === 'lorafuse-auto')?.wallS !== undefined;
   const defaultDevice = autoRan
-    ? { id: 'lorafuse-auto', why: 'auto, the intended default' }
-    : { id: 'lorafuse-cpu', why: 'what --device auto picks on a machine whose only WebGPU adapter is SwiftShader (auto not wired yet)' };
+    ? { id: 'lorafuse-auto', why: 'auto, the default' }
+    : { id: 'lorafuse-cpu', why: 'what --device auto picks on a machine whose only WebGPU adapter is SwiftShader (auto was not run)' };
   const adapterText = adapterInfo ? `${[adapterInfo.vendor, adapterInfo.architecture, adapterInfo.description].filter(Boolean).join(' / ')}${adapterInfo.isFallbackAdapter ? ' (software fallback)' : ''}` : 'not started';
   const results: BenchResults = {
     schema: 'lorafuse-bench/1',
@@ -167,6 +221,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
       adapter: adapterText,
       adapterInfo: adapterInfo ? { vendor: adapterInfo.vendor, architecture: adapterInfo.architecture, description: adapterInfo.description, isFallbackAdapter: adapterInfo.isFallbackAdapter, features: adapterInfo.deviceFeatures } : null,
       torch: torch.available ? `${torch.torch} (${torch.threads} threads, ${torch.source})` : torch.status,
+      peft: peft.available ? `peft ${peft.peft}, transformers ${peft.transformers}, torch ${peft.torch} (${peft.threads} threads, ${peft.source})` : peft.status,
+      fsyncCheck: fsyncCheck ? fsyncCheck.detail : 'not checked (no e2e or xl section ran)',
       gitCommit: gitCommit(),
       pageCache: 'warm (inputs stay cached; `sync` before every end-to-end run)',
     },
@@ -178,7 +234,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
     compare,
     transfers,
     endToEnd: e2e,
-    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice),
+    xl,
+    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl),
     notes,
   };
   const { up, down } = bestTransfers(transfers);

@@ -1,0 +1,90 @@
+/** bench/report: the targets against the peers and the XL size, and how the README and chart show them. */
+import { describe, expect, it } from 'vitest';
+import type { E2eFigures, E2eResult } from './e2e.js';
+import { checkTargets, renderReadmeSection, renderSvg, type BenchResults } from './report.js';
+import { summarize } from './stats.js';
+import type { XlResult } from './xl.js';
+
+const fig = (id: string, wallS: number, rssMB = 2): E2eFigures => ({ id, label: `${id} (details)`, wallS: summarize([wallS], 's'), peakRssMB: summarize([rssMB], 'MB'), status: 'ok' });
+
+function e2e(figures: E2eFigures[]): E2eResult {
+  const vs = (peer: string) => {
+    const p = figures.find((f) => f.id === peer)?.wallS;
+    return p ? Object.fromEntries(figures.filter((f) => f.wallS).map((f) => [f.id, f.wallS!.median / p.median])) : {};
+  };
+  return { adapter: 'c_attn-r8', runs: 1, figures, wallVsFsync: vs('cp-fsync'), wallVsTorch: vs('torch'), wallVsPeft: vs('peft') };
+}
+
+const AUTO = { id: 'lorafuse-auto', why: 'auto, the default' };
+const PEERS = [fig('cp', 0.2), fig('cp-fsync', 1), fig('torch', 4, 700), fig('peft', 10, 830)];
+
+function xl(layers: number, lorafuse: E2eFigures, floor = fig('cp-fsync', 10)): XlResult {
+  return { layers, fullLayers: 48, shape: 'GPT-2-XL', adapterId: 'c_attn-r8', adapter: 'c_attn r=8', modelBytes: 6.2e9, parameters: 1.56e9, tensors: 580, figures: [floor, lorafuse], wallVsFsync: { 'cp-fsync': 1, [lorafuse.id]: lorafuse.wallS!.median / floor.wallS!.median } };
+}
+
+const byTarget = (checks: ReturnType<typeof checkTargets>, text: string) => checks.find((c) => c.target.includes(text));
+
+describe('checkTargets', () => {
+  it('judges the default device against cp + fsync, the PEFT path and the PyTorch script, and the Chromium path against the script', () => {
+    const checks = checkTargets([], 'not run', [], [e2e([...PEERS, fig('lorafuse-auto', 1.4, 150), fig('lorafuse-webgpu', 4.4, 300)])], AUTO);
+    expect(byTarget(checks, '1.5x `cp + fsync`')).toMatchObject({ met: true, measured: expect.stringContaining('1.4x') });
+    expect(byTarget(checks, '0.1x the PEFT path')).toMatchObject({ met: false, measured: expect.stringContaining('0.14x') });
+    expect(byTarget(checks, '0.5x the PyTorch')).toMatchObject({ met: true });
+    expect(byTarget(checks, '300 MB')).toMatchObject({ met: true });
+    expect(byTarget(checks, 'Chromium path (--device webgpu) <= 1.0x the PyTorch + safetensors script')).toMatchObject({ met: false });
+  });
+
+  it('leaves a target unjudged, with the reason, when its peer did not run', () => {
+    const skipped: E2eFigures = { id: 'peft', label: 'PEFT path', status: 'not run: not installed (no peft)' };
+    const checks = checkTargets([], 'not run', [], [e2e([fig('cp-fsync', 1), skipped, fig('lorafuse-auto', 1.2)])], AUTO);
+    expect(byTarget(checks, 'PEFT path')).toMatchObject({ met: null, measured: expect.stringContaining('not installed (no peft)') });
+    expect(byTarget(checks, '1.5x `cp + fsync`')).toMatchObject({ met: true });
+  });
+
+  it('judges the XL checkpoint at its real size only', () => {
+    const full = checkTargets([], 'not run', [], [], AUTO, xl(48, fig('lorafuse-auto', 16, 350)));
+    expect(byTarget(full, 'GPT-2-XL f32 (6.2 GB): lorafuse merge <= 400 MB')).toMatchObject({ met: true });
+    expect(byTarget(full, 'GPT-2-XL f32 (6.2 GB): lorafuse merge <= 1.5x')).toMatchObject({ met: false, measured: expect.stringContaining('1.6x') });
+    const small = checkTargets([], 'not run', [], [], AUTO, xl(2, fig('lorafuse-auto', 12, 180)));
+    expect(byTarget(small, '400 MB')).toMatchObject({ met: null, measured: expect.stringContaining('2 of 48 layers') });
+    expect(byTarget(small, '1.5x its')).toMatchObject({ met: null });
+    const none = checkTargets([], 'not run', [], [], AUTO, { ...xl(48, fig('lorafuse-auto', 1)), skipped: 'not enough free disk', figures: [] });
+    expect(byTarget(none, '400 MB')).toMatchObject({ met: null, measured: expect.stringContaining('not enough free disk') });
+  });
+});
+
+describe('renderReadmeSection and renderSvg', () => {
+  const results: BenchResults = {
+    schema: 'lorafuse-bench/1',
+    date: '2026-12-01T00:00:00Z',
+    quick: false,
+    durationS: 1,
+    environment: { fsyncCheck: 'seen with strace on a 1 MiB copy: fsync(3<…/dst>) = 0', peft: 'peft 0.21.0' },
+    checkpoint: { bytes: 497774208 },
+    adapters: [],
+    startup: null,
+    kernels: [],
+    dawnKernels: { status: 'not run' },
+    compare: 'not run',
+    transfers: [],
+    endToEnd: [e2e([...PEERS, fig('lorafuse-auto', 1.4, 150)])],
+    xl: xl(48, fig('lorafuse-auto', 16, 350)),
+    targets: [],
+    notes: [],
+  };
+
+  it('shows every contender against the three peers, and the XL run against its cp + fsync', () => {
+    const md = renderReadmeSection(results, 'chart.svg');
+    expect(md).toContain('| contender | wall time, s | × cp + fsync | × PyTorch script | × PEFT path | peak RSS, MB |');
+    expect(md).toMatch(/\| lorafuse-auto \(details\) \| 1\.4 \(1\.4–1\.4\) \| 1\.4 \| 0\.35 \| 0\.14 \| 150 \(150–150\) \|/);
+    expect(md).toContain('the fsync seen with strace');
+    expect(md).toMatch(/Size, GPT-2-XL f32 \(6\.20 GB, 1\.56 B parameters\)/);
+    expect(md).toMatch(/\| lorafuse-auto \(details\) \| 16 \| 1\.6 \| 350 \|/);
+  });
+
+  it('draws the size panel', () => {
+    const svg = renderSvg(results);
+    expect(svg).toContain('Size: wall time relative to cp + fsync');
+    expect(svg).toContain('relative to cp + fsync (the I/O floor)');
+  });
+});
