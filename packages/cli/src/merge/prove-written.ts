@@ -66,6 +66,12 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
   }
 }
 
+/**
+ * Tensors above this size are compared one by one, several at once (as fast as one big comparison,
+ * and overlapping the fsync); runs exist for the per-tensor cost of small ones.
+ */
+const RUN_TENSOR_MAX_BYTES = 1 << 20;
+
 const pairKey = (a: TensorRef, b: TensorRef) => `${a.file}@${a.fileOffset}+${a.byteLength}|${b.file}@${b.fileOffset}+${b.byteLength}`;
 
 /**
@@ -96,10 +102,10 @@ async function compareCopiedRuns(header: SafetensorsHeader, plan: MergePlan, int
   let run: typeof pairs = [];
   for (const p of pairs) {
     const prev = run[run.length - 1];
-    const continues = p.from && prev?.from && prev.from.file === p.from.file && prev.from.fileOffset + prev.from.byteLength === p.from.fileOffset && prev.out.fileOffset + prev.out.byteLength === p.out.fileOffset && prev.out.dtype === p.out.dtype && prev.from.dtype === p.from.dtype;
+    const continues = p.from && p.out.byteLength <= RUN_TENSOR_MAX_BYTES && prev?.from && prev.from.file === p.from.file && prev.from.fileOffset + prev.from.byteLength === p.from.fileOffset && prev.out.fileOffset + prev.out.byteLength === p.out.fileOffset && prev.out.dtype === p.out.dtype && prev.from.dtype === p.from.dtype;
     if (!continues) {
       await flush(run);
-      run = p.from ? [p] : [];
+      run = p.from && p.out.byteLength <= RUN_TENSOR_MAX_BYTES ? [p] : [];
     } else {
       run.push(p);
     }
