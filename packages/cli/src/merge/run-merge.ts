@@ -50,6 +50,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
 
     const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, io: opts.io, quiet: opts.quiet });
     const selected = await device.selected;
+    // Read before closing: a device describes what it is running (a closed pool has no threads left).
+    const ran = { device: selected.executor.device, description: selected.executor.description, reason: selected.reason };
     res.closeDevice();
 
     const flushing = applied.model.close();
@@ -62,7 +64,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     return mergeReport({
       plan,
       doctorNotes: planned.doctorNotes,
-      device: { device: selected.executor.device, description: selected.executor.description, reason: selected.reason },
+      device: ran,
       dirs: { base: inputs.base.dir, adapter: inputs.adapter.dir, out: opts.outDir },
       proof,
       filesCopied: committed.copied,
