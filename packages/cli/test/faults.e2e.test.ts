@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
-import { CLI, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';
+import { CLI, chromiumUnder, removeDir, runLorafuse, tempDir, waitFor, writeDir } from './helpers.js';
 
 let work: string;
 let baseDir: string;
@@ -19,24 +19,6 @@ function digestDir(...dirs: string[]): string {
   const h = createHash('sha256');
   for (const d of dirs) for (const f of readdirSync(d).sort()) h.update(f).update(readFileSync(join(d, f)));
   return h.digest('hex');
-}
-
-/** Chromium processes started under `tmp` (each run gets its own TMPDIR, so other tests' browsers are never touched). */
-function chromiumUnder(tmp: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', `${tmp}/lorafuse-chromium-`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
 }
 
 /** Starts a WebGPU merge in its own TMPDIR and returns the child, its output, and its exit. */

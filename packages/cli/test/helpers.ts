@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,4 +94,23 @@ export function worstViolation(actual: ArrayLike<number>, expected: ArrayLike<nu
     if (v > worst) worst = v;
   }
   return expected.length === 0 ? 0 : worst;
+}
+
+/** Chromium processes started under `tmp` (each run gets its own TMPDIR, so other tests' browsers are never touched). */
+export function chromiumUnder(tmp: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', `${tmp}/lorafuse-chromium-`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Polls `cond` every 20 ms until it holds or `ms` have passed; returns its last value. */
+export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return cond();
 }

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
-import { CLI, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';
+import { CLI, removeDir, runLorafuse, tempDir, waitFor, writeDir } from './helpers.js';
 
 let work: string;
 let baseDir: string;
@@ -32,15 +32,6 @@ function startMerge(out: string, extra: string[] = []) {
   child.stdout.resume();
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, exit, stderr: () => stderr };
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
 }
 
 /** Whether a run into `parent/out` is writing model.safetensors in its staging directory. */

@@ -13,7 +13,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
-import { CLI, removeDir, tempDir, writeDir } from './helpers.js';
+import { CLI, chromiumUnder, removeDir, tempDir, waitFor, writeDir } from './helpers.js';
 
 let work: string;
 let baseDir: string;
@@ -58,24 +58,6 @@ function startMerge(out: string, device: 'cpu' | 'webgpu', tmp?: string): Run {
   child.stderr.on('data', (d) => (stderr += d));
   const exit = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
   return { pid: child.pid!, kill: (s) => child.kill(s), exit, stdout: () => stdout, stderr: () => stderr };
-}
-
-/** Chromium processes started under `tmp` (each run gets its own TMPDIR, so other tests' browsers are never touched). */
-function chromiumUnder(tmp: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', `${tmp}/lorafuse-chromium-`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return cond();
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
