@@ -45,7 +45,8 @@ const folderLayers = {
     'index.ts': '*',
     commands: '*',
     merge: ['proof', 'devices', 'fs', '.'],
-    verify: ['proof', 'devices', 'fs', '.'],
+    verify: ['forward', 'proof', 'devices', 'fs', '.'],
+    forward: ['devices', 'fs', '.'],
     diff: ['proof', 'devices', 'fs', '.'],
     proof: ['devices', 'fs', '.'],
     devices: ['fs', '.'],
@@ -63,6 +64,8 @@ const folderLayers = {
     doctor: ['plan', 'peft', 'gpt2', 'safetensors', '.'],
     verify: ['load', 'compute', 'plan', 'peft', 'gpt2', 'safetensors', '.'],
     load: ['safetensors', 'gpt2', '.'],
+    // The behavioural check must be able to catch a merge bug: it never reaches into the planner.
+    forward: ['peft', 'gpt2', 'safetensors', '.'],
     compute: ['plan/types.ts', 'safetensors', 'gpt2', 'peft', '.'],
     plan: ['safetensors', 'gpt2', 'peft', '.'],
     peft: ['gpt2', 'safetensors', '.'],

@@ -10,3 +10,4 @@ export * from './load/index.js';
 export * from './verify/index.js';
 export * from './doctor/index.js';
 export * from './compare/index.js';
+export * from './forward/index.js';

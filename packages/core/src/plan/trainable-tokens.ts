@@ -5,7 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
-import type { LoraAdapterConfig } from '../peft/adapter-config.js';
+import { trainableTokenIndicesFor } from '../peft/token-indices.js';
 import { shapeText } from '../shape.js';
 import { tensorRefOf } from '../safetensors/tensor-ref.js';
 import type { AdapterTensors } from './adapter-tensors.js';
@@ -21,7 +21,7 @@ export function planTrainableTokens(input: PlanMergeInput, base: BaseTensors, te
   const { adapter } = input;
   for (const { modulePath, info } of tensors.tokenRows) {
     const canonical = `${canonicalName(modulePath)}.weight`;
-    const indices = tokenIndicesFor(adapter.config, modulePath, canonical === TIED_INPUT_WEIGHT);
+    const indices = trainableTokenIndicesFor(adapter.config, modulePath, canonical === TIED_INPUT_WEIGHT);
     if (!indices) {
       throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${adapter.label}: trainable-token rows "${info.name}" have no indices for "${modulePath}" in adapter_config.json's trainable_token_indices`, {
         subject: 'trainable_token_indices',
@@ -47,14 +47,4 @@ export function planTrainableTokens(input: PlanMergeInput, base: BaseTensors, te
     effective.set(canonical, source);
     if (canonical === TIED_INPUT_WEIGHT && base.tied && !effective.has(TIED_OUTPUT_WEIGHT)) effective.set(TIED_OUTPUT_WEIGHT, source);
   }
-}
-
-/** PEFT's `trainable_token_indices` for a module: a list targets the input embedding; a dict names modules. */
-function tokenIndicesFor(config: LoraAdapterConfig, modulePath: string, isInputEmbedding: boolean): readonly number[] | undefined {
-  const tti = config.trainableTokenIndices;
-  if (tti === null) return undefined;
-  if (Array.isArray(tti)) return isInputEmbedding ? (tti as readonly number[]) : undefined;
-  const dict = tti as Readonly<Record<string, readonly number[]>>;
-  const key = Object.keys(dict).find((k) => modulePath === k || modulePath.endsWith(`.${k}`) || canonicalName(modulePath) === canonicalName(k));
-  return key === undefined ? undefined : dict[key];
 }

@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest';
+import { parseAdapterConfig } from '../peft/adapter-config.js';
+import { SeededRandom } from '../testing/random.js';
+import { defaultLoraConfig } from '../testing/fixtures.js';
+import { buildGpt2Model, type ParamTable, type ParamValues } from './build-model.js';
+import { forwardConfigOf } from './forward-config.js';
+import { cpuLogitsRunner } from './logits-runner.js';
+import { emptyKvCache, forwardGpt2, pooledPosition } from './run-forward.js';
+import { applyAdapterUnmerged, type AdapterTensorValues } from './unmerged-adapter.js';
+import { compareLogits, checkBehaviour, BEHAVIOUR_TOLERANCE } from './behaviour.js';
+import { defaultProbes, positionsCovered } from './probes.js';
+
+const E = 8;
+const V = 20;
+const P = 12;
+const config = { n_embd: E, n_head: 2, n_layer: 2, n_positions: P, vocab_size: V };
+
+function randomParams(seed: number, extra: Record<string, readonly number[]> = {}): Map<string, ParamValues> {
+  const rng = new SeededRandom(seed);
+  const shapes: Record<string, readonly number[]> = {
+    'transformer.wte.weight': [V, E],
+    'transformer.wpe.weight': [P, E],
+    'transformer.ln_f.weight': [E],
+    'transformer.ln_f.bias': [E],
+    ...extra,
+  };
+  for (let l = 0; l < 2; l++) {
+    const p = `transformer.h.${l}`;
+    Object.assign(shapes, {
+      [`${p}.ln_1.weight`]: [E], [`${p}.ln_1.bias`]: [E], [`${p}.ln_2.weight`]: [E], [`${p}.ln_2.bias`]: [E],
+      [`${p}.attn.c_attn.weight`]: [E, 3 * E], [`${p}.attn.c_attn.bias`]: [3 * E],
+      [`${p}.attn.c_proj.weight`]: [E, E], [`${p}.attn.c_proj.bias`]: [E],
+      [`${p}.mlp.c_fc.weight`]: [E, 4 * E], [`${p}.mlp.c_fc.bias`]: [4 * E],
+      [`${p}.mlp.c_proj.weight`]: [4 * E, E], [`${p}.mlp.c_proj.bias`]: [E],
+    });
+  }
+  const params = new Map<string, ParamValues>();
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = rng.normalArray(n, 0.5);
+    if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) values.forEach((v, i) => (values[i] = 1 + v * 0.1));
+    params.set(name, { shape, values });
+  }
+  params.set('lm_head.weight', params.get('transformer.wte.weight')!);
+  return params;
+}
+
+const model = (params: ParamTable, cfg: Record<string, unknown> = config) => buildGpt2Model({ config: forwardConfigOf(cfg, 'config.json'), params, label: 'test' });
+
+describe('forwardGpt2', () => {
+  it('decoding one token at a time with the cache gives the logits of the whole sequence', () => {
+    const m = model(randomParams(1));
+    const ids = [3, 7, 1, 19, 0, 5];
+    const full = forwardGpt2(m, ids);
+    const cache = emptyKvCache(m);
+    const first = forwardGpt2(m, ids.slice(0, 2), cache);
+    const steps = [first, ...ids.slice(2).map((id) => forwardGpt2(m, [id], cache))];
+    const joined = Float32Array.from(steps.flatMap((s) => Array.from(s)));
+    expect(joined.length).toBe(full.length);
+    joined.forEach((v, i) => expect(v).toBeCloseTo(full[i]!, 5));
+  });
+
+  it('is causal: a later token does not change earlier logits', () => {
+    const m = model(randomParams(2));
+    const a = forwardGpt2(m, [1, 2, 3]);
+    const b = forwardGpt2(m, [1, 2, 9]);
+    expect(Array.from(a.subarray(0, 2 * V))).toEqual(Array.from(b.subarray(0, 2 * V)));
+    expect(Array.from(a.subarray(2 * V))).not.toEqual(Array.from(b.subarray(2 * V)));
+  });
+
+  it('refuses ids outside the vocabulary and sequences longer than n_positions, naming the field', () => {
+    const m = model(randomParams(3));
+    expect(() => forwardGpt2(m, [V])).toThrow(expect.objectContaining({ code: 'TOKEN_ID_OUT_OF_RANGE', subject: 'vocab_size' }));
+    expect(() => forwardGpt2(m, new Array(P + 1).fill(0))).toThrow(expect.objectContaining({ code: 'SEQUENCE_TOO_LONG', subject: 'n_positions' }));
+    expect(() => forwardGpt2(m, [])).toThrow(expect.objectContaining({ code: 'EMPTY_SEQUENCE' }));
+  });
+
+  it('greedy decoding picks the argmax each step and stops at the stop id', async () => {
+    const m = model(randomParams(4));
+    const r = cpuLogitsRunner(m);
+    const got = await r.greedy([1, 2], 5);
+    expect(got).toHaveLength(5);
+    const logits = forwardGpt2(m, [1, 2, ...got.slice(0, 4)]);
+    got.forEach((id, i) => {
+      const row = Array.from(logits.subarray((1 + i) * V, (2 + i) * V));
+      expect(id).toBe(row.indexOf(Math.max(...row)));
+    });
+    expect(await r.greedy([1, 2], 5, got[1])).toEqual(got.slice(0, 2));
+    // n_positions bounds the continuation.
+    expect((await r.greedy(new Array(P - 2).fill(1), 10)).length).toBe(2);
+  });
+});
+
+describe('forwardConfigOf', () => {
+  it('refuses by field what the forward pass does not implement', () => {
+    const bad = (c: Record<string, unknown>, field: string) => expect(() => forwardConfigOf({ ...config, ...c }, 'config.json')).toThrow(expect.objectContaining({ code: 'FORWARD_CONFIG_UNSUPPORTED', subject: field }));
+    bad({ activation_function: 'tanh' }, 'activation_function');
+    bad({ n_head: 3 }, 'n_head');
+    bad({ architectures: ['GPT2Model'] }, 'architectures');
+    bad({ add_cross_attention: true }, 'add_cross_attention');
+    bad({ layer_norm_epsilon: -1 }, 'layer_norm_epsilon');
+    bad({ scale_attn_weights: 'yes' }, 'scale_attn_weights');
+  });
+
+  it('takes GPT2Config defaults for absent fields', () => {
+    const c = forwardConfigOf({}, 'config.json');
+    expect(c).toMatchObject({ nLayer: 12, nEmbd: 768, nHead: 12, nInner: 3072, nPositions: 1024, vocabSize: 50257, eps: 1e-5, activation: 'gelu_new', scaleAttnWeights: true, head: 'lm_head' });
+  });
+
+  it('names a tensor whose shape does not fit the config', () => {
+    const params = randomParams(5);
+    params.set('transformer.h.1.mlp.c_fc.weight', { shape: [E, 3 * E], values: new Float32Array(3 * E * E) });
+    expect(() => model(params)).toThrow(expect.objectContaining({ code: 'FORWARD_WEIGHT_SHAPE', subject: 'transformer.h.1.mlp.c_fc.weight' }));
+    const incomplete = randomParams(5);
+    incomplete.delete('transformer.ln_f.bias');
+    expect(() => model(incomplete)).toThrow(expect.objectContaining({ code: 'FORWARD_WEIGHT_MISSING' }));
+  });
+});
+
+/** W + scale·(B·A) laid onto a stored weight: transposed for Conv1D [in, out] and embedding tables. */
+function mergedByHand(w: Float32Array, a: Float32Array, b: Float32Array, rank: number, outDim: number, inDim: number, scale: number, storedInOut: boolean): Float32Array {
+  const m = w.slice();
+  for (let o = 0; o < outDim; o++) {
+    for (let i = 0; i < inDim; i++) {
+      let s = 0;
+      for (let r = 0; r < rank; r++) s += b[o * rank + r]! * a[r * inDim + i]!;
+      const at = storedInOut ? i * outDim + o : o * inDim + i;
+      m[at] = m[at]! + scale * s;
+    }
+  }
+  return m;
+}
+
+describe('applyAdapterUnmerged', () => {
+  const rng = new SeededRandom(9);
+  const factor = (key: string, shape: number[]): AdapterTensorValues => ({ key, shape, values: rng.normalArray(shape[0]! * shape[1]!, 0.5) });
+  const adapterConfig = (fields: Record<string, unknown>) => parseAdapterConfig(JSON.stringify({ ...defaultLoraConfig(), ...fields }));
+
+  it('LoRA applied to activations equals the model with the merged weights (Conv1D, Linear head, embedding)', () => {
+    const base = randomParams(10, { 'lm_head.weight': [V, E] });
+    base.set('lm_head.weight', { shape: [V, E], values: new SeededRandom(11).normalArray(V * E, 0.5) });
+    const r = 3;
+    const tensors = [
+      factor('base_model.model.transformer.h.1.attn.c_attn.lora_A.weight', [r, E]),
+      factor('base_model.model.transformer.h.1.attn.c_attn.lora_B.weight', [3 * E, r]),
+      factor('base_model.model.lm_head.lora_A.weight', [r, E]),
+      factor('base_model.model.lm_head.lora_B.weight', [V, r]),
+      factor('base_model.model.transformer.wte.lora_embedding_A', [r, V]),
+      factor('base_model.model.transformer.wte.lora_embedding_B', [E, r]),
+    ];
+    const cfg = adapterConfig({ r, lora_alpha: 6, target_modules: ['c_attn', 'lm_head', 'wte'] });
+    const parts = applyAdapterUnmerged({ base, baseTied: false, baseArchitecture: 'GPT2LMHeadModel', config: cfg, tensors, label: 'adapter' });
+    expect(parts.notes).toEqual([]);
+    const unmerged = buildGpt2Model({ config: forwardConfigOf({ ...config, tie_word_embeddings: false }, 'c'), params: parts.params, lora: parts.lora, label: 'u' });
+
+    const merged = new Map(base);
+    const [a1, b1, a2, b2, a3, b3] = tensors.map((t) => t.values) as Float32Array[];
+    merged.set('transformer.h.1.attn.c_attn.weight', { shape: [E, 3 * E], values: mergedByHand(base.get('transformer.h.1.attn.c_attn.weight')!.values, a1!, b1!, r, 3 * E, E, 2, true) });
+    merged.set('lm_head.weight', { shape: [V, E], values: mergedByHand(base.get('lm_head.weight')!.values, a2!, b2!, r, V, E, 2, false) });
+    merged.set('transformer.wte.weight', { shape: [V, E], values: mergedByHand(base.get('transformer.wte.weight')!.values, a3!, b3!, r, E, V, 2, true) });
+    const m = model(merged);
+    const ids = [0, 4, 19, 7];
+    const a = forwardGpt2(unmerged, ids);
+    const b = forwardGpt2(m, ids);
+    const cmp = compareLogits(ids, a, b, V, { atol: 1e-4, rtol: 1e-4 });
+    expect(cmp.violations).toBe(0);
+    // And the adapter matters: without it the logits differ.
+    expect(compareLogits(ids, a, forwardGpt2(model(base), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBeGreaterThan(0);
+  });
+
+  it('in a tied base, LoRA on wte changes the input side only and a trained wte copy leaves lm_head on the base matrix', () => {
+    const base = randomParams(12);
+    const r = 2;
+    const tensors = [factor('base_model.model.transformer.wte.lora_embedding_A', [r, V]), factor('base_model.model.transformer.wte.lora_embedding_B', [E, r])];
+    const parts = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, target_modules: ['wte'] }), tensors, label: 'a' });
+    expect(parts.params.get('lm_head.weight')!.values).toBe(base.get('transformer.wte.weight')!.values);
+    expect(parts.lora.get('transformer.wte')).toHaveLength(1);
+    expect(parts.lora.has('lm_head')).toBe(false);
+
+    const copy = { key: 'base_model.model.transformer.wte.weight', shape: [V, E], values: new Float32Array(V * E).fill(0.25) };
+    const saved = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ modules_to_save: ['wte'], target_modules: ['c_attn'] }), tensors: [copy], label: 'a' });
+    expect(saved.params.get('transformer.wte.weight')!.values).toBe(copy.values);
+    expect(saved.params.get('lm_head.weight')!.values).toBe(base.get('transformer.wte.weight')!.values);
+  });
+
+  it('trainable-token rows replace wte rows, and lm_head rows too when tied', () => {
+    const base = randomParams(13);
+    const rows = { key: 'base_model.model.transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, E], values: new Float32Array(2 * E).fill(3) };
+    const cfg = adapterConfig({ target_modules: ['c_attn'], trainable_token_indices: [4, 17] });
+    for (const tied of [true, false]) {
+      const parts = applyAdapterUnmerged({ base, baseTied: tied, baseArchitecture: 'GPT2LMHeadModel', config: cfg, tensors: [rows], label: 'a' });
+      const wte = parts.params.get('transformer.wte.weight')!.values;
+      expect(Array.from(wte.subarray(4 * E, 5 * E))).toEqual(new Array(E).fill(3));
+      expect(Array.from(wte.subarray(5 * E, 6 * E))).toEqual(Array.from(base.get('transformer.wte.weight')!.values.subarray(5 * E, 6 * E)));
+      const head = parts.params.get('lm_head.weight')!.values;
+      expect(head[17 * E]).toBe(tied ? 3 : base.get('lm_head.weight')!.values[17 * E]);
+    }
+    // The base itself is never written to.
+    expect(base.get('transformer.wte.weight')!.values[4 * E]).not.toBe(3);
+  });
+
+  it('ignores LoRA tensors of modules the config does not select, as PEFT does, and says so', () => {
+    const base = randomParams(14);
+    const tensors = [factor('base_model.model.transformer.h.0.mlp.c_fc.lora_A.weight', [2, E]), factor('base_model.model.transformer.h.0.mlp.c_fc.lora_B.weight', [4 * E, 2])];
+    const parts = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r: 2, target_modules: ['c_attn'] }), tensors, label: 'a' });
+    expect(parts.lora.size).toBe(0);
+    expect(parts.notes[0]).toMatch(/transformer\.h\.0\.mlp\.c_fc: LoRA tensors ignored, as PEFT ignores them \(target_modules/);
+  });
+
+  it('refuses what it does not implement by name (DoRA, lora_bias)', () => {
+    const base = randomParams(15);
+    const bias = { key: 'base_model.model.transformer.h.0.attn.c_attn.lora_B.bias', shape: [3 * E], values: new Float32Array(3 * E) };
+    expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({}), tensors: [bias], label: 'a' })).toThrow(expect.objectContaining({ code: 'FORWARD_ADAPTER_UNSUPPORTED', subject: bias.key }));
+  });
+
+  it('a saved score head makes it a sequence classifier pooled at the last non-pad token', () => {
+    const base = randomParams(16);
+    const score = { key: 'base_model.model.score.weight', shape: [3, E], values: new SeededRandom(3).normalArray(3 * E, 0.5) };
+    const parts = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ task_type: 'SEQ_CLS', modules_to_save: ['score'] }), tensors: [score], label: 'a' });
+    expect(parts.architecture).toBe('GPT2ForSequenceClassification');
+    const m = buildGpt2Model({ config: forwardConfigOf({ ...config, pad_token_id: 0 }, 'c', parts.architecture), params: parts.params, label: 'u' });
+    expect(m.head.outDim).toBe(3);
+    expect(pooledPosition([5, 6, 0, 0], 0)).toBe(1);
+    expect(pooledPosition([5, 6, 0, 0], null)).toBe(3);
+    expect(pooledPosition([0, 0], 0)).toBe(0);
+  });
+});
+
+describe('checkBehaviour', () => {
+  it('passes for the same model and fails, with a greedy divergence, for a changed head', async () => {
+    const params = randomParams(20);
+    const a = cpuLogitsRunner(model(params));
+    const probes = defaultProbes({ vocabSize: V, nPositions: P, baseVocabSize: V - 3, parameterCount: 1000, greedyTokens: 6 });
+    expect(probes.sequences[0]).toHaveLength(P);
+    expect(probes.sequences[1]).toEqual(expect.arrayContaining([V - 3, V - 2, V - 1]));
+    expect(positionsCovered(probes, P)).toBe(`every position of ${P}`);
+    const same = await checkBehaviour(a, cpuLogitsRunner(model(params)), probes, BEHAVIOUR_TOLERANCE.F32);
+    expect(same.ok).toBe(true);
+    expect(same.maxAbsDiff).toBe(0);
+    expect(same.greedy[0]!.firstDivergence).toBeNull();
+
+    const changed = new Map(params);
+    changed.set('lm_head.weight', { shape: [V, E], values: new SeededRandom(21).normalArray(V * E, 0.5) });
+    const diff = await checkBehaviour(a, cpuLogitsRunner(model(changed)), probes, BEHAVIOUR_TOLERANCE.F32);
+    expect(diff.ok).toBe(false);
+    expect(diff.sequences[0]!.violations).toBeGreaterThan(0);
+    expect(diff.greedy[0]!.firstDivergence).not.toBeNull();
+  });
+
+  it('sizes the default probes to the work budget and says which positions it covers', () => {
+    const big = defaultProbes({ vocabSize: 50257, nPositions: 1024, baseVocabSize: 50257, parameterCount: 124e6, greedyTokens: 20 });
+    expect(big.sequences).toHaveLength(1);
+    expect(big.sequences[0]!.length).toBeLessThan(1024);
+    expect(positionsCovered(big, 1024)).toMatch(/^positions 0–\d+ of 1024$/);
+    expect(Math.max(...big.sequences[0]!)).toBeLessThan(50257);
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * Base + adapter as PEFT's unmerged model computes them, for the behavioural check. Written apart from
+ * the merge planner on purpose: it reads the adapter's tensors its own way (LoRA terms stay factors,
+ * applied to activations), so a bug in the merge shows up as a difference instead of being repeated.
+ *
+ * What PEFT's wrapped modules do, per module:
+ * - a LoRA layer adds `scale·(x Aᵀ)Bᵀ` to the module's output (on the embedding, a lookup in A then B);
+ *   tensors of modules the config does not select are ignored, as PEFT ignores them on load;
+ * - a full tensor (modules_to_save, saved embeddings, trained biases) replaces that parameter only: in a
+ *   tied model a trained `wte` copy leaves lm_head on the base matrix, and the reverse;
+ * - trainable-token rows replace rows of the embedding, and of lm_head too when the model is tied
+ *   (PEFT ties the output head's token adapter to the input's).
+ */
+import { InputError } from '../errors.js';
+import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import type { LoraAdapterConfig } from '../peft/adapter-config.js';
+import { parseAdapterKey } from '../peft/adapter-keys.js';
+import { moduleHyperparams } from '../peft/lora-math.js';
+import { whyNotLoraTarget } from '../peft/target-selection.js';
+import { trainableTokenIndicesFor } from '../peft/token-indices.js';
+import { shapeText } from '../shape.js';
+import type { ParamTable, ParamValues } from './build-model.js';
+import type { LoraTerm } from './gpt2-model.js';
+
+/** One adapter tensor with its values decoded to f32. */
+export interface AdapterTensorValues {
+  readonly key: string;
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+/** What {@link applyAdapterUnmerged} needs. */
+export interface UnmergedAdapterInput {
+  /** The base as transformers loads it (lm_head present, equal to wte when tied). */
+  readonly base: ParamTable;
+  readonly baseTied: boolean;
+  readonly baseArchitecture: string;
+  readonly config: LoraAdapterConfig;
+  readonly tensors: readonly AdapterTensorValues[];
+  readonly label: string;
+}
+
+/** Parameters and LoRA terms of the unmerged model. */
+export interface UnmergedModelParts {
+  readonly params: ParamTable;
+  readonly lora: ReadonlyMap<string, readonly LoraTerm[]>;
+  /** The model class PEFT runs: a saved classification head makes it a classifier. */
+  readonly architecture: string;
+  /** What PEFT ignores, in words. */
+  readonly notes: readonly string[];
+}
+
+function unsupported(label: string, key: string, feature: string): InputError {
+  return new InputError('FORWARD_ADAPTER_UNSUPPORTED', `${label}: ${key} is ${feature}, which lorafuse's unmerged forward pass does not implement`, {
+    subject: key,
+    hint: 'Compare weights instead (`lorafuse verify` without --behaviour).',
+  });
+}
+
+/** Applies the adapter to the base the way PEFT's unmerged model does. */
+export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModelParts {
+  const { config, label } = input;
+  if (config.useDora) throw unsupported(label, 'use_dora', 'DoRA');
+  const params = new Map<string, ParamValues>(input.base);
+  const notes: string[] = [];
+  const factors = new Map<string, { a?: AdapterTensorValues; b?: AdapterTensorValues; embedding: boolean }>();
+  const rows: Array<{ modulePath: string; t: AdapterTensorValues }> = [];
+  const replacements: Array<{ name: string; t: AdapterTensorValues }> = [];
+  for (const t of input.tensors) {
+    const k = parseAdapterKey(t.key);
+    switch (k.kind) {
+      case 'lora_A':
+      case 'lora_B':
+      case 'lora_embedding_A':
+      case 'lora_embedding_B': {
+        const module = canonicalName(k.modulePath);
+        const entry = factors.get(module) ?? { embedding: k.kind.startsWith('lora_embedding') };
+        if (k.kind.endsWith('A')) entry.a = t;
+        else entry.b = t;
+        factors.set(module, entry);
+        break;
+      }
+      case 'lora_magnitude_vector':
+        throw unsupported(label, t.key, 'a DoRA magnitude vector');
+      case 'lora_bias':
+        throw unsupported(label, t.key, 'a LoRA bias (lora_bias)');
+      case 'unknown_lora':
+        throw unsupported(label, t.key, 'a LoRA tensor of an unknown kind');
+      case 'trainable_tokens':
+        rows.push({ modulePath: k.modulePath, t });
+        break;
+      case 'original_module':
+        break; // the untrained copy a modules_to_save wrapper keeps; PEFT's forward never reads it
+      case 'replacement':
+        replacements.push({ name: canonicalName(k.tensorPath), t });
+        break;
+    }
+  }
+  // The base lm_head of a tied model is wte's matrix; each side is replaced on its own from here on.
+  for (const { name, t } of replacements) params.set(name, { shape: t.shape, values: t.values });
+  let architecture = input.baseArchitecture;
+  if (replacements.some((r) => r.name === 'score.weight')) architecture = 'GPT2ForSequenceClassification';
+  else if (replacements.some((r) => r.name === 'classifier.weight')) architecture = 'GPT2ForTokenClassification';
+
+  const lora = new Map<string, LoraTerm[]>();
+  for (const [module, f] of factors) {
+    if (!f.a || !f.b) throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: ${module} has lora_${f.a ? 'A' : 'B'} but no lora_${f.a ? 'B' : 'A'}`, { subject: module, hint: 'Re-save the adapter with PEFT.' });
+    const pathAsPeftNamesIt = (f.a.key.startsWith('base_model.model.') ? f.a.key.slice('base_model.model.'.length) : f.a.key).replace(/\.lora_(?:embedding_)?A(?:\.weight)?$/, '');
+    const why = whyNotLoraTarget(config, pathAsPeftNamesIt);
+    if (why !== null) {
+      notes.push(`${pathAsPeftNamesIt}: LoRA tensors ignored, as PEFT ignores them (${why})`);
+      continue;
+    }
+    // A [r, in] and B [out, r] for Linear/Conv1D; for the embedding PEFT stores A [r, rows] and B [dim, r].
+    if (f.a.shape.length !== 2 || f.b.shape.length !== 2 || f.a.shape[0] !== f.b.shape[1]) {
+      throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.a.key} is ${shapeText(f.a.shape)} and ${f.b.key} is ${shapeText(f.b.shape)}: their ranks differ`, { subject: f.a.key });
+    }
+    const rank = f.a.shape[0]!;
+    const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
+    lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt }]);
+  }
+
+  for (const { modulePath, t } of rows) {
+    const name = `${canonicalName(modulePath)}.weight`;
+    const isInput = name === TIED_INPUT_WEIGHT;
+    const indices = trainableTokenIndicesFor(config, modulePath, isInput);
+    if (!indices) {
+      throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${label}: trainable-token rows ${t.key} have no indices in adapter_config.json's trainable_token_indices`, { subject: 'trainable_token_indices', hint: 'Use the config saved with these weights.' });
+    }
+    const targets = isInput && input.baseTied ? [name, TIED_OUTPUT_WEIGHT] : [name];
+    for (const target of targets) {
+      const p = params.get(target);
+      const dim = p?.shape[1];
+      if (!p || p.shape.length !== 2 || t.shape[0] !== indices.length || t.shape[1] !== dim) {
+        throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: trainable-token rows ${t.key} (${shapeText(t.shape)}) do not fit ${target}${p ? ` (${shapeText(p.shape)})` : ''} with ${indices.length} indices`, { subject: t.key });
+      }
+      const values = p.values.slice();
+      indices.forEach((row, i) => {
+        if (row < 0 || row >= p.shape[0]!) throw new InputError('ADAPTER_TOKEN_INDICES_INVALID', `${label}: trainable_token_indices include ${row}, outside the ${p.shape[0]} rows of ${target}`, { subject: 'trainable_token_indices' });
+        values.set(t.values.subarray(i * dim!, (i + 1) * dim!), row * dim!);
+      });
+      params.set(target, { shape: p.shape, values });
+    }
+  }
+  return { params, lora, architecture, notes };
+}

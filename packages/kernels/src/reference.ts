@@ -1,0 +1,7 @@
+/**
+ * `@lorafuse/kernels/reference`: the CPU twin of every kernel, for tests and for apps that need the
+ * same numbers without a GPU. Plain TypeScript over typed arrays.
+ */
+export * from './forward/index.js';
+export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
+export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
