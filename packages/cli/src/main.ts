@@ -7,14 +7,16 @@ import { wantsHelp, wantsJson, type Command } from './command.js';
 import { diffCommand } from './commands/diff.js';
 import { doctorCommand } from './commands/doctor.js';
 import { envCommand } from './commands/env.js';
+import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
+import { logitsCommand } from './commands/logits.js';
 import { mergeCommand } from './commands/merge.js';
 import { verifyCommand } from './commands/verify.js';
 import { fromUnmappedFsError } from './fs/fs-error.js';
 import { ignoreClosedPipes, processIo, type Io } from './output.js';
 import { terminalJson, terminalLines } from './terminal-text.js';
 
-export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, envCommand];
+export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, logitsCommand, generateCommand, envCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

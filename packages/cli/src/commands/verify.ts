@@ -3,6 +3,7 @@ import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOpt
 import type { Command } from '../command.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
+import { behaviourLines } from '../forward/behaviour-check.js';
 import { runVerify, type VerifyCommandReport } from '../verify/run-verify.js';
 
 const HELP = `Usage: lorafuse verify <out-dir> --base <base-dir> --adapter <adapter-dir> [options]
@@ -25,6 +26,16 @@ Options:
                      ignore LoRA tensors of modules its config does not select), which side wins:
                      config: merge what PEFT's unmerged model computes; tensors: merge every saved
                      tensor. Without it, such a disagreement is an error (exit 2)
+  --behaviour        also run GPT-2's forward pass on <out-dir> (as transformers loads it) and on
+                     base + adapter applied unmerged, and compare logits (tolerance 1e-4 abs + rel
+                     for F32 weights, 1e-2 for F16, 5e-2 for BF16), top-1 tokens and greedy decoding;
+                     default probes: token ids spread over the vocabulary at every position the
+                     work budget allows (all of n_positions for small models) and the rows a
+                     resized vocabulary added
+  --ids <list>       with --behaviour: probe with these token ids instead
+  --prompt <text>    with --behaviour: probe with this text (needs tokenizer.json)
+  --tokens <n>       with --behaviour: greedy tokens compared (default 20)
+  --transformers <v> with --behaviour: v5 (default) or v4 loading rules for the forward pass
   --json             print one JSON document on stdout
   -h, --help         show this help
 
@@ -45,6 +56,11 @@ export const verifyCommand: Command = {
       device: { type: 'string' },
       'allow-nonfinite': { type: 'boolean' },
       follow: { type: 'string' },
+      behaviour: { type: 'boolean' },
+      ids: { type: 'string' },
+      prompt: { type: 'string' },
+      tokens: { type: 'string' },
+      transformers: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: expected one <out-dir>', { hint: 'Run `lorafuse verify --help`.' });
@@ -52,6 +68,10 @@ export const verifyCommand: Command = {
     const adapterDir = stringOption(args, 'adapter');
     if (!baseDir || !adapterDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: --base <dir> and --adapter <dir> are required', { hint: 'Run `lorafuse verify --help`.' });
     const json = flag(args, 'json');
+    const behaviour = flag(args, 'behaviour');
+    for (const f of ['ids', 'prompt', 'tokens', 'transformers']) {
+      if (!behaviour && args.values[f] !== undefined) throw new UsageError('BAD_ARGUMENTS', `lorafuse verify: --${f} goes with --behaviour`, { subject: `--${f}`, hint: 'Add --behaviour, or leave it out.' });
+    }
     const report = await runVerify({
       outDir: args.positionals[0]!,
       baseDir,
@@ -61,6 +81,14 @@ export const verifyCommand: Command = {
       device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
       allowNonFinite: flag(args, 'allow-nonfinite'),
       follow: optionalChoice('verify', 'follow', stringOption(args, 'follow'), ['config', 'tensors'] as const),
+      behaviour: behaviour
+        ? {
+            ids: stringOption(args, 'ids'),
+            prompt: stringOption(args, 'prompt'),
+            tokens: Math.floor(numberOption('verify', args, 'tokens', 20)),
+            version: choice('verify', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5'),
+          }
+        : undefined,
       io,
       quiet: json,
     });
@@ -80,6 +108,7 @@ function humanVerify(r: VerifyCommandReport): string {
   }
   for (const f of r.failures) lines.push(`FAIL ${f.name} [${f.versions.join(', ')}]: ${f.detail}`);
   for (const e of r.extraFailures) lines.push(`FAIL ${e}`);
+  if (r.behaviour) lines.push(...behaviourLines(r.behaviour));
   lines.push(r.ok ? `verified: ${r.out} loads as base + adapter` : `verification FAILED for ${r.out}`);
   return terminalLines(lines);
 }

@@ -12,6 +12,7 @@ import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 import { proveLoads } from '../proof/prove-loads.js';
+import { runBehaviourCheck, type BehaviourOptions, type BehaviourSection } from '../forward/behaviour-check.js';
 
 /** What `lorafuse verify` was asked to check. */
 export interface VerifyOptions {
@@ -25,6 +26,8 @@ export interface VerifyOptions {
   allowNonFinite: boolean;
   /** Which side wins when adapter_config.json and the tensors disagree (unset: an error). */
   follow?: FollowRule | undefined;
+  /** Also compare the models' logits and greedy decoding (`--behaviour`). */
+  behaviour?: BehaviourOptions | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -33,6 +36,7 @@ export interface VerifyOptions {
 export interface VerifyCommandReport extends VerifyReport {
   readonly out: string;
   readonly extraFailures: readonly string[];
+  readonly behaviour?: BehaviourSection;
 }
 
 /** Verifies `outDir` against what base + adapter mean. */
@@ -78,7 +82,9 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
       onCheck: (param) => progress.update(++done, param.name),
     });
     progress.done();
-    return { ...report, ok: report.ok && extraFailures.length === 0, out: out.dir, extraFailures };
+    const behaviour = opts.behaviour ? await runBehaviourCheck(opts.outDir, opts.baseDir, opts.adapterDir, files, opts.behaviour) : undefined;
+    const ok = report.ok && extraFailures.length === 0 && (behaviour?.ok ?? true);
+    return { ...report, ok, out: out.dir, extraFailures, ...(behaviour ? { behaviour } : {}) };
   } finally {
     await executor?.close();
     await files.closeAll();
