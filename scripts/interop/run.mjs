@@ -27,6 +27,9 @@
  *      same keys and, for every tensor, the status torch's numbers imply (identical / within tolerance /
  *      differs), max |a-b| within DIFF_MAX_ABS_TOL (1e-7) of torch's float32 max |a-b|, the element count and
  *      torch.isclose's violation count exactly, and max |a-b|/|b| within 1e-6 relative.
+ *   5c. forward_judge.py (v5) on each case's cpu output and each tied case's peft-merged/: `lorafuse logits`
+ *      on the output and on base + adapter (unmerged) equal transformers' and PEFT's logits, and
+ *      `lorafuse verify --behaviour` reaches torch's verdict (--no-forward skips it).
  *   6. a table, `.interop-work/results.json`, and a last line `N passed, N failed` (`, N skipped` when
  *      some rows are known lorafuse bugs, see below). Exit 1 on any failure.
  *
@@ -46,6 +49,7 @@
  *   --cases a,b          only these cases (default: all; `python peft_cases.py --list`).
  *   --devices cpu,webgpu,dawn devices for the CLI (default: cpu,webgpu,dawn).
  *   --no-v4              skip the transformers v4 venv and its rows.
+ *   --no-forward         skip the forward-pass rows (5c).
  *   --cli PATH           the CLI entry (default packages/cli/bin/lorafuse.js; env LORAFUSE_CLI).
  *   --cli-timeout S      seconds per CLI run (default 600).
  *   --regen              regenerate every case.
@@ -65,6 +69,7 @@ const HERE = join(REPO_ROOT, 'scripts', 'interop');
 function parseArgs(argv) {
   const opts = {
     judgeExpected: false,
+    forward: true,
     cases: null,
     devices: ['cpu', 'webgpu', 'dawn'],
     v4: true,
@@ -81,6 +86,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === '--judge-expected') opts.judgeExpected = true;
+    else if (a === '--no-forward') opts.forward = false;
     else if (a === '--cases') opts.cases = value().split(',').filter(Boolean);
     else if (a === '--devices') opts.devices = value().split(',').filter(Boolean);
     else if (a === '--no-v4') opts.v4 = false;
@@ -97,7 +103,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) process.stderr.write(`run.mjs: ${msg}\n`);
-  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu,dawn] [--no-v4] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
+  process.stderr.write('usage: node scripts/interop/run.mjs [--judge-expected] [--cases a,b] [--devices cpu,webgpu,dawn] [--no-v4] [--no-forward] [--cli PATH] [--cli-timeout S] [--regen] [--keep] [--verbose]\n');
   process.exit(2);
 }
 
@@ -296,10 +302,10 @@ function diffCaseSelfChecks(caseName, meta, row) {
   }
 }
 
-function judge(py, pairs) {
+function judge(py, pairs, script = ['judge.py']) {
   if (pairs.length === 0) return { verdicts: new Map(), seconds: 0 };
   const t0 = Date.now();
-  const r = python(py, [join(HERE, 'judge.py'), ...pairs.flatMap((p) => [p.caseDir, p.out])]);
+  const r = python(py, [join(HERE, script[0]), ...script.slice(1), ...pairs.flatMap((p) => [p.caseDir, p.out])]);
   const verdicts = new Map();
   for (const line of (r.stdout ?? '').split('\n')) {
     if (!line.trim().startsWith('{')) continue;
@@ -326,7 +332,10 @@ function applyVerdicts(pairs, verdicts, opts) {
     p.row.pass = v.pass === mustPass;
     p.row.verdict = v;
     const m = v.metrics ?? {};
-    const summary = v.pass
+    const fw = m.logits_max_abs_vs_torch;
+    const summary = v.pass && fw
+      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged.toExponential(1)} (base + adapter unmerged); verify --behaviour ok=${m.verify_behaviour?.ok} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
+      : v.pass
       ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}` +
         (m.vocab_size !== undefined ? `, vocab ${m.vocab_size}, tied ${m.tie_word_embeddings}` : '')
       : v.failures.slice(0, 3).join(' ; ');
@@ -396,6 +405,7 @@ function main() {
 
   const pairs = [];
   const pairs4 = [];
+  const forwardPairs = [];
   const row = (r) => {
     const full = { cliSeconds: '-', pass: false, detail: '', ...r };
     rows.push(full);
@@ -463,9 +473,11 @@ function main() {
           }
         }
         pairs.push({ caseDir, out: res.out, row: r });
+        if (device === 'cpu' && opts.forward) forwardPairs.push({ caseDir, out: res.out, row: row({ case: c, device: 'cpu', check: 'forward: logits vs torch, verify --behaviour' }) });
         if (isTied(c) && venv4) pairs4.push({ caseDir, out: res.out, row: row({ case: c, device, check: 'judge v4' }) });
       }
       if (isTied(c) && existsSync(opts.cli)) {
+        if (opts.forward) forwardPairs.push({ caseDir, out: join(caseDir, 'peft-merged'), row: row({ case: c, device: 'peft-merged', check: 'forward: verify --behaviour = torch' }) });
         const pm = meta[c].peft_merged ?? {};
         const want = pm.lorafuse_verify_exit;
         const wrong = pm.wrong_after_load ?? [];
@@ -484,6 +496,11 @@ function main() {
     timings.cli_s = seconds(t0);
   }
 
+  if (forwardPairs.length) {
+    const jf = judge(venv.python, forwardPairs, ['forward_judge.py', '--node', process.execPath, '--cli', opts.cli]);
+    timings.forward_s = jf.seconds;
+    applyVerdicts(forwardPairs, jf.verdicts, opts);
+  }
   const j5 = judge(venv.python, pairs);
   timings.judge_s = j5.seconds;
   applyVerdicts(pairs, j5.verdicts, opts);

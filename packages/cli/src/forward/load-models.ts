@@ -57,13 +57,22 @@ interface LoadedParams {
   readonly tied: boolean;
   readonly dtype: FloatCodecDtype;
   readonly notes: string[];
+  /** The config the model is run with (GPT2Model read as GPT2LMHeadModel). */
+  readonly config: Record<string, unknown>;
 }
 
 /** Every parameter transformers' model holds after `from_pretrained(dir)`, decoded. */
 async function loadParams(dir: BaseDir, files: OpenFiles, version: TransformersVersion): Promise<LoadedParams> {
+  const notes: string[] = [];
+  let config = dir.config;
+  if (architectureOf(config) === 'GPT2Model') {
+    // A body without a head is run the way AutoModelForCausalLM loads it: lm_head tied to wte.
+    config = { ...config, architectures: ['GPT2LMHeadModel'] };
+    notes.push('config.json says GPT2Model (no head): run as GPT2LMHeadModel, lm_head tied to wte as AutoModelForCausalLM loads it');
+  }
   const equal = async (a: TensorRef, b: TensorRef) =>
     a.dtype === b.dtype && a.byteLength === b.byteLength && (await byteRangesEqual(files.get(a.file), a.fileOffset, files.get(b.file), b.fileOffset, a.byteLength));
-  const load = await emulateTransformersLoad({ config: dir.config, files: dir.headers as SafetensorsHeader[], version, equal });
+  const load = await emulateTransformersLoad({ config, files: dir.headers as SafetensorsHeader[], version, equal });
   const params = new Map<string, ParamValues>();
   let dtype: FloatCodecDtype = 'F32';
   const cache = new Map<string, Float32Array>();
@@ -79,8 +88,8 @@ async function loadParams(dir: BaseDir, files: OpenFiles, version: TransformersV
     }
     params.set(p.name, { shape: p.ref.shape, values });
   }
-  const notes = [...load.discarded.map((d) => `discarded on load: ${d.name}: ${d.reason}`)];
-  return { params, tied: load.tied, dtype, notes };
+  notes.push(...load.discarded.map((d) => `discarded on load: ${d.name}: ${d.reason}`));
+  return { params, tied: load.tied, dtype, notes, config };
 }
 
 function parameterCount(model: Gpt2Model): number {
@@ -98,7 +107,7 @@ function configVocab(config: Record<string, unknown>, fallback: number): number 
 export async function loadCheckpointModel(dirArg: string, files: OpenFiles, version: TransformersVersion): Promise<LoadedModel> {
   const dir = await openBaseDir(dirArg, files);
   const loaded = await loadParams(dir, files, version);
-  const model = buildGpt2Model({ config: forwardConfigOf(dir.config, `${dir.dir}/config.json`), params: loaded.params, label: dir.dir });
+  const model = buildGpt2Model({ config: forwardConfigOf(loaded.config, `${dir.dir}/config.json`), params: loaded.params, label: dir.dir });
   return {
     model,
     dtype: loaded.dtype,
@@ -124,13 +133,13 @@ export async function loadUnmergedModel(baseArg: string, adapterArg: string, fil
   const parts = applyAdapterUnmerged({
     base: loaded.params,
     baseTied: loaded.tied,
-    baseArchitecture: architectureOf(base.config),
+    baseArchitecture: architectureOf(loaded.config),
     config: adapter.config,
     tensors,
     label: adapter.dir,
   });
   const label = `${base.dir} + ${adapter.dir}`;
-  const model = buildGpt2Model({ config: forwardConfigOf(base.config, `${base.dir}/config.json`, parts.architecture), params: parts.params, lora: parts.lora, label });
+  const model = buildGpt2Model({ config: forwardConfigOf(loaded.config, `${base.dir}/config.json`, parts.architecture), params: parts.params, lora: parts.lora, label });
   return {
     model,
     dtype,
