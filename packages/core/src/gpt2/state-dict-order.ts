@@ -60,3 +60,14 @@ export function inStateDictOrder<T>(items: readonly T[], nameOf: (item: T) => st
   });
   return keyed.map((k) => k.item);
 }
+
+/**
+ * What transformers' `num_parameters()` counts for a model loaded from these tensors (the index's
+ * `metadata.total_parameters`): the elements of every GPT-2 parameter stored. A tied lm_head is not
+ * stored and shares wte's elements, which count once; buffers and extras count nothing.
+ */
+export function countParameters(tensors: ReadonlyArray<{ readonly name: string; readonly shape: readonly number[] }>): number {
+  let n = 0;
+  for (const t of tensors) if (stateDictPosition(t.name)) n += t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
