@@ -51,9 +51,12 @@ describe('a sharded merge', () => {
   }, 60_000);
 
   it('writes shards and an index, and lists them in the report', () => {
-    // 100KB is 100,000 bytes. In state_dict order: wte (256,000) is over the limit and alone; then
-    // wpe … h.0.ln_2 (75,776); c_fc (66,560, mlp.c_proj would pass the limit); h.0.mlp.c_proj + h.1.ln_1;
-    // h.1.c_attn … h.1.ln_2; h.1.c_fc; h.1.mlp.c_proj + ln_f.
+    // 100KB is 100,000 bytes. In transformers 5's order (names sorted part by part: h.0…, h.1…, ln_f,
+    // wpe, wte): h.0.attn.c_attn.bias … h.0.mlp.c_fc.bias (68,608; c_fc.weight would pass the limit);
+    // h.0.mlp.c_fc.weight + h.0.mlp.c_proj.bias; h.0.mlp.c_proj.weight + h.1.attn.c_attn.bias;
+    // h.1.attn.c_attn.weight … h.1.mlp.c_fc.bias; h.1.mlp.c_fc.weight + h.1.mlp.c_proj.bias; wte
+    // (256,000, over the limit: a file of its own, ahead of the one being filled); h.1.mlp.c_proj.weight,
+    // ln_f, wpe.
     const files = ['config.json', 'model.safetensors.index.json', ...shards(7)];
     expect(report.filesWritten).toEqual(files);
     expect(report.maxShardSize).toBe(100_000);
@@ -78,11 +81,14 @@ describe('a sharded merge', () => {
       if (header.tensors.length > 1) expect(data).toBeLessThanOrEqual(100_000);
     }
     expect(new Map(Object.entries(index.weight_map))).toEqual(stored);
-    expect(index.weight_map['transformer.wte.weight']).toBe(shard(1, 7));
-    expect(index.weight_map['transformer.wpe.weight']).toBe(shard(2, 7));
-    expect(index.weight_map['transformer.h.0.ln_2.bias']).toBe(shard(2, 7));
-    expect(index.weight_map['transformer.h.0.mlp.c_fc.weight']).toBe(shard(3, 7));
+    expect(index.weight_map['transformer.h.0.attn.c_attn.bias']).toBe(shard(1, 7));
+    expect(index.weight_map['transformer.h.0.mlp.c_fc.bias']).toBe(shard(1, 7));
+    expect(index.weight_map['transformer.h.0.mlp.c_fc.weight']).toBe(shard(2, 7));
+    expect(index.weight_map['transformer.h.1.attn.c_attn.bias']).toBe(shard(3, 7));
     expect(index.weight_map['transformer.h.1.ln_1.bias']).toBe(shard(4, 7));
+    expect(index.weight_map['transformer.h.1.mlp.c_proj.bias']).toBe(shard(5, 7));
+    expect(index.weight_map['transformer.wte.weight']).toBe(shard(6, 7));
+    expect(index.weight_map['transformer.wpe.weight']).toBe(shard(7, 7));
     expect(index.weight_map['transformer.ln_f.bias']).toBe(shard(7, 7));
     // total_size counts tensor bytes, not headers; total_parameters is num_parameters() (tied: wte once).
     const tensorBytes = whole.header.tensors.reduce((n, t) => n + t.byteLength, 0);
@@ -128,7 +134,7 @@ describe('a sharded merge', () => {
 describe('--overwrite between shard counts', () => {
   it('from 3 shards to one file leaves no shard and no index', async () => {
     const out = outOf('three-to-one');
-    // 300KB: wte + wpe + h.0.ln_1; h.0.c_attn … h.1.ln_2; h.1.c_fc … ln_f.
+    // 300KB: h.0… and h.1 up to mlp.c_fc.bias (268,544); h.1.mlp.c_fc.weight … wpe; wte (it fits, but not beside them).
     const first = await merge(out, ['--max-shard-size', '300KB']);
     expect(first.code, first.stderr).toBe(0);
     expect(first.doc.filesWritten).toEqual(['config.json', 'model.safetensors.index.json', ...shards(3)]);

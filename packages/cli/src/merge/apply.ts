@@ -2,12 +2,12 @@
  * Step 4 of a merge: write the output under temporary names — config.json, the shard index when
  * the weights are split, then every tensor of each weight file at its offset — and record what
  * each tensor was meant to be, for the proof. The weights are split as transformers'
- * `save_pretrained` splits them (its state_dict order, greedily up to the shard size limit); one
+ * `save_pretrained` splits a loaded model (names in its sorted order, greedily up to the limit); one
  * file is `model.safetensors`. Unchanged tensors stream from input to output in file order while
  * the device computes the merges (each written as soon as it is ready), so neither waits for the other.
  */
 import { join } from 'node:path';
-import { canonicalName, countParameters, inStateDictOrder, layoutSafetensors, renderShardIndex, SafetensorsPositionalWriter, SHARD_INDEX_FILE, splitIntoShards, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout, type ShardSplit } from '@lorafuse/core';
+import { canonicalName, compareDotNatural, countParameters, layoutSafetensors, renderShardIndex, SafetensorsPositionalWriter, SHARD_INDEX_FILE, splitIntoShards, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout, type ShardSplit } from '@lorafuse/core';
 import type { MergeExecutor } from '../devices/index.js';
 import { readInputFile } from '../fs/input-file.js';
 import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
@@ -67,7 +67,7 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
   if (plan.outputConfig) await tx.writeFile('config.json', new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`));
   else await tx.writeFile('config.json', await readInputFile(join(input.baseDir, 'config.json')));
 
-  const specs = inStateDictOrder(plan.tensors, (t) => t.name).map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] }));
+  const specs = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })).sort((a, b) => compareDotNatural(a.name, b.name));
   // A layout checks names and shapes and gives each tensor's stored size.
   const whole = layoutSafetensors(specs);
   const sizeOf = new Map(whole.entries.map((e) => [e.name, e.end - e.begin] as const));

@@ -1,3 +1,3 @@
 export * from './architecture.js';
 export * from './config-shapes.js';
-export * from './state-dict-order.js';
+export * from './parameters.js';

@@ -48,6 +48,7 @@ export {
 export { SHARD_INDEX_FILE, parseShardIndex, type ShardIndex } from './shard-index.js';
 export {
   DEFAULT_MAX_SHARD_SIZE,
+  compareDotNatural,
   parseShardSize,
   renderShardIndex,
   shardFileName,

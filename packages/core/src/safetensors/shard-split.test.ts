@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseShardIndex } from './shard-index.js';
-import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, renderShardIndex, shardFileName, splitIntoShards } from './shard-split.js';
+import { compareDotNatural, DEFAULT_MAX_SHARD_SIZE, parseShardSize, renderShardIndex, shardFileName, splitIntoShards } from './shard-split.js';
 
 // Expected bytes are what huggingface_hub 1.33's parse_size_to_int returns for the same text
 // (plain digits excepted: there transformers takes an int).
@@ -124,5 +124,14 @@ describe('renderShardIndex', () => {
     expect(index.weightMap).toEqual(new Map([['t0', 'model-00001-of-00002.safetensors'], ['t1', 'model-00002-of-00002.safetensors'], ['t2', 'model-00002-of-00002.safetensors']]));
     expect(index.totalSize).toBe(14);
     expect(index.totalParameters).toBe(14);
+  });
+});
+
+describe('compareDotNatural', () => {
+  it('orders names as transformers 5 sorts a state dict (dot_natural_key)', () => {
+    const names = ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.10.ln_1.weight', 'transformer.h.2.mlp.c_proj.bias', 'transformer.h.2.ln_1.weight', 'lm_head.weight', 'transformer.ln_f.bias', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.attn.bias', 'a.shard_11', 'a.shard_2', 'a.shard', 'a.2', 'a.b', 'h.0x.w', 'h.07.w', 'h.7.w', '\u00e9.x', 'e.x', 'Z.x'];
+    // sorted(names, key=transformers.core_model_loading.dot_natural_key) under transformers 5.18.
+    const python = ['Z.x', 'a.2', 'a.b', 'a.shard', 'a.shard_2', 'a.shard_11', 'e.x', 'h.07.w', 'h.7.w', 'h.0x.w', 'lm_head.weight', 'transformer.h.0.attn.bias', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.2.ln_1.weight', 'transformer.h.2.mlp.c_proj.bias', 'transformer.h.10.ln_1.weight', 'transformer.ln_f.bias', 'transformer.wpe.weight', 'transformer.wte.weight', '\u00e9.x'];
+    expect([...names].sort(compareDotNatural)).toEqual(python);
   });
 });

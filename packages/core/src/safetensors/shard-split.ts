@@ -1,7 +1,8 @@
 /**
  * Sharded checkpoints as transformers' `save_pretrained` writes them: the size limit parsed as
- * huggingface_hub parses it, the greedy split of `split_torch_state_dict_into_shards`, the shard
- * file names, and the text of `model.safetensors.index.json`.
+ * huggingface_hub parses it, the order transformers hands the tensors over in, the greedy split of
+ * `split_torch_state_dict_into_shards`, the shard file names, and the text of
+ * `model.safetensors.index.json`.
  */
 import { compareCodePoints } from './writer.js';
 
@@ -49,6 +50,45 @@ export function parseShardSize(text: string): ParsedShardSize {
   return { ok: true, bytes };
 }
 
+/** One dot-separated part of a name as transformers 5 sorts it: a number, or text with an optional numeric suffix. */
+type NamePart = { readonly num: bigint } | { readonly text: string; readonly suffix: bigint | undefined };
+
+function namePartsOf(name: string): NamePart[] {
+  return name.split('.').map((part) => {
+    if (/^[0-9]+$/.test(part)) return { num: BigInt(part) };
+    const digits = /[0-9]*$/.exec(part)![0];
+    return { text: part.slice(0, part.length - digits.length), suffix: digits === '' ? undefined : BigInt(digits) };
+  });
+}
+
+function comparePart(a: NamePart, b: NamePart): number {
+  if ('num' in a || 'num' in b) {
+    if ('num' in a && 'num' in b) return a.num < b.num ? -1 : a.num > b.num ? 1 : 0;
+    return 'num' in a ? -1 : 1;
+  }
+  const text = compareCodePoints(a.text, b.text);
+  if (text !== 0) return text;
+  if (a.suffix === undefined || b.suffix === undefined) return a.suffix === b.suffix ? 0 : a.suffix === undefined ? -1 : 1;
+  return a.suffix < b.suffix ? -1 : a.suffix > b.suffix ? 1 : 0;
+}
+
+/**
+ * Orders tensor names as transformers 5's `save_pretrained` hands a loaded model's state dict to the
+ * split (`revert_weight_conversion` sorts it by `dot_natural_key`): part by part, numbers before
+ * text and by value (`h.2` before `h.10`), text by code point, a numeric suffix by value
+ * (`shard_2` before `shard_11`). Names that compare equal (`h.07`, `h.7`) keep their given order.
+ * Only ASCII digits count as digits.
+ */
+export function compareDotNatural(a: string, b: string): number {
+  const x = namePartsOf(a);
+  const y = namePartsOf(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const c = comparePart(x[i]!, y[i]!);
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
+
 /** One tensor to place: its name and its stored size in bytes (what the index's total counts). */
 export interface ShardTensor {
   readonly name: string;
@@ -80,7 +120,7 @@ export function shardFileName(index: number, count: number): string {
 }
 
 /**
- * Splits tensors, given in state-dict order, into files of at most `maxShardSize` bytes the way
+ * Splits tensors, given in the order transformers hands them over (see {@link compareDotNatural}), into files of at most `maxShardSize` bytes the way
  * huggingface_hub's `split_torch_state_dict_into_shards` does: greedily in that order, starting a
  * new file when the next tensor would pass the limit; a tensor bigger than the limit gets a file of
  * its own, placed before the file still being filled (so it may come first). No tensors share
