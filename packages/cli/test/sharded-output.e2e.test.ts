@@ -162,6 +162,25 @@ describe('--overwrite between shard counts', () => {
   });
 });
 
+describe('a base with stray weight files', () => {
+  it('neither copies them nor trips over them: the output\'s weights are the merge\'s own', async () => {
+    const stray = await writeDir(join(work, 'stray-base'), {
+      ...Object.fromEntries(readdirSync(baseDir).map((n) => [n, readFileSync(join(baseDir, n))])),
+      // An old index beside model.safetensors (transformers loads model.safetensors, so does lorafuse).
+      'model.safetensors.index.json': JSON.stringify({ metadata: {}, weight_map: { 'transformer.wte.weight': shard(1, 3) } }),
+      [shard(1, 3)]: 'not a shard',
+    });
+    const out = outOf('from-stray');
+    const r = await runLorafuse(['merge', stray, adapterDir, '--out', out, '--device', 'cpu', '--json', '--max-shard-size', '300KB']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.filesCopied).not.toContain(shard(1, 3));
+    expect(doc.filesCopied).not.toContain('model.safetensors.index.json');
+    expect(readFileSync(join(out, shard(1, 3)))).not.toEqual(Buffer.from('not a shard'));
+    expect((await runLorafuse(['verify', out, '--base', baseDir, '--adapter', adapterDir, '--device', 'cpu'])).code).toBe(0);
+  });
+});
+
 describe('a bad --max-shard-size', () => {
   it.each([
     ['5GiB', 'binary units such as GiB are not accepted'],
