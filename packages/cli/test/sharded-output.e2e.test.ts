@@ -162,6 +162,19 @@ describe('--overwrite between shard counts', () => {
   });
 });
 
+describe('a failure while writing a later shard', () => {
+  it('leaves nothing: no shard, no index, no staging directory', async () => {
+    const parent = join(work, 'full-disk');
+    const out = join(parent, 'out');
+    // Each file may take 200,000 bytes: the five shards before wte's (256,000 bytes) are written, then the disk is "full".
+    const r = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu', '--json', '--max-shard-size', '100KB'], { LORAFUSE_FAULT_ENOSPC_AFTER_BYTES: '200000' });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'DISK_FULL' });
+    expect(JSON.parse(r.stdout).error.message).toContain(shard(6, 7));
+    expect(existsSync(parent)).toBe(false);
+  });
+});
+
 describe('a base with stray weight files', () => {
   it('neither copies them nor trips over them: the output\'s weights are the merge\'s own', async () => {
     const stray = await writeDir(join(work, 'stray-base'), {
