@@ -165,6 +165,39 @@ def check_files(case_dir: Path, merged: Path, v: Verdict) -> None:
             v.fail(f"base file {p.name} changed in the output")
 
 
+def check_shards(case_dir: Path, merged: Path, max_shard_size: str, v: Verdict) -> None:
+    """A sharded output must be split exactly as transformers' save_pretrained(max_shard_size=...) split
+    expected/ (PEFT's merge of the same tensors): the same shard files, and an index.json that is
+    byte for byte transformers' (weight_map, metadata.total_size, metadata.total_parameters)."""
+    index_name = "model.safetensors.index.json"
+    want_index = case_dir / "expected" / index_name
+    got_index = merged / index_name
+    if not want_index.is_file():
+        v.fail(f"case: expected/ has no {index_name}; the case's max_shard_size {max_shard_size} does not shard")
+        return
+    if not got_index.is_file():
+        v.fail(f"output has no {index_name} (max_shard_size {max_shard_size})")
+        return
+    if (merged / "model.safetensors").exists():
+        v.fail("sharded output also holds model.safetensors (transformers would load that instead of the shards)")
+    want, got = json.loads(want_index.read_text()), json.loads(got_index.read_text())
+    if got.get("metadata") != want.get("metadata"):
+        v.fail(f"index metadata {got.get('metadata')} != transformers' {want.get('metadata')}")
+    wm_got, wm_want = got.get("weight_map", {}), want.get("weight_map", {})
+    wrong = sorted(k for k in set(wm_got) | set(wm_want) if wm_got.get(k) != wm_want.get(k))
+    if wrong:
+        v.fail(f"index weight_map differs from transformers' for {len(wrong)} tensor(s), e.g. "
+               + "; ".join(f"{k}: {wm_got.get(k)} vs {wm_want.get(k)}" for k in wrong[:3]))
+    elif got_index.read_bytes() != want_index.read_bytes():
+        v.fail("index.json holds transformers' content but not its text (json.dumps(indent=2, sort_keys=True) + newline)")
+    shards_got = sorted(p.name for p in merged.glob("model-*-of-*.safetensors"))
+    shards_want = sorted(p.name for p in (case_dir / "expected").glob("model-*-of-*.safetensors"))
+    if shards_got != shards_want:
+        v.fail(f"shard files {shards_got} != transformers' {shards_want}")
+    v.metrics["shards"] = {"max_shard_size": max_shard_size, "files": len(shards_got),
+                           "total_size": got.get("metadata", {}).get("total_size")}
+
+
 def check_config(case_dir: Path, merged: Path, has_head_replacement: bool, v: Verdict) -> dict:
     base_cfg = json.loads((case_dir / "base" / "config.json").read_text())
     try:
@@ -579,6 +612,8 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
     dtype = getattr(torch, case.get("base_dtype", "float32"))
 
     check_files(case_dir, merged, v)
+    if case.get("max_shard_size"):
+        check_shards(case_dir, merged, case["max_shard_size"], v)
     base = read_checkpoint(case_dir / "base")
     out = read_checkpoint(merged, v)
     adapter_cfg, adapter = read_adapter(case_dir / "adapter")

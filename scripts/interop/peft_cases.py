@@ -121,6 +121,15 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn", "c_proj", "c_fc"], r=4, lora_alpha=8),
         base_dtype="bfloat16",
     ),
+    "sharded-output": dict(
+        desc="lorafuse merge --max-shard-size 10KB: the output split into shards + model.safetensors.index.json; "
+             "expected/ is PEFT's merge saved by save_pretrained(max_shard_size='10KB'), so the judge can hold "
+             "lorafuse's index (split, file names, weight_map, total_size, total_parameters) to transformers' own. "
+             "With the tiny sizes wte (12,800 bytes) and each c_attn/c_fc/mlp.c_proj weight are over the limit "
+             "and get a shard of their own, placed before the shard being filled",
+        lora=dict(target_modules=["c_attn", "c_proj", "c_fc"], r=4, lora_alpha=8),
+        max_shard_size="10KB",
+    ),
     "hub-layout-base": dict(
         desc="base in the layout of the Hub 'gpt2' checkpoint: unprefixed keys (saved from GPT2Model), config "
              "architectures GPT2LMHeadModel, plus h.N.attn.bias causal-mask tensors [1,1,P,P] F32 (unknown to "
@@ -370,6 +379,8 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     if layout == "hub":
         merged.transformer.save_pretrained(expected_dir)
         shutil.copy2(base_dir / "config.json", expected_dir / "config.json")
+    elif spec.get("max_shard_size"):
+        merged.save_pretrained(expected_dir, max_shard_size=spec["max_shard_size"])
     else:
         merged.save_pretrained(expected_dir)
     copied = copy_missing_files(base_dir, expected_dir)
@@ -389,6 +400,8 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         "lora_modules": table,
         "lora_modules_at_creation": created_table if table != created_table else None,
         "expected_extra_files_copied_from_base": copied,
+        # `lorafuse merge --max-shard-size` for this case, and expected/ saved with the same limit.
+        **({"max_shard_size": spec["max_shard_size"]} if spec.get("max_shard_size") else {}),
         "notes": notes,
     }
 

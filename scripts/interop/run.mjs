@@ -10,7 +10,9 @@
  *      (the unmerged PEFT model's weights, tie rule applied) and peft-merged/ (PEFT's own merge).
  *   3. for each case and each device:
  *        node packages/cli/bin/lorafuse.js merge <case>/base <case>/adapter --out <out> --device <device> --json
- *      with <out> = `.interop-work/out/<case>--<device>` (removed first; the CLI creates it).
+ *      with <out> = `.interop-work/out/<case>--<device>` (removed first; the CLI creates it), and
+ *      `--max-shard-size <s>` when case.json has `max_shard_size` (judge.py then holds the sharded output's
+ *      index to the one transformers' save_pretrained wrote into expected/ with the same limit).
  *      Passes when the CLI exits 0 and prints one JSON document on stdout (saved beside <out> as
  *      `<out>.cli.json`; stderr goes to `<out>.cli.log`). No field of that document is relied on. Then
  *        node packages/cli/bin/lorafuse.js verify <out> --base <case>/base --adapter <case>/adapter
@@ -143,7 +145,9 @@ function runMerge(opts, caseName, device) {
   rmSync(out, { recursive: true, force: true });
   rmSync(`${out}.cli.json`, { force: true });
   mkdirSync(OUT_DIR, { recursive: true });
-  const { r, secs, text } = cli(opts, ['merge', join(caseDir, 'base'), join(caseDir, 'adapter'), '--out', out, '--device', device, '--json'], `${out}.cli.log`);
+  const caseInfo = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8'));
+  const shardArgs = typeof caseInfo.max_shard_size === 'string' ? ['--max-shard-size', caseInfo.max_shard_size] : [];
+  const { r, secs, text } = cli(opts, ['merge', join(caseDir, 'base'), join(caseDir, 'adapter'), '--out', out, '--device', device, '--json', ...shardArgs], `${out}.cli.log`);
   const res = { ok: false, reason: '', seconds: secs, out, text, exit: r.status };
   if (r.error) return { ...res, reason: `cli: ${r.error.code === 'ETIMEDOUT' ? `timed out after ${opts.cliTimeout} s` : r.error.message}` };
   let doc;

@@ -1,4 +1,4 @@
-import { UsageError } from '@lorafuse/core';
+import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, UsageError } from '@lorafuse/core';
 import { choice, flag, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { MergeReport } from '../merge/report.js';
@@ -34,11 +34,17 @@ Options:
                        ignore LoRA tensors of modules its config does not select), which side wins:
                        config: merge what PEFT's unmerged model computes; tensors: merge every saved
                        tensor. Without it, such a disagreement is an error (exit 2)
+  --max-shard-size <s> split the weights into files of at most <s> of tensor data, as transformers'
+                       save_pretrained(max_shard_size=...) does: plain bytes or a number with TB,
+                       GB, MB or KB (decimal, as huggingface_hub reads them: 5GB = 5*10^9 bytes;
+                       GiB/MiB are refused). Default 50GB, transformers 5's default. A bigger
+                       output becomes model-00001-of-0000N.safetensors ... and
+                       model.safetensors.index.json; a tensor larger than <s> gets a file of its own
   --allow-nonfinite    write merged tensors even if they contain NaN or Inf
   --json               print one JSON report on stdout
   -h, --help           show this help
 
-The output directory gets model.safetensors, config.json (changed only where the merge requires it:
+The output directory gets model.safetensors (or its shards and index), config.json (changed only where the merge requires it:
 vocab_size, tie_word_embeddings, architectures/num_labels) and every other file of <base-dir> copied
 unchanged. Before anything is renamed into place, the written checkpoint is re-read and what
 transformers (v4 and v5 rules) would load is checked tensor by tensor against what was meant;
@@ -62,6 +68,7 @@ export const mergeCommand: Command = {
       tie: { type: 'string' },
       force: { type: 'boolean' },
       follow: { type: 'string' },
+      'max-shard-size': { type: 'string' },
       json: { type: 'boolean' },
     });
     const { positionals } = args;
@@ -72,6 +79,7 @@ export const mergeCommand: Command = {
     if (!outDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse merge: --out <out-dir> is required', { subject: '--out', hint: 'Run `lorafuse merge --help` for usage.' });
     const device = choice('merge', 'device', stringOption(args, 'device'), ['auto', 'webgpu', 'dawn', 'cpu'] as const, 'auto');
     const json = flag(args, 'json');
+    const maxShardSize = shardSizeOption(stringOption(args, 'max-shard-size'));
     const report = await runMerge({
       baseDir: positionals[0]!,
       adapterDir: positionals[1]!,
@@ -82,6 +90,7 @@ export const mergeCommand: Command = {
       tie: choice('merge', 'tie', stringOption(args, 'tie'), ['auto', 'keep', 'untie'] as const, 'auto'),
       force: flag(args, 'force'),
       follow: optionalChoice('merge', 'follow', stringOption(args, 'follow'), ['config', 'tensors'] as const),
+      maxShardSize,
       io,
       quiet: json,
     });
@@ -90,6 +99,17 @@ export const mergeCommand: Command = {
     return 0;
   },
 };
+
+/** `--max-shard-size` in bytes; a text that is no size is a usage error naming the rule. */
+function shardSizeOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_SHARD_SIZE;
+  const parsed = parseShardSize(text);
+  if (parsed.ok) return parsed.bytes;
+  throw new UsageError('BAD_SHARD_SIZE', `lorafuse merge: --max-shard-size ${parsed.reason}`, {
+    subject: '--max-shard-size',
+    hint: 'Give the largest size of one weight file, e.g. --max-shard-size 5GB (GB = 10^9 bytes, as transformers counts).',
+  });
+}
 
 function humanReport(r: MergeReport): string {
   const lines = [
@@ -105,6 +125,8 @@ function humanReport(r: MergeReport): string {
   for (const [k, n] of scales) lines.push(`  ${n} module(s) with ${k}`);
   lines.push(`  tie: ${r.tie.decision} (${r.tie.reason})`);
   for (const c of r.configChanges) lines.push(`  config.json: ${c}`);
+  const shards = r.filesWritten.filter((f) => f.endsWith('.safetensors'));
+  lines.push(`  wrote: ${r.filesWritten.join(', ')}${shards.length > 1 ? ` (${shards.length} shards of at most ${r.maxShardSize} bytes of tensor data each; a bigger tensor alone)` : ''}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
   if (r.replaced.length > 0) lines.push(`  replaced the earlier output's ${r.replaced.join(', ')}`);
   lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);

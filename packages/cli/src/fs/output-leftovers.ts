@@ -34,13 +34,18 @@ const SHARD = /^model-\d+-of-\d+\.safetensors$/;
 /** The temporary names earlier lorafuse versions wrote inside the output directory itself. */
 const OLD_TEMP = /^\..+\.lorafuse-[0-9a-f]{12}\.tmp$/;
 
+/** Whether `name` is one of the weight files lorafuse writes: model.safetensors, a shard, or their index. */
+export function isWeightFileName(name: string): boolean {
+  return name === 'model.safetensors' || name === 'model.safetensors.index.json' || SHARD.test(name);
+}
+
 /**
  * Whether lorafuse could have written a file called `name` into an output directory: its config and
  * weights (a single file, shards or their index), or a file the new output also holds (the base's
  * tokenizer and other files). `--overwrite` replaces only such files.
  */
 export function couldHaveWritten(name: string, outputNames: ReadonlySet<string>): boolean {
-  return outputNames.has(name) || name === 'config.json' || name === 'model.safetensors' || name === 'model.safetensors.index.json' || SHARD.test(name) || OLD_TEMP.test(name);
+  return outputNames.has(name) || name === 'config.json' || isWeightFileName(name) || OLD_TEMP.test(name);
 }
 
 /** The entries of `dir`, and those lorafuse never writes there (other names, and anything not a regular file). */

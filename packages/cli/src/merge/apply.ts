@@ -1,11 +1,13 @@
 /**
- * Step 4 of a merge: write the output under temporary names — config.json, then every tensor of
- * model.safetensors at its offset — and record what each tensor was meant to be, for the proof.
- * Unchanged tensors stream from input to output in file order while the device computes the merges
- * (each written as soon as it is ready), so neither waits for the other.
+ * Step 4 of a merge: write the output under temporary names — config.json, the shard index when
+ * the weights are split, then every tensor of each weight file at its offset — and record what
+ * each tensor was meant to be, for the proof. The weights are split as transformers'
+ * `save_pretrained` splits a loaded model (names in its sorted order, greedily up to the limit); one
+ * file is `model.safetensors`. Unchanged tensors stream from input to output in file order while
+ * the device computes the merges (each written as soon as it is ready), so neither waits for the other.
  */
 import { join } from 'node:path';
-import { canonicalName, layoutSafetensors, SafetensorsPositionalWriter, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout } from '@lorafuse/core';
+import { canonicalName, compareDotNatural, countParameters, layoutSafetensors, renderShardIndex, SafetensorsPositionalWriter, SHARD_INDEX_FILE, splitIntoShards, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout, type ShardSplit } from '@lorafuse/core';
 import type { MergeExecutor } from '../devices/index.js';
 import { readInputFile } from '../fs/input-file.js';
 import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
@@ -25,50 +27,89 @@ export interface ApplyInput {
   readonly precomputed: ReadonlyMap<string, Uint8Array>;
   /** The device, possibly still starting (only merges wait for it). */
   readonly device: Promise<MergeExecutor>;
+  /** Bytes of tensor data a weight file may hold before the next one starts (`--max-shard-size`). */
+  readonly maxShardSize: number;
   readonly io: Io;
   readonly quiet: boolean;
 }
 
+/** One weight file written: its name, layout and handle (written, still open). */
+export interface WrittenWeights {
+  readonly file: string;
+  readonly layout: SafetensorsLayout;
+  readonly output: OutputFile;
+}
+
 /** What was written. */
 export interface Applied {
-  readonly layout: SafetensorsLayout;
+  /** How the tensors were split into files. */
+  readonly split: ShardSplit;
+  /** The weight files, in shard order. */
+  readonly weights: readonly WrittenWeights[];
+  /** Every file written, in the order written (config.json, the index if any, the weight files). */
+  readonly filesWritten: readonly string[];
+  /** Bytes of the weight files. */
+  readonly weightBytes: number;
   /** The config the output carries. */
   readonly config: Record<string, unknown>;
   /** What every written tensor was meant to be, by canonical name. */
   readonly intents: ReadonlyMap<string, Intended>;
-  /** model.safetensors, written but still open: `close()` flushes it to disk. */
-  readonly model: OutputFile;
+  /** Flushes the weight files to disk and closes them. */
+  close(): Promise<void>;
 }
 
-/** Writes config.json and model.safetensors into the transaction; throws on the first failure. */
+/** Writes config.json, the index (when sharded) and the weight files into the transaction; throws on the first failure. */
 export async function applyPlan(input: ApplyInput): Promise<Applied> {
   const { plan, tx, produce, precomputed } = input;
   // config.json first: its fsync is cheap now, while after the weights it would wait for all of
-  // their dirty pages (ext4's ordered mode commits them with it).
+  // their dirty pages (ext4's ordered mode commits them with it). The index likewise.
   const config = plan.outputConfig ?? plan.baseConfig;
   if (plan.outputConfig) await tx.writeFile('config.json', new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`));
   else await tx.writeFile('config.json', await readInputFile(join(input.baseDir, 'config.json')));
 
-  const layout = layoutSafetensors(plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
+  const specs = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })).sort((a, b) => compareDotNatural(a.name, b.name));
+  // A layout checks names and shapes and gives each tensor's stored size.
+  const whole = layoutSafetensors(specs);
+  const sizeOf = new Map(whole.entries.map((e) => [e.name, e.end - e.begin] as const));
+  const split = splitIntoShards(specs.map((s) => ({ name: s.name, byteLength: sizeOf.get(s.name)! })), input.maxShardSize);
+  const filesWritten = ['config.json'];
+  if (split.sharded) {
+    await tx.writeFile(SHARD_INDEX_FILE, new TextEncoder().encode(renderShardIndex(split, countParameters(specs))));
+    filesWritten.push(SHARD_INDEX_FILE);
+  }
+
+  const specByName = new Map(specs.map((s) => [s.name, s] as const));
   const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
-  const model = await tx.createFile('model.safetensors');
-  const writer = new SafetensorsPositionalWriter(model, layout);
-  await writer.start();
-  const progress = new Progress(input.io, 'merging', layout.totalSize, input.quiet);
-  let done = layout.prefixAndHeader.byteLength;
+  const weights: Array<WrittenWeights & { writer: SafetensorsPositionalWriter }> = [];
+  for (const f of split.files) {
+    const layout = split.sharded ? layoutSafetensors(f.tensors.map((n) => specByName.get(n)!)) : whole;
+    const output = await tx.createFile(f.file);
+    weights.push({ file: f.file, layout, output, writer: new SafetensorsPositionalWriter(output, layout) });
+    filesWritten.push(f.file);
+  }
+  const writerOf = new Map(weights.flatMap((w) => w.layout.entries.map((e) => [e.name, w.writer] as const)));
+  const weightBytes = weights.reduce((n, w) => n + w.layout.totalSize, 0);
+  const closeAll = async () => {
+    const closed = await Promise.allSettled(weights.map((w) => w.output.close()));
+    for (const c of closed) if (c.status === 'rejected') throw c.reason;
+  };
+  for (const w of weights) await w.writer.start();
+  const progress = new Progress(input.io, 'merging', weightBytes, input.quiet);
+  let done = weights.reduce((n, w) => n + w.layout.prefixAndHeader.byteLength, 0);
   const sinkOf = (name: string) => async (chunk: Uint8Array) => {
-    await writer.writeTensorChunk(name, chunk);
+    await writerOf.get(name)!.writeTensorChunk(name, chunk);
     done += chunk.byteLength;
     progress.update(done, name);
   };
 
   const intents = new Map<string, Intended>();
-  const inFileOrder = layout.entries.map((e) => byName.get(e.name)!);
-  const merges = inFileOrder.filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name));
+  // Each file's tensors in its own order: copied runs never cross a file.
+  const filesInOrder = weights.map((w) => ({ writer: w.writer, tensors: w.layout.entries.map((e) => byName.get(e.name)!) }));
+  const merges = filesInOrder.flatMap((f) => f.tensors).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name));
   const merged = new Set<PlannedTensor>(merges);
   let failed = false;
   const copying = async () => {
-    for (const run of copyRuns(inFileOrder, (t) => precomputed.has(t.name))) {
+    for (const { writer, run } of filesInOrder.flatMap((f) => copyRuns(f.tensors, (t) => precomputed.has(t.name)).map((run) => ({ writer: f.writer, run })))) {
       if (failed) return;
       const t = run[0]!;
       if (merged.has(t)) continue;
@@ -108,7 +149,7 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
     ),
   );
   for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
-  await writer.finish();
+  for (const w of weights) await w.writer.finish();
   progress.done();
-  return { layout, config, intents, model };
+  return { split, weights: weights.map(({ file, layout, output }) => ({ file, layout, output })), filesWritten, weightBytes, config, intents, close: closeAll };
 }

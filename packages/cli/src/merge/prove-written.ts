@@ -1,17 +1,22 @@
 /**
- * Step 5 of a merge: re-open the file just written, check its header against the plan, and prove
- * that what transformers v4 and v5 load from it is byte for byte what was meant (the same proof
- * `lorafuse verify` runs). The weights' fsync runs meanwhile; both finish before anything is renamed.
+ * Step 5 of a merge: re-open the files just written — every weight file and the shard index — check
+ * their headers and the index against the plan, and prove that what transformers v4 and v5 load
+ * from them is byte for byte what was meant (the same proof `lorafuse verify` runs). The weights'
+ * fsync runs meanwhile; both finish before anything is renamed.
  */
 import { byteRangesEqual } from '../fs/byte-ranges.js';
-import { canonicalName, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, VerificationError, type ByteSource, type MergePlan, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
-import { openFileSource } from '../fs/file-source.js';
+import { canonicalName, parseShardIndex, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, VerificationError, type ByteSource, type MergePlan, type SafetensorsHeader, type ShardSplit, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { readInputText } from '../fs/input-file.js';
+import { openFileSource, type FileByteSource } from '../fs/file-source.js';
 import { proveLoads, type Intended } from '../proof/prove-loads.js';
 
 /** What the proof of a written checkpoint needs. */
 export interface ProveWrittenInput {
-  /** The written model.safetensors (its temporary path). */
-  readonly path: string;
+  /** The written weight files: name and temporary path, in shard order. */
+  readonly weights: ReadonlyArray<{ readonly file: string; readonly path: string }>;
+  /** How the tensors were meant to be split; with `indexPath`, the written index when sharded. */
+  readonly split: ShardSplit;
+  readonly indexPath: string | undefined;
   readonly config: Record<string, unknown>;
   readonly plan: MergePlan;
   readonly intents: ReadonlyMap<string, Intended>;
@@ -21,30 +26,68 @@ export interface ProveWrittenInput {
   readonly inputOf: (file: string) => ByteSource;
 }
 
-/** Proves the written file; throws `VerificationError` (exit 1) on any mismatch. */
+function mismatch(what: string, problems: readonly string[], subject: string): VerificationError {
+  return new VerificationError('OUTPUT_HEADER_MISMATCH', `the written ${what} does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject });
+}
+
+/**
+ * The index read back must send every tensor to the file that holds it and name no other file:
+ * transformers finds the shards through it alone.
+ */
+async function checkIndex(indexPath: string, split: ShardSplit, headers: readonly SafetensorsHeader[], fileOf: ReadonlyMap<SafetensorsHeader, string>): Promise<void> {
+  const index = parseShardIndex(await readInputText(indexPath), indexPath);
+  const problems: string[] = [];
+  const holder = new Map(headers.flatMap((h) => h.tensors.map((t) => [t.name, fileOf.get(h)!] as const)));
+  for (const [name, file] of index.weightMap) {
+    if (holder.get(name) !== file) problems.push(`"${name}" is indexed in ${file} but stored in ${holder.get(name) ?? 'no file'}`);
+  }
+  for (const name of holder.keys()) if (!index.weightMap.has(name)) problems.push(`"${name}" is not in the index`);
+  const files = [...fileOf.values()].sort();
+  if (index.shardFiles.join(',') !== files.join(',')) problems.push(`the index names ${index.shardFiles.join(', ')}, written were ${files.join(', ')}`);
+  if (index.totalSize !== split.totalSize) problems.push(`total_size is ${index.totalSize}, meant ${split.totalSize}`);
+  if (problems.length > 0) throw mismatch('model.safetensors.index.json', problems, 'model.safetensors.index.json');
+}
+
+/** Proves the written files; throws `VerificationError` (exit 1) on any mismatch. */
 export async function proveWritten(input: ProveWrittenInput): Promise<VerifyReport> {
   const { plan } = input;
-  const source = await openFileSource(input.path);
+  const sources: FileByteSource[] = [];
   try {
-    const header = await readSafetensorsHeader(source);
+    const headers: SafetensorsHeader[] = [];
+    const fileOf = new Map<SafetensorsHeader, string>();
+    const sourceByLabel = new Map<string, ByteSource>();
+    for (const w of input.weights) {
+      const source = await openFileSource(w.path);
+      sources.push(source);
+      const header = await readSafetensorsHeader(source);
+      headers.push(header);
+      fileOf.set(header, w.file);
+      sourceByLabel.set(header.label, source);
+    }
     const problems: string[] = [];
+    const stored = new Map(headers.flatMap((h) => h.tensors.map((t) => [t.name, { t, file: fileOf.get(h)! }] as const)));
     for (const t of plan.tensors) {
-      const got = header.byName.get(t.name);
+      const got = stored.get(t.name);
       if (!got) problems.push(`"${t.name}" is missing`);
-      else if (got.dtype !== t.dtype || got.shape.join(',') !== t.shape.join(',')) problems.push(`"${t.name}" is ${got.dtype} [${got.shape.join(', ')}], planned ${t.dtype} [${t.shape.join(', ')}]`);
+      else if (got.t.dtype !== t.dtype || got.t.shape.join(',') !== t.shape.join(',')) problems.push(`"${t.name}" is ${got.t.dtype} [${got.t.shape.join(', ')}], planned ${t.dtype} [${t.shape.join(', ')}]`);
+      else if (got.file !== input.split.weightMap.get(t.name)) problems.push(`"${t.name}" is in ${got.file}, meant for ${input.split.weightMap.get(t.name)}`);
     }
-    if (header.tensors.length !== plan.tensors.length) problems.push(`${header.tensors.length} tensors written, ${plan.tensors.length} planned`);
-    if (problems.length > 0) {
-      throw new VerificationError('OUTPUT_HEADER_MISMATCH', `the written model.safetensors does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject: 'model.safetensors' });
+    const count = headers.reduce((n, h) => n + h.tensors.length, 0);
+    if (count !== plan.tensors.length) problems.push(`${count} tensors written, ${plan.tensors.length} planned`);
+    if (problems.length > 0) throw mismatch(input.weights.length === 1 ? input.weights[0]!.file : 'weight files', problems, input.weights[0]?.file ?? 'model.safetensors');
+    if (input.split.sharded) {
+      if (!input.indexPath) throw new Error('internal: a sharded output without its index');
+      await checkIndex(input.indexPath, input.split, headers, fileOf);
     }
-    const knownEqual = await compareCopiedRuns(header, plan, input.intents, source, input.inputOf);
+    const knownEqual = new Set<string>();
+    for (const header of headers) for (const k of await compareCopiedRuns(header, plan, input.intents, sourceByLabel.get(header.label)!, input.inputOf)) knownEqual.add(k);
     // A tied lm_head is meant to be the computed head, else (tie untouched) the effective wte.
     const tiedHead = input.lmHeadIntent ?? input.intents.get(TIED_INPUT_WEIGHT);
     const forcedLoss = plan.findings.some((f) => f.code === 'TIE_KEPT_FORCED');
     const report = await proveLoads({
       config: input.config,
-      headers: [header],
-      sourceOf: (file) => (file === header.label ? source : input.inputOf(file)),
+      headers,
+      sourceOf: (file) => sourceByLabel.get(file) ?? input.inputOf(file),
       intendedOf: (name) => {
         if (name === TIED_OUTPUT_WEIGHT && !input.intents.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? { kind: 'accept-any', reason: 'the user kept the tie with --force' } : tiedHead;
         return input.intents.get(name);
@@ -62,7 +105,7 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
     }
     return report;
   } finally {
-    await source.close();
+    await Promise.allSettled(sources.map((s) => s.close()));
   }
 }
 

@@ -17,6 +17,13 @@ export interface MergeReport {
   configChanges: readonly string[];
   findings: readonly Finding[];
   verified: Array<{ transformers: string; tied: boolean; parameters: number }>;
+  /**
+   * The files lorafuse wrote, in order: config.json, model.safetensors.index.json when the weights
+   * are sharded, then model.safetensors or model-0000i-of-0000n.safetensors.
+   */
+  filesWritten: string[];
+  /** The shard size limit the weights were split by, in bytes (`--max-shard-size`). */
+  maxShardSize: number;
   filesCopied: string[];
   /** Files of an earlier output in `out` that this one replaced or removed (`--overwrite`). */
   replaced: string[];
@@ -31,6 +38,8 @@ export interface MergeOutcome {
   readonly device: { readonly device: MergeReport['device']; readonly description: string; readonly reason: string };
   readonly dirs: { readonly base: string; readonly adapter: string; readonly out: string };
   readonly proof: VerifyReport;
+  readonly filesWritten: readonly string[];
+  readonly maxShardSize: number;
   readonly filesCopied: string[];
   readonly replaced: string[];
   readonly bytesWritten: number;
@@ -57,6 +66,8 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     configChanges: plan.configChanges,
     findings: [...o.doctorNotes, ...plan.findings],
     verified: o.proof.byVersion.map((v) => ({ transformers: v.version, tied: v.tied, parameters: v.checks.length })),
+    filesWritten: [...o.filesWritten],
+    maxShardSize: o.maxShardSize,
     filesCopied: o.filesCopied,
     replaced: o.replaced,
     bytesWritten: o.bytesWritten,

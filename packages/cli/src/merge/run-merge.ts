@@ -3,7 +3,7 @@
  * apply (write) → prove → commit. Each step is a function of its own file in this folder. Throws typed errors and
  * leaves no output behind on failure.
  */
-import type { FollowRule, TieMode } from '@lorafuse/core';
+import { DEFAULT_MAX_SHARD_SIZE, SHARD_INDEX_FILE, type FollowRule, type TieMode } from '@lorafuse/core';
 import type { DeviceChoice } from '../devices/index.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';
@@ -29,6 +29,8 @@ export interface MergeOptions {
   force: boolean;
   /** Which side wins when adapter_config.json and the tensors disagree (unset: an error). */
   follow?: FollowRule | undefined;
+  /** Bytes of tensor data per weight file before the output is sharded (default: transformers 5's 50 GB). */
+  maxShardSize?: number | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -48,15 +50,22 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite, inputs.adapter.dir);
     const { plan, precomputed, lmHeadIntent } = await settleTie(planned.plan, produce);
 
-    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, io: opts.io, quiet: opts.quiet });
+    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, io: opts.io, quiet: opts.quiet });
     const selected = await device.selected;
     // Read before closing: a device describes what it is running (a closed pool has no threads left).
     const ran = { device: selected.executor.device, description: selected.executor.description, reason: selected.reason };
     res.closeDevice();
 
-    const flushing = applied.model.close();
+    const flushing = applied.close();
     flushing.catch(() => undefined); // awaited below; a failure there must not go unhandled first
-    const proof = await proveWritten({ path: tx.tempPathOf('model.safetensors'), config: applied.config, plan, intents: applied.intents, lmHeadIntent, inputOf: (file) => res.files.get(file) });
+    const proof = await proveWritten({
+      weights: applied.weights.map((w) => ({ file: w.file, path: tx.tempPathOf(w.file) })),
+      split: applied.split,
+      indexPath: applied.split.sharded ? tx.tempPathOf(SHARD_INDEX_FILE) : undefined,
+      config: applied.config, plan, intents: applied.intents,
+      lmHeadIntent,
+      inputOf: (file) => res.files.get(file),
+    });
     await flushing;
 
     const committed = await commitOutput(tx, inputs.base);
@@ -67,9 +76,11 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       device: ran,
       dirs: { base: inputs.base.dir, adapter: inputs.adapter.dir, out: opts.outDir },
       proof,
+      filesWritten: applied.filesWritten,
+      maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE,
       filesCopied: committed.copied,
       replaced: committed.replaced,
-      bytesWritten: applied.layout.totalSize,
+      bytesWritten: applied.weightBytes,
       seconds: (performance.now() - started) / 1000,
     });
   } finally {

@@ -1,2 +1,3 @@
 export * from './architecture.js';
 export * from './config-shapes.js';
+export * from './parameters.js';

@@ -46,4 +46,16 @@ export {
   type SafetensorsLayoutEntry,
 } from './writer.js';
 export { SHARD_INDEX_FILE, parseShardIndex, type ShardIndex } from './shard-index.js';
+export {
+  DEFAULT_MAX_SHARD_SIZE,
+  compareDotNatural,
+  parseShardSize,
+  renderShardIndex,
+  shardFileName,
+  splitIntoShards,
+  type ParsedShardSize,
+  type ShardFile,
+  type ShardSplit,
+  type ShardTensor,
+} from './shard-split.js';
 export { tensorRefOf, type TensorRef } from './tensor-ref.js';

@@ -56,7 +56,7 @@ function isWellFormed(s: string): boolean {
  * the order of Rust's `String` `Ord`. Plain `<` compares UTF-16 code units and puts U+E000..U+FFFF
  * after astral characters.
  */
-function compareCodePoints(a: string, b: string): number {
+export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);
