@@ -33,3 +33,5 @@ export {
   type CompareAccumulators,
   type CompareInput,
 } from './compare/compare.types.js';
+export { ForwardKernels, ATTENTION_MAX_POSITIONS, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
+export type { Activation, WeightOrder } from './forward/index.js';

@@ -1,7 +1,7 @@
 /**
  * Compute pipelines cached per device (STYLE: `WeakMap<GPUDevice, Map<key, GPUComputePipeline>>`,
  * key = kernel + override values, never shapes), with the four-binding layout every lorafuse kernel
- * uses: a uniform of parameters, then three storage buffers.
+ * uses: a uniform of parameters, then its storage buffers.
  */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
@@ -14,8 +14,8 @@ export interface KernelPipelineSpec {
   readonly constants: Readonly<Record<string, number>>;
   /** Size of the parameter uniform at binding 0. */
   readonly paramsBytes: number;
-  /** Types of bindings 1..3. */
-  readonly storage: readonly [GPUBufferBindingType, GPUBufferBindingType, GPUBufferBindingType];
+  /** Types of the storage bindings 1, 2, ... (three for the merge and compare kernels). */
+  readonly storage: readonly GPUBufferBindingType[];
 }
 
 /** The cached pipeline for `spec` on `device`, created on first use. */

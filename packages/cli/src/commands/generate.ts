@@ -1,7 +1,8 @@
-import { cpuLogitsRunner, UsageError } from '@lorafuse/core';
+import { UsageError } from '@lorafuse/core';
 import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OpenFiles } from '../fs/inputs.js';
+import { openForwardDevice, type ForwardDevice } from '../forward/forward-device.js';
 import { forwardDevice, openForwardModel, promptIds } from '../forward/model-inputs.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
@@ -20,7 +21,7 @@ Options:
   --tokens <n>            tokens to generate (default 20)
   --ignore-eos            keep going after eos_token_id
   --transformers <v>      v5 (default) or v4: whose loading rules to apply
-  --device <d>            cpu (default; the only device of the forward pass so far)
+  --device <d>            cpu (default: the CPU reference) or dawn (the WGSL kernels on Dawn in Node)
   --json                  print {"ids", "generated", "text"} on stdout
   -h, --help              show this help
 
@@ -43,10 +44,11 @@ export const generateCommand: Command = {
       json: { type: 'boolean' },
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse generate: expected one <dir>', { hint: 'Run `lorafuse generate --help`.' });
-    forwardDevice('generate', stringOption(args, 'device'));
+    const deviceKind = forwardDevice('generate', stringOption(args, 'device'));
     const version = choice('generate', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5');
     const tokens = Math.floor(numberOption('generate', args, 'tokens', 20));
     const files = new OpenFiles();
+    let device: ForwardDevice | undefined;
     try {
       const loaded = await openForwardModel(args.positionals[0]!, stringOption(args, 'adapter'), files, version);
       if (loaded.model.config.head !== 'lm_head') {
@@ -54,10 +56,11 @@ export const generateCommand: Command = {
       }
       const { ids, codec } = await promptIds('generate', loaded, stringOption(args, 'ids'), stringOption(args, 'prompt'));
       const stop = flag(args, 'ignore-eos') ? null : loaded.model.config.eosTokenId;
-      const generated = await cpuLogitsRunner(loaded.model).greedy(ids!, tokens, stop);
+      device = await openForwardDevice(deviceKind);
+      const generated = await device.runner(loaded.model).greedy(ids!, tokens, stop);
       const text = codec ? codec.decode([...ids!, ...generated]) : undefined;
       if (flag(args, 'json')) {
-        io.stdout.write(terminalJson({ ids, generated, ...(text === undefined ? {} : { text }), model: loaded.model.description, notes: loaded.notes }));
+        io.stdout.write(terminalJson({ ids, generated, ...(text === undefined ? {} : { text }), model: loaded.model.description, device: device.description, notes: loaded.notes }));
         return 0;
       }
       const lines = [...loaded.notes.map((n) => `note: ${n}`)];
@@ -65,6 +68,7 @@ export const generateCommand: Command = {
       io.stdout.write(terminalLines(lines));
       return 0;
     } finally {
+      device?.close();
       await files.closeAll();
     }
   },

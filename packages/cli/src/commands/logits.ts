@@ -1,7 +1,8 @@
-import { forwardGpt2, pooledPosition, UsageError } from '@lorafuse/core';
+import { pooledPosition, UsageError } from '@lorafuse/core';
 import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OpenFiles } from '../fs/inputs.js';
+import { openForwardDevice, type ForwardDevice } from '../forward/forward-device.js';
 import { forwardDevice, openForwardModel, promptIds } from '../forward/model-inputs.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
@@ -19,7 +20,7 @@ Options:
   --prompt <text>         text, encoded with the tokenizer.json of the adapter or <dir>
   --transformers <v>      v5 (default) or v4: whose loading rules to apply
   --top <n>               logits shown per position in the human output (default 5; --json has all)
-  --device <d>            cpu (default; the only device of the forward pass so far)
+  --device <d>            cpu (default: the CPU reference) or dawn (the WGSL kernels on Dawn in Node)
   --json                  print {"ids": [...], "logits": [[...], ...]} on stdout
   -h, --help              show this help
 
@@ -41,25 +42,27 @@ export const logitsCommand: Command = {
       json: { type: 'boolean' },
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse logits: expected one <dir>', { hint: 'Run `lorafuse logits --help`.' });
-    forwardDevice('logits', stringOption(args, 'device'));
+    const deviceKind = forwardDevice('logits', stringOption(args, 'device'));
     const version = choice('logits', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5');
     const top = Math.floor(numberOption('logits', args, 'top', 5));
     const files = new OpenFiles();
+    let device: ForwardDevice | undefined;
     try {
       const loaded = await openForwardModel(args.positionals[0]!, stringOption(args, 'adapter'), files, version);
       const { ids, codec } = await promptIds('logits', loaded, stringOption(args, 'ids'), stringOption(args, 'prompt'));
       const model = loaded.model;
       const width = model.head.outDim;
-      const all = forwardGpt2(model, ids!);
+      device = await openForwardDevice(deviceKind);
+      const all = await device.runner(model).logits(ids!);
       const rows: number[][] = [];
       const pooled = model.config.head === 'score';
       const positions = pooled ? [pooledPosition(ids!, model.config.padTokenId)] : ids!.map((_, i) => i);
       for (const p of positions) rows.push(Array.from(all.subarray(p * width, (p + 1) * width)));
       if (flag(args, 'json')) {
-        io.stdout.write(terminalJson({ ids, ...(pooled ? { pooledPosition: positions[0] } : {}), logits: pooled ? rows[0] : rows, model: model.description, notes: loaded.notes }));
+        io.stdout.write(terminalJson({ ids, ...(pooled ? { pooledPosition: positions[0] } : {}), logits: pooled ? rows[0] : rows, model: model.description, device: device.description, notes: loaded.notes }));
         return 0;
       }
-      const lines = [`${model.description}: ${ids!.length} tokens, ${pooled ? `${width} labels at position ${positions[0]}` : `${width} logits per position`} (cpu)`];
+      const lines = [`${model.description}: ${ids!.length} tokens, ${pooled ? `${width} labels at position ${positions[0]}` : `${width} logits per position`} on ${device.description}`];
       for (const n of loaded.notes) lines.push(`note: ${n}`);
       rows.forEach((row, r) => {
         const pos = positions[r]!;
@@ -70,6 +73,7 @@ export const logitsCommand: Command = {
       io.stdout.write(terminalLines(lines));
       return 0;
     } finally {
+      device?.close();
       await files.closeAll();
     }
   },

@@ -4,22 +4,21 @@
  */
 import { UsageError, type TransformersVersion } from '@lorafuse/core';
 import type { OpenFiles } from '../fs/inputs.js';
+import type { ForwardDeviceKind } from './forward-device.js';
 import { loadCheckpointModel, loadUnmergedModel, type LoadedModel } from './load-models.js';
 import { requireTokenizer, findTokenizer, type TextCodec } from './tokenizer.js';
 
-/** Devices the forward pass runs on. */
-export const FORWARD_DEVICES = ['cpu'] as const;
-
-/** Checks `--device`: the forward pass has a CPU implementation only, and says so by name. */
-export function forwardDevice(command: string, value: string | undefined): 'cpu' {
+/** Checks `--device`: the forward pass runs on the CPU reference or on Dawn, and says so by name otherwise. */
+export function forwardDevice(command: string, value: string | undefined): ForwardDeviceKind {
   if (value === undefined || value === 'cpu') return 'cpu';
-  if (value === 'webgpu' || value === 'dawn' || value === 'auto') {
-    throw new UsageError('FORWARD_DEVICE_UNAVAILABLE', `lorafuse ${command}: --device ${value}: the GPT-2 forward pass runs on the CPU reference only so far`, {
+  if (value === 'dawn') return 'dawn';
+  if (value === 'webgpu' || value === 'auto') {
+    throw new UsageError('FORWARD_DEVICE_UNAVAILABLE', `lorafuse ${command}: --device ${value}: the GPT-2 forward pass runs on cpu or dawn (WGSL kernels on Dawn in Node); not in Chromium yet`, {
       subject: '--device',
-      hint: 'Use --device cpu (the default).',
+      hint: 'Use --device cpu (the default) or --device dawn.',
     });
   }
-  throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --device must be cpu, got "${value}"`, { subject: '--device' });
+  throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --device must be cpu or dawn, got "${value}"`, { subject: '--device' });
 }
 
 /** Opens `dir` as transformers loads it, or `dir` + `adapter` unmerged. */
