@@ -1,2 +1,3 @@
 export * from './random.js';
 export * from './fixtures.js';
+export * from './torch-save.js';
