@@ -66,20 +66,27 @@ describe('.bin inputs merge to the same bytes as safetensors', () => {
   it('a pytorch_model.bin base saved from model.state_dict() (OrderedDict with _metadata, lm_head.weight a view of the wte storage)', async () => {
     const wte = base.tensors.find((t) => t.name === 'transformer.wte.weight')!;
     const bin = torchSaveBytes([...base.tensors, { name: 'lm_head.weight', shape: wte.shape, values: new Float32Array(), viewOf: { tensor: wte.name, offset: 0 } }], { archive: 'pytorch_model', ordered: true, withMetadataAttribute: true });
-    // The same state dict as safetensors stores the tied matrix twice: what the .bin merge must equal.
-    const twin = await safetensorsBytes([...base.tensors, { ...wte, name: 'lm_head.weight' }]);
-    const twinDir = await baseDirWith('twin-base', { 'model.safetensors': twin });
-    const twinOut = join(work, 'out-twin');
-    expect((await runLorafuse(['merge', twinDir, stAdapter, '--out', twinOut, '--device', 'cpu'])).code).toBe(0);
     const baseDir = await baseDirWith('bin-base', { 'pytorch_model.bin': bin });
     const adapterDir = await adapterDirWith('bin-adapter-2', { 'adapter_model.bin': adapterBin() });
-    const out = join(work, 'out-bin-both');
-    const r = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await readFile(join(out, 'model.safetensors'))).toEqual(await readFile(join(twinOut, 'model.safetensors')));
-    expect(await readFile(join(out, 'config.json'))).toEqual(await readFile(join(twinOut, 'config.json')));
+    // lm_head.weight is the very bytes of wte: the tie itself, so the merge equals the safetensors one, tied.
+    const out = await expectSameMerge(baseDir, adapterDir, 'out-bin-both');
     const v = await runLorafuse(['verify', out, '--base', baseDir, '--adapter', adapterDir, '--device', 'cpu']);
     expect(v.code, v.stderr + v.stdout).toBe(0);
+    const d = await runLorafuse(['doctor', baseDir, adapterDir, '--json']);
+    expect(JSON.parse(d.stdout).findings.map((f: { code: string }) => f.code)).not.toContain('TIED_HEAD_STORED');
+  });
+
+  it('a stored lm_head.weight that is its own storage stays its own matrix (only an alias of wte is the tie)', async () => {
+    const wte = base.tensors.find((t) => t.name === 'transformer.wte.weight')!;
+    const bin = torchSaveBytes([...base.tensors, { ...wte, name: 'lm_head.weight' }], { archive: 'pytorch_model' });
+    const twin = await baseDirWith('twin-base', { 'model.safetensors': await safetensorsBytes([...base.tensors, { ...wte, name: 'lm_head.weight' }]) });
+    const twinOut = join(work, 'out-twin');
+    expect((await runLorafuse(['merge', twin, stAdapter, '--out', twinOut, '--device', 'cpu'])).code).toBe(0);
+    const out = join(work, 'out-bin-copy');
+    const r = await runLorafuse(['merge', await baseDirWith('bin-base-copy', { 'pytorch_model.bin': bin }), stAdapter, '--out', out, '--device', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/also stores lm_head\.weight/);
+    expect(await readFile(join(out, 'model.safetensors'))).toEqual(await readFile(join(twinOut, 'model.safetensors')));
   });
 
   it('a sharded pytorch_model-0000i-of-0000n.bin base with pytorch_model.bin.index.json', async () => {
