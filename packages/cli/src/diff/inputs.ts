@@ -83,7 +83,7 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
     return { path, kind: isTorchWeightsFile(path) ? 'torch' : 'safetensors', naming: looksLikeAdapterKeys(header.byName.keys()) ? 'adapter' : 'checkpoint', headers: [header], weightFiles: [basename(path)], config: null };
   }
   const entries = await readdir(path, { withFileTypes: true });
-  await refuseIrregularEntries(path, entries, [ADAPTER_SAFETENSORS, ADAPTER_TORCH, 'config.json']);
+  await refuseIrregularEntries(path, entries, [ADAPTER_SAFETENSORS, ADAPTER_TORCH, 'config.json', 'model.safetensors', SHARD_INDEX_FILE, TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]);
   const listed = await listRegularFiles(path);
   // PEFT's loader takes the safetensors file when both are there.
   const adapterFile = [ADAPTER_SAFETENSORS, ADAPTER_TORCH].find((n) => listed.includes(n));
