@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('real torch.save files', () => {
-  for (const [baseName, adapterName] of [['base-safetensors', 'adapter'], ['base', 'adapter-safetensors'], ['base', 'adapter']]) {
+  for (const [baseName, adapterName] of [['base-safetensors', 'adapter'], ['base', 'adapter-safetensors'], ['base', 'adapter']] as const) {
     it(`${baseName} + ${adapterName} merges to the bytes of the safetensors twins`, async () => {
       const out = join(work, `${baseName}+${adapterName}`);
       const r = await runLorafuse(['merge', dir(baseName), dir(adapterName), '--out', out, '--device', 'cpu', '--json']);
