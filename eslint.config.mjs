@@ -70,6 +70,7 @@ const folderLayers = {
     plan: ['safetensors', 'gpt2', 'peft', '.'],
     peft: ['gpt2', 'safetensors', '.'],
     gpt2: ['.'],
+    torch: ['safetensors', '.'],
     safetensors: ['.'],
     '.': ['safetensors'],
   },

@@ -156,7 +156,7 @@ def check_files(case_dir: Path, merged: Path, v: Verdict) -> None:
             v.fail(f"output contains {bad} (transformers would apply the adapter again on load, peft issue 1381)")
     base = case_dir / "base"
     for p in sorted(base.iterdir()):
-        if not p.is_file() or p.name == "config.json" or p.name.endswith(".safetensors") or p.name.endswith(".index.json"):
+        if not p.is_file() or p.name == "config.json" or p.name.endswith((".safetensors", ".index.json", ".bin")):
             continue
         q = merged / p.name
         if not q.is_file():
@@ -219,6 +219,12 @@ def check_config(case_dir: Path, merged: Path, has_head_replacement: bool, v: Ve
 
 
 # ----------------------------------------------------------------------------------------------- math
+
+def twin_or(case_dir: Path, name: str) -> Path:
+    """`<name>-safetensors/` when the case has it (its `<name>/` holds the same weights as .bin), else `<name>/`."""
+    twin = case_dir / f"{name}-safetensors"
+    return twin if twin.is_dir() else case_dir / name
+
 
 def read_adapter(adapter_dir: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
@@ -614,9 +620,11 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
     check_files(case_dir, merged, v)
     if case.get("max_shard_size"):
         check_shards(case_dir, merged, case["max_shard_size"], v)
-    base = read_checkpoint(case_dir / "base")
+    # A case with .bin inputs (bin-adapter-and-base) holds safetensors twins of them: the reference is
+    # computed from those, independently of how lorafuse reads the .bin files.
+    base = read_checkpoint(twin_or(case_dir, "base"))
     out = read_checkpoint(merged, v)
-    adapter_cfg, adapter = read_adapter(case_dir / "adapter")
+    adapter_cfg, adapter = read_adapter(twin_or(case_dir, "adapter"))
     base_tied = bool(json.loads((case_dir / "base" / "config.json").read_text()).get("tie_word_embeddings", True))
     ref = Reference(base, adapter_cfg, adapter, v, base_tied=base_tied)
     has_head = any(n.startswith(("score.", "classifier.")) for n in ref.replacements)

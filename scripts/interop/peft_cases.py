@@ -30,6 +30,7 @@ Usage:
   python peft_cases.py --out DIR [--cases a,b,...] [--size tiny|unit|unit-tied] [--force]
   python peft_cases.py --list
   python peft_cases.py --unit-test-data packages/core/test/data/peft   # the committed TS test data
+  python peft_cases.py --torch-bin-test-data packages/core/test/data/torch-bin   # committed .bin test data
 
 Deterministic: seeds are derived from the case name, and PYTHONHASHSEED is pinned to 0 (re-exec) because
 PEFT writes target_modules from a set; reruns write identical files.
@@ -129,6 +130,14 @@ CASES: dict[str, dict] = {
              "and get a shard of their own, placed before the shard being filled",
         lora=dict(target_modules=["c_attn", "c_proj", "c_fc"], r=4, lora_alpha=8),
         max_shard_size="10KB",
+    ),
+    "bin-adapter-and-base": dict(
+        desc="PyTorch .bin inputs: base/ holds pytorch_model.bin = torch.save of the state dict as transformers 4 "
+             "save_pretrained(safe_serialization=False) writes it (plain dict, lm_head.weight a view of the wte "
+             "storage), adapter/ holds adapter_model.bin from PEFT save_pretrained(safe_serialization=False); "
+             "base-safetensors/ and adapter-safetensors/ are the same weights as safetensors (twins)",
+        lora=dict(target_modules=["c_attn", "c_proj", "c_fc"], r=4, lora_alpha=8),
+        torch_bin=True,
     ),
     "hub-layout-base": dict(
         desc="base in the layout of the Hub 'gpt2' checkpoint: unprefixed keys (saved from GPT2Model), config "
@@ -318,11 +327,25 @@ def add_attn_bias_buffers(base_dir: Path, n_layer: int, n_positions: int) -> Non
     save_file(tensors, str(path), metadata=meta or {"format": "pt"})
 
 
+def write_torch_bin_base(model, base_dir: Path, twin_dir: Path) -> None:
+    """Moves the safetensors base to twin_dir and writes base_dir/pytorch_model.bin in its place.
+
+    transformers 5 no longer writes .bin checkpoints; transformers 4's save_pretrained(safe_serialization=False)
+    torch.saves a plain dict of the state dict, tied weights included as views of one storage (it removes
+    aliases only for safetensors). That is written here with the same torch.save.
+    """
+    import torch
+    shutil.copytree(base_dir, twin_dir)
+    (base_dir / "model.safetensors").unlink()
+    state_dict = model.state_dict()
+    torch.save({k: state_dict[k] for k in state_dict}, base_dir / "pytorch_model.bin")
+
+
 def copy_missing_files(src: Path, dst: Path) -> list[str]:
     """Copies files of src that dst lacks (other than weights), as a merger must carry them."""
     copied = []
     for p in sorted(src.iterdir()):
-        if p.is_file() and not p.name.endswith(".safetensors") and not p.name.endswith(".index.json"):
+        if p.is_file() and not p.name.endswith((".safetensors", ".index.json", ".bin")):
             if not (dst / p.name).exists():
                 shutil.copy2(p, dst / p.name)
                 copied.append(p.name)
@@ -358,6 +381,8 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
             to_save.generation_config.save_pretrained(base_dir)
     else:
         to_save.save_pretrained(base_dir)
+    if spec.get("torch_bin"):
+        write_torch_bin_base(to_save, base_dir, case_dir / "base-safetensors")
     model = model.to(torch.float32)
 
     # --- adapter/ (REAL PEFT)
@@ -366,6 +391,10 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(**lora_kwargs, init_lora_weights=False))
     created_table = lora_module_table(peft_model)
     peft_model.save_pretrained(adapter_dir)
+    if spec.get("torch_bin"):
+        shutil.copytree(adapter_dir, case_dir / "adapter-safetensors")
+        (adapter_dir / "adapter_model.safetensors").unlink()
+        peft_model.save_pretrained(adapter_dir, safe_serialization=False)
 
     # --- expected/: reload everything from disk as a user would, merge in f32, round once.
     reloaded_base = model_cls.from_pretrained(base_dir, dtype=torch.float32).eval()
@@ -914,6 +943,49 @@ def write_unit_test_data(out: Path) -> None:
         raise SystemExit(f"peft_cases: unit test data is {total} bytes, over the {UNIT_DATA_MAX_BYTES} byte budget")
 
 
+TORCH_BIN_README = """# PyTorch `.bin` test data written by real torch / transformers / PEFT
+
+Regenerate (deterministic, seeded) with:
+
+```sh
+.venv-interop/bin/python scripts/interop/peft_cases.py --torch-bin-test-data packages/core/test/data/torch-bin
+```
+
+Library versions used: {versions}.
+
+`bin-adapter-and-base/` is the interop case of that name at the `unit` size ({dims}):
+
+- `base/`: `config.json`, `generation_config.json`, `pytorch_model.bin`: `torch.save` of the state dict as
+  transformers 4's `save_pretrained(safe_serialization=False)` writes it (a plain dict; `lm_head.weight` is a
+  view of the `transformer.wte.weight` storage).
+- `base-safetensors/`: the same base as transformers 5's `save_pretrained` writes it (`model.safetensors`).
+- `adapter/`: `adapter_config.json`, `adapter_model.bin` from PEFT `save_pretrained(safe_serialization=False)`.
+- `adapter-safetensors/`: the same adapter as PEFT's default `save_pretrained` writes it.
+- `expected/`: PEFT's `merge_and_unload` of `base/` + `adapter/` (f32), saved as safetensors.
+
+Used by `packages/cli/test/torch-bin-real.e2e.test.ts`: merging the `.bin` adapter gives byte-identical
+output to merging its safetensors twin, and the `.bin` base merges to what the safetensors inputs prove.
+"""
+
+
+def write_torch_bin_test_data(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    info, _ = write_case("bin-adapter-and-base", out, "unit", force=True)
+    case_dir = out / "bin-adapter-and-base"
+    for sub in ("adapter", "adapter-safetensors"):
+        (case_dir / sub / "README.md").unlink(missing_ok=True)
+    info.pop("stamp", None)
+    (case_dir / "case.json").write_text(json.dumps(info, indent=2) + "\n")
+    v = versions()
+    (out / "README.md").write_text(TORCH_BIN_README.format(
+        versions=", ".join(f"{k} {x}" for k, x in v.items()),
+        dims=", ".join(f"{k}={x}" for k, x in SIZES["unit"].items())))
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    log(f"torch .bin test data: {total} bytes in {out}")
+    if total >= UNIT_DATA_MAX_BYTES:
+        raise SystemExit(f"peft_cases: torch .bin test data is {total} bytes, over the {UNIT_DATA_MAX_BYTES} byte budget")
+
+
 def main() -> int:
     # PEFT holds target_modules in a set, so its order in adapter_config.json follows string hashing:
     # pin the hash seed so reruns write identical bytes.
@@ -927,6 +999,7 @@ def main() -> int:
     ap.add_argument("--force", action="store_true", help="rewrite cases whose stamp matches")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--unit-test-data", type=Path, metavar="DIR")
+    ap.add_argument("--torch-bin-test-data", type=Path, metavar="DIR")
     args = ap.parse_args()
 
     if args.list:
@@ -946,6 +1019,9 @@ def main() -> int:
 
     if args.unit_test_data:
         write_unit_test_data(args.unit_test_data)
+        return 0
+    if args.torch_bin_test_data:
+        write_torch_bin_test_data(args.torch_bin_test_data)
         return 0
     if not args.out:
         ap.error("--out is required")

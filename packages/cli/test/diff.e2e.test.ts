@@ -277,13 +277,13 @@ describe('lorafuse diff: inputs', () => {
     expect(diff.doc.diff.counts).toMatchObject({ compared: 4, differs: 4 });
   });
 
-  it('bad input exits 2 with a typed error: missing path, pickle weights, --as-loaded on a file, bad numbers', async () => {
+  it('bad input exits 2 with a typed error: missing path, a .bin that is no torch.save archive, --as-loaded on a file, bad numbers', async () => {
     const ckpt = await makeGpt2Checkpoint({ seed: 18 });
     const a = await checkpointDir('bad-a', ckpt.config, ckpt.files['model.safetensors']!);
     const pickle = await writeDir(dirOf('pickle'), { 'config.json': '{}', 'pytorch_model.bin': 'not really' });
     const missing = await diffJson([a, join(work, 'nope')]);
     expect(missing).toMatchObject({ code: 2, doc: { ok: false, exitCode: 2, error: { code: 'DIFF_INPUT_MISSING', kind: 'input' } } });
-    expect((await diffJson([a, pickle])).doc.error.code).toBe('PICKLE_WEIGHTS');
+    expect((await diffJson([a, pickle])).doc.error).toMatchObject({ code: 'TORCH_LEGACY_FORMAT', subject: join(pickle, 'pytorch_model.bin') });
     const asLoaded = await diffJson([a, join(a, 'model.safetensors'), '--as-loaded']);
     expect(asLoaded).toMatchObject({ code: 2, doc: { error: { code: 'AS_LOADED_NEEDS_CHECKPOINT' } } });
     for (const bad of [['--atol', '-1'], ['--rtol', 'x'], ['--top', '1.5'], ['--device', 'tpu']]) {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, PickleAssembler, torchZipBytes, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '@lorafuse/core/testing';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '@lorafuse/core';
 import { expectedMerge, readCheckpoint, removeDir, runLorafuse, tempDir, worstViolation, writeDir } from './helpers.js';
 
@@ -135,11 +135,22 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect((await readdir(out)).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
   });
 
-  it('refuses pickle adapters and Git LFS pointers without reading them as weights', async () => {
+  it('refuses hostile or broken .bin adapters and Git LFS pointers without running or reading them as weights', async () => {
     const pickle = await writeDir(join(c.dir, 'pickle-adapter'), { 'adapter_config.json': await readFile(join(c.adapterDir, 'adapter_config.json')), 'adapter_model.bin': 'PK\x03\x04 not executed' });
     const r1 = await runLorafuse(['merge', c.baseDir, pickle, '--out', join(c.dir, 'o1'), '--device', 'cpu']);
     expect(r1.code).toBe(2);
-    expect(r1.stderr).toMatch(/adapter_model\.bin, a pickle file/);
+    expect(r1.stderr).toMatch(/adapter_model\.bin: not a valid torch\.save zip archive/);
+    // A real torch.save archive whose pickle would run a shell command if it were unpickled.
+    const marker = join(c.dir, 'pwned');
+    const hostile = new PickleAssembler().proto(2).global('posix', 'system').str(`touch ${marker}`).tuple1().reduce().stop().bytes();
+    const evil = await writeDir(join(c.dir, 'evil-adapter'), {
+      'adapter_config.json': await readFile(join(c.adapterDir, 'adapter_config.json')),
+      'adapter_model.bin': torchZipBytes([{ name: 'adapter_model/data.pkl', data: hostile }]),
+    });
+    const r0 = await runLorafuse(['merge', c.baseDir, evil, '--out', join(c.dir, 'o0'), '--device', 'cpu', '--json']);
+    expect(r0.code).toBe(2);
+    expect(JSON.parse(r0.stdout).error).toMatchObject({ code: 'PICKLE_FORBIDDEN_GLOBAL', subject: `${join(evil, 'adapter_model.bin')}: posix.system` });
+    expect(existsSync(marker) || existsSync(join(c.dir, 'o0'))).toBe(false);
     const lfs = await writeDir(join(c.dir, 'lfs-adapter'), {
       'adapter_config.json': await readFile(join(c.adapterDir, 'adapter_config.json')),
       'adapter_model.safetensors': 'version https://git-lfs.github.com/spec/v1\noid sha256:0000\nsize 1234\n',

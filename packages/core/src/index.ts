@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './io.js';
 export * from './shape.js';
 export * from './safetensors/index.js';
+export * from './torch/index.js';
 export * from './gpt2/index.js';
 export * from './peft/index.js';
 export * from './plan/index.js';

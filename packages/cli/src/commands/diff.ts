@@ -22,12 +22,14 @@ import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse diff <a> <b> [options]
 
-Compares two checkpoints, adapters or .safetensors files tensor by tensor, matched by name (never by
+Compares two checkpoints, adapters or weight files tensor by tensor, matched by name (never by
 position): keys only in a or only in b, shape and dtype mismatches, then per-tensor statistics
 (max |a-b|, max |a-b|/|b|, cosine similarity, elements outside tolerance), worst first.
 
-  <a>, <b>   a checkpoint directory (model.safetensors or a sharded model.safetensors.index.json),
-             a PEFT adapter directory (adapter_model.safetensors), or a .safetensors file
+  <a>, <b>   a checkpoint directory (model.safetensors or a sharded model.safetensors.index.json;
+             else pytorch_model.bin or pytorch_model.bin.index.json), a PEFT adapter directory
+             (adapter_model.safetensors, else adapter_model.bin), or a .safetensors or PyTorch
+             .bin/.pt/.pth file (read as torch.save's zip archive; its pickle is never run)
 
 Options:
   --atol <x>        absolute tolerance (default 1e-6)

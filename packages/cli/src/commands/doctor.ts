@@ -11,8 +11,8 @@ Checks an adapter against its base for the misconfigurations that make merged GP
 target_modules that match nothing in GPT-2 (e.g. BERT's query/value), names PEFT silently ignored,
 a module in both target_modules and modules_to_save, only one side of the tied wte/lm_head pair
 trained, a resized vocabulary without the embedding weights saved, fan_in_fan_out on Conv1D,
-pickle .bin or Git LFS pointer files instead of safetensors, a different base model name, and
-everything merge would refuse. Each finding has a severity and a fix.
+.bin files whose pickle asks for more than a state dict, Git LFS pointer files instead of weights,
+a different base model name, and everything merge would refuse. Each finding has a severity and a fix.
 
 Exit codes: 0 no errors (warnings allowed), 2 at least one error. merge runs the same checks first.
 

@@ -6,13 +6,14 @@ import type { Command } from '../command.js';
 import { fromFsError } from '../fs/fs-error.js';
 import { statInputFile } from '../fs/input-file.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
-import { readInputHeader } from '../fs/read-header.js';
+import { isTorchWeightsFile, readInputHeader } from '../fs/read-header.js';
 import { formatBytes, type Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
 
 const HELP = `Usage: lorafuse inspect <dir-or-file> [--json]
 
-Shows what a checkpoint directory, PEFT adapter directory or .safetensors file holds: tensors with
+Shows what a checkpoint directory, PEFT adapter directory, .safetensors file or PyTorch .bin file
+(torch.save's zip archive, read without running its pickle) holds: tensors with
 dtype and shape, a config summary, and whether lm_head is tied to wte and how transformers will load it.
 
 Options:
@@ -76,7 +77,9 @@ export const inspectCommand: Command = {
       if (!s.isDirectory()) await statInputFile(target); // a FIFO, device or socket is refused by name
       if (s.isFile()) {
         const header = await readInputHeader(files, target);
-        doc = { kind: 'safetensors', path: target, metadata: header.metadata, tensors: rows(header) };
+        doc = isTorchWeightsFile(target)
+          ? { kind: 'torch', path: target, tensors: rows(header) }
+          : { kind: 'safetensors', path: target, metadata: header.metadata, tensors: rows(header) };
       } else if (await stat(resolve(target, 'adapter_config.json')).then(() => true, () => false)) {
         const adapter = await openAdapterDir(target, files);
         const c = adapter.config;

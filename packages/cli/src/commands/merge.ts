@@ -10,8 +10,13 @@ const HELP = `Usage: lorafuse merge <base-dir> <adapter-dir> --out <out-dir> [op
 
 Merges a PEFT LoRA adapter into a GPT-2 checkpoint and writes a checkpoint transformers loads.
 
-  <base-dir>     config.json + model.safetensors (GPT2LMHeadModel or GPT2Model layout; sharded ok)
-  <adapter-dir>  adapter_config.json + adapter_model.safetensors, as PEFT writes them
+  <base-dir>     config.json + model.safetensors (GPT2LMHeadModel or GPT2Model layout; sharded ok),
+                 or the older pytorch_model.bin (or its shards and pytorch_model.bin.index.json)
+  <adapter-dir>  adapter_config.json + adapter_model.safetensors (or adapter_model.bin), as PEFT
+                 writes them
+  A .bin file is read as the zip archive torch.save writes, its pickle interpreted under an
+  allow-list (a state dict of float32/float16/bfloat16 tensors) and never run; anything else in it
+  is refused by name. safetensors is taken when both kinds are there. The output is safetensors.
 
 Options:
   --out <dir>          output directory (created; must not be or contain an input)

@@ -1,13 +1,16 @@
 /**
- * Opening the two input directories: configs parsed, safetensors headers validated, nothing else read.
- * Recognises (and refuses) pickle `.bin` weights and Git LFS pointer files, which never get executed.
+ * Opening the two input directories: configs parsed, weight files' tensor tables read (safetensors
+ * headers, or the state dicts of PyTorch `.bin` files, whose pickles are interpreted under an
+ * allow-list and never run), nothing else read. Git LFS pointer files are recognised and refused.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   InputError,
   parseAdapterConfig,
   parseShardIndex,
+  SHARD_INDEX_FILE,
   type LoraAdapterConfig,
   type SafetensorsHeader,
 } from '@lorafuse/core';
@@ -113,7 +116,57 @@ async function readJsonObject(path: string, what: string): Promise<{ text: strin
   return { text, value: value as Record<string, unknown> };
 }
 
-/** Opens a base checkpoint directory: config.json and model.safetensors (or a sharded index). */
+/** PEFT's adapter weight files: safetensors, and the torch.save file of `safe_serialization=False`. */
+export const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
+export const ADAPTER_TORCH = 'adapter_model.bin';
+/** transformers' torch.save weight file and the index of its shards. */
+export const TORCH_WEIGHTS_FILE = 'pytorch_model.bin';
+export const TORCH_INDEX_FILE = 'pytorch_model.bin.index.json';
+
+const TORCH_SHARD = /^pytorch_model-\d+-of-\d+\.bin$/;
+
+/** Whether `name` is one of the weight files (or indexes) a transformers checkpoint may hold. */
+export function isCheckpointWeightsName(name: string): boolean {
+  return name === 'model.safetensors' || name === SHARD_INDEX_FILE || name === TORCH_WEIGHTS_FILE || name === TORCH_INDEX_FILE || TORCH_SHARD.test(name);
+}
+
+/** The weight files of a checkpoint directory: what to leave out of copies, and the files holding tensors. */
+export interface CheckpointWeights {
+  /** Every regular file of the directory, links followed. */
+  readonly names: readonly string[];
+  /** The files that make up the weights, index included. */
+  readonly weightFiles: readonly string[];
+  /** The files that hold tensors (the one file, or every shard). */
+  readonly dataFiles: readonly string[];
+}
+
+/**
+ * Finds a checkpoint's weights in the order transformers looks for them: model.safetensors, its
+ * shard index, pytorch_model.bin, its shard index. Undefined when there are none. Each candidate
+ * that is not a regular file (a directory, a FIFO) is refused by name; so is a shard the index lists
+ * but the directory lacks.
+ */
+export async function findCheckpointWeights(dir: string, entries: readonly Dirent[]): Promise<CheckpointWeights | undefined> {
+  await refuseIrregularEntries(dir, entries, ['model.safetensors', SHARD_INDEX_FILE, TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]);
+  const names = await listRegularFiles(dir);
+  for (const [single, indexName] of [['model.safetensors', SHARD_INDEX_FILE], [TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]] as const) {
+    if (names.includes(single)) return { names, weightFiles: [single], dataFiles: [single] };
+    if (names.includes(indexName)) {
+      const indexPath = join(dir, indexName);
+      const index = parseShardIndex(await readInputText(indexPath), indexPath);
+      await refuseIrregularEntries(dir, entries, index.shardFiles);
+      for (const shard of index.shardFiles) {
+        if (!names.includes(shard)) {
+          throw new InputError('SHARD_MISSING', `${indexPath} lists ${shard}, which is not in ${dir}`, { subject: shard, hint: 'Download every shard listed in the index.' });
+        }
+      }
+      return { names, weightFiles: [indexName, ...index.shardFiles], dataFiles: index.shardFiles };
+    }
+  }
+  return undefined;
+}
+
+/** Opens a base checkpoint directory: config.json and its weights (see {@link findCheckpointWeights}). */
 export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<BaseDir> {
   const dir = resolve(dirArg);
   if (!(await isDirectory(dir))) {
@@ -133,47 +186,27 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
   }
 
   const entries = await readdir(dir, { withFileTypes: true });
-  await refuseIrregularEntries(dir, entries, ['model.safetensors', 'model.safetensors.index.json']);
-  const names = await listRegularFiles(dir);
-  const weightFiles: string[] = [];
-  const headers: SafetensorsHeader[] = [];
-  const indexName = 'model.safetensors.index.json';
-  if (names.includes('model.safetensors')) {
-    weightFiles.push('model.safetensors');
-  } else if (names.includes(indexName)) {
-    const indexPath = join(dir, indexName);
-    const index = parseShardIndex(await readInputText(indexPath), indexPath);
-    await refuseIrregularEntries(dir, entries, index.shardFiles);
-    weightFiles.push(indexName);
-    for (const shard of index.shardFiles) {
-      if (!names.includes(shard)) {
-        throw new InputError('SHARD_MISSING', `${indexPath} lists ${shard}, which is not in ${dir}`, { subject: shard, hint: 'Download every shard listed in the index.' });
-      }
-      weightFiles.push(shard);
-    }
-  } else {
-    const pickle = names.find((n) => n === 'pytorch_model.bin' || /^pytorch_model-\d+-of-\d+\.bin$/.test(n));
-    throw new InputError(pickle ? 'PICKLE_WEIGHTS' : 'BASE_WEIGHTS_MISSING', pickle
-      ? `${dir} has ${pickle}, a pickle file; lorafuse reads only safetensors and never runs pickle code`
-      : `${dir} has no model.safetensors (nor model.safetensors.index.json)`, {
+  const found = await findCheckpointWeights(dir, entries);
+  if (!found) {
+    throw new InputError('BASE_WEIGHTS_MISSING', `${dir} has no model.safetensors, ${SHARD_INDEX_FILE}, ${TORCH_WEIGHTS_FILE} or ${TORCH_INDEX_FILE}`, {
       subject: dir,
-      hint: pickle
-        ? 'Convert it in Python with `GPT2LMHeadModel.from_pretrained(dir).save_pretrained(out, safe_serialization=True)`.'
-        : 'The base directory must hold config.json and model.safetensors as written by transformers.',
+      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints).',
     });
   }
-  for (const name of weightFiles) {
-    if (name === indexName) continue;
+  const { names, weightFiles, dataFiles } = found;
+  const headers: SafetensorsHeader[] = [];
+  for (const name of dataFiles) {
     const path = join(dir, name);
     await assertNotLfsPointer(path);
     headers.push(await readInputHeader(files, path));
   }
+  // The other format's weights are the unmerged base too: never carried into an output.
   const skip = new Set([...weightFiles, 'config.json']);
-  const otherFiles = names.filter((n) => !skip.has(n));
+  const otherFiles = names.filter((n) => !skip.has(n) && !isCheckpointWeightsName(n));
   return { dir, config, headers, weightFiles, otherFiles };
 }
 
-/** Opens a PEFT adapter directory: adapter_config.json and adapter_model.safetensors. */
+/** Opens a PEFT adapter directory: adapter_config.json and adapter_model.safetensors (or adapter_model.bin). */
 export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<AdapterDir> {
   const dir = resolve(dirArg);
   if (!(await isDirectory(dir))) {
@@ -194,16 +227,12 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
   }
   const { text } = await readJsonObject(configPath, 'adapter_config.json');
   const config = parseAdapterConfig(text, configPath);
-  const weightsPath = join(dir, 'adapter_model.safetensors');
+  // PEFT's loader takes the safetensors file when both are there; so does lorafuse.
+  const weightsPath = (await exists(join(dir, ADAPTER_SAFETENSORS))) ? join(dir, ADAPTER_SAFETENSORS) : join(dir, ADAPTER_TORCH);
   if (!(await exists(weightsPath))) {
-    const hasBin = await exists(join(dir, 'adapter_model.bin'));
-    throw new InputError(hasBin ? 'PICKLE_WEIGHTS' : 'ADAPTER_WEIGHTS_MISSING', hasBin
-      ? `${dir} has adapter_model.bin, a pickle file; lorafuse reads only safetensors and never runs pickle code`
-      : `${dir} has no adapter_model.safetensors`, {
-      subject: weightsPath,
-      hint: hasBin
-        ? 'Re-save the adapter with `model.save_pretrained(dir, safe_serialization=True)` (the default in PEFT >= 0.6).'
-        : 'The adapter directory must hold adapter_model.safetensors as written by PEFT.',
+    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${dir} has no ${ADAPTER_SAFETENSORS} (nor ${ADAPTER_TORCH})`, {
+      subject: join(dir, ADAPTER_SAFETENSORS),
+      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} (or the older ${ADAPTER_TORCH}) as written by PEFT.`,
     });
   }
   await assertNotLfsPointer(weightsPath);

@@ -49,6 +49,10 @@ export function indexBaseTensors(base: PlanMergeInput['base']): BaseTensors {
     });
   }
   const configTies = base.config['tie_word_embeddings'] !== false;
+  // A PyTorch state dict of a tied model stores lm_head.weight as a view of wte's storage: the very
+  // same bytes, i.e. the tie itself (safetensors cannot alias, so this happens only in .bin files).
+  const head = byCanonical.get(TIED_OUTPUT_WEIGHT);
+  if (configTies && head && isSameBytes(head, wte)) byCanonical.delete(TIED_OUTPUT_WEIGHT);
   const storesHead = byCanonical.has(TIED_OUTPUT_WEIGHT);
   const findings: Finding[] = [];
   if (configTies && storesHead) {
@@ -62,4 +66,9 @@ export function indexBaseTensors(base: PlanMergeInput['base']): BaseTensors {
   }
   // A stored lm_head.weight with an untied config is its own matrix.
   return { byCanonical, wte, tied: configTies && !storesHead, findings };
+}
+
+/** Whether two tensor refs name the very same bytes of one file, as the same dtype and shape. */
+function isSameBytes(a: TensorRef, b: TensorRef): boolean {
+  return a.file === b.file && a.fileOffset === b.fileOffset && a.byteLength === b.byteLength && a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 }

@@ -1,3 +1,4 @@
 export * from './random.js';
 export * from './fixtures.js';
 export * from './tokenizer.js';
+export * from './torch-save.js';
