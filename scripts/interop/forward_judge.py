@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Judges lorafuse's GPT-2 forward pass against transformers and PEFT, per interop case.
 
-  python forward_judge.py --node NODE --cli CLI [--device cpu] <case_dir> <merged_dir> [<case_dir> <merged_dir> ...]
+  python forward_judge.py --node NODE --cli CLI [--devices cpu,dawn] <case_dir> <merged_dir> [<case_dir> <merged_dir> ...]
 
 For each pair, on judge.py's token batch (every row a resize added, the trainable tokens' ids):
   1. `lorafuse logits <merged_dir> --ids ... --json` must equal the logits of transformers'
@@ -51,7 +51,7 @@ def lorafuse_logits(node: str, cli: str, args: list[str], v: J.Verdict, label: s
     return torch.tensor(json.loads(out)["logits"], dtype=torch.float32)
 
 
-def judge_pair(node: str, cli: str, device: str, case_dir: Path, merged: Path) -> J.Verdict:
+def judge_pair(node: str, cli: str, devices: list[str], case_dir: Path, merged: Path) -> J.Verdict:
     case = json.loads((case_dir / "case.json").read_text())
     v = J.Verdict(case.get("name", case_dir.name), merged)
     cls_name = case.get("model_class", "GPT2LMHeadModel")
@@ -71,20 +71,28 @@ def judge_pair(node: str, cli: str, device: str, case_dir: Path, merged: Path) -
         merged_model.config.pad_token_id = merged_model.config.eos_token_id
     want_merged = J.run_model(merged_model, ids)["logits"]
     worst = {"checkpoint": 0.0, "unmerged": 0.0}
-    for row in range(ids.shape[0]):
-        id_text = ",".join(str(int(i)) for i in ids[row])
-        for side, args, want in (("checkpoint", [str(merged)], want_merged[row]),
-                                 ("unmerged", [str(case_dir / "base"), "--adapter", str(case_dir / "adapter")], want_unmerged[row])):
-            got = lorafuse_logits(node, cli, [*args, "--ids", id_text, "--device", device], v, f"{side} row {row}")
-            if got is None:
-                continue
-            ok, d = within(got, want)
-            worst[side] = max(worst[side], d)
-            if not ok:
-                v.fail(f"{side} row {row}: lorafuse's logits differ from torch's by up to {d:.3g} (tolerance {TOL} abs + rel)")
+    for device in devices:
+        for row in range(ids.shape[0]):
+            id_text = ",".join(str(int(i)) for i in ids[row])
+            for side, args, want in (("checkpoint", [str(merged)], want_merged[row]),
+                                     ("unmerged", [str(case_dir / "base"), "--adapter", str(case_dir / "adapter")], want_unmerged[row])):
+                got = lorafuse_logits(node, cli, [*args, "--ids", id_text, "--device", device], v, f"{side} row {row} on {device}")
+                if got is None:
+                    continue
+                ok, d = within(got, want)
+                worst[side] = max(worst[side], d)
+                if not ok:
+                    v.fail(f"{side} row {row} on {device}: lorafuse's logits differ from torch's by up to {d:.3g} (tolerance {TOL} abs + rel)")
     v.metrics["logits_max_abs_vs_torch"] = worst
+    v.metrics["devices"] = devices
+    for device in devices:
+        check_verify(node, cli, device, case_dir, merged, want_merged, want_unmerged, v)
+    return v
 
-    code, out, err = lorafuse(node, cli, ["verify", str(merged), "--base", str(case_dir / "base"), "--adapter", str(case_dir / "adapter"), "--behaviour", "--json"])
+
+def check_verify(node: str, cli: str, device: str, case_dir: Path, merged: Path, want_merged: torch.Tensor,
+                 want_unmerged: torch.Tensor, v: J.Verdict) -> None:
+    code, out, err = lorafuse(node, cli, ["verify", str(merged), "--base", str(case_dir / "base"), "--adapter", str(case_dir / "adapter"), "--behaviour", "--device", device, "--json"])
     try:
         doc = json.loads(out)
         behaviour_ok = doc["behaviour"]["ok"]
@@ -93,25 +101,24 @@ def judge_pair(node: str, cli: str, device: str, case_dir: Path, merged: Path) -
         torch_same = bool(((want_merged - want_unmerged).abs() <= tol["atol"] + tol["rtol"] * want_unmerged.abs()).all())
         v.metrics["torch_merged_behaves_as_unmerged"] = {"verdict": torch_same, "tolerance": tol,
                                                          "max_abs": float((want_merged - want_unmerged).abs().max())}
-        v.metrics["verify_behaviour"] = {"exit": code, "ok": behaviour_ok, "max_abs": doc["behaviour"]["maxAbsDiff"],
+        v.metrics.setdefault("verify_behaviour", {})[device] = {"exit": code, "ok": behaviour_ok, "max_abs": doc["behaviour"]["maxAbsDiff"],
                                          "greedy_diverges": [g["firstDivergence"] for g in doc["behaviour"]["greedy"]]}
         if behaviour_ok != torch_same:
-            v.fail(f"verify --behaviour says ok={behaviour_ok}, torch says the merged model behaves as PEFT's unmerged one: {torch_same}")
+            v.fail(f"verify --behaviour on {device} says ok={behaviour_ok}, torch says the merged model behaves as PEFT's unmerged one: {torch_same}")
     except (ValueError, KeyError, TypeError):
-        v.fail(f"verify --behaviour exited {code} without a behaviour report: {(err or out).strip()[-300:]}")
-    return v
+        v.fail(f"verify --behaviour on {device} exited {code} without a behaviour report: {(err or out).strip()[-300:]}")
 
 
 def main(argv: list[str]) -> int:
-    node, cli, device = "node", "packages/cli/bin/lorafuse.js", "cpu"
+    node, cli, devices = "node", "packages/cli/bin/lorafuse.js", ["cpu"]
     while argv and argv[0].startswith("--"):
         flag, value, argv = argv[0], argv[1], argv[2:]
         if flag == "--node":
             node = value
         elif flag == "--cli":
             cli = value
-        elif flag == "--device":
-            device = value
+        elif flag == "--devices":
+            devices = [d for d in value.split(",") if d]
         else:
             print(__doc__, file=sys.stderr)
             return 2
@@ -127,7 +134,7 @@ def main(argv: list[str]) -> int:
     for case_dir, merged in zip(argv[0::2], argv[1::2]):
         t0 = time.time()
         try:
-            v = judge_pair(node, cli, device, Path(case_dir), Path(merged))
+            v = judge_pair(node, cli, devices, Path(case_dir), Path(merged))
         except Exception as e:
             v = J.Verdict(Path(case_dir).name, Path(merged))
             v.fail(f"forward judge crashed: {type(e).__name__}: {e}")

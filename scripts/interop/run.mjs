@@ -29,7 +29,7 @@
  *      same keys and, for every tensor, the status torch's numbers imply (identical / within tolerance /
  *      differs), max |a-b| within DIFF_MAX_ABS_TOL (1e-7) of torch's float32 max |a-b|, the element count and
  *      torch.isclose's violation count exactly, and max |a-b|/|b| within 1e-6 relative.
- *   5c. forward_judge.py (v5) on each case's cpu output and each tied case's peft-merged/: `lorafuse logits`
+ *   5c. forward_judge.py (v5, on the cpu and dawn devices asked for) on each case's cpu output and each tied case's peft-merged/: `lorafuse logits`
  *      on the output and on base + adapter (unmerged) equal transformers' and PEFT's logits, and
  *      `lorafuse verify --behaviour` reaches torch's verdict (--no-forward skips it).
  *   6. a table, `.interop-work/results.json`, and a last line `N passed, N failed` (`, N skipped` when
@@ -338,7 +338,7 @@ function applyVerdicts(pairs, verdicts, opts) {
     const m = v.metrics ?? {};
     const fw = m.logits_max_abs_vs_torch;
     const summary = v.pass && fw
-      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged.toExponential(1)} (base + adapter unmerged); verify --behaviour ok=${m.verify_behaviour?.ok} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
+      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged.toExponential(1)} (base + adapter unmerged); verify --behaviour ${Object.entries(m.verify_behaviour ?? {}).map(([d, b]) => `${d} ok=${b.ok}`).join(', ')} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
       : v.pass
       ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}` +
         (m.vocab_size !== undefined ? `, vocab ${m.vocab_size}, tied ${m.tie_word_embeddings}` : '')
@@ -501,7 +501,7 @@ function main() {
   }
 
   if (forwardPairs.length) {
-    const jf = judge(venv.python, forwardPairs, ['forward_judge.py', '--node', process.execPath, '--cli', opts.cli]);
+    const jf = judge(venv.python, forwardPairs, ['forward_judge.py', '--node', process.execPath, '--cli', opts.cli, '--devices', opts.devices.filter((d) => d === 'cpu' || d === 'dawn').join(',') || 'cpu']);
     timings.forward_s = jf.seconds;
     applyVerdicts(forwardPairs, jf.verdicts, opts);
   }

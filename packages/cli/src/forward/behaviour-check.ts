@@ -3,8 +3,9 @@
  * the adapter applied unmerged, on the same token sequences. Weights can agree in every byte lorafuse
  * knows to check and the model still misbehave (or the reverse); this asks the model itself.
  */
-import { BEHAVIOUR_TOLERANCE, checkBehaviour, cpuLogitsRunner, defaultProbes, positionsCovered, type BehaviourProbes, type BehaviourReport, type FloatCodecDtype, type TransformersVersion } from '@lorafuse/core';
+import { BEHAVIOUR_TOLERANCE, checkBehaviour, defaultProbes, positionsCovered, type BehaviourProbes, type BehaviourReport, type FloatCodecDtype, type TransformersVersion } from '@lorafuse/core';
 import type { OpenFiles } from '../fs/inputs.js';
+import { openForwardDevice, type ForwardDeviceKind } from './forward-device.js';
 import { loadCheckpointModel, loadUnmergedModel } from './load-models.js';
 import { promptIds } from './model-inputs.js';
 
@@ -15,12 +16,14 @@ export interface BehaviourOptions {
   /** Greedy tokens to compare after each prompt. */
   readonly tokens: number;
   readonly version: TransformersVersion;
+  /** Where both models run. */
+  readonly device: ForwardDeviceKind;
 }
 
 /** The behavioural section of a verify report. */
 export interface BehaviourSection extends BehaviourReport {
   readonly version: TransformersVersion;
-  readonly device: 'cpu';
+  readonly device: string;
   readonly checkpoint: string;
   readonly reference: string;
   readonly dtype: FloatCodecDtype;
@@ -41,16 +44,22 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
     : defaultProbes({ vocabSize: cfg.vocabSize, nPositions: cfg.nPositions, baseVocabSize: reference.baseVocabSize, parameterCount: reference.parameterCount, greedyTokens: opts.tokens });
   const dtype: FloatCodecDtype = [checkpoint.dtype, reference.dtype].includes('BF16') ? 'BF16' : [checkpoint.dtype, reference.dtype].includes('F16') ? 'F16' : 'F32';
   const sameShape = checkpoint.model.head.outDim === reference.model.head.outDim && checkpoint.model.config.nPositions === cfg.nPositions;
-  const report: BehaviourReport = sameShape
-    ? await checkBehaviour(cpuLogitsRunner(checkpoint.model), cpuLogitsRunner(reference.model), probes, BEHAVIOUR_TOLERANCE[dtype])
-    : { tolerance: BEHAVIOUR_TOLERANCE[dtype], sequences: [], greedy: [], maxAbsDiff: Infinity, ok: false };
+  const device = await openForwardDevice(opts.device);
+  let report: BehaviourReport;
+  try {
+    report = sameShape
+      ? await checkBehaviour(device.runner(checkpoint.model), device.runner(reference.model), probes, BEHAVIOUR_TOLERANCE[dtype])
+      : { tolerance: BEHAVIOUR_TOLERANCE[dtype], sequences: [], greedy: [], maxAbsDiff: Infinity, ok: false };
+  } finally {
+    device.close();
+  }
   const notes = [...checkpoint.notes.map((n) => `checkpoint: ${n}`), ...reference.notes.map((n) => `base + adapter: ${n}`)];
   if (!sameShape) notes.push(`the checkpoint has ${checkpoint.model.head.outDim} outputs and ${checkpoint.model.config.nPositions} positions, base + adapter ${reference.model.head.outDim} and ${cfg.nPositions}: not the same model`);
   const codec = given.codec;
   return {
     ...report,
     version: opts.version,
-    device: 'cpu',
+    device: device.description,
     checkpoint: checkpoint.model.description,
     reference: reference.model.description,
     dtype,

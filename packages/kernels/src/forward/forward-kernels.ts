@@ -75,9 +75,12 @@ export class ForwardKernels {
     return Math.max(1, Math.floor(limit / (Math.max(1, cols) * 4)));
   }
 
-  /** Uploads a `[rows, cols]` matrix in row chunks that fit the binding limit. */
-  uploadMatrix(values: Float32Array, rows: number, cols: number, label = 'forward weight'): GpuMatrix {
-    const per = this.rowsPerChunk(cols);
+  /**
+   * Uploads a `[rows, cols]` matrix in row chunks that fit the binding limit (`maxChunkRows` makes
+   * them smaller, to exercise chunking on small matrices).
+   */
+  uploadMatrix(values: Float32Array, rows: number, cols: number, label = 'forward weight', maxChunkRows = Infinity): GpuMatrix {
+    const per = Math.max(1, Math.min(this.rowsPerChunk(cols), maxChunkRows));
     const chunks: GpuMatrixChunk[] = [];
     for (let rowStart = 0; rowStart < rows || chunks.length === 0; rowStart += per) {
       const rowCount = Math.min(per, rows - rowStart);

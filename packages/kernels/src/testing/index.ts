@@ -4,3 +4,4 @@
  */
 export { SeededRandom } from './seeded-random.js';
 export { seededUniform } from './float-arrays.js';
+export { runForwardChecks, type CheckResult } from './forward-checks.js';
