@@ -3,10 +3,14 @@
 // grew by 3 tokens in training, with both embeddings trained (modules_to_save ["wte", "lm_head"]) and
 // rsLoRA on attention. lorafuse merges it on WebGPU (WGSL kernels in headless Chromium), unties the
 // embeddings because they now differ, and proves the written checkpoint loads as base + adapter.
-// Output: demo-out/ (git-ignored). Extra arguments go to `lorafuse merge` (e.g. --device cpu).
+// It ends with greedy text from base + adapter, lorafuse's output and a naive tied save, and
+// `verify --behaviour` catching the naive one. Output: demo-out/ and demo-out-naive-tied/ (git-ignored). Extra arguments go to `lorafuse merge` (e.g. --device cpu).
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeToF32, parseSafetensorsBytes } from '@lorafuse/core';
+import { safetensorsBytes } from '@lorafuse/core/testing';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'packages', 'cli', 'bin', 'lorafuse.js');
@@ -42,3 +46,39 @@ if (report.tie.decision === 'untie' && m) {
 process.stdout.write(`verified after writing: what transformers ${report.verified.map((v) => v.transformers).join(' and ')} load equals what was meant, byte for byte (${report.verified[0].parameters} parameters)\n`);
 
 lorafuse(['verify', out, '--base', join(demo, 'base'), '--adapter', join(demo, 'adapter')]);
+
+// Behaviour, the way users met the problem: greedy text. A naive tied save (wte kept, the trained
+// lm_head dropped, tie_word_embeddings true) next to lorafuse's output and base + adapter unmerged.
+const naive = join(root, 'demo-out-naive-tied');
+const written = new Uint8Array(readFileSync(join(out, 'model.safetensors')));
+const header = parseSafetensorsBytes(written, 'model.safetensors');
+const tensors = header.tensors.filter((t) => t.name !== 'lm_head.weight').map((t) => ({
+  name: t.name,
+  shape: t.shape,
+  values: decodeToF32(t.dtype, written.subarray(t.fileOffset, t.fileOffset + t.byteLength)),
+}));
+rmSync(naive, { recursive: true, force: true });
+mkdirSync(naive, { recursive: true });
+writeFileSync(join(naive, 'model.safetensors'), await safetensorsBytes(tensors));
+writeFileSync(join(naive, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), tie_word_embeddings: true }, null, 2));
+copyFileSync(join(out, 'tokenizer.json'), join(naive, 'tokenizer.json'));
+
+const prompt = 'Hello';
+process.stdout.write(`\nGreedy decoding of ${JSON.stringify(prompt)}, 16 tokens (lorafuse generate, GPT-2's forward pass in TypeScript):\n`);
+const runs = [
+  ['base + adapter (unmerged)', [join(demo, 'base'), '--adapter', join(demo, 'adapter')]],
+  ['lorafuse merge output', [out]],
+  ['naive tied save', [naive]],
+];
+const texts = {};
+for (const [label, dirs] of runs) {
+  const g = JSON.parse(lorafuse(['generate', ...dirs, '--prompt', prompt, '--tokens', '16', '--ignore-eos', '--json'], { capture: true }));
+  texts[label] = g.generated.join(',');
+  process.stdout.write(`  ${label.padEnd(26)} ${JSON.stringify(g.text)}  ids ${g.generated.join(',')}\n`);
+}
+process.stdout.write(texts['lorafuse merge output'] === texts['base + adapter (unmerged)'] ? '  lorafuse\'s output continues exactly as base + adapter.\n' : '  lorafuse\'s output continues DIFFERENTLY from base + adapter (a bug: please report it).\n');
+if (texts['naive tied save'] !== texts['base + adapter (unmerged)']) process.stdout.write('  The naive tied save does not: its lm_head is the trained wte.\n');
+process.stdout.write(`\n$ npx lorafuse verify ${rel(naive)} --base ${rel(join(demo, 'base'))} --adapter ${rel(join(demo, 'adapter'))} --behaviour\n`);
+const check = spawnSync(process.execPath, [cli, 'verify', naive, '--base', join(demo, 'base'), '--adapter', join(demo, 'adapter'), '--behaviour'], { cwd: root, encoding: 'utf8' });
+process.stdout.write(check.stdout.split('\n').filter((l) => /behaviour|max \|logit|greedy|behaves|FAILED/.test(l)).join('\n') + '\n');
+process.stdout.write(`(exit ${check.status}: the naive save is caught, by weights and by behaviour)\n`);

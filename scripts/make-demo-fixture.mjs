@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, SeededRandom } from '@lorafuse/core/testing';
+import { fixtureTokenizerJson, gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, SeededRandom } from '@lorafuse/core/testing';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const demo = join(root, 'examples', 'demo');
@@ -45,7 +45,11 @@ const adapter = await makeLoraAdapter({
   ],
 });
 
-for (const [dir, files] of [['base', base.files], ['adapter', adapter.files]]) {
+// Tokenizers sized to each vocabulary: printable ASCII and <|endoftext|> (96 tokens), and for the
+// adapter the 3 tokens training added, so that `lorafuse generate --prompt` works on the demo.
+const baseFiles = { ...base.files, 'tokenizer.json': fixtureTokenizerJson() };
+const adapterFiles = { ...adapter.files, 'tokenizer.json': fixtureTokenizerJson({ added: ['<|user|>', '<|bot|>', '<|end|>'] }) };
+for (const [dir, files] of [['base', baseFiles], ['adapter', adapterFiles]]) {
   await rm(join(demo, dir), { recursive: true, force: true });
   await mkdir(join(demo, dir), { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(join(demo, dir, name), bytes);

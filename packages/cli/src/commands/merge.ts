@@ -51,7 +51,8 @@ Options:
 
 The output directory gets model.safetensors (or its shards and index), config.json (changed only where the merge requires it:
 vocab_size, tie_word_embeddings, architectures/num_labels) and every other file of <base-dir> copied
-unchanged. Before anything is renamed into place, the written checkpoint is re-read and what
+unchanged, except that a tokenizer saved in <adapter-dir> (tokenizer.json, tokenizer_config.json, ...)
+replaces the base's: it is the one training used, with any tokens a resized vocabulary added. Before anything is renamed into place, the written checkpoint is re-read and what
 transformers (v4 and v5 rules) would load is checked tensor by tensor against what was meant;
 a mismatch exits 1. The output is built in a hidden staging directory beside <out-dir> and swapped
 into place at once, so a failed or interrupted run (Ctrl-C, SIGTERM, SIGHUP; exit 128 + the signal)
@@ -133,6 +134,7 @@ function humanReport(r: MergeReport): string {
   const shards = r.filesWritten.filter((f) => f.endsWith('.safetensors'));
   lines.push(`  wrote: ${r.filesWritten.join(', ')}${shards.length > 1 ? ` (${shards.length} shards of at most ${r.maxShardSize} bytes of tensor data each; a bigger tensor alone)` : ''}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
+  if (r.filesCopiedFromAdapter.length > 0) lines.push(`  copied from adapter (the tokenizer training used, in place of the base's): ${r.filesCopiedFromAdapter.join(', ')}`);
   if (r.replaced.length > 0) lines.push(`  replaced the earlier output's ${r.replaced.join(', ')}`);
   lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);
   for (const f of r.findings) lines.push(`  ${f.severity}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`);

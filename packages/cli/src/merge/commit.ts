@@ -1,10 +1,11 @@
 /**
  * Step 6 of a merge: the base directory's other files (tokenizer, generation_config.json, ...) join
- * the output, then the whole output is swapped into place at once.
+ * the output (the adapter's tokenizer instead of the base's when it saved one), then the whole output
+ * is swapped into place at once.
  */
 import { join } from 'node:path';
 import { statInputFile } from '../fs/input-file.js';
-import type { BaseDir } from '../fs/inputs.js';
+import { listRegularFiles, type AdapterDir, type BaseDir } from '../fs/inputs.js';
 import type { Committed, OutputTransaction } from '../fs/output-dir.js';
 import { isWeightFileName } from '../fs/output-leftovers.js';
 
@@ -16,22 +17,44 @@ export function baseFilesToCopy(base: BaseDir): string[] {
   return base.otherFiles.filter((name) => name !== 'adapter_config.json' && !name.startsWith('adapter_model.') && !isWeightFileName(name));
 }
 
+/** The files of a Hugging Face tokenizer, as `tokenizer.save_pretrained` writes them. */
+const TOKENIZER_FILES = new Set(['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'chat_template.jinja']);
+
+/** The files the output carries besides config.json and its weights, and where each comes from. */
+export interface FilesToCopy {
+  readonly fromBase: readonly string[];
+  /** The adapter's tokenizer files, when it has a tokenizer: they replace the base's. */
+  readonly fromAdapter: readonly string[];
+}
+
+/**
+ * Decides the copies. A tokenizer saved with the adapter is the one training used (it knows the
+ * tokens a resized vocabulary added), so it replaces the base's tokenizer files as a set.
+ */
+export async function filesToCopy(base: BaseDir, adapter: AdapterDir): Promise<FilesToCopy> {
+  const fromAdapter = (await listRegularFiles(adapter.dir)).filter((n) => TOKENIZER_FILES.has(n)).sort();
+  const hasTokenizer = fromAdapter.includes('tokenizer.json') || fromAdapter.includes('tokenizer_config.json');
+  const fromBase = baseFilesToCopy(base).filter((n) => !(hasTokenizer && TOKENIZER_FILES.has(n)));
+  return { fromBase, fromAdapter: hasTokenizer ? fromAdapter : [] };
+}
+
 /**
  * The names of every file the output will hold besides its weight files (model.safetensors or the
  * shards and their index, which are known once the plan is settled and count as lorafuse's anyway).
  */
-export function outputFileNames(base: BaseDir): string[] {
-  return ['config.json', 'model.safetensors', ...baseFilesToCopy(base)];
+export function outputFileNames(copies: FilesToCopy): string[] {
+  return ['config.json', 'model.safetensors', ...copies.fromBase, ...copies.fromAdapter];
 }
 
-/** Copies the base's other files in and commits; returns the names copied and what was replaced. */
-export async function commitOutput(tx: OutputTransaction, base: BaseDir): Promise<Committed & { copied: string[] }> {
-  const copied = baseFilesToCopy(base);
-  for (const name of copied) {
-    // Copying a FIFO or a device would block or never end: only regular files are copied.
-    await statInputFile(join(base.dir, name));
-    await tx.copyFileIn(name, join(base.dir, name));
+/** Copies the other files in and commits; returns the names copied and what was replaced. */
+export async function commitOutput(tx: OutputTransaction, base: BaseDir, adapter: AdapterDir, copies: FilesToCopy): Promise<Committed & { copied: string[]; copiedFromAdapter: string[] }> {
+  for (const [dir, names] of [[base.dir, copies.fromBase], [adapter.dir, copies.fromAdapter]] as const) {
+    for (const name of names) {
+      // Copying a FIFO or a device would block or never end: only regular files are copied.
+      await statInputFile(join(dir, name));
+      await tx.copyFileIn(name, join(dir, name));
+    }
   }
   const committed = await tx.commit();
-  return { ...committed, copied };
+  return { ...committed, copied: [...copies.fromBase], copiedFromAdapter: [...copies.fromAdapter] };
 }

@@ -25,6 +25,7 @@ export interface MergeReport {
   /** The shard size limit the weights were split by, in bytes (`--max-shard-size`). */
   maxShardSize: number;
   filesCopied: string[];
+  filesCopiedFromAdapter: string[];
   /** Files of an earlier output in `out` that this one replaced or removed (`--overwrite`). */
   replaced: string[];
   bytesWritten: number;
@@ -41,6 +42,8 @@ export interface MergeOutcome {
   readonly filesWritten: readonly string[];
   readonly maxShardSize: number;
   readonly filesCopied: string[];
+  /** The adapter's tokenizer files, which replace the base's. */
+  readonly filesCopiedFromAdapter: string[];
   readonly replaced: string[];
   readonly bytesWritten: number;
   readonly seconds: number;
@@ -69,6 +72,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     filesWritten: [...o.filesWritten],
     maxShardSize: o.maxShardSize,
     filesCopied: o.filesCopied,
+    filesCopiedFromAdapter: o.filesCopiedFromAdapter,
     replaced: o.replaced,
     bytesWritten: o.bytesWritten,
     seconds: o.seconds,

@@ -8,7 +8,7 @@ import type { DeviceChoice } from '../devices/index.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';
 import { checkDuplicateCopies } from './check-duplicates.js';
-import { commitOutput, outputFileNames } from './commit.js';
+import { commitOutput, filesToCopy, outputFileNames } from './commit.js';
 import { openMergeInputs } from './open-inputs.js';
 import { planOnce } from './plan-once.js';
 import { proveWritten } from './prove-written.js';
@@ -44,7 +44,8 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
     await checkDuplicateCopies(planned.plan, res.files, inputs.adapter.dir);
     // Taken before the device starts: a second run into the same directory stops here at once.
-    const tx = await res.openOutput(opts.outDir, { overwrite: opts.overwrite, names: outputFileNames(inputs.base) });
+    const copies = await filesToCopy(inputs.base, inputs.adapter);
+    const tx = await res.openOutput(opts.outDir, { overwrite: opts.overwrite, names: outputFileNames(copies) });
 
     const device = res.startDevice(opts.device);
     const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite, inputs.adapter.dir);
@@ -68,7 +69,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     });
     await flushing;
 
-    const committed = await commitOutput(tx, inputs.base);
+    const committed = await commitOutput(tx, inputs.base, inputs.adapter, copies);
     for (const note of tx.notes) opts.io.stderr.write(`lorafuse: ${note}\n`);
     return mergeReport({
       plan,
@@ -79,6 +80,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       filesWritten: applied.filesWritten,
       maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE,
       filesCopied: committed.copied,
+      filesCopiedFromAdapter: committed.copiedFromAdapter,
       replaced: committed.replaced,
       bytesWritten: applied.weightBytes,
       seconds: (performance.now() - started) / 1000,
