@@ -8,6 +8,7 @@ import type { CompareKernelResult, KernelResult } from './kernels.js';
 import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
 import type { XlResult } from './xl.js';
+import type { ForwardResult } from './forward.js';
 
 /** A speed or memory target lorafuse sets itself, evaluated on the measured figures. */
 export interface TargetCheck {
@@ -36,6 +37,8 @@ export interface BenchResults {
   readonly endToEnd: readonly E2eResult[];
   /** The size benchmark (GPT-2-XL-shaped checkpoint), or null when it was not run. */
   readonly xl: XlResult | null;
+  /** The GPT-2 forward pass (absent in runs from before it existed). */
+  readonly forward?: ForwardResult | null;
   readonly targets: readonly TargetCheck[];
   readonly notes: readonly string[];
 }
@@ -74,8 +77,19 @@ export function checkTargets(
   e2e: readonly E2eResult[],
   defaultDevice: { id: string; why: string },
   xl: XlResult | null = null,
+  forward: ForwardResult | null = null,
 ): TargetCheck[] {
   const checks: TargetCheck[] = [];
+  if (forward) {
+    const dawn = forward.figures.find((f) => f.id === 'lorafuse-dawn');
+    const r = forward.prefillVsTorch['lorafuse-dawn'];
+    checks.push({
+      target: `GPT-2-124M forward pass, ${forward.prefillTokens}-token prefill on Dawn (SwiftShader) <= 3x PyTorch CPU (2 threads)`,
+      measured: r !== undefined ? `${fmt(dawn!.prefillS!.median)} s = ${fmt(r)}x PyTorch (${dawn!.label})` : `not measured (${dawn?.skipped ?? forward.figures.find((f) => f.id === 'pytorch')?.skipped ?? 'no run'})`,
+      met: r !== undefined ? r <= 3 : null,
+    });
+    checks.push({ target: `GPT-2-124M forward pass on --device webgpu (Chromium) <= 3x PyTorch CPU`, measured: 'not measured: the forward pass does not run in Chromium yet', met: null });
+  }
   const cAttn = e2e.find((r) => r.adapter === 'c_attn-r8');
   if (cAttn) {
     const byId = (id: string) => cAttn.figures.find((f) => f.id === id);
@@ -347,6 +361,16 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
       for (const f of xl.figures) lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? fmt(f.wallS.median) : f.status} | ${xl.wallVsFsync[f.id] !== undefined ? fmt(xl.wallVsFsync[f.id]!) : '–'} | ${f.peakRssMB ? fmt(f.peakRssMB.median) : '–'} |`);
       lines.push('');
     }
+  }
+  const fw = results.forward;
+  if (fw) {
+    lines.push(`Forward pass, ${fw.shape}: ${fw.prefillTokens}-token prefill (median) and greedy decoding of ${fw.decodeTokens} tokens after an 8-token prompt:`, '');
+    lines.push('| contender | load, s | prefill, s | × PyTorch | decode, tokens/s |', '|---|---|---|---|---|');
+    for (const f of fw.figures) {
+      lines.push(f.skipped ? `| ${f.label} | – | ${f.skipped} | – | – |` : `| ${f.label} | ${fmt(f.loadS ?? NaN)} | ${range(f.prefillS!)} | ${fw.prefillVsTorch[f.id] !== undefined ? fmt(fw.prefillVsTorch[f.id]!) : '–'} | ${fmt(f.decodeTokensPerS ?? NaN)} |`);
+    }
+    for (const n of fw.notes) lines.push('', n);
+    lines.push('');
   }
   if (results.kernels.length > 0) {
     lines.push('Merge kernel, GB/s of W read + written (median):', '');

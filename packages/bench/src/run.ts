@@ -22,9 +22,10 @@ import { summarize } from './stats.js';
 import { stopTimedRuns } from './timed-run.js';
 import { benchTransfers, type TransferResult } from './transfers.js';
 import { benchXl, type XlResult } from './xl.js';
+import { benchForward, type ForwardResult } from './forward.js';
 
 /** The sections of a benchmark run, in the order they run. */
-export const BENCH_SECTIONS = ['kernels', 'transfers', 'e2e', 'xl'] as const;
+export const BENCH_SECTIONS = ['kernels', 'transfers', 'e2e', 'forward', 'xl'] as const;
 /** One section of a benchmark run. */
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
@@ -55,7 +56,7 @@ const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist
 
   --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
                           (the xl section keeps its size: see --xl-layers)
-  --only <list>           comma-separated sections: kernels, transfers, e2e, xl (default: all)
+  --only <list>           comma-separated sections: kernels, transfers, e2e, forward, xl (default: all)
   --runs <n>              end-to-end runs per contender (default 5, quick 3)
   --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,dawn,auto)
   --xl-layers <n>         layers of the GPT-2-XL-shaped checkpoint of the xl section (default 48:
@@ -137,8 +138,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
   const removeOnSignal = onSignalRemove(workDir);
   const torch = findTorch(REPO_ROOT);
   log(`PyTorch peer: ${torch.available ? `torch ${torch.torch} (${torch.source}, ${torch.threads} threads)` : torch.status}`);
-  const peft: PeftPeer = options.only.has('e2e') ? findPeft(REPO_ROOT) : { available: false, status: 'not looked for (no e2e section)' };
-  if (options.only.has('e2e')) log(`PEFT peer: ${peft.available ? `transformers ${peft.transformers}, peft ${peft.peft}, torch ${peft.torch} (${peft.source}, ${peft.threads} threads)` : peft.status}`);
+  const peft: PeftPeer = options.only.has('e2e') || options.only.has('forward') ? findPeft(REPO_ROOT) : { available: false, status: 'not looked for (no e2e section)' };
+  if (options.only.has('e2e') || options.only.has('forward')) log(`PEFT peer: ${peft.available ? `transformers ${peft.transformers}, peft ${peft.peft}, torch ${peft.torch} (${peft.source}, ${peft.threads} threads)` : peft.status}`);
   const notes: string[] = ['Timings come from whatever machine ran the benchmark; on a shared 2-core VM repeat runs differ by up to ~30%, so compare the ratios within one run.'];
   let runner: BrowserRunner | undefined;
   let kernels: KernelResult[] = [];
@@ -147,6 +148,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
   let transfers: TransferResult[] = [];
   let e2e: E2eResult[] = [];
   let xl: XlResult | null = null;
+  let forward: ForwardResult | null = null;
   let fsyncCheck: FsyncCheck | null = null;
   let fixture: WrittenFixture | undefined;
   let startupMs: number | undefined;
@@ -189,6 +191,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
       e2e = await benchEndToEnd({ fixture, adapters: options.quick ? ['c_attn-r8'] : BENCH_ADAPTERS.map((a) => a.id), commands, runs: options.runs, workDir, log });
       await rm(join(workDir, 'fixture'), { recursive: true, force: true });
     }
+    if (options.only.has('forward')) forward = await benchForward({ workDir, peft, quick: options.quick, log });
     if (options.only.has('xl')) {
       xl = await benchXl({ repoRoot: REPO_ROOT, workDir, layers: options.xlLayers, device: autoSupported ? 'auto' : 'cpu', ...(floorSkipped ? { floorSkipped } : {}), log });
       if (xl.skipped) log(`xl: ${xl.skipped}`);
@@ -235,7 +238,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
     transfers,
     endToEnd: e2e,
     xl,
-    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl),
+    forward,
+    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward),
     notes,
   };
   const { up, down } = bestTransfers(transfers);
