@@ -1,11 +1,12 @@
 // Bundles the runner pages (a driver + kernels + runner page runtime each) into browser modules
 // beside the compiled Chromium device (dist/devices/chromium/pages/), with the same esbuild
-// settings the tests and benchmarks use: merge-page (merge, verify) and compare-page (diff).
+// settings the tests and benchmarks use: merge-page (merge, verify), compare-page (diff) and
+// forward-page (logits, generate, verify --behaviour), the last beside dist/forward/.
 import { fileURLToPath } from 'node:url';
 import { bundlePage } from '@lorafuse/runner';
 
-for (const name of ['merge-page', 'compare-page']) {
-  const entry = fileURLToPath(new URL(`./src/devices/chromium/pages/${name}.ts`, import.meta.url));
-  const out = fileURLToPath(new URL(`./dist/devices/chromium/pages/${name}.bundle.js`, import.meta.url));
+for (const [folder, name] of [['devices/chromium/pages', 'merge-page'], ['devices/chromium/pages', 'compare-page'], ['forward/pages', 'forward-page']]) {
+  const entry = fileURLToPath(new URL(`./src/${folder}/${name}.ts`, import.meta.url));
+  const out = fileURLToPath(new URL(`./dist/${folder}/${name}.bundle.js`, import.meta.url));
   await bundlePage(entry, out, { sourcemap: false });
 }

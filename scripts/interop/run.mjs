@@ -29,9 +29,10 @@
  *      same keys and, for every tensor, the status torch's numbers imply (identical / within tolerance /
  *      differs), max |a-b| within DIFF_MAX_ABS_TOL (1e-7) of torch's float32 max |a-b|, the element count and
  *      torch.isclose's violation count exactly, and max |a-b|/|b| within 1e-6 relative.
- *   5c. forward_judge.py (v5, on the cpu and dawn devices asked for) on each case's cpu output and each tied case's peft-merged/: `lorafuse logits`
+ *   5c. forward_judge.py (v5) on each case's cpu output and each tied case's peft-merged/: `lorafuse logits`
  *      on the output and on base + adapter (unmerged) equal transformers' and PEFT's logits, and
- *      `lorafuse verify --behaviour` reaches torch's verdict (--no-forward skips it).
+ *      `lorafuse verify --behaviour` reaches torch's verdict, on cpu; again on webgpu and dawn for the
+ *      cases of FORWARD_GPU_CASES (--no-forward skips it).
  *   6. a table, `.interop-work/results.json`, and a last line `N passed, N failed` (`, N skipped` when
  *      some rows are known lorafuse bugs, see below). Exit 1 on any failure.
  *
@@ -64,6 +65,8 @@ import { join, relative } from 'node:path';
 import { ensureVenv, REPO_ROOT } from './setup-venv.mjs';
 
 const WORK = join(REPO_ROOT, '.interop-work');
+/** Cases whose forward-pass checks also run on webgpu and dawn (every case runs them on cpu). */
+const FORWARD_GPU_CASES = new Set(['c-attn-r4', 'tied-lora-lm-head', 'tied-lora-wte', 'tied-mts-resized', 'tied-tokens-list', 'base-bf16', 'real-seqcls']);
 const CASES_DIR = join(WORK, 'cases');
 const OUT_DIR = join(WORK, 'out');
 const HERE = join(REPO_ROOT, 'scripts', 'interop');
@@ -501,9 +504,18 @@ function main() {
   }
 
   if (forwardPairs.length) {
-    const jf = judge(venv.python, forwardPairs, ['forward_judge.py', '--node', process.execPath, '--cli', opts.cli, '--devices', opts.devices.filter((d) => d === 'cpu' || d === 'dawn').join(',') || 'cpu']);
+    const fj = ['forward_judge.py', '--node', process.execPath, '--cli', opts.cli];
+    const jf = judge(venv.python, forwardPairs, [...fj, '--devices', 'cpu']);
     timings.forward_s = jf.seconds;
     applyVerdicts(forwardPairs, jf.verdicts, opts);
+    // The GPU devices run the same kernels on every case: a representative subset keeps CI short.
+    const gpuDevices = opts.devices.filter((d) => d === 'webgpu' || d === 'dawn');
+    const gpuPairs = forwardPairs.filter((p) => FORWARD_GPU_CASES.has(p.row.case)).map((p) => ({ ...p, row: row({ case: p.row.case, device: gpuDevices.join('+'), check: `${p.row.check} (${gpuDevices.join(', ')})` }) }));
+    if (gpuDevices.length && gpuPairs.length) {
+      const jg = judge(venv.python, gpuPairs, [...fj, '--devices', gpuDevices.join(',')]);
+      timings.forward_gpu_s = jg.seconds;
+      applyVerdicts(gpuPairs, jg.verdicts, opts);
+    }
   }
   const j5 = judge(venv.python, pairs);
   timings.judge_s = j5.seconds;

@@ -63,7 +63,7 @@ function ids(n: number, vocab: number): number[] {
 }
 
 async function benchDevice(kind: ForwardDeviceKind, dir: string, runs: number, log: (s: string) => void): Promise<ForwardFigures> {
-  const label = kind === 'dawn' ? 'lorafuse, WGSL kernels on Dawn' : 'lorafuse, CPU reference (TypeScript)';
+  const label = kind === 'dawn' ? 'lorafuse, WGSL kernels on Dawn' : kind === 'webgpu' ? 'lorafuse, WGSL kernels in Chromium' : 'lorafuse, CPU reference (TypeScript)';
   const files = new OpenFiles();
   let device;
   try {
@@ -89,7 +89,7 @@ async function benchDevice(kind: ForwardDeviceKind, dir: string, runs: number, l
     log(`forward: ${label}: ${(e as Error).message}`);
     return { id: `lorafuse-${kind}`, label, skipped: (e as Error).message.split('\n')[0]! };
   } finally {
-    device?.close();
+    await device?.close();
     await files.closeAll();
   }
 }
@@ -98,17 +98,18 @@ async function benchDevice(kind: ForwardDeviceKind, dir: string, runs: number, l
 export async function benchForward(options: { workDir: string; peft: PeftPeer; quick: boolean; log: (s: string) => void }): Promise<ForwardResult> {
   const { workDir, log } = options;
   const dir = join(workDir, 'forward');
-  const notes: string[] = ['--device webgpu (Chromium) has no forward pass yet; Dawn runs the same WGSL kernels.'];
+  const notes: string[] = ['Load is reading and decoding the checkpoint plus starting the device and uploading the weights (in Chromium: over the local server).'];
   const figures: ForwardFigures[] = [];
   try {
     log('forward: writing the GPT-2-124M-shaped checkpoint ...');
-    await writeGpt2Base(dir, 'gpt2', GPT2_124M, 124);
-    figures.push(await benchDevice('dawn', dir, options.quick ? 1 : 3, log));
-    figures.push(await benchDevice('cpu', dir, 1, log));
+    const { baseDir } = await writeGpt2Base(dir, 'gpt2', GPT2_124M, 124);
+    figures.push(await benchDevice('dawn', baseDir, options.quick ? 1 : 3, log));
+    figures.push(await benchDevice('webgpu', baseDir, options.quick ? 1 : 3, log));
+    figures.push(await benchDevice('cpu', baseDir, 1, log));
     if (options.peft.available) {
       const script = join(workDir, 'torch_forward.py');
       await writeFile(script, TORCH_FORWARD_SCRIPT);
-      const r = spawnSync(options.peft.python, [script, dir, String(PREFILL_TOKENS), options.quick ? '3' : '5', String(DECODE_TOKENS), String(DECODE_PROMPT)], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+      const r = spawnSync(options.peft.python, [script, baseDir, String(PREFILL_TOKENS), options.quick ? '3' : '5', String(DECODE_TOKENS), String(DECODE_PROMPT)], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, HF_HUB_OFFLINE: '1' } });
       if (r.status === 0) {
         const t = JSON.parse(r.stdout.trim().split('\n').pop()!) as { load: number; prefill: number[]; decode_tps: number; torch: string };
         figures.push({ id: 'pytorch', label: `PyTorch ${t.torch} + transformers GPT2LMHeadModel, float32, 2 threads`, loadS: t.load, prefillS: summarize(t.prefill, 's'), decodeTokensPerS: t.decode_tps });

@@ -56,6 +56,26 @@ describe('lorafuse logits / generate', () => {
     expect(human.stdout.trim().split('\n')).toHaveLength(3);
   });
 
+  it('the WGSL kernels in Chromium and on Dawn give the CPU reference\'s logits and greedy tokens, adapter applied unmerged', async () => {
+    const c = await makeCase();
+    const ids = Array.from({ length: 24 }, (_, i) => (i * 37) % V).join(',');
+    const run = async (device: string) => {
+      const r = await runLorafuse(['logits', c.base, '--adapter', c.adapter, '--ids', ids, '--device', device, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const g = await runLorafuse(['generate', c.base, '--adapter', c.adapter, '--ids', '1,2', '--tokens', '8', '--ignore-eos', '--device', device, '--json']);
+      expect(g.code, g.stderr).toBe(0);
+      return { logits: (JSON.parse(r.stdout) as { logits: number[][] }).logits.flat(), generated: (JSON.parse(g.stdout) as { generated: number[] }).generated, device: (JSON.parse(r.stdout) as { device: string }).device };
+    };
+    const cpu = await run('cpu');
+    for (const device of ['webgpu', 'dawn']) {
+      const gpu = await run(device);
+      expect(gpu.device).toMatch(/WGSL kernels/);
+      const worst = Math.max(...gpu.logits.map((v, i) => Math.abs(v - cpu.logits[i]!) - 1e-4 * Math.abs(cpu.logits[i]!)));
+      expect(worst, device).toBeLessThanOrEqual(1e-4);
+      expect(gpu.generated, device).toEqual(cpu.generated);
+    }
+  });
+
   it('with --adapter applies it unmerged: logits differ from the base alone', async () => {
     const c = await makeCase();
     const a = JSON.parse((await runLorafuse(['logits', c.base, '--ids', '3,4,5', '--json'])).stdout) as { logits: number[][] };
@@ -88,9 +108,9 @@ describe('lorafuse logits / generate', () => {
     expect(noTok.stderr).toMatch(/tokenizer\.json/);
     expect(noTok.stderr).toMatch(/--ids/);
 
-    const dev = await runLorafuse(['logits', c.base, '--ids', '1', '--device', 'webgpu']);
+    const dev = await runLorafuse(['logits', c.base, '--ids', '1', '--device', 'tpu']);
     expect(dev.code).toBe(2);
-    expect(dev.stderr).toMatch(/runs on cpu or dawn/);
+    expect(dev.stderr).toMatch(/--device must be cpu, webgpu or dawn/);
   });
 });
 
@@ -100,10 +120,11 @@ describe('lorafuse verify --behaviour', () => {
     const out = join(c.root, 'out');
     const merged = await runLorafuse(['merge', c.base, c.adapter, '--out', out, '--device', 'cpu', '--json']);
     expect(merged.code, merged.stderr).toBe(0);
-    const ok = await runLorafuse(['verify', out, '--base', c.base, '--adapter', c.adapter, '--behaviour', '--json']);
+    const ok = await runLorafuse(['verify', out, '--base', c.base, '--adapter', c.adapter, '--behaviour', '--device', 'webgpu', '--json']);
     expect(ok.code, ok.stdout).toBe(0);
     const okDoc = JSON.parse(ok.stdout);
     expect(okDoc.behaviour).toMatchObject({ ok: true, tolerance: { atol: 1e-4, rtol: 1e-4 }, positions: 'every position of 24' });
+    expect(okDoc.behaviour.device).toMatch(/headless Chromium/);
     expect(okDoc.behaviour.maxAbsDiff).toBeLessThan(1e-4);
 
     // What PEFT's merge_and_unload + save_pretrained does here: the LoRA delta lands on the one tied

@@ -21,7 +21,8 @@ Options:
   --tokens <n>            tokens to generate (default 20)
   --ignore-eos            keep going after eos_token_id
   --transformers <v>      v5 (default) or v4: whose loading rules to apply
-  --device <d>            cpu (default: the CPU reference) or dawn (the WGSL kernels on Dawn in Node)
+  --device <d>            cpu (default: the CPU reference), webgpu (the WGSL kernels in headless
+                          Chromium) or dawn (the same kernels on Dawn in Node)
   --json                  print {"ids", "generated", "text"} on stdout
   -h, --help              show this help
 
@@ -68,7 +69,7 @@ export const generateCommand: Command = {
       io.stdout.write(terminalLines(lines));
       return 0;
     } finally {
-      device?.close();
+      await device?.close();
       await files.closeAll();
     }
   },

@@ -20,7 +20,8 @@ Options:
   --prompt <text>         text, encoded with the tokenizer.json of the adapter or <dir>
   --transformers <v>      v5 (default) or v4: whose loading rules to apply
   --top <n>               logits shown per position in the human output (default 5; --json has all)
-  --device <d>            cpu (default: the CPU reference) or dawn (the WGSL kernels on Dawn in Node)
+  --device <d>            cpu (default: the CPU reference), webgpu (the WGSL kernels in headless
+                          Chromium) or dawn (the same kernels on Dawn in Node)
   --json                  print {"ids": [...], "logits": [[...], ...]} on stdout
   -h, --help              show this help
 
@@ -73,7 +74,7 @@ export const logitsCommand: Command = {
       io.stdout.write(terminalLines(lines));
       return 0;
     } finally {
-      device?.close();
+      await device?.close();
       await files.closeAll();
     }
   },

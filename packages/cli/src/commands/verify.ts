@@ -36,7 +36,7 @@ Options:
   --prompt <text>    with --behaviour: probe with this text (needs tokenizer.json)
   --tokens <n>       with --behaviour: greedy tokens compared (default 20)
   --transformers <v> with --behaviour: v5 (default) or v4 loading rules for the forward pass
-                     (the forward pass runs on --device dawn when given, else on the CPU reference)
+                     (the forward pass runs on --device: cpu reference, webgpu or dawn kernels)
   --json             print one JSON document on stdout
   -h, --help         show this help
 
@@ -88,8 +88,8 @@ export const verifyCommand: Command = {
             prompt: stringOption(args, 'prompt'),
             tokens: Math.floor(numberOption('verify', args, 'tokens', 20)),
             version: choice('verify', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5'),
-            // The forward pass runs where --device says when it can (cpu, dawn); from Chromium, on the CPU.
-            device: stringOption(args, 'device') === 'dawn' ? 'dawn' : 'cpu',
+            // The forward pass runs on the same device as the recomputed merges.
+            device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
           }
         : undefined,
       io,

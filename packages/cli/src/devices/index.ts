@@ -17,6 +17,7 @@ export {
 } from './select.js';
 // `lorafuse env`: Chromium's merge page (to show its adapter) and Dawn's adapter.
 export { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } from './chromium/merge.js';
+export { startPageSession, type PageSession } from './chromium/page-session.js';
 export { probeDawn, type DawnProbe } from './dawn/probe.js';
 // The benchmarks time these as the CLI uses them.
 export { startCpuMergePool, type CpuMergePool, type ReadTensorInto } from './cpu/workers.js';

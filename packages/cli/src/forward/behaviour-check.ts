@@ -51,7 +51,7 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
       ? await checkBehaviour(device.runner(checkpoint.model), device.runner(reference.model), probes, BEHAVIOUR_TOLERANCE[dtype])
       : { tolerance: BEHAVIOUR_TOLERANCE[dtype], sequences: [], greedy: [], maxAbsDiff: Infinity, ok: false };
   } finally {
-    device.close();
+    await device.close();
   }
   const notes = [...checkpoint.notes.map((n) => `checkpoint: ${n}`), ...reference.notes.map((n) => `base + adapter: ${n}`)];
   if (!sameShape) notes.push(`the checkpoint has ${checkpoint.model.head.outDim} outputs and ${checkpoint.model.config.nPositions} positions, base + adapter ${reference.model.head.outDim} and ${cfg.nPositions}: not the same model`);

@@ -8,17 +8,11 @@ import type { ForwardDeviceKind } from './forward-device.js';
 import { loadCheckpointModel, loadUnmergedModel, type LoadedModel } from './load-models.js';
 import { requireTokenizer, findTokenizer, type TextCodec } from './tokenizer.js';
 
-/** Checks `--device`: the forward pass runs on the CPU reference or on Dawn, and says so by name otherwise. */
+/** Checks `--device`: the CPU reference, or the WGSL kernels in Chromium (webgpu) or on Dawn. */
 export function forwardDevice(command: string, value: string | undefined): ForwardDeviceKind {
   if (value === undefined || value === 'cpu') return 'cpu';
-  if (value === 'dawn') return 'dawn';
-  if (value === 'webgpu' || value === 'auto') {
-    throw new UsageError('FORWARD_DEVICE_UNAVAILABLE', `lorafuse ${command}: --device ${value}: the GPT-2 forward pass runs on cpu or dawn (WGSL kernels on Dawn in Node); not in Chromium yet`, {
-      subject: '--device',
-      hint: 'Use --device cpu (the default) or --device dawn.',
-    });
-  }
-  throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --device must be cpu or dawn, got "${value}"`, { subject: '--device' });
+  if (value === 'dawn' || value === 'webgpu') return value;
+  throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --device must be cpu, webgpu or dawn, got "${value}"`, { subject: '--device', hint: 'cpu: the TypeScript reference; webgpu: the WGSL kernels in headless Chromium; dawn: the same kernels on Dawn in Node.' });
 }
 
 /** Opens `dir` as transformers loads it, or `dir` + `adapter` unmerged. */
