@@ -103,8 +103,8 @@ export async function benchForward(options: { workDir: string; peft: PeftPeer; q
   try {
     log('forward: writing the GPT-2-124M-shaped checkpoint ...');
     const { baseDir } = await writeGpt2Base(dir, 'gpt2', GPT2_124M, 124);
-    figures.push(await benchDevice('dawn', baseDir, options.quick ? 1 : 3, log));
-    figures.push(await benchDevice('webgpu', baseDir, options.quick ? 1 : 3, log));
+    figures.push(await benchDevice('dawn', baseDir, 1, log));
+    figures.push(await benchDevice('webgpu', baseDir, 1, log));
     figures.push(await benchDevice('cpu', baseDir, 1, log));
     if (options.peft.available) {
       const script = join(workDir, 'torch_forward.py');

@@ -140,7 +140,7 @@ export class ForwardKernels {
       u[8] = col0;
       // GPT-2's chunked Linear weights (lm_head, score) have no bias; a biased one must fit one binding.
       if (p.bias && p.w.chunks.length > 1) throw new RangeError('a bias on a chunked Linear weight is not supported');
-      this.dispatch(pass, SPECS.matmul, params, [p.x, chunk.buffer, p.bias ?? this.dummy, p.y], Math.ceil(outDim / 64), p.rows);
+      this.dispatch(pass, SPECS.matmul, params, [p.x, chunk.buffer, p.bias ?? this.dummy, p.y], Math.ceil(outDim / 256), Math.ceil(p.rows / 4));
     }
   }
 
