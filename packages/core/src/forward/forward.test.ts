@@ -195,6 +195,13 @@ describe('applyAdapterUnmerged', () => {
       const head = parts.params.get('lm_head.weight')!.values;
       expect(head[17 * E]).toBe(tied ? 3 : base.get('lm_head.weight')!.values[17 * E]);
     }
+    // lm_head with token rows of its own (the dict form naming both): each wrapped apart, no tying.
+    const headRows = { key: 'base_model.model.lm_head.token_adapter.trainable_tokens_delta', shape: [1, E], values: new Float32Array(E).fill(-2) };
+    const both = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ target_modules: ['c_attn'], trainable_token_indices: { wte: [4, 17], lm_head: [9] } }), tensors: [rows, headRows], label: 'a' });
+    const head = both.params.get('lm_head.weight')!.values;
+    expect(head[9 * E]).toBe(-2);
+    expect(head[17 * E]).toBe(base.get('lm_head.weight')!.values[17 * E]);
+    expect(both.params.get('transformer.wte.weight')!.values[17 * E]).toBe(3);
     // The base itself is never written to.
     expect(base.get('transformer.wte.weight')!.values[4 * E]).not.toBe(3);
   });

@@ -9,7 +9,8 @@
  * - a full tensor (modules_to_save, saved embeddings, trained biases) replaces that parameter only: in a
  *   tied model a trained `wte` copy leaves lm_head on the base matrix, and the reverse;
  * - trainable-token rows replace rows of the embedding, and of lm_head too when the model is tied
- *   (PEFT ties the output head's token adapter to the input's).
+ *   and lm_head has no token rows of its own (PEFT then ties the output head's token adapter to the
+ *   input's; with its own indices each is wrapped apart).
  */
 import { InputError } from '../errors.js';
 import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
@@ -127,7 +128,9 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
     if (!indices) {
       throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${label}: trainable-token rows ${t.key} have no indices in adapter_config.json's trainable_token_indices`, { subject: 'trainable_token_indices', hint: 'Use the config saved with these weights.' });
     }
-    const targets = isInput && input.baseTied ? [name, TIED_OUTPUT_WEIGHT] : [name];
+    // PEFT ties lm_head's token adapter to wte's only when lm_head has none of its own.
+    const headHasOwn = rows.some((r) => `${canonicalName(r.modulePath)}.weight` === TIED_OUTPUT_WEIGHT);
+    const targets = isInput && input.baseTied && !headHasOwn ? [name, TIED_OUTPUT_WEIGHT] : [name];
     for (const target of targets) {
       const p = params.get(target);
       const dim = p?.shape[1];
