@@ -6,7 +6,7 @@
 import { BEHAVIOUR_TOLERANCE, checkBehaviour, defaultProbes, positionsCovered, type BehaviourProbes, type BehaviourReport, type FloatCodecDtype, type TransformersVersion } from '@lorafuse/core';
 import type { OpenFiles } from '../fs/inputs.js';
 import { openForwardDevice, type ForwardDeviceKind } from './forward-device.js';
-import { loadCheckpointModel, loadUnmergedModel } from './load-models.js';
+import { coarsest, loadCheckpointModel, loadUnmergedModel } from './load-models.js';
 import { promptIds } from './model-inputs.js';
 
 /** What to probe with. */
@@ -42,7 +42,7 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
   const probes: BehaviourProbes = given.ids
     ? { sequences: [given.ids], greedyPrompts: [given.ids], greedyTokens: Math.max(0, Math.min(opts.tokens, cfg.nPositions - given.ids.length)) }
     : defaultProbes({ vocabSize: cfg.vocabSize, nPositions: cfg.nPositions, baseVocabSize: reference.baseVocabSize, parameterCount: reference.parameterCount, greedyTokens: opts.tokens });
-  const dtype: FloatCodecDtype = [checkpoint.dtype, reference.dtype].includes('BF16') ? 'BF16' : [checkpoint.dtype, reference.dtype].includes('F16') ? 'F16' : 'F32';
+  const dtype: FloatCodecDtype = coarsest(checkpoint.dtype, reference.dtype);
   const sameShape = checkpoint.model.head.outDim === reference.model.head.outDim && checkpoint.model.config.nPositions === cfg.nPositions;
   const device = await openForwardDevice(opts.device);
   let report: BehaviourReport;

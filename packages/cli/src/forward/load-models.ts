@@ -37,7 +37,8 @@ export interface LoadedModel {
 
 const ROUNDING: Record<FloatCodecDtype, number> = { F32: 0, F16: 1, BF16: 2 };
 
-function coarsest(a: FloatCodecDtype, b: FloatCodecDtype): FloatCodecDtype {
+/** The dtype whose rounding is coarser (BF16 over F16 over F32): it decides the behavioural tolerance. */
+export function coarsest(a: FloatCodecDtype, b: FloatCodecDtype): FloatCodecDtype {
   return ROUNDING[b] > ROUNDING[a] ? b : a;
 }
 
