@@ -21,7 +21,7 @@ const MAX_POSITIONS: u32 = 2048u;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 
 var<workgroup> scores: array<f32, MAX_POSITIONS>;
-var<workgroup> partial: array<f32, 64>;
+// reduce_max and reduce_sum come from workgroup-reduce.wgsl, prepended by forward-kernels.ts.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -42,16 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     scores[j] = s;
     local_max = max(local_max, s);
   }
-  partial[t] = local_max;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (t < s) {
-      partial[t] = max(partial[t], partial[t + s]);
-    }
-    workgroupBarrier();
-  }
-  let m = partial[0];
-  workgroupBarrier();
+  let m = reduce_max(t, local_max);
 
   var local_sum = 0.0;
   for (var j = t; j < visible; j = j + 64u) {
@@ -59,16 +50,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     scores[j] = e;
     local_sum = local_sum + e;
   }
-  partial[t] = local_sum;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (t < s) {
-      partial[t] = partial[t] + partial[t + s];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
+  let total = reduce_sum(t, local_sum);
 
   for (var d = t; d < p.head_dim; d = d + 64u) {
     var acc = 0.0;

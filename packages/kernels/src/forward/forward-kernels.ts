@@ -13,6 +13,7 @@ import elementwiseSource from './elementwise.wgsl';
 import gatherSource from './gather.wgsl';
 import layerNormSource from './layer-norm.wgsl';
 import matmulSource from './matmul.wgsl';
+import reduceSource from './workgroup-reduce.wgsl';
 
 /** Key/value positions the attention kernel holds in workgroup memory. */
 export const ATTENTION_MAX_POSITIONS = 2048;
@@ -37,8 +38,8 @@ const RW: GPUBufferBindingType = 'storage';
 const RO: GPUBufferBindingType = 'read-only-storage';
 const SPECS = {
   matmul: { kernel: 'forward-matmul', code: matmulSource, entryPoint: 'main', constants: {}, paramsBytes: 48, storage: [RO, RO, RO, RW] },
-  layerNorm: { kernel: 'forward-layer-norm', code: layerNormSource, entryPoint: 'main', constants: {}, paramsBytes: 16, storage: [RO, RO, RO, RW] },
-  attention: { kernel: 'forward-attention', code: attentionSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RO, RW] },
+  layerNorm: { kernel: 'forward-layer-norm', code: reduceSource + layerNormSource, entryPoint: 'main', constants: {}, paramsBytes: 16, storage: [RO, RO, RO, RW] },
+  attention: { kernel: 'forward-attention', code: reduceSource + attentionSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RO, RW] },
   activation: { kernel: 'forward-elementwise', code: elementwiseSource, entryPoint: 'activation', constants: {}, paramsBytes: 16, storage: [RW, RW, RW] },
   appendKv: { kernel: 'forward-elementwise', code: elementwiseSource, entryPoint: 'append_kv', constants: {}, paramsBytes: 16, storage: [RW, RW, RW] },
   gather: { kernel: 'forward-gather', code: gatherSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RW] },

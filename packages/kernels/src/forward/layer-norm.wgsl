@@ -13,21 +13,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-var<workgroup> partial: array<f32, 64>;
-
-fn reduce_sum(t: u32, value: f32) -> f32 {
-  partial[t] = value;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (t < s) {
-      partial[t] = partial[t] + partial[t + s];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+// reduce_sum comes from workgroup-reduce.wgsl, prepended by forward-kernels.ts.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
