@@ -35,3 +35,6 @@ export {
 } from './compare/compare.types.js';
 export { ForwardKernels, ATTENTION_MAX_POSITIONS, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
 export type { Activation, WeightOrder } from './forward/index.js';
+export { WeightKernels, WEIGHT_KERNEL_REQUIREMENTS, type WeightStats, type WeightKernelOptions } from './weights/weight-kernels.js';
+export { TERMS_PER_PASS, type WeightView, type WeightLayout, type WeightElement, type LoraFactors } from './weights/weight-view.js';
+export { KernelError, type KernelErrorCode } from './errors.js';

@@ -5,3 +5,4 @@
 export { SeededRandom } from './seeded-random.js';
 export { seededUniform } from './float-arrays.js';
 export { runForwardChecks, type CheckResult } from './forward-checks.js';
+export { runWeightChecks } from './weight-checks.js';

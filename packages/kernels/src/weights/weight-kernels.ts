@@ -1,0 +1,296 @@
+/**
+ * LoRA merge, unmerge and swap on weights that live in the app's own GPU buffers, changed in place;
+ * a drift-free rebuild from a pristine copy; and an on-GPU inspection (NaN/Inf, max |ΔW|, cosine)
+ * that reads back a few kilobytes instead of W.
+ *
+ * One lifecycle: {@link WeightKernels.prepare} compiles every pipeline ahead with
+ * `createComputePipelineAsync`; each call creates its own small GPU objects (a uniform, bind
+ * groups, a readback buffer) and releases them; nothing the app owns is kept.
+ */
+import { foldDispatch } from '../dispatch.js';
+import { KernelError } from '../errors.js';
+import shaderSource from './weights.wgsl';
+import {
+  bindingsOverlap,
+  checkBinding,
+  checkTerm,
+  checkWeightView,
+  planWordChunks,
+  TERMS_PER_PASS,
+  weightWords,
+  type BindingLimits,
+  type LoraFactors,
+  type WeightView,
+} from './weight-view.js';
+
+/** What a device needs for these kernels; request at least this when creating the app's device. */
+export const WEIGHT_KERNEL_REQUIREMENTS: { readonly limits: Readonly<Record<string, number>>; readonly features: readonly GPUFeatureName[] } = {
+  // W, a pristine copy and three terms' A and B in one dispatch (WebGPU's default is 8).
+  limits: { maxStorageBuffersPerShaderStage: 8 },
+  features: [],
+};
+
+const WG = 64;
+const INSPECT_GROUPS = 256;
+const RECORD_WORDS = 8;
+const PARAMS_BYTES = 16 * 4;
+const SLOTS = TERMS_PER_PASS * 2;
+
+/** What {@link WeightKernels.inspect} measured on the GPU. */
+export interface WeightStats {
+  readonly elements: number;
+  /** NaN or ±Inf elements of W. */
+  readonly nonFinite: number;
+  /** NaN or ±Inf elements of the reference (0 without one). */
+  readonly referenceNonFinite: number;
+  /** Largest |W − reference| over pairs where both are finite (0 without a reference). */
+  readonly maxAbsDiff: number;
+  /** W·ref / (‖W‖‖ref‖) over finite pairs; NaN without a reference or when a norm is 0. */
+  readonly cosine: number;
+  /** ‖W‖ over finite elements (over pairs with both finite, with a reference). */
+  readonly norm: number;
+}
+
+/** Options of {@link WeightKernels.prepare}. */
+export interface WeightKernelOptions {
+  /** Lower limits than the device's, to exercise chunking in tests. */
+  readonly limits?: Partial<BindingLimits>;
+}
+
+/** The prepared kernels for one device. */
+export class WeightKernels {
+  private constructor(
+    readonly device: GPUDevice,
+    private readonly limits: BindingLimits,
+    private readonly pipelines: { readonly inPlace: GPUComputePipeline; readonly fromPristine: GPUComputePipeline; readonly inspect: GPUComputePipeline },
+    private readonly dummy: GPUBuffer,
+  ) {}
+
+  /**
+   * Compiles the pipelines. @throws KernelError `DEVICE_LIMIT` when the device was created with
+   * fewer than {@link WEIGHT_KERNEL_REQUIREMENTS}.
+   */
+  static async prepare(device: GPUDevice, options: WeightKernelOptions = {}): Promise<WeightKernels> {
+    for (const [name, need] of Object.entries(WEIGHT_KERNEL_REQUIREMENTS.limits)) {
+      const have = (device.limits as unknown as Record<string, number>)[name] ?? 0;
+      if (have < need) throw new KernelError('DEVICE_LIMIT', `The device has ${name} = ${have}; the weight kernels need ${need}. Request it in requiredLimits when creating the device.`);
+    }
+    const limits: BindingLimits = {
+      minStorageBufferOffsetAlignment: Math.max(device.limits.minStorageBufferOffsetAlignment, options.limits?.minStorageBufferOffsetAlignment ?? 0),
+      maxStorageBufferBindingSize: Math.min(device.limits.maxStorageBufferBindingSize, options.limits?.maxStorageBufferBindingSize ?? Infinity),
+    };
+    const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
+    const compile = (entryPoint: string) =>
+      device.createComputePipelineAsync({ label: `lorafuse weights ${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS } } });
+    const [inPlace, fromPristine, inspect] = await Promise.all([compile('apply_in_place'), compile('apply_from_pristine'), compile('inspect')]);
+    const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
+    return new WeightKernels(device, limits, { inPlace, fromPristine, inspect }, dummy);
+  }
+
+  /** W += Σ scaleᵢ · deltaᵢ. */
+  merge(target: WeightView, terms: readonly LoraFactors[]): Promise<void> {
+    return this.apply('merge', target, null, terms);
+  }
+
+  /** W −= Σ scaleᵢ · deltaᵢ (the inverse of {@link merge} up to rounding; see {@link rebuild}). */
+  unmerge(target: WeightView, terms: readonly LoraFactors[]): Promise<void> {
+    return this.apply('unmerge', target, null, terms.map(negated));
+  }
+
+  /** W += Σ add − Σ remove, in one read and one write of W for up to three terms in all. */
+  swap(target: WeightView, change: { readonly remove: readonly LoraFactors[]; readonly add: readonly LoraFactors[] }): Promise<void> {
+    return this.apply('swap', target, null, [...change.remove.map(negated), ...change.add]);
+  }
+
+  /**
+   * W = pristine + Σ terms: the drift-free way to change adapters, from a copy of the base weight
+   * that the app keeps (same layout and element type as W, in another buffer). Repeating it any
+   * number of times gives the same bytes; repeated {@link swap}s in f16/bf16 round each time.
+   */
+  rebuild(target: WeightView, pristine: GPUBufferBinding, terms: readonly LoraFactors[]): Promise<void> {
+    return this.apply('rebuild', target, pristine, terms);
+  }
+
+  /** Counts NaN/Inf in W and, with a reference of the same layout, max |W − ref| and the cosine. */
+  async inspect(target: WeightView, reference?: GPUBufferBinding): Promise<WeightStats> {
+    checkWeightView('inspect: W', target, this.limits);
+    if (reference !== undefined) checkBinding('inspect: reference', reference, weightWords(target) * 4, this.limits);
+    const elements = target.rows * target.cols;
+    const chunks = planWordChunks(target, this.limits);
+    const empty: WeightStats = { elements, nonFinite: 0, referenceNonFinite: 0, maxAbsDiff: 0, cosine: Number.NaN, norm: 0 };
+    if (chunks.length === 0) return empty;
+    const device = this.device;
+    const recordBytes = INSPECT_GROUPS * RECORD_WORDS * 4;
+    const created: GPUBuffer[] = [];
+    const make = (descriptor: GPUBufferDescriptor) => {
+      const buffer = device.createBuffer(descriptor);
+      created.push(buffer);
+      return buffer;
+    };
+    try {
+      const records = make({ label: 'lorafuse inspect records', size: recordBytes * chunks.length, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      const staging = make({ label: 'lorafuse inspect readback', size: recordBytes * chunks.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const uniforms = this.uniforms(make, target, chunks, [], reference !== undefined);
+      await this.submit('inspect', (encoder) => {
+        const pass = encoder.beginComputePass({ label: 'lorafuse inspect' });
+        pass.setPipeline(this.pipelines.inspect);
+        const layout = this.pipelines.inspect.getBindGroupLayout(0);
+        chunks.forEach((chunk, c) => {
+          const bytes = chunk.wordCount * 4;
+          const refOffset = (reference?.offset ?? 0) + chunk.wordStart * 4;
+          pass.setBindGroup(
+            0,
+            device.createBindGroup({
+              layout,
+              entries: [
+                { binding: 0, resource: { buffer: uniforms.buffer, offset: c * uniforms.stride, size: PARAMS_BYTES } },
+                { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
+                { binding: 2, resource: reference === undefined ? { buffer: this.dummy } : { buffer: reference.buffer, offset: refOffset, size: bytes } },
+                { binding: 3, resource: { buffer: records, offset: c * recordBytes, size: recordBytes } },
+              ],
+            }),
+          );
+          pass.dispatchWorkgroups(INSPECT_GROUPS);
+        });
+        pass.end();
+        encoder.copyBufferToBuffer(records, 0, staging, 0, recordBytes * chunks.length);
+      });
+      await staging.mapAsync(GPUMapMode.READ);
+      const words = new Uint32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      return reduceRecords(words, elements, reference !== undefined);
+    } finally {
+      for (const buffer of created) buffer.destroy();
+    }
+  }
+
+  /** Releases what {@link prepare} created. The pipelines are garbage-collected with this object. */
+  destroy(): void {
+    this.dummy.destroy();
+  }
+
+  private async apply(op: string, target: WeightView, pristine: GPUBufferBinding | null, terms: readonly LoraFactors[]): Promise<void> {
+    checkWeightView(`${op}: W`, target, this.limits);
+    terms.forEach((term, i) => {
+      checkTerm(`${op}: term ${i}`, target, term, this.limits);
+      for (const [name, binding] of [['A', term.a], ['B', term.b]] as const) {
+        if (binding.buffer === target.binding.buffer) {
+          throw new KernelError('BUFFER_CONFLICT', `${op}: term ${i} ${name} is in the same GPUBuffer as W; WebGPU does not let a dispatch read a buffer it writes. Keep LoRA factors in another buffer.`);
+        }
+      }
+    });
+    if (pristine !== null) {
+      checkBinding(`${op}: pristine`, pristine, weightWords(target) * 4, this.limits);
+      if (pristine.buffer === target.binding.buffer) {
+        throw new KernelError(
+          bindingsOverlap(pristine, target.binding) ? 'BINDING_OVERLAP' : 'BUFFER_CONFLICT',
+          `${op}: the pristine copy is in the same GPUBuffer as W; keep it in another buffer (WebGPU does not let a dispatch read a buffer it writes).`,
+        );
+      }
+    }
+    const chunks = planWordChunks(target, this.limits);
+    // With nothing to add, a rebuild still copies the pristine weight; a merge has nothing to do.
+    const groups: LoraFactors[][] = [];
+    for (let i = 0; i < terms.length; i += TERMS_PER_PASS) groups.push(terms.slice(i, i + TERMS_PER_PASS));
+    if (groups.length === 0 && pristine !== null) groups.push([]);
+    if (chunks.length === 0 || groups.length === 0) return;
+    const device = this.device;
+    const created: GPUBuffer[] = [];
+    const make = (descriptor: GPUBufferDescriptor) => {
+      const buffer = device.createBuffer(descriptor);
+      created.push(buffer);
+      return buffer;
+    };
+    try {
+      const passes = groups.map((group) => this.uniforms(make, target, chunks, group, false));
+      await this.submit(op, (encoder) => {
+        const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
+        groups.forEach((group, g) => {
+          const fromPristine = g === 0 && pristine !== null;
+          const pipeline = fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
+          pass.setPipeline(pipeline);
+          const layout = pipeline.getBindGroupLayout(0);
+          const slots: GPUBindGroupEntry[] = [];
+          for (let s = 0; s < SLOTS; s++) {
+            const term = group[s >> 1];
+            const binding = term === undefined ? { buffer: this.dummy } : s % 2 === 0 ? term.a : term.b;
+            slots.push({ binding: 2 + s, resource: binding });
+          }
+          chunks.forEach((chunk, c) => {
+            const bytes = chunk.wordCount * 4;
+            const entries: GPUBindGroupEntry[] = [
+              { binding: 0, resource: { buffer: passes[g]!.buffer, offset: c * passes[g]!.stride, size: PARAMS_BYTES } },
+              { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
+              ...slots,
+            ];
+            if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine.buffer, offset: (pristine.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
+            pass.setBindGroup(0, device.createBindGroup({ layout, entries }));
+            const [x, y] = foldDispatch(Math.ceil(chunk.wordCount / WG), device.limits.maxComputeWorkgroupsPerDimension);
+            pass.dispatchWorkgroups(x, y);
+          });
+        });
+        pass.end();
+      });
+    } finally {
+      for (const buffer of created) buffer.destroy();
+    }
+  }
+
+  /** One uniform per chunk (the scales live here: changing a strength re-uploads only this). */
+  private uniforms(make: (d: GPUBufferDescriptor) => GPUBuffer, target: WeightView, chunks: ReturnType<typeof planWordChunks>, terms: readonly LoraFactors[], hasReference: boolean) {
+    const align = this.device.limits.minUniformBufferOffsetAlignment;
+    const stride = Math.ceil(PARAMS_BYTES / align) * align;
+    const buffer = make({ label: 'lorafuse weights params', size: stride * chunks.length, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+    const mapped = buffer.getMappedRange();
+    const element = target.element === 'f32' ? 0 : target.element === 'f16' ? 1 : 2;
+    chunks.forEach((chunk, c) => {
+      const u32 = new Uint32Array(mapped, c * stride, 16);
+      const f32 = new Float32Array(mapped, c * stride, 16);
+      const groupsX = foldDispatch(Math.ceil(chunk.wordCount / WG), this.device.limits.maxComputeWorkgroupsPerDimension)[0];
+      u32.set([target.rows, target.cols, target.layout === 'in-out' ? 1 : 0, element, chunk.wordStart, chunk.wordCount, target.rows * target.cols, groupsX, terms.length, hasReference ? 1 : 0]);
+      terms.forEach((term, t) => {
+        u32[10 + t] = term.rank;
+        f32[13 + t] = term.scale;
+      });
+    });
+    buffer.unmap();
+    return { buffer, stride };
+  }
+
+  private async submit(op: string, record: (encoder: GPUCommandEncoder) => void): Promise<void> {
+    const device = this.device;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: `lorafuse ${op}` });
+    record(encoder);
+    device.queue.submit([encoder.finish()]);
+    const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    const error = validation ?? memory;
+    if (error) throw new KernelError('GPU_ERROR', `${op}: the GPU rejected the work: ${error.message}`);
+  }
+}
+
+function negated(term: LoraFactors): LoraFactors {
+  return { ...term, scale: -term.scale };
+}
+
+/** Adds up the per-workgroup records (f64 on the host). */
+function reduceRecords(words: Uint32Array, elements: number, hasReference: boolean): WeightStats {
+  const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
+  let nonFinite = 0;
+  let referenceNonFinite = 0;
+  let maxAbsDiff = 0;
+  let dot = 0;
+  let ww = 0;
+  let rr = 0;
+  for (let i = 0; i < words.length; i += RECORD_WORDS) {
+    nonFinite += words[i]!;
+    referenceNonFinite += words[i + 1]!;
+    maxAbsDiff = Math.max(maxAbsDiff, floats[i + 2]!);
+    dot += floats[i + 3]!;
+    ww += floats[i + 4]!;
+    rr += floats[i + 5]!;
+  }
+  const cosine = hasReference && ww > 0 && rr > 0 ? dot / Math.sqrt(ww * rr) : Number.NaN;
+  return { elements, nonFinite, referenceNonFinite, maxAbsDiff: hasReference ? maxAbsDiff : 0, cosine, norm: Math.sqrt(ww) };
+}

@@ -1,0 +1,123 @@
+/**
+ * CPU twins of the weight kernels: the same words, the same f32 operations in the same order, the
+ * same rounding (ties to even) and the same untouched high half of a 16-bit W's last word. Only
+ * fused multiply-adds on a GPU can make the last bit differ.
+ */
+import { f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '../float-bits.js';
+import { TERMS_PER_PASS, weightWords, type WeightElement, type WeightLayout } from './weight-view.js';
+
+/** A term on the host: A and B row-major f32 (shapes as in {@link LoraFactors}). */
+export interface RefFactors {
+  readonly a: Float32Array;
+  readonly b: Float32Array;
+  readonly rank: number;
+  readonly scale: number;
+}
+
+/** Inputs of {@link applyTermsRef}. */
+export interface ApplyTermsRefParams {
+  /** W's words as the kernel binds them (`ceil(rows·cols·bytes / 4)` words); not modified. */
+  readonly w: Uint8Array;
+  readonly rows: number;
+  readonly cols: number;
+  readonly layout: WeightLayout;
+  readonly element: WeightElement;
+  readonly terms: readonly RefFactors[];
+  /** The drift-free rebuild: start from these bytes (same layout) instead of W. */
+  readonly pristine?: Uint8Array;
+}
+
+const fr = Math.fround;
+
+function decode(element: WeightElement, half: number): number {
+  return element === 'f16' ? f32FromBits(f16BitsToF32Bits(half)) : f32FromBits((half << 16) >>> 0);
+}
+
+function encode(element: WeightElement, value: number): number {
+  return element === 'f16' ? f32BitsToF16Bits(f32Bits(value)) : f32BitsToBf16Bits(f32Bits(value));
+}
+
+function termDelta(term: RefFactors, layout: WeightLayout, rows: number, cols: number, row: number, col: number): number {
+  let acc = 0;
+  const r = term.rank;
+  for (let k = 0; k < r; k++) {
+    const product = layout === 'in-out' ? fr(term.a[k * rows + row]! * term.b[col * r + k]!) : fr(term.b[row * r + k]! * term.a[k * cols + col]!);
+    acc = fr(acc + product);
+  }
+  return fr(fr(term.scale) * acc);
+}
+
+/**
+ * W after `merge`/`swap`/`rebuild` with `terms` (negate a term's scale for unmerge), as new bytes.
+ * Terms go in groups of {@link TERMS_PER_PASS}, each group one rounding, as the kernel does.
+ */
+export function applyTermsRef(params: ApplyTermsRefParams): Uint8Array {
+  const { rows, cols, layout, element } = params;
+  const words = weightWords(params);
+  const out = new Uint8Array(words * 4);
+  out.set(params.w.subarray(0, words * 4));
+  const view = new DataView(out.buffer);
+  const n = rows * cols;
+  const groups: RefFactors[][] = [];
+  for (let i = 0; i < params.terms.length; i += TERMS_PER_PASS) groups.push(params.terms.slice(i, i + TERMS_PER_PASS));
+  if (groups.length === 0 && params.pristine !== undefined) groups.push([]);
+  const delta = (group: readonly RefFactors[], e: number) => {
+    const row = Math.floor(e / cols);
+    const col = e % cols;
+    let d = 0;
+    for (const term of group) d = fr(d + termDelta(term, layout, rows, cols, row, col));
+    return d;
+  };
+  groups.forEach((group, g) => {
+    const src = g === 0 && params.pristine !== undefined ? new DataView(params.pristine.buffer, params.pristine.byteOffset, words * 4) : view;
+    if (element === 'f32') {
+      for (let e = 0; e < n; e++) view.setUint32(e * 4, f32Bits(fr(f32FromBits(src.getUint32(e * 4, true)) + delta(group, e))), true);
+      return;
+    }
+    for (let e = 0; e < n; e++) view.setUint16(e * 2, encode(element, fr(decode(element, src.getUint16(e * 2, true)) + delta(group, e))), true);
+  });
+  return out;
+}
+
+/** What {@link inspectRef} measures (the kernel's `WeightStats`, in f64). */
+export interface InspectRefResult {
+  readonly nonFinite: number;
+  readonly referenceNonFinite: number;
+  readonly maxAbsDiff: number;
+  readonly cosine: number;
+  readonly norm: number;
+}
+
+/** The inspection on the host, sums in f64. */
+export function inspectRef(w: Uint8Array, element: WeightElement, elements: number, reference?: Uint8Array): InspectRefResult {
+  const values = (bytes: Uint8Array) => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: elements }, (_, e) => (element === 'f32' ? view.getFloat32(e * 4, true) : decode(element, view.getUint16(e * 2, true))));
+  };
+  const wv = values(w);
+  const rv = reference === undefined ? undefined : values(reference);
+  let nonFinite = 0;
+  let referenceNonFinite = 0;
+  let maxAbsDiff = 0;
+  let dot = 0;
+  let ww = 0;
+  let rr = 0;
+  for (let e = 0; e < elements; e++) {
+    const v = wv[e]!;
+    if (!Number.isFinite(v)) nonFinite++;
+    if (rv === undefined) {
+      if (Number.isFinite(v)) ww += v * v;
+      continue;
+    }
+    const r = rv[e]!;
+    if (!Number.isFinite(r)) referenceNonFinite++;
+    if (Number.isFinite(v) && Number.isFinite(r)) {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - r));
+      dot += v * r;
+      ww += v * v;
+      rr += r * r;
+    }
+  }
+  const cosine = rv !== undefined && ww > 0 && rr > 0 ? dot / Math.sqrt(ww * rr) : Number.NaN;
+  return { nonFinite, referenceNonFinite, maxAbsDiff, cosine, norm: Math.sqrt(ww) };
+}

@@ -1,0 +1,298 @@
+// LoRA terms applied to a weight matrix that lives in the app's buffer, in place:
+//
+//   W[row, col] = S[row, col] + sum_t scale_t * sum_k L_t[row, k] * R_t[k, col]
+//
+// where S is W itself (`apply_in_place`) or a pristine copy of the base weight that the app keeps
+// (`apply_from_pristine`, the drift-free mode: W is recomputed from the base, so no rounding error
+// builds up over merge/unmerge cycles). Up to three terms per dispatch, so a swap (add one adapter,
+// remove another) reads and writes W once.
+//
+// W is bound as u32 words whatever its element type, because 16-bit elements can only be read and
+// written two at a time without `shader-f16`: a word holds one f32, or two f16/bf16 elements (low
+// half first). Each invocation owns whole words, so no two invocations touch the same word. When W
+// has an odd number of 16-bit elements the high half of its last word belongs to whatever the app
+// stores after W and is written back unchanged. Values are computed in f32 and rounded once, to
+// nearest even, like PyTorch's `.to(torch.float16 / torch.bfloat16)`.
+//
+// The two layouts (see weight-view.ts):
+//   out-in  W [out, in] (Linear):                  delta[r, c] = sum_k B[r, k] * A[k, c]
+//   in-out  W [in, out] (Conv1D) or [vocab, dim]:  delta[r, c] = sum_k A[k, r] * B[c, k]
+// with A [rank, *] and B [*, rank] row-major f32 in their own bindings.
+//
+// `inspect` reads W (and optionally a reference of the same layout) and writes, per workgroup, the
+// count of non-finite elements of each, the largest |W - reference| over pairs that are both finite,
+// and the partial sums W·ref, W·W, ref·ref (f32) that the host adds up for a cosine.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  in_out: u32,        // 0: out-in, 1: in-out
+  element: u32,       // 0: f32, 1: f16, 2: bf16
+  word_start: u32,    // first word of this chunk, counted from W's first word
+  word_count: u32,    // words in this chunk
+  elements: u32,      // rows * cols
+  groups_x: u32,      // workgroups along x of the (possibly folded) dispatch
+  terms: u32,         // 0..3
+  has_reference: u32, // inspect only
+  rank0: u32,
+  rank1: u32,
+  rank2: u32,
+  scale0: f32,
+  scale1: f32,
+  scale2: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> w: array<u32>;
+@group(0) @binding(1) var<storage, read> w_read: array<u32>;
+@group(0) @binding(2) var<storage, read> a0: array<f32>;
+@group(0) @binding(3) var<storage, read> b0: array<f32>;
+@group(0) @binding(4) var<storage, read> a1: array<f32>;
+@group(0) @binding(5) var<storage, read> b1: array<f32>;
+@group(0) @binding(6) var<storage, read> a2: array<f32>;
+@group(0) @binding(7) var<storage, read> b2: array<f32>;
+@group(0) @binding(8) var<storage, read> pristine: array<u32>;
+@group(0) @binding(2) var<storage, read> reference: array<u32>;
+@group(0) @binding(3) var<storage, read_write> records: array<u32>;
+
+override WG: u32 = 64;
+// inspect: invocations stride over the chunk with this many workgroups.
+override INSPECT_GROUPS: u32 = 256;
+
+fn f16_to_f32(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let m = h & 0x3ffu;
+  if (e == 0x1fu) {
+    return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
+  }
+  if (e == 0u) {
+    // Subnormal half: m * 2^-24 is exact in f32.
+    let v = f32(m) * 5.9604644775390625e-8;
+    return select(v, -v, sign != 0u);
+  }
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}
+
+fn f32_to_f16(v: f32) -> u32 {
+  let x = bitcast<u32>(v);
+  let sign = (x >> 16u) & 0x8000u;
+  let exp = (x >> 23u) & 0xffu;
+  let mant = x & 0x7fffffu;
+  if (exp == 0xffu) {
+    return select(sign | 0x7e00u | (mant >> 13u), sign | 0x7c00u, mant == 0u);
+  }
+  let e = i32(exp) - 127;
+  if (e >= 16) {
+    return sign | 0x7c00u;
+  }
+  if (e >= -14) {
+    var h = (u32(e + 15) << 10u) | (mant >> 13u);
+    let rest = mant & 0x1fffu;
+    // A carry out of the mantissa bumps the exponent, up to 0x7c00 (Inf), as it should.
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u)) {
+      h = h + 1u;
+    }
+    return sign | h;
+  }
+  if (exp == 0u) {
+    return sign;
+  }
+  let shift = u32(-e - 1);
+  if (shift > 24u) {
+    return sign;
+  }
+  let m = mant | 0x800000u;
+  var h = m >> shift;
+  let rest = m & ((1u << shift) - 1u);
+  let half = 1u << (shift - 1u);
+  if (rest > half || (rest == half && (h & 1u) == 1u)) {
+    h = h + 1u;
+  }
+  return sign | h;
+}
+
+fn f32_to_bf16(v: f32) -> u32 {
+  let x = bitcast<u32>(v);
+  if ((x & 0x7f800000u) == 0x7f800000u && (x & 0x7fffffu) != 0u) {
+    return ((x >> 16u) | 0x40u) & 0xffffu;
+  }
+  // Adding 0x7fff plus the lowest kept bit rounds ties to even; a carry into the exponent gives Inf.
+  return ((x + 0x7fffu + ((x >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+
+fn decode(half_bits: u32) -> f32 {
+  if (params.element == 1u) {
+    return f16_to_f32(half_bits);
+  }
+  return bitcast<f32>(half_bits << 16u);
+}
+
+fn encode(v: f32) -> u32 {
+  if (params.element == 1u) {
+    return f32_to_f16(v);
+  }
+  return f32_to_bf16(v);
+}
+
+// One term's delta at (row, col). The three copies differ only in the bindings they read: WGSL has
+// no portable way to pass a storage array to a function.
+fn term_delta(t: u32, row: u32, col: u32) -> f32 {
+  let io = params.in_out == 1u;
+  var acc = 0.0;
+  if (t == 0u) {
+    let r = params.rank0;
+    for (var k = 0u; k < r; k++) {
+      if (io) { acc += a0[k * params.rows + row] * b0[col * r + k]; } else { acc += b0[row * r + k] * a0[k * params.cols + col]; }
+    }
+    return params.scale0 * acc;
+  }
+  if (t == 1u) {
+    let r = params.rank1;
+    for (var k = 0u; k < r; k++) {
+      if (io) { acc += a1[k * params.rows + row] * b1[col * r + k]; } else { acc += b1[row * r + k] * a1[k * params.cols + col]; }
+    }
+    return params.scale1 * acc;
+  }
+  let r = params.rank2;
+  for (var k = 0u; k < r; k++) {
+    if (io) { acc += a2[k * params.rows + row] * b2[col * r + k]; } else { acc += b2[row * r + k] * a2[k * params.cols + col]; }
+  }
+  return params.scale2 * acc;
+}
+
+fn delta(e: u32) -> f32 {
+  let row = e / params.cols;
+  let col = e % params.cols;
+  var d = 0.0;
+  for (var t = 0u; t < params.terms; t++) {
+    d += term_delta(t, row, col);
+  }
+  return d;
+}
+
+// The new word for W's word `word` (counted from W's start) from the source word `src` and W's
+// current word `cur` (for a high half outside W, kept unchanged).
+fn apply_word(word: u32, src: u32, cur: u32) -> u32 {
+  if (params.element == 0u) {
+    return bitcast<u32>(bitcast<f32>(src) + delta(word));
+  }
+  let e = word * 2u;
+  let lo = encode(decode(src & 0xffffu) + delta(e));
+  var hi = cur >> 16u;
+  if (e + 1u < params.elements) {
+    hi = encode(decode(src >> 16u) + delta(e + 1u));
+  }
+  return lo | (hi << 16u);
+}
+
+fn word_index(wid: vec3u, lid: u32) -> u32 {
+  return (wid.y * params.groups_x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn apply_in_place(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = word_index(wid, lid);
+  if (i >= params.word_count) {
+    return;
+  }
+  let cur = w[i];
+  w[i] = apply_word(params.word_start + i, cur, cur);
+}
+
+@compute @workgroup_size(WG)
+fn apply_from_pristine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = word_index(wid, lid);
+  if (i >= params.word_count) {
+    return;
+  }
+  w[i] = apply_word(params.word_start + i, pristine[i], w[i]);
+}
+
+var<workgroup> wg_nonfinite: array<u32, WG>;
+var<workgroup> wg_ref_nonfinite: array<u32, WG>;
+var<workgroup> wg_max: array<f32, WG>;
+var<workgroup> wg_dot: array<f32, WG>;
+var<workgroup> wg_ww: array<f32, WG>;
+var<workgroup> wg_rr: array<f32, WG>;
+
+fn element_value(word: u32, slot: u32) -> f32 {
+  if (params.element == 0u) {
+    return bitcast<f32>(word);
+  }
+  return decode((word >> (16u * slot)) & 0xffffu);
+}
+
+fn is_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(WG)
+fn inspect(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  var nonfinite = 0u;
+  var ref_nonfinite = 0u;
+  var max_diff = 0.0;
+  var dot = 0.0;
+  var ww = 0.0;
+  var rr = 0.0;
+  let per_word = select(2u, 1u, params.element == 0u);
+  for (var i = wid.x * WG + lid; i < params.word_count; i += INSPECT_GROUPS * WG) {
+    let word = w_read[i];
+    var ref_word = 0u;
+    if (params.has_reference == 1u) {
+      ref_word = reference[i];
+    }
+    for (var slot = 0u; slot < per_word; slot++) {
+      if ((params.word_start + i) * per_word + slot >= params.elements) {
+        break;
+      }
+      let v = element_value(word, slot);
+      let v_ok = is_finite(v);
+      if (!v_ok) {
+        nonfinite += 1u;
+      }
+      if (params.has_reference == 1u) {
+        let r = element_value(ref_word, slot);
+        let r_ok = is_finite(r);
+        if (!r_ok) {
+          ref_nonfinite += 1u;
+        }
+        if (v_ok && r_ok) {
+          max_diff = max(max_diff, abs(v - r));
+          dot += v * r;
+          ww += v * v;
+          rr += r * r;
+        }
+      } else if (v_ok) {
+        ww += v * v;
+      }
+    }
+  }
+  wg_nonfinite[lid] = nonfinite;
+  wg_ref_nonfinite[lid] = ref_nonfinite;
+  wg_max[lid] = max_diff;
+  wg_dot[lid] = dot;
+  wg_ww[lid] = ww;
+  wg_rr[lid] = rr;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      wg_nonfinite[lid] += wg_nonfinite[lid + stride];
+      wg_ref_nonfinite[lid] += wg_ref_nonfinite[lid + stride];
+      wg_max[lid] = max(wg_max[lid], wg_max[lid + stride]);
+      wg_dot[lid] += wg_dot[lid + stride];
+      wg_ww[lid] += wg_ww[lid + stride];
+      wg_rr[lid] += wg_rr[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let base = wid.x * 8u;
+    records[base] = wg_nonfinite[0];
+    records[base + 1u] = wg_ref_nonfinite[0];
+    records[base + 2u] = bitcast<u32>(wg_max[0]);
+    records[base + 3u] = bitcast<u32>(wg_dot[0]);
+    records[base + 4u] = bitcast<u32>(wg_ww[0]);
+    records[base + 5u] = bitcast<u32>(wg_rr[0]);
+  }
+}
