@@ -82,6 +82,30 @@ describe('renderReadmeSection and renderSvg', () => {
     expect(md).toMatch(/\| lorafuse-auto \(details\) \| 16 \| 1\.6 \| 350 \|/);
   });
 
+  it('shows the swap drift table by element type and mode, next to PEFT\'s figure', () => {
+    const drift = (maxAbs: number) => [1, 1000].map((cycles) => ({ cycles, maxAbs }));
+    const md = renderReadmeSection(
+      {
+        ...results,
+        swap: {
+          adapter: 'SwiftShader',
+          shape: 'W [32, 768]',
+          figures: [
+            { element: 'bf16', mode: 'swap', drift: drift(2.44e-4), msPerCycle: summarize([20], 'ms') },
+            { element: 'bf16', mode: 'rebuild', drift: drift(0), msPerCycle: summarize([18], 'ms') },
+          ],
+          peft: { after1: 2.4e-4, after1000: 1.5e-2 },
+          notes: ['how a cycle is defined'],
+        },
+      },
+      'chart.svg',
+    );
+    expect(md).toContain('| element | mode | 1 cycle | 1000 cycles | ms per cycle |');
+    expect(md).toContain('| bf16 | swap | 2.4e-4 | 2.4e-4 | 20 |');
+    expect(md).toContain('| bf16 | rebuild | 0 | 0 | 18 |');
+    expect(md).toContain('2.4e-4 after 1 cycle, 1.5e-2 after 1000');
+  });
+
   it('draws the size panel', () => {
     const svg = renderSvg(results);
     expect(svg).toContain('Size: wall time relative to cp + fsync');

@@ -9,6 +9,7 @@ import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
 import type { XlResult } from './xl.js';
 import type { ForwardResult } from './forward.js';
+import type { SwapResult } from './swap.js';
 
 /** A speed or memory target lorafuse sets itself, evaluated on the measured figures. */
 export interface TargetCheck {
@@ -39,6 +40,8 @@ export interface BenchResults {
   readonly xl: XlResult | null;
   /** The GPT-2 forward pass (absent in runs from before it existed). */
   readonly forward?: ForwardResult | null;
+  /** Adapter hot-swap drift and cost (absent in runs from before it existed). */
+  readonly swap?: SwapResult | null;
   readonly targets: readonly TargetCheck[];
   readonly notes: readonly string[];
 }
@@ -377,6 +380,19 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
     }
     for (const n of fw.notes) lines.push('', n);
     lines.push('');
+  }
+  const swap = results.swap;
+  if (swap) {
+    if ('status' in swap) lines.push(`Adapter swap on app-owned weights: ${swap.status}`, '');
+    else {
+      const cycles = swap.figures[0]?.drift.map((d) => d.cycles) ?? [];
+      lines.push(`Adapter swap on app-owned weights (\`WeightKernels\`, Dawn: ${swap.adapter}), ${swap.shape}; max |W − W₀| after n merge + unmerge cycles:`, '');
+      lines.push(`| element | mode | ${cycles.map((c) => `${c} cycle${c === 1 ? '' : 's'}`).join(' | ')} | ms per cycle |`, `|---|---|${cycles.map(() => '---|').join('')}---|`);
+      for (const f of swap.figures) lines.push(`| ${f.element} | ${f.mode} | ${f.drift.map((d) => (d.maxAbs === 0 ? '0' : d.maxAbs.toExponential(1))).join(' | ')} | ${fmt(f.msPerCycle.median)} |`);
+      lines.push('', `PEFT's in-place merge/unmerge on bf16, as measured by PEFT: ${swap.peft.after1.toExponential(1)} after 1 cycle, ${swap.peft.after1000.toExponential(1)} after 1000.`);
+      for (const n of swap.notes) lines.push('', n);
+      lines.push('');
+    }
   }
   if (results.kernels.length > 0) {
     lines.push('Merge kernel, GB/s of W read + written (median):', '');

@@ -23,9 +23,10 @@ import { stopTimedRuns } from './timed-run.js';
 import { benchTransfers, type TransferResult } from './transfers.js';
 import { benchXl, type XlResult } from './xl.js';
 import { benchForward, type ForwardResult } from './forward.js';
+import { benchSwap, type SwapResult } from './swap.js';
 
 /** The sections of a benchmark run, in the order they run. */
-export const BENCH_SECTIONS = ['kernels', 'transfers', 'e2e', 'forward', 'xl'] as const;
+export const BENCH_SECTIONS = ['kernels', 'swap', 'transfers', 'e2e', 'forward', 'xl'] as const;
 /** One section of a benchmark run. */
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
@@ -56,7 +57,7 @@ const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist
 
   --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
                           (the xl section keeps its size: see --xl-layers)
-  --only <list>           comma-separated sections: kernels, transfers, e2e, forward, xl (default: all)
+  --only <list>           comma-separated sections: kernels, swap, transfers, e2e, forward, xl (default: all)
   --runs <n>              end-to-end runs per contender (default 5, quick 3)
   --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,dawn,auto)
   --xl-layers <n>         layers of the GPT-2-XL-shaped checkpoint of the xl section (default 48:
@@ -149,6 +150,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
   let e2e: E2eResult[] = [];
   let xl: XlResult | null = null;
   let forward: ForwardResult | null = null;
+  let swap: SwapResult | null = null;
   let fsyncCheck: FsyncCheck | null = null;
   let fixture: WrittenFixture | undefined;
   let startupMs: number | undefined;
@@ -175,6 +177,10 @@ export async function runBench(options: BenchOptions): Promise<number> {
     if (options.only.has('kernels')) {
       dawnKernels = await benchDawnKernels({ shapes: KERNEL_SHAPES, compareShapes: COMPARE_SHAPES, iterations: options.quick ? 3 : 9, log });
       if ('status' in dawnKernels) log(`kernels on Dawn in Node: ${dawnKernels.status}`);
+    }
+    if (options.only.has('swap')) {
+      swap = await benchSwap({ quick: options.quick, log });
+      if ('status' in swap) log(`swap: ${swap.status}`);
     }
     const autoSupported = options.only.has('e2e') || options.only.has('xl') ? cliSupportsAuto(REPO_ROOT) : false;
     if (options.only.has('e2e') || options.only.has('xl')) {
@@ -239,6 +245,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     endToEnd: e2e,
     xl,
     forward,
+    swap,
     targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward),
     notes,
   };

@@ -1,0 +1,163 @@
+/**
+ * The adapter hot-swap benchmark, on Dawn in Node with the app-facing weight kernels: how far W drifts
+ * in f32, f16 and bf16 after repeated cycles — merge + unmerge in place (PEFT's measurement), swaps
+ * between two adapters in place (each step rounds to the element type), and the drift-free rebuild
+ * from a pristine copy — and what a cycle costs. PEFT's own bf16 figure sits next to it.
+ */
+import { startDawnDevice, type DawnDevice } from '@lorafuse/cli/devices';
+import { WeightKernels, type LoraFactors, type WeightElement, type WeightView } from '@lorafuse/kernels';
+import { applyTermsRef, f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '@lorafuse/kernels/reference';
+import { SeededRandom } from '@lorafuse/kernels/testing';
+import { summarize, type Summary } from './stats.js';
+
+/**
+ * W's shape (32 input rows of GPT-2's attn.c_proj, Conv1D [in, out]: drift per element does not
+ * depend on the row count, and 1000 cycles of the whole matrix take too long on SwiftShader) and the
+ * adapters' rank and alpha.
+ */
+export const SWAP_SHAPE = { rows: 32, cols: 768, rank: 16, alpha: 32 } as const;
+/** After how many cycles the drift is read. */
+export const SWAP_CHECKPOINTS = [1, 10, 100, 1000] as const;
+/** PEFT's measured max drift of in-place merge/unmerge on bf16 weights. */
+export const PEFT_BF16_DRIFT = { after1: 2.4e-4, after1000: 1.5e-2 } as const;
+
+/** One element type in one mode. */
+export interface SwapFigure {
+  readonly element: WeightElement;
+  /**
+   * `merge-unmerge`: merge X, unmerge X, in place; drift against the base W₀.
+   * `swap`: X → Y → X in place (two fused swaps); `rebuild`: the same from the pristine copy; drift
+   * against W₀ + ΔX rounded once.
+   */
+  readonly mode: 'merge-unmerge' | 'swap' | 'rebuild';
+  /** Largest |W − expected| after n cycles. */
+  readonly drift: ReadonlyArray<{ readonly cycles: number; readonly maxAbs: number }>;
+  /** Wall time of one cycle (two dispatches, waited for). */
+  readonly msPerCycle: Summary;
+}
+
+/** What the section measured, or why it did not run. */
+export type SwapResult =
+  | { readonly adapter: string; readonly shape: string; readonly figures: readonly SwapFigure[]; readonly peft: typeof PEFT_BF16_DRIFT; readonly notes: readonly string[] }
+  | { readonly status: string };
+
+function encode(values: Float32Array<ArrayBuffer>, element: WeightElement): Uint8Array<ArrayBuffer> {
+  if (element === 'f32') return new Uint8Array(values.buffer.slice(0));
+  const out = new Uint16Array(values.length + (values.length % 2));
+  values.forEach((v, i) => (out[i] = element === 'f16' ? f32BitsToF16Bits(f32Bits(v)) : f32BitsToBf16Bits(f32Bits(v))));
+  return new Uint8Array(out.buffer);
+}
+
+function decode(bytes: Uint8Array, element: WeightElement, n: number): Float64Array {
+  const out = new Float64Array(n);
+  if (element === 'f32') {
+    const f = new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    out.set(f);
+    return out;
+  }
+  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  for (let i = 0; i < n; i++) out[i] = element === 'f16' ? f32FromBits(f16BitsToF32Bits(h[i]!)) : f32FromBits((h[i]! << 16) >>> 0);
+  return out;
+}
+
+function storage(device: GPUDevice, bytes: Uint8Array<ArrayBuffer>, label: string): GPUBuffer {
+  const buffer = device.createBuffer({ label, size: Math.ceil(bytes.length / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buffer, 0, bytes);
+  return buffer;
+}
+
+async function read(device: GPUDevice, buffer: GPUBuffer): Promise<Uint8Array> {
+  const staging = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Uint8Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+/** Runs the drift and cost figures (`cycles` up to 1000; fewer in a quick run). */
+export async function benchSwap(options: { quick: boolean; log: (line: string) => void }): Promise<SwapResult> {
+  let dawn: DawnDevice;
+  try {
+    dawn = await startDawnDevice(process.env, '');
+  } catch (e) {
+    return { status: `Dawn did not start: ${(e as Error).message}` };
+  }
+  const device = dawn.device;
+  const { rows, cols, rank, alpha } = SWAP_SHAPE;
+  const n = rows * cols;
+  const checkpoints = SWAP_CHECKPOINTS.filter((c) => !options.quick || c <= 100);
+  try {
+    const kernels = await WeightKernels.prepare(device);
+    // GPT-2-like magnitudes: weights ~N(0, 0.02); the deltas of the same order.
+    const base = new SeededRandom(20261201).normalArray(n, 0.02);
+    const factors = (seed: number): { gpu: LoraFactors; host: { a: Float32Array; b: Float32Array; rank: number; scale: number }; buffers: GPUBuffer[] } => {
+      const r = new SeededRandom(seed);
+      const a = r.normalArray(rank * rows, 0.05);
+      const b = r.normalArray(cols * rank, 0.05);
+      const buffers = [storage(device, new Uint8Array(a.buffer), `swap A ${seed}`), storage(device, new Uint8Array(b.buffer), `swap B ${seed}`)];
+      return { gpu: { a: { buffer: buffers[0]! }, b: { buffer: buffers[1]! }, rank, scale: alpha / rank }, host: { a, b, rank, scale: alpha / rank }, buffers };
+    };
+    const x = factors(1);
+    const y = factors(2);
+    const figures: SwapFigure[] = [];
+    for (const element of ['f32', 'f16', 'bf16'] as const) {
+      const initial = encode(base, element);
+      const w0 = decode(initial, element, n);
+      const withX = decode(applyTermsRef({ w: initial, rows, cols, layout: 'in-out', element, terms: [x.host] }), element, n);
+      for (const mode of ['merge-unmerge', 'swap', 'rebuild'] as const) {
+        const wBuffer = storage(device, initial, `swap W ${element}`);
+        const pristine = storage(device, initial, `swap pristine ${element}`);
+        const view: WeightView = { binding: { buffer: wBuffer, offset: 0, size: wBuffer.size }, rows, cols, layout: 'in-out', element };
+        if (mode === 'swap') await kernels.merge(view, [x.gpu]);
+        if (mode === 'rebuild') await kernels.rebuild(view, { buffer: pristine }, [x.gpu]);
+        const expected = mode === 'merge-unmerge' ? w0 : withX;
+        const drift: Array<{ cycles: number; maxAbs: number }> = [];
+        const times: number[] = [];
+        let done = 0;
+        for (const target of checkpoints) {
+          for (; done < target; done++) {
+            const t0 = performance.now();
+            if (mode === 'merge-unmerge') {
+              await kernels.merge(view, [x.gpu]);
+              await kernels.unmerge(view, [x.gpu]);
+            } else if (mode === 'swap') {
+              await kernels.swap(view, { remove: [x.gpu], add: [y.gpu] });
+              await kernels.swap(view, { remove: [y.gpu], add: [x.gpu] });
+            } else {
+              await kernels.rebuild(view, { buffer: pristine }, [y.gpu]);
+              await kernels.rebuild(view, { buffer: pristine }, [x.gpu]);
+            }
+            await device.queue.onSubmittedWorkDone();
+            times.push(performance.now() - t0);
+          }
+          const w = decode(await read(device, wBuffer), element, n);
+          let maxAbs = 0;
+          for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]! - expected[i]!));
+          drift.push({ cycles: target, maxAbs });
+        }
+        wBuffer.destroy();
+        pristine.destroy();
+        const figure: SwapFigure = { element, mode, drift, msPerCycle: summarize(times, 'ms') };
+        figures.push(figure);
+        options.log(`swap ${element} ${mode}: drift ${drift.map((d) => `${d.cycles}: ${d.maxAbs.toExponential(2)}`).join(', ')}; ${figure.msPerCycle.median} ms per cycle`);
+      }
+    }
+    for (const buffer of [...x.buffers, ...y.buffers]) buffer.destroy();
+    kernels.destroy();
+    return {
+      adapter: dawn.description,
+      shape: `W [${rows}, ${cols}] (rows of GPT-2's attn.c_proj, Conv1D) ~N(0, 0.02), adapters X and Y of rank ${rank}, alpha ${alpha}, A and B ~N(0, 0.05)`,
+      figures,
+      peft: PEFT_BF16_DRIFT,
+      notes: [
+        'merge-unmerge: a cycle merges adapter X and unmerges it in place; drift is max |W − W₀| against the base as stored. swap: a cycle swaps X for Y and back in place (one fused read and write of W each); rebuild: the same two changes recomputed from a pristine copy of the base that the app keeps; drift is max |W − (W₀ + ΔX rounded once)|. In place every step rounds to the element type; a rebuild rounds once, so it never drifts.',
+      ],
+    };
+  } finally {
+    dawn.destroy();
+  }
+}
