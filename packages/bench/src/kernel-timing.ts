@@ -3,8 +3,7 @@
  * Timing of the kernels on a given `GPUDevice`: the same code runs in the benchmark page (Chromium's
  * device) and in Node on Dawn's, so the two runners' figures measure the same thing.
  */
-import * as kernels from '@lorafuse/kernels';
-import { encodeLoraMerge, type LoraMergeOrientation } from '@lorafuse/kernels';
+import { encodeCompare, encodeLoraMerge, type LoraMergeOrientation } from '@lorafuse/kernels/internal';
 import { seededUniform } from '@lorafuse/kernels/testing';
 
 /** Arguments of `benchKernel`. */
@@ -96,17 +95,8 @@ export async function timeMergeKernel(device: GPUDevice, args: BenchKernelArgs):
   }
 }
 
-/** The compare kernel's entry point, when this build of @lorafuse/kernels has one (looked up at run time). */
-type EncodeCompare = (
-  device: GPUDevice,
-  encoder: GPUCommandEncoder,
-  params: { count: number; a: { buffer: GPUBuffer; type: 'f32' }; b: { buffer: GPUBuffer; type: 'f32' }; atol: number; rtol: number; equalNan: boolean; label?: string },
-) => { created: readonly GPUBuffer[] };
-
 /** Times the compare kernel on two resident f32 tensors of `count` elements; null without one. */
 export async function timeCompareKernel(device: GPUDevice, args: { count: number; iterations: number }): Promise<{ wallMs: number[] } | null> {
-  const encodeCompare = (kernels as unknown as { encodeCompare?: EncodeCompare }).encodeCompare;
-  if (typeof encodeCompare !== 'function') return null;
   const make = (seed: number) => {
     const data = seededUniform(seed, args.count, 0.1);
     const b = device.createBuffer({ label: `bench compare ${seed}`, size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@lorafuse/core';
-import * as kernels from '@lorafuse/kernels';
+import { compareRef } from '@lorafuse/kernels/reference';
 import { startCpuMergePool } from '@lorafuse/cli/devices';
 import type { BrowserRunner } from '@lorafuse/runner';
 import type { BenchKernelArgs, BenchKernelResult } from './kernel-timing.js';
@@ -179,15 +179,11 @@ export interface CompareKernelResult {
   readonly ratios: { webgpuVsCpuReference: number };
 }
 
-type CompareRef = (params: { count: number; a: { type: 'f32'; bytes: Uint8Array }; b: { type: 'f32'; bytes: Uint8Array }; atol: number; rtol: number; equalNan: boolean }) => unknown;
-
 /** Tensor pairs of the compare kernel benchmark (GPT-2 sizes). */
 export const COMPARE_SHAPES = [{ id: '768x2304 f32', elements: 768 * 2304 }, { id: '50257x768 f32', elements: 50257 * 768 }] as const;
 
 /** Compare kernel vs its CPU reference on GPT-2 tensor sizes; empty when there is no compare kernel. */
 export async function benchCompareKernels(options: { runner: BrowserRunner; iterations: number; log: (line: string) => void }): Promise<CompareKernelResult[] | string> {
-  const compareRef = (kernels as unknown as { compareRef?: CompareRef }).compareRef;
-  if (typeof compareRef !== 'function') return 'no compare kernel in @lorafuse/kernels';
   const results: CompareKernelResult[] = [];
   for (const shape of COMPARE_SHAPES) {
     const n = shape.elements > 8e6 ? Math.max(3, Math.ceil(options.iterations / 2)) : options.iterations;

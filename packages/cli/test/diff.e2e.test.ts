@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE } from '@lorafuse/kernels';
+import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE } from '@lorafuse/kernels/internal';
 import { encodeFromF32 } from '@lorafuse/core';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, type FixtureTensor } from '@lorafuse/core/testing';
 import { readCheckpoint, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';

@@ -1,40 +1,22 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
- * `@lorafuse/kernels`: WGSL compute kernels with typed wrappers that take a `GPUDevice` first, and a
- * CPU reference per kernel. No Node APIs, no file formats, no model knowledge.
+ * `@lorafuse/kernels`: WGSL compute kernels behind a typed API that takes a `GPUDevice` first. No
+ * Node APIs, no file formats, no model knowledge. The main entry is what an app embeds:
+ *
+ * - {@link WeightKernels}: merge, unmerge, swap and drift-free rebuild of LoRA adapters on weights in
+ *   the app's own buffers, and an on-GPU inspection (NaN/Inf, max |ΔW|, cosine);
+ * - {@link runCompare}: statistics of two tensors (max |a − b|, cosine, worst elements);
+ * - {@link ForwardKernels}: the GPT-2 forward-pass building blocks;
+ * - {@link requestLorafuseDevice}: a device with the limits real model tensors need.
+ *
+ * CPU twins of every kernel are in `@lorafuse/kernels/reference`; lower-level encoders in
+ * `@lorafuse/kernels/internal` (no stability promise).
  */
-export { encodeLoraMerge, runLoraMerge, withLoraDelta, LORA_MERGE_WORKGROUP, LORA_MERGE_TILE } from './lora-merge/lora-merge.js';
-export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraMergeLimits, LoraDeltaParams, LoraDeltaTerm } from './lora-merge/lora-merge.js';
-export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
-export { loraMergeSizes, type LoraMergeOrientation, type LoraMergeShape, type LoraMergeSizes } from './lora-merge/lora-merge.shape.js';
-export { requestLorafuseDevice, isSoftwareAdapter, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES, type AdapterIdentity } from './device.js';
-export {
-  encodeCompare,
-  readCompareStats,
-  reduceCompareRecords,
-  runCompare,
-  planCompareChunks,
-  COMPARE_GPU_SHAPE,
-  COMPARE_SOFTWARE_SHAPE,
-  compareWorkShape,
-  COMPARE_ELEMENTS_PER_WORKGROUP,
-} from './compare/compare.js';
-export type { CompareWorkShape, CompareLimits, CompareBufferInput, EncodeCompareParams, EncodedCompare, CompareChunk, RunCompareParams, ReducedCompareRecords } from './compare/compare.js';
-export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
-export {
-  COMPARE_ELEMENT_BYTES,
-  COMPARE_TOP_K,
-  finishCompareStats,
-  checkCompareTolerance,
-  pairScore,
-  type CompareElementType,
-  type CompareTolerance,
-  type CompareWorstElement,
-  type CompareStats,
-  type CompareAccumulators,
-  type CompareInput,
-} from './compare/compare.types.js';
-export { ForwardKernels, ATTENTION_MAX_POSITIONS, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
-export type { Activation, WeightOrder } from './forward/index.js';
 export { WeightKernels, WEIGHT_KERNEL_REQUIREMENTS, type WeightStats, type WeightKernelOptions } from './weights/weight-kernels.js';
 export { TERMS_PER_PASS, type WeightView, type WeightLayout, type WeightElement, type LoraFactors } from './weights/weight-view.js';
 export { KernelError, type KernelErrorCode } from './errors.js';
+export { requestLorafuseDevice, isSoftwareAdapter, type AdapterIdentity } from './device.js';
+export { runCompare, type RunCompareParams } from './compare/compare.js';
+export type { CompareElementType, CompareTolerance, CompareWorstElement, CompareStats, CompareInput } from './compare/compare.types.js';
+export { ForwardKernels, ATTENTION_MAX_POSITIONS, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
+export type { Activation, WeightOrder } from './forward/index.js';

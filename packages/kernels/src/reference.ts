@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `@lorafuse/kernels/reference`: the CPU twin of every kernel, for tests and for apps that need the
  * same numbers without a GPU. Plain TypeScript over typed arrays.

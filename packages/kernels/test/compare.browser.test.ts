@@ -22,7 +22,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePage, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
-import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE, compareRef, isSoftwareAdapter, type CompareElementType, type CompareLimits, type CompareStats, type CompareWorkShape } from '../src/index.js';
+import { isSoftwareAdapter, type CompareElementType, type CompareStats } from '../src/index.js';
+import { COMPARE_GPU_SHAPE, COMPARE_SOFTWARE_SHAPE, type CompareLimits, type CompareWorkShape } from '../src/internal.js';
+import { compareRef } from '../src/reference.js';
 import type { CompareFromUrlsArgs } from './compare.page.js';
 import { SeededRandom } from '../src/testing/index.js';
 

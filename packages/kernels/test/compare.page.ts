@@ -5,7 +5,8 @@
  * strings "Infinity", "-Infinity" and "NaN" (DevTools results cannot carry them inside objects).
  */
 import { fetchBytes, getDevice, registerPageApi, startPage } from '@lorafuse/runner/page';
-import { compareWorkShape, encodeCompare, readCompareStats, requestLorafuseDevice, runCompare, type CompareElementType, type CompareLimits, type CompareWorkShape } from '../src/index.js';
+import { requestLorafuseDevice, runCompare, type CompareElementType } from '../src/index.js';
+import { compareWorkShape, encodeCompare, readCompareStats, type CompareLimits, type CompareWorkShape } from '../src/internal.js';
 
 startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'compare test device') });
 

@@ -1,6 +1,8 @@
 /** CPU reference of the compare kernel and its pure helpers, against hand-computed examples (exact). */
 import { describe, expect, it } from 'vitest';
-import { compareRef, planCompareChunks, reduceCompareRecords, COMPARE_ELEMENTS_PER_WORKGROUP, COMPARE_TOP_K, type CompareInput } from '../src/index.js';
+import { type CompareInput } from '../src/index.js';
+import { planCompareChunks, reduceCompareRecords, COMPARE_ELEMENTS_PER_WORKGROUP, COMPARE_TOP_K } from '../src/internal.js';
+import { compareRef } from '../src/reference.js';
 
 const f32 = (values: number[]): CompareInput => ({ type: 'f32', bytes: new Uint8Array(Float32Array.from(values).buffer) });
 const u16 = (type: 'f16' | 'bf16', bits: number[]): CompareInput => ({ type, bytes: new Uint8Array(Uint16Array.from(bits).buffer) });

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePage, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
-import { loraMergeRef, loraMergeSizes, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
+import { loraMergeSizes, type LoraMergeLimits, type LoraMergeOrientation } from '../src/internal.js';
+import { loraMergeRef } from '../src/reference.js';
 import type { DeltaFromUrlsArgs, MergeFromUrlsArgs } from './lora-merge.page.js';
 import { seededUniform } from '../src/testing/index.js';
 

@@ -5,7 +5,8 @@
  * by POST.
  */
 import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
-import { encodeLoraMerge, requestLorafuseDevice, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/index.js';
+import { requestLorafuseDevice } from '../src/index.js';
+import { encodeLoraMerge, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/internal.js';
 
 startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lora-merge test device') });
 

@@ -1,7 +1,8 @@
 /** CPU reference and dispatch planning, checked against hand-computed examples (exact). */
 import { describe, expect, it } from 'vitest';
 import { foldDispatch, planRowChunks } from '../src/dispatch.js';
-import { loraMergeRef, loraMergeSizes } from '../src/index.js';
+import { loraMergeSizes } from '../src/internal.js';
+import { loraMergeRef } from '../src/reference.js';
 
 describe('loraMergeRef', () => {
   it('linear, r=1: W[o,i] += s·B[o]·A[i]', () => {

@@ -4,7 +4,7 @@
  * loaded parameter against what was meant. A parameter transformers would draw at random fails, and
  * so does one whose loaded bytes are not the intended ones (the tie case names `lm_head.weight`).
  */
-import { compareRef } from '@lorafuse/kernels';
+import { compareRef } from '@lorafuse/kernels/reference';
 import { canonicalName, configShapeMismatches, emulateTransformersLoad, verifyLoads, type ByteSource, type LoadedParam, type ParamCheck, type PlannedTensor, type SafetensorsHeader, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { byteRangesEqual } from '../fs/byte-ranges.js';
 import { elementTypeOf } from '../devices/index.js';

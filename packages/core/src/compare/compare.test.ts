@@ -1,6 +1,7 @@
 /** core/compare: matching by name, the report's lists and order, the verdict, and the as-loaded diff. */
 import { describe, expect, it } from 'vitest';
-import { compareRef, type CompareElementType } from '@lorafuse/kernels';
+import type { CompareElementType } from '@lorafuse/kernels';
+import { compareRef } from '@lorafuse/kernels/reference';
 import { InputError } from '../errors.js';
 import { parseSafetensorsBytes, type SafetensorsHeader } from '../safetensors/header.js';
 import { makeGpt2Checkpoint, safetensorsBytes, type FixtureTensor } from '../testing/fixtures.js';

@@ -1,6 +1,7 @@
 /** The CPU executor's merge is bit-identical to the kernels' f64 reference, row range by row range. */
 import { describe, expect, it } from 'vitest';
-import { loraMergeRef, type LoraMergeOrientation } from '@lorafuse/kernels';
+import { loraMergeRef } from '@lorafuse/kernels/reference';
+import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
 import { countNonFinite, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { SeededRandom } from '../testing/random.js';

@@ -5,7 +5,7 @@
  * in a small f64 array, the other factor transposed once so the inner loop reads contiguous memory,
  * W updated in place. The same math the WebGPU kernel is tested against.
  */
-import { loraMergeSizes, type LoraMergeOrientation } from '@lorafuse/kernels';
+import { loraMergeSizes, type LoraMergeOrientation } from '@lorafuse/kernels/internal';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '../safetensors/dtype.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import type { TensorSource } from '../plan/types.js';

@@ -3,7 +3,7 @@
  * tied pair, the model class of a config, and the two key layouts (GPT2LMHeadModel's `transformer.`
  * prefix and GPT2Model's bare names).
  */
-import type { LoraMergeOrientation } from '@lorafuse/kernels';
+import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
 
 /** How a module stores its weight, which decides how a LoRA delta is laid onto it. */
 export type ModuleKind = 'conv1d' | 'linear' | 'embedding' | 'other';

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `@lorafuse/kernels/testing`: the seeded PRNG and f32 arrays that tests, fixtures and benchmarks
  * share. Pure TypeScript (no Node or DOM APIs), so pages can use it too.

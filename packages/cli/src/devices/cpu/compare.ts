@@ -1,4 +1,4 @@
-import { compareRef } from '@lorafuse/kernels';
+import { compareRef } from '@lorafuse/kernels/reference';
 import type { OpenFiles } from '../../fs/inputs.js';
 import { elementCount, elementTypeOf, type CompareExecutor } from '../device.js';
 

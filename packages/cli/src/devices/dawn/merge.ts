@@ -5,7 +5,8 @@
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
 import { decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
-import { withLoraDelta, type AdapterIdentity } from '@lorafuse/kernels';
+import type { AdapterIdentity } from '@lorafuse/kernels';
+import { withLoraDelta } from '@lorafuse/kernels/internal';
 import type { OpenFiles } from '../../fs/inputs.js';
 import { addDelta } from '../add-delta.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';

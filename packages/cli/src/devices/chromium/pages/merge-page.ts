@@ -6,7 +6,8 @@
  * travel over HTTP.
  */
 import { decodeToF32 } from '@lorafuse/core';
-import { requestLorafuseDevice, runLoraMerge, withLoraDelta } from '@lorafuse/kernels';
+import { requestLorafuseDevice } from '@lorafuse/kernels';
+import { runLoraMerge, withLoraDelta } from '@lorafuse/kernels/internal';
 import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
 import type { PageDeltaRequest, PageDeltaResult } from '../protocol.js';
 
