@@ -5,6 +5,7 @@
 export { encodeLoraMerge, runLoraMerge, withLoraDelta, LORA_MERGE_WORKGROUP, LORA_MERGE_TILE } from './lora-merge/lora-merge.js';
 export type { EncodeLoraMergeParams, EncodedLoraMerge, RunLoraMergeParams, LoraMergeLimits, LoraDeltaParams, LoraDeltaTerm } from './lora-merge/lora-merge.js';
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
+export { doraScaleRef, doraFeatureCount, type DoraScaleRefParams, type DoraFeatureAxis } from './dora-scale/dora-scale.ref.js';
 export { loraMergeSizes, type LoraMergeOrientation, type LoraMergeShape, type LoraMergeSizes } from './lora-merge/lora-merge.shape.js';
 export { requestLorafuseDevice, isSoftwareAdapter, LORAFUSE_RAISED_LIMITS, LORAFUSE_OPTIONAL_FEATURES, type AdapterIdentity } from './device.js';
 export {

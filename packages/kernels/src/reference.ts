@@ -4,4 +4,5 @@
  */
 export * from './forward/index.js';
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
+export { doraScaleRef, doraFeatureCount, type DoraScaleRefParams, type DoraFeatureAxis } from './dora-scale/dora-scale.ref.js';
 export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
