@@ -108,6 +108,14 @@ describe('lorafuse merge: DoRA', () => {
     expect(JSON.parse(b.stdout).behaviour.ok).toBe(false);
   });
 
+  it('the WGSL forward pass refuses a DoRA adapter by name instead of computing plain LoRA', async () => {
+    const r = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, '--ids', '1,2', '--device', 'dawn']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/DoRA module.*--device cpu/s);
+    const cpu = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, '--ids', '1,2', '--json']);
+    expect(cpu.code, cpu.stderr).toBe(0);
+  });
+
   for (const device of ['webgpu', 'dawn'] as const) {
     it(`--device ${device}: the same DoRA merge (GPU LoRA sum, the same DoRA step)`, async () => {
       const out = join(work, `out-${device}`);
