@@ -15,7 +15,10 @@ What is checked (loaded by transformers, the output must compute what PEFT compu
             no unexpected extra tensors.
   weights   a float64 reference computed here with torch from the adapter files alone:
               W + s·(B@A)ᵀ for Conv1D (c_attn, c_proj, c_fc, q_attn), W + s·(B@A) for Linear,
-              W + s·(B@A)ᵀ for Embedding (lora_embedding_A/B), bias += s·lora_B.bias,
+              W + s·(B@A)ᵀ for Embedding (lora_embedding_A/B), bias += s·lora_B.bias;
+              DoRA (use_dora, `<m>.lora_magnitude_vector`): then m / ||W + delta|| per output feature times
+              W + delta (norm over the input dim: per column of Conv1D [in, out] and Embedding [vocab, dim],
+              per row of Linear [out, in]);
               non-LoRA adapter tensors replace the base tensor (`.base_layer.` and `.modules_to_save.` dropped
               from the name; `<m>.original_module.*`, which PEFT's save_embedding_layers also writes for a
               modules_to_save wrapper, is ignored as PEFT's forward ignores it);
@@ -267,9 +270,12 @@ class Reference:
         self.token_rows: dict[str, tuple[list[int], torch.Tensor, str]] = {}
 
         stripped = {k.removeprefix("base_model.model."): t for k, t in adapter.items()}
+        # DoRA (use_dora): canonical weight name -> (magnitude [features], dim the norm runs over in base layout).
+        self.dora: dict[str, tuple[torch.Tensor, int]] = {}
+        use_dora = bool(adapter_cfg.get("use_dora", False))
         for key in stripped:
-            if key.endswith("lora_magnitude_vector"):
-                raise NotImplementedError(f"judge does not model DoRA ({key})")
+            if key.endswith("lora_magnitude_vector") and not use_dora:
+                raise NotImplementedError(f"judge: DoRA magnitude vector {key} without use_dora")
             if "token_adapter" in key and not key.endswith(".token_adapter.trainable_tokens_delta"):
                 raise NotImplementedError(f"judge does not know the trainable-tokens tensor {key}")
         for key, A in stripped.items():
@@ -289,6 +295,14 @@ class Reference:
             wname = canon(module) + ".weight"
             self.deltas[wname] = self.deltas.get(wname, 0) + delta
             self.module_of[wname] = module
+            if use_dora:
+                mag = stripped.get(f"{module}.lora_magnitude_vector")
+                if mag is None:
+                    v.fail(f"judge: use_dora but {module}.lora_magnitude_vector is missing")
+                else:
+                    # One L2 norm per output feature: over the rows (dim 0) of a Conv1D [in, out] or an
+                    # Embedding [vocab, dim]; over the columns (dim 1) of a Linear [out, in].
+                    self.dora[wname] = (mag.double(), 0 if (kind == "lora_embedding_A" or last in CONV1D_NAMES) else 1)
             bias = stripped.get(f"{module}.lora_B.bias")
             if bias is not None:
                 bname = canon(module) + ".bias"
@@ -367,7 +381,14 @@ class Reference:
             if rows.shape[1] != b.shape[1] or max(indices) >= b.shape[0]:
                 raise ValueError(f"trainable-token rows {list(rows.shape)} at {indices} do not fit {name} {list(b.shape)}")
             return b.index_copy(0, torch.tensor(indices), rows.double())
-        return b + self.deltas[name] if name in self.deltas else b
+        merged = b + self.deltas[name] if name in self.deltas else b
+        if name in self.dora:
+            # DoRA: W' = m / ||W + dW|| * (W + dW), the norm from the unmerged weight plus this delta.
+            mag, dim = self.dora[name]
+            norm = torch.linalg.norm(merged, dim=dim)
+            factor = (mag / norm).unsqueeze(dim)
+            merged = factor * merged
+        return merged
 
     def exact_rows(self, name: str) -> list[int] | None:
         """The trainable-token indices of `name` when its reference is exact (rows copied into the base or a full

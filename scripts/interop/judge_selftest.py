@@ -205,8 +205,22 @@ def var_float64_rounded(c: Path, d: Path) -> None:
     save(d, t)
 
 
+def mut_dora_norm_of_base(case_dir: Path, d: Path, module: str, scale: float) -> None:
+    """DoRA with the norm taken from the base weight alone (Conv1D: per column), not from W + delta."""
+    base = J.read_checkpoint(case_dir / "base")
+    _, ad = J.read_adapter(case_dir / "adapter")
+    m = ad[f"base_model.model.{module}.lora_magnitude_vector"].double()
+    A, B = adapter_parts(case_dir, module)
+    w = base[module + ".weight"].double()
+    set_weight(d, module + ".weight", (m / torch.linalg.norm(w, dim=0)).unsqueeze(0) * (w + scale * (B @ A).T))
+
+
 # (name, case, mutate(case_dir, out_dir), the judge must FAIL it?)
 MUTANTS = [
+    ("dora-scaling-forgotten", "dora-attn-mlp",
+     lambda c, d: mut_scale(c, d, "transformer.h.0.mlp.c_fc", 8 / 4)),
+    ("dora-norm-of-base-weight-only", "dora-attn-mlp",
+     lambda c, d: mut_dora_norm_of_base(c, d, "transformer.h.1.attn.c_attn", 8 / 4)),
     ("attn-c_proj-no-transpose", "attn-mlp", mut_no_transpose),
     ("rslora-scale-alpha-over-r", "rslora",
      lambda c, d: mut_scale(c, d, "transformer.h.0.attn.c_attn", 16 / 8)),
@@ -243,6 +257,7 @@ MUTANTS = [
     ("attn-bias-buffers-carried", "hub-layout-base", var_buffers_carried, False),
     ("float64-merge-rounded-once", "rank-alpha-pattern", var_float64_rounded, False),
     ("float64-merge-rounded-once-bf16", "base-bf16", var_float64_rounded, False),
+    ("dora-float64-merge-rounded-once-bf16", "dora-base-bf16", var_float64_rounded, False),
 ]
 
 # Tied wte/lm_head (the adapter changes one or both uses of the shared matrix), from effective/. The optional
@@ -252,6 +267,8 @@ TIED_MUTANTS = [
     ("tie-kept-lm-head-trained", "tied-mts-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
     ("tie-kept-lora-lm-head-lost", "tied-lora-lm-head", lambda c, d: drop_lm_head_keep_tie(d), True, True),
     ("lora-lm-head-delta-in-shared-matrix", "tied-lora-lm-head", lambda c, d: wte_from_lm_head_keep_tie(d), True, True),
+    ("dora-lm-head-in-shared-matrix", "tied-dora-lm-head", lambda c, d: wte_from_lm_head_keep_tie(d), True, True),
+    ("both-stored-config-tied-dora-wte", "tied-dora-wte", lambda c, d: config_says_tied(d), True, True),
     ("both-stored-config-tied-lora-lm-head", "tied-lora-lm-head", lambda c, d: config_says_tied(d), True, True),
     ("both-stored-config-tied-lora-wte", "tied-lora-wte", lambda c, d: config_says_tied(d), True, True),
     ("both-stored-config-tied-resized", "tied-mts-resized-pad", lambda c, d: config_says_tied(d), True, True),

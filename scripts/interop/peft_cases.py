@@ -122,6 +122,19 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn", "c_proj", "c_fc"], r=4, lora_alpha=8),
         base_dtype="bfloat16",
     ),
+    "dora-attn-mlp": dict(
+        desc="DoRA (use_dora) on c_attn and c_fc (Conv1D: one norm per output column), magnitudes perturbed "
+             "(seeded) before save_pretrained; expected = PEFT's merge",
+        lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8, use_dora=True),
+        dora_perturb=True,
+    ),
+    "dora-base-bf16": dict(
+        desc="DoRA on c_attn and c_proj over a BF16 base (as base-bf16): norms and scaling in f32, one rounding to "
+             "bfloat16",
+        lora=dict(target_modules=["c_attn", "c_proj"], r=4, lora_alpha=8, use_dora=True),
+        dora_perturb=True,
+        base_dtype="bfloat16",
+    ),
     "sharded-output": dict(
         desc="lorafuse merge --max-shard-size 10KB: the output split into shards + model.safetensors.index.json; "
              "expected/ is PEFT's merge saved by save_pretrained(max_shard_size='10KB'), so the judge can hold "
@@ -193,6 +206,22 @@ CASES: dict[str, dict] = {
     "tied-mts-equal": dict(
         desc="(e) modules_to_save [wte, lm_head] left untrained: both copies equal the base, so the tie must be kept",
         lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, modules_to_save=["wte", "lm_head"]),
+        tied=dict(),
+    ),
+    # ---- DoRA (use_dora): `dora_perturb` multiplies every magnitude vector by seeded noise before
+    # save_pretrained (with init_lora_weights=False PEFT starts m at the weight norm, a DoRA factor of 1).
+    "tied-dora-lm-head": dict(
+        desc="DoRA on the tied lm_head (target_modules [lm_head, c_attn], use_dora): lm_head's norm is per row of the "
+             "shared [vocab, n_embd] matrix plus its delta; wte stays the base, so the merge must untie",
+        lora=dict(target_modules=["lm_head", "c_attn"], r=4, lora_alpha=8, use_dora=True),
+        dora_perturb=True,
+        tied=dict(),
+    ),
+    "tied-dora-wte": dict(
+        desc="DoRA on the tied wte (lora_embedding_A/B + magnitude [n_embd], target_modules [wte, c_attn]): the "
+             "norm is per embedding dimension over the vocabulary; lm_head stays the base, so the merge must untie",
+        lora=dict(target_modules=["wte", "c_attn"], r=4, lora_alpha=8, use_dora=True),
+        dora_perturb=True,
         tied=dict(),
     ),
     # ---- trainable tokens: `trainable_token_indices` rows are full new values, index_copy'd into the
@@ -389,6 +418,7 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     torch.manual_seed(adapter_seed)
     lora_kwargs = dict(spec["lora"])
     peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(**lora_kwargs, init_lora_weights=False))
+    dora_perturbed = perturb_dora_magnitudes(name, peft_model) if spec.get("dora_perturb") else []
     created_table = lora_module_table(peft_model)
     peft_model.save_pretrained(adapter_dir)
     if spec.get("torch_bin"):
@@ -428,6 +458,7 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         "lora_config": {**lora_kwargs, "init_lora_weights": False},
         "lora_modules": table,
         "lora_modules_at_creation": created_table if table != created_table else None,
+        **({"dora_magnitudes_perturbed": dora_perturbed} if dora_perturbed else {}),
         "expected_extra_files_copied_from_base": copied,
         # `lorafuse merge --max-shard-size` for this case, and expected/ saved with the same limit.
         **({"max_shard_size": spec["max_shard_size"]} if spec.get("max_shard_size") else {}),
@@ -466,7 +497,8 @@ def effective_weights(peft_model) -> dict:
             for n, t in base.named_parameters(recurse=False):
                 out[prefix + n] = t.detach().clone()
             with torch.no_grad():
-                out[prefix + "weight"] = (base.weight.detach() + module.get_delta_weight("default")).clone()
+                out[prefix + "weight"] = dora_effective_weight(module) if module.use_dora.get("default") else \
+                    (base.weight.detach() + module.get_delta_weight("default")).clone()
             return
         for n, t in module.named_parameters(recurse=False):
             out[prefix + n] = t.detach().clone()
@@ -475,6 +507,46 @@ def effective_weights(peft_model) -> dict:
 
     visit("", peft_model.base_model.model)
     return out
+
+
+def dora_effective_weight(module):
+    """The weight a DoRA layer's unmerged forward uses, in base layout, from PEFT's own pieces: the delta
+    (get_delta_weight), the weight norm of base + delta (its DoRA layer's get_weight_norm, one per output
+    feature) and the magnitude vector; for an Embedding the delta is transposed for the norm and the factor
+    scales the columns, as DoraEmbeddingVariant does."""
+    import torch
+    from peft.tuners.lora.layer import Embedding as LoraEmbedding
+    from peft.utils.other import transpose
+    w = module.get_base_layer().weight.detach()
+    delta = module.get_delta_weight("default")
+    dora = module.lora_magnitude_vector["default"]
+    if isinstance(module, LoraEmbedding):
+        norm = dora.get_weight_norm(w, delta.T, scaling=1).detach()
+        factor = (dora.weight / norm).view(1, -1)
+    else:
+        norm = dora.get_weight_norm(w, transpose(delta, module.fan_in_fan_out), scaling=1).detach()
+        factor = transpose((dora.weight / norm).view(-1, 1), module.fan_in_fan_out)
+    return (factor * (w + delta)).detach().clone()
+
+
+def perturb_dora_magnitudes(name: str, peft_model) -> list[str]:
+    """Seeded noise on every DoRA magnitude vector (standing in for training): with init_lora_weights=False PEFT
+    sets m = ||W + s·B@A||, which makes the DoRA factor 1 and hides a merge that forgets it. Returns the
+    modules perturbed."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+    done = []
+    for path, mod in peft_model.base_model.model.named_modules():
+        if not isinstance(mod, LoraLayer) or not mod.use_dora.get("default"):
+            continue
+        m = mod.lora_magnitude_vector["default"].weight
+        g = torch.Generator().manual_seed(seed_of(name, f"perturb-dora/{path}"))
+        with torch.no_grad():
+            m.mul_(1 + 0.2 * torch.randn(m.shape, generator=g))
+        done.append(path)
+    if not done:
+        raise RuntimeError(f"{name}: dora_perturb set but PEFT built no DoRA layer")
+    return done
 
 
 def tied_token_batch(base_vocab: int, vocab: int, n_positions: int, token_ids=()):
@@ -573,6 +645,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
             with torch.no_grad():
                 copy_w.add_(0.02 * torch.randn(copy_w.shape, generator=g))
         token_wrappers = perturb_token_rows(name, peft_model) if tied.get("perturb_tokens") else {}
+        dora_perturbed = perturb_dora_magnitudes(name, peft_model) if spec.get("dora_perturb") else []
         peft_model.save_pretrained(adapter_dir, save_embedding_layers=tied.get("save_embedding_layers", "auto"))
 
         # --- effective/: the adapter as PEFT reads it back from disk, unmerged.
@@ -642,6 +715,7 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         "build": {"base_loaded_from": "base (relative to the case dir)", "resize_token_embeddings": resize,
                   "modules_to_save_perturbed": tied.get("perturb", []),
                   "trainable_token_wrappers": token_wrappers,
+                  "dora_magnitudes_perturbed": dora_perturbed,
                   "save_embedding_layers": tied.get("save_embedding_layers", "auto")},
         "adapter_embedding_keys": embedding_keys(adapter_dir / "adapter_model.safetensors"),
         "lora_modules": table,

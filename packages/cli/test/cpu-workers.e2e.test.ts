@@ -56,6 +56,22 @@ describe('CPU merge pool (worker threads, built)', () => {
     got.release!();
   });
 
+  it('DoRA: the rows merged by the workers, then the per-feature scaling, bit-identical to mergeOnCpu', async () => {
+    for (const [featureAxis, n] of [['row', rows], ['column', cols]] as const) {
+      const dora = { magnitude: put(`m-${featureAxis}`, Float32Array.from(values(n, 4), (v) => 1 + v / 2), [n]), featureAxis };
+      const withDora = { ...source, dora };
+      for (const dtype of ['F32', 'BF16'] as const) {
+        const expected = await mergeOnCpu(withDora, dtype, read);
+        const plain = await mergeOnCpu(source, dtype, read);
+        expect(Buffer.compare(expected.bytes, plain.bytes)).not.toBe(0);
+        const got = await pool.merge(withDora, dtype, read, readInto);
+        expect(Buffer.compare(got.bytes, expected.bytes), `${featureAxis} ${dtype}`).toBe(0);
+        if (got.digest) expect(got.digest).toBe(createHash('sha256').update(expected.bytes).digest('hex'));
+        got.release?.();
+      }
+    }
+  });
+
   it('never hands out a buffer that is still held, and reuses it once released', async () => {
     const first = await pool.merge(source, 'F32', read, readInto);
     const second = await pool.merge(source, 'F32', read, readInto);

@@ -187,12 +187,12 @@ describe('lorafuse merge: bad input leaves nothing behind and exits 2', () => {
     expect(existsSync(join(c.dir, 'o6')) || existsSync(join(c.dir, 'o7'))).toBe(false);
   });
 
-  it('refuses unsupported adapter features by name (DoRA)', async () => {
+  it('refuses use_dora without DoRA magnitude vectors, naming the missing tensor', async () => {
     const cfg = JSON.parse(await readFile(join(c.adapterDir, 'adapter_config.json'), 'utf8'));
     const dora = await writeDir(join(c.dir, 'dora'), { 'adapter_config.json': JSON.stringify({ ...cfg, use_dora: true }), 'adapter_model.safetensors': await readFile(join(c.adapterDir, 'adapter_model.safetensors')) });
     const r = await runLorafuse(['merge', c.baseDir, dora, '--out', join(c.dir, 'o4'), '--device', 'cpu']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/DoRA/);
+    expect(r.stderr).toMatch(/no DoRA magnitude vector: ".*transformer.h.0.attn.c_attn.lora_magnitude_vector"/);
     expect(existsSync(join(c.dir, 'o4'))).toBe(false);
   });
 

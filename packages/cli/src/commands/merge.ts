@@ -125,7 +125,7 @@ function humanReport(r: MergeReport): string {
   ];
   const scales = new Map<string, number>();
   for (const m of r.loraModules) {
-    const k = `r=${m.rank} alpha=${m.alpha} scale=${m.scale}`;
+    const k = `r=${m.rank} alpha=${m.alpha} scale=${m.scale}${m.dora ? ' (DoRA)' : ''}`;
     scales.set(k, (scales.get(k) ?? 0) + 1);
   }
   for (const [k, n] of scales) lines.push(`  ${n} module(s) with ${k}`);

@@ -1,5 +1,7 @@
-import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '@lorafuse/core';
+import { applyDoraStep, decodeToF32, encodeFromF32, type FloatCodecDtype, type MergeTensor, type ReadTensorBytes } from '@lorafuse/core';
 import type { MergedBytes } from './device.js';
+
+type MergeSource = MergeTensor['source'];
 
 /**
  * W + ΔW in f32 (each sum rounded to f32, as the kernel's own `+=` does), in `outDtype`, with the
@@ -7,6 +9,22 @@ import type { MergedBytes } from './device.js';
  * nobody else holds, such as a fresh read of the base file.
  */
 export function addDelta(wBytes: Uint8Array, wDtype: FloatCodecDtype, deltaBytes: Uint8Array, outDtype: FloatCodecDtype): MergedBytes {
+  const { w, nonFinite, inPlace } = sumDelta(wBytes, wDtype, deltaBytes);
+  return { bytes: inPlace && outDtype === 'F32' ? wBytes : encodeFromF32(outDtype, w), nonFinite };
+}
+
+/**
+ * {@link addDelta} followed by the source's DoRA step (core's `applyDoraStep`, the CPU executor's own)
+ * before the one rounding to `outDtype`; without a DoRA step, exactly {@link addDelta}.
+ */
+export async function addDeltaThenDora(source: MergeSource, wBytes: Uint8Array, deltaBytes: Uint8Array, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<MergedBytes> {
+  if (!source.dora) return addDelta(wBytes, source.base.dtype as FloatCodecDtype, deltaBytes, outDtype);
+  const { w, inPlace } = sumDelta(wBytes, source.base.dtype as FloatCodecDtype, deltaBytes);
+  const nonFinite = (await applyDoraStep(source, w, read))!;
+  return { bytes: inPlace && outDtype === 'F32' ? wBytes : encodeFromF32(outDtype, w), nonFinite };
+}
+
+function sumDelta(wBytes: Uint8Array, wDtype: FloatCodecDtype, deltaBytes: Uint8Array): { w: Float32Array; nonFinite: number; inPlace: boolean } {
   const aligned = deltaBytes.byteOffset % 4 === 0 ? deltaBytes : deltaBytes.slice();
   const delta = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
   const inPlace = wDtype === 'F32' && wBytes.byteOffset % 4 === 0;
@@ -18,5 +36,5 @@ export function addDelta(wBytes: Uint8Array, wDtype: FloatCodecDtype, deltaBytes
     w[i] = v;
     if (v - v !== 0) nonFinite++;
   }
-  return { bytes: inPlace && outDtype === 'F32' ? wBytes : encodeFromF32(outDtype, w), nonFinite };
+  return { w, nonFinite, inPlace };
 }

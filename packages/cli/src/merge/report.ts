@@ -12,7 +12,8 @@ export interface MergeReport {
   adapter: string;
   out: string;
   tensors: { merged: number; replaced: number; added: number; copied: number };
-  loraModules: Array<{ module: string; rank: number; alpha: number; scale: number; orientation: string }>;
+  /** `dora`: the module's sum is rescaled per output feature by its DoRA magnitude vector. */
+  loraModules: Array<{ module: string; rank: number; alpha: number; scale: number; orientation: string; dora: boolean }>;
   tie: { decision: string; reason: string };
   configChanges: readonly string[];
   findings: readonly Finding[];
@@ -62,7 +63,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     adapter: o.dirs.adapter,
     out: o.dirs.out,
     tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: weightLayoutOfModule(d.modulePath)?.label ?? 'Conv1D [in, out]' }))),
+    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: weightLayoutOfModule(d.modulePath)?.label ?? 'Conv1D [in, out]', dora: t.source.dora !== undefined }))),
     tie: plan.tie.state === 'decided'
       ? { decision: plan.tie.decision, reason: plan.tie.reason }
       : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },

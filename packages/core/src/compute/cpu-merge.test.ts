@@ -72,4 +72,43 @@ describe('mergeOnCpu', () => {
     expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(expected)]);
     expect(result.nonFinite).toBe(0);
   });
+
+  it('DoRA: scales W + ΔW per output feature to m / ‖W + ΔW‖ (columns of Conv1D/Embedding, rows of Linear), then rounds once', async () => {
+    for (const [orientation, featureAxis, dtype] of [['transposed', 'column', 'F32'], ['linear', 'row', 'F32'], ['transposed', 'column', 'BF16']] as const) {
+      const rows = 11;
+      const cols = 6;
+      const { w, a, b } = inputs(rows, cols, 2, orientation, 9);
+      const features = featureAxis === 'row' ? rows : cols;
+      const m = Float32Array.from({ length: features }, (_, j) => 0.5 + j / 7);
+      const files: Record<string, Float32Array> = { w, a, b, m };
+      const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
+      const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 2, alpha: 1, scale: 0.75, orientation, rows, cols }], dora: { magnitude: ref('m'), featureAxis } };
+      const result = await mergeOnCpu(source, dtype, async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
+      // Independently: V = W + ΔW (f32), then per feature j the f64 norm over its elements.
+      const v = loraMergeRef({ rows, cols, rank: 2, orientation, w, a, b, scale: 0.75 });
+      const at = (j: number, i: number) => (featureAxis === 'row' ? j * cols + i : i * cols + j);
+      const len = featureAxis === 'row' ? cols : rows;
+      const want = new Float32Array(rows * cols);
+      for (let j = 0; j < features; j++) {
+        let ss = 0;
+        for (let i = 0; i < len; i++) ss += v[at(j, i)]! ** 2;
+        for (let i = 0; i < len; i++) want[at(j, i)] = (m[j]! / Math.sqrt(ss)) * v[at(j, i)]!;
+      }
+      if (dtype === 'F32') {
+        expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(want)]);
+      } else {
+        const got = new Uint16Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols);
+        got.forEach((h, i) => expect(new Float32Array(new Uint32Array([h << 16]).buffer)[0]).toBeCloseTo(want[i]!, 2));
+      }
+      expect(result.nonFinite).toBe(0);
+    }
+  });
+
+  it('DoRA: a zero-norm feature gives NaN/Inf, counted like any other non-finite result', async () => {
+    const files: Record<string, Float32Array> = { w: new Float32Array([0, 1, 0, 1]), a: new Float32Array([0, 0]), b: new Float32Array([0, 0]), m: new Float32Array([1, 1]) };
+    const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
+    const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 1, alpha: 1, scale: 1, orientation: 'transposed' as const, rows: 2, cols: 2 }], dora: { magnitude: ref('m'), featureAxis: 'column' as const } };
+    const result = await mergeOnCpu(source, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
+    expect(result.nonFinite).toBe(2);
+  });
 });

@@ -6,6 +6,7 @@
  * W updated in place. The same math the WebGPU kernel is tested against.
  */
 import { loraMergeSizes, type LoraMergeOrientation } from '@lorafuse/kernels/internal';
+import { doraScaleRef } from '@lorafuse/kernels/reference';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '../safetensors/dtype.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import type { TensorSource } from '../plan/types.js';
@@ -142,8 +143,9 @@ export function countNonFinite(values: Float32Array): number {
 }
 
 /**
- * Computes `base + Σ scale · delta` for a `merge` source, encoded as `outDtype`, on this thread.
- * Bit-identical to applying `loraMergeRef` delta after delta.
+ * Computes `base + Σ scale · delta` for a `merge` source (then its DoRA step, if any), encoded as
+ * `outDtype`, on this thread. Bit-identical to applying `loraMergeRef` delta after delta, then
+ * `doraScaleRef`.
  */
 export async function mergeOnCpu(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<CpuMergeResult> {
   const w = decodeToF32(source.base.dtype as FloatCodecDtype, await read(source.base));
@@ -155,5 +157,21 @@ export async function mergeOnCpu(source: Extract<TensorSource, { kind: 'merge' }
   }
   // With no delta (never planned), nothing was counted; count what the base holds.
   if (source.deltas.length === 0) nonFinite = countNonFinite(w);
-  return { bytes: encodeFromF32(outDtype, w), nonFinite };
+  const scaled = await applyDoraStep(source, w, read);
+  return { bytes: encodeFromF32(outDtype, w), nonFinite: scaled ?? nonFinite };
+}
+
+/**
+ * The DoRA step of a `merge` source, in place on its merged f32 matrix `w` (= W + ΔW): each output
+ * feature scaled by `m / ‖W + ΔW‖` with the kernels' reference (`doraScaleRef`). Returns the count
+ * of NaN/Inf values after it, or `null` when the source has no DoRA step (`w` untouched). Every
+ * executor calls this after its own LoRA merge, so all devices give the same bytes.
+ */
+export async function applyDoraStep(source: Extract<TensorSource, { kind: 'merge' }>, w: Float32Array, read: ReadTensorBytes): Promise<number | null> {
+  const dora = source.dora;
+  if (!dora) return null;
+  const first = source.deltas[0];
+  const [rows, cols] = first ? [first.rows, first.cols] : (source.base.shape as [number, number]);
+  const magnitude = decodeToF32(dora.magnitude.dtype as FloatCodecDtype, await read(dora.magnitude));
+  return doraScaleRef({ w, rows, cols, magnitude, featureAxis: dora.featureAxis });
 }

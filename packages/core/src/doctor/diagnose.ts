@@ -1,7 +1,7 @@
 /**
  * `lorafuse doctor`: the misconfigurations that make a merged GPT-2 misbehave (targets that match
  * nothing, a module both LoRA-targeted and saved whole, one side of the tied pair trained, a resized
- * vocabulary without its weights, a different base), each a finding with a severity and a fix.
+ * vocabulary without its weights, DoRA tensors that disagree with use_dora, a different base), each a finding with a severity and a fix.
  * Pure: configs, headers and the plan in, findings out. `merge` runs the same checks on its one plan
  * and stops on errors.
  */
@@ -198,9 +198,54 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
     }
   }
 
-  // Everything the planner refuses is an error here too.
-  if (planned instanceof LorafuseError) {
+  findings.push(...doraFindings(adapter));
+
+  // Everything the planner refuses is an error here too (once: a DoRA refusal is reported above).
+  if (planned instanceof LorafuseError && !findings.some((f) => f.code === planned.code)) {
     findings.push({ severity: 'error', code: planned.code, message: planned.message, ...(planned.hint ? { fix: planned.hint } : {}), ...(planned.subject ? { subject: planned.subject } : {}) });
   }
   return findings;
+}
+
+/**
+ * DoRA's tensors against `use_dora`: every LoRA module of a DoRA adapter needs its magnitude vector,
+ * and magnitude vectors without `use_dora` are ignored by PEFT (a plain LoRA is built), each listed.
+ */
+function doraFindings(adapter: DoctorInput['adapter']): Finding[] {
+  const factors: string[] = [];
+  const magnitudes = new Set<string>();
+  const names = new Map<string, string>();
+  for (const t of adapter.file.tensors) {
+    const k = parseAdapterKey(t.name);
+    if (k.kind === 'lora_A' || k.kind === 'lora_embedding_A') {
+      factors.push(k.modulePath);
+      names.set(k.modulePath, t.name.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector'));
+    } else if (k.kind === 'lora_magnitude_vector') {
+      magnitudes.add(k.modulePath);
+      names.set(k.modulePath, t.name);
+    }
+  }
+  const list = (modules: readonly string[]) => {
+    const keys = modules.map((m) => `"${names.get(m)}"`);
+    return keys.length > 4 ? `${keys.slice(0, 4).join(', ')} and ${keys.length - 4} more` : keys.join(', ');
+  };
+  if (adapter.config.useDora) {
+    const missing = factors.filter((m) => !magnitudes.has(m));
+    if (missing.length === 0) return [];
+    return [{
+      severity: 'error',
+      code: 'DORA_MAGNITUDE_MISSING',
+      subject: names.get(missing[0]!)!,
+      message: `adapter_config.json sets use_dora: true, but ${missing.length} of ${factors.length} LoRA module(s) have no DoRA magnitude vector: ${list(missing)}`,
+      fix: 'PEFT saves one lora_magnitude_vector per DoRA module; re-save the adapter with PEFT, or set use_dora: false if it was trained without DoRA.',
+    }];
+  }
+  if (magnitudes.size === 0) return [];
+  return [{
+    severity: 'error',
+    code: 'DORA_WITHOUT_USE_DORA',
+    subject: names.get([...magnitudes][0]!)!,
+    message: `the adapter holds ${magnitudes.size} DoRA magnitude vector(s) (${list([...magnitudes])}) but adapter_config.json does not set use_dora: true: PEFT would ignore them and build a plain LoRA`,
+    fix: 'If the adapter was trained with DoRA, set "use_dora": true in adapter_config.json; otherwise remove the lora_magnitude_vector tensors.',
+  }];
 }

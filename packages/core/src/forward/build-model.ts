@@ -106,8 +106,8 @@ function headUnit(config: ForwardConfig, params: ParamTable, get: (n: string, s:
 
 function checkedLora(label: string, module: string, terms: readonly LoraTerm[], inDim: number, outDim: number): readonly LoraTerm[] {
   for (const t of terms) {
-    if (t.a.length !== t.rank * inDim || t.b.length !== outDim * t.rank) {
-      throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: the LoRA factors of ${t.module} do not fit ${module} (${inDim} in, ${outDim} out, rank ${t.rank})`, {
+    if (t.a.length !== t.rank * inDim || t.b.length !== outDim * t.rank || (t.magnitude !== undefined && t.magnitude.length !== outDim)) {
+      throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: the LoRA factors${t.magnitude ? ' or DoRA magnitude vector' : ''} of ${t.module} do not fit ${module} (${inDim} in, ${outDim} out, rank ${t.rank})`, {
         subject: t.module,
         hint: 'The adapter was trained on a different model size; use the base it was trained on.',
       });

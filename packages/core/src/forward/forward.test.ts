@@ -168,6 +168,59 @@ describe('applyAdapterUnmerged', () => {
     expect(compareLogits(ids, a, forwardGpt2(model(base), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBeGreaterThan(0);
   });
 
+  it('DoRA applied to activations equals the model with DoRA-merged weights (Conv1D, Linear head, embedding)', () => {
+    const base = randomParams(20, { 'lm_head.weight': [V, E] });
+    base.set('lm_head.weight', { shape: [V, E], values: new SeededRandom(21).normalArray(V * E, 0.5) });
+    const r = 2;
+    const magnitude = (key: string, n: number): AdapterTensorValues => ({ key, shape: [n], values: Float32Array.from(rng.normalArray(n, 0.5), (v) => 1 + Math.abs(v)) });
+    const tensors = [
+      factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [r, E]),
+      factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [3 * E, r]),
+      magnitude('base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', 3 * E),
+      factor('base_model.model.lm_head.lora_A.weight', [r, E]),
+      factor('base_model.model.lm_head.lora_B.weight', [V, r]),
+      magnitude('base_model.model.lm_head.lora_magnitude_vector', V),
+      factor('base_model.model.transformer.wte.lora_embedding_A', [r, V]),
+      factor('base_model.model.transformer.wte.lora_embedding_B', [E, r]),
+      magnitude('base_model.model.transformer.wte.lora_magnitude_vector', E),
+    ];
+    const cfg = adapterConfig({ r, lora_alpha: 3, use_dora: true, target_modules: ['c_attn', 'lm_head', 'wte'] });
+    const parts = applyAdapterUnmerged({ base, baseTied: false, baseArchitecture: 'GPT2LMHeadModel', config: cfg, tensors, label: 'adapter' });
+    const unmerged = buildGpt2Model({ config: forwardConfigOf({ ...config, tie_word_embeddings: false }, 'c'), params: parts.params, lora: parts.lora, label: 'u' });
+
+    // By hand: W + ΔW, then each output feature scaled to its magnitude.
+    const doraByHand = (name: string, i: number, outDim: number, inDim: number, storedInOut: boolean) => {
+      const [a, b, m] = [tensors[3 * i]!.values, tensors[3 * i + 1]!.values, tensors[3 * i + 2]!.values];
+      const v = mergedByHand(base.get(name)!.values, a, b, r, outDim, inDim, 1.5, storedInOut);
+      for (let o = 0; o < outDim; o++) {
+        const at = (k: number) => (storedInOut ? k * outDim + o : o * inDim + k);
+        let ss = 0;
+        for (let k = 0; k < inDim; k++) ss += v[at(k)]! ** 2;
+        for (let k = 0; k < inDim; k++) v[at(k)] = (m[o]! / Math.sqrt(ss)) * v[at(k)]!;
+      }
+      return { shape: base.get(name)!.shape, values: v };
+    };
+    const merged = new Map(base);
+    merged.set('transformer.h.0.attn.c_attn.weight', doraByHand('transformer.h.0.attn.c_attn.weight', 0, 3 * E, E, true));
+    merged.set('lm_head.weight', doraByHand('lm_head.weight', 1, V, E, false));
+    merged.set('transformer.wte.weight', doraByHand('transformer.wte.weight', 2, E, V, true));
+    const ids = [0, 4, 19, 7];
+    const a = forwardGpt2(unmerged, ids);
+    expect(compareLogits(ids, a, forwardGpt2(model(merged), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBe(0);
+    // Plain LoRA (the magnitudes dropped) gives other logits: the DoRA scaling is applied.
+    const plain = applyAdapterUnmerged({ base, baseTied: false, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, lora_alpha: 3, target_modules: ['c_attn', 'lm_head', 'wte'] }), tensors, label: 'adapter' });
+    expect(plain.notes.join(' ')).toMatch(/lora_magnitude_vector: a DoRA magnitude vector, ignored/);
+    const plainModel = buildGpt2Model({ config: forwardConfigOf({ ...config, tie_word_embeddings: false }, 'c'), params: plain.params, lora: plain.lora, label: 'p' });
+    expect(compareLogits(ids, a, forwardGpt2(plainModel, ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBeGreaterThan(0);
+  });
+
+  it('DoRA without its magnitude vector is refused, naming the tensor', () => {
+    const base = randomParams(22);
+    const tensors = [factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [2, E]), factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [3 * E, 2])];
+    expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r: 2, use_dora: true, target_modules: ['c_attn'] }), tensors, label: 'a' }))
+      .toThrow(expect.objectContaining({ code: 'FORWARD_ADAPTER_INCOMPLETE', subject: 'base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector' }));
+  });
+
   it('in a tied base, LoRA on wte changes the input side only and a trained wte copy leaves lm_head on the base matrix', () => {
     const base = randomParams(12);
     const r = 2;
@@ -214,7 +267,7 @@ describe('applyAdapterUnmerged', () => {
     expect(parts.notes[0]).toMatch(/transformer\.h\.0\.mlp\.c_fc: LoRA tensors ignored, as PEFT ignores them \(target_modules/);
   });
 
-  it('refuses what it does not implement by name (DoRA, lora_bias)', () => {
+  it('refuses what it does not implement by name (lora_bias)', () => {
     const base = randomParams(15);
     const bias = { key: 'base_model.model.transformer.h.0.attn.c_attn.lora_B.bias', shape: [3 * E], values: new Float32Array(3 * E) };
     expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({}), tensors: [bias], label: 'a' })).toThrow(expect.objectContaining({ code: 'FORWARD_ADAPTER_UNSUPPORTED', subject: bias.key }));

@@ -14,6 +14,11 @@ export interface LoraTerm {
   readonly scale: number;
   /** The adapter key the term came from, for reports. */
   readonly module: string;
+  /**
+   * DoRA's magnitude vector (one value per output feature): the module's output, its base part
+   * included, is then scaled by `m / ‖W + s·B·A‖` (see dora.ts).
+   */
+  readonly magnitude?: Float32Array;
 }
 
 /** A Conv1D (`W [in, out]`) or Linear (`W [out, in]`) module. */

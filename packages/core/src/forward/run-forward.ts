@@ -4,6 +4,7 @@
  */
 import { activationRef, causalAttentionRef, embeddingRef, layerNormRef, matmulRef } from '@lorafuse/kernels/reference';
 import { InputError } from '../errors.js';
+import { doraMagnitudeScale } from './dora.js';
 import { attentionScale } from './forward-config.js';
 import type { EmbeddingUnit, Gpt2Model, LinearUnit } from './gpt2-model.js';
 
@@ -38,18 +39,33 @@ export function checkForwardInput(model: Gpt2Model, ids: readonly number[], past
   if (ids.length === 0) throw new InputError('EMPTY_SEQUENCE', 'no token ids to run', { subject: 'ids', hint: 'Give at least one token.' });
 }
 
-/** `x → x W + b + Σ scale·(x Aᵀ) Bᵀ` for `rows` rows. */
+/**
+ * `x → x W + b + Σ scale·(x Aᵀ) Bᵀ` for `rows` rows. A DoRA term adds, as PEFT's forward does,
+ * `(f - 1)·(x W) + f·scale·(x Aᵀ) Bᵀ` with f = `m / ‖W + s·B·A‖` per output feature.
+ */
 export function applyLinear(unit: LinearUnit, x: Float32Array, rows: number): Float32Array {
-  const y = matmulRef(x, unit.weight, { rows, inDim: unit.inDim, outDim: unit.outDim, order: unit.order }, unit.bias);
+  const shape = { rows, inDim: unit.inDim, outDim: unit.outDim, order: unit.order };
+  const y = matmulRef(x, unit.weight, shape, unit.bias);
+  let base: Float32Array | undefined;
   for (const t of unit.lora) {
     const down = matmulRef(x, t.a, { rows, inDim: unit.inDim, outDim: t.rank, order: 'out-in' });
     const up = matmulRef(down, t.b, { rows, inDim: t.rank, outDim: unit.outDim, order: 'out-in' });
-    for (let i = 0; i < y.length; i++) y[i] = y[i]! + up[i]! * t.scale;
+    if (!t.magnitude) {
+      for (let i = 0; i < y.length; i++) y[i] = y[i]! + up[i]! * t.scale;
+      continue;
+    }
+    // PEFT subtracts the bias from the base result: the scaling applies to x W alone.
+    base ??= matmulRef(x, unit.weight, shape);
+    const f = doraMagnitudeScale(unit, t, t.magnitude);
+    for (let i = 0; i < y.length; i++) {
+      const fo = f[i % unit.outDim]!;
+      y[i] = y[i]! + (fo - 1) * base[i]! + fo * up[i]! * t.scale;
+    }
   }
   return y;
 }
 
-/** `wte[ids] + Σ scale·(A[:, ids])ᵀ Bᵀ`. */
+/** `wte[ids] + Σ scale·(A[:, ids])ᵀ Bᵀ` (a DoRA term scales the sum so far per dimension, as PEFT does). */
 export function embedTokens(unit: EmbeddingUnit, ids: readonly number[]): Float32Array {
   const h = embeddingRef(unit.table, unit.dim, ids);
   for (const t of unit.lora) {
@@ -59,7 +75,16 @@ export function embedTokens(unit: EmbeddingUnit, ids: readonly number[]): Float3
       for (let r = 0; r < t.rank; r++) picked[i * t.rank + r] = t.a[r * unit.rows + id]!;
     });
     const up = matmulRef(picked, t.b, { rows: ids.length, inDim: t.rank, outDim: unit.dim, order: 'out-in' });
-    for (let i = 0; i < h.length; i++) h[i] = h[i]! + up[i]! * t.scale;
+    if (!t.magnitude) {
+      for (let i = 0; i < h.length; i++) h[i] = h[i]! + up[i]! * t.scale;
+      continue;
+    }
+    // DoRA on an Embedding (PEFT): result = f·result + f·scale·lora, f per embedding dimension.
+    const f = doraMagnitudeScale({ weight: unit.table, order: 'in-out', inDim: unit.rows, outDim: unit.dim }, t, t.magnitude);
+    for (let i = 0; i < h.length; i++) {
+      const fd = f[i % unit.dim]!;
+      h[i] = fd * h[i]! + fd * up[i]! * t.scale;
+    }
   }
   return h;
 }

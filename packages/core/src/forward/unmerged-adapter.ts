@@ -6,6 +6,8 @@
  * What PEFT's wrapped modules do, per module:
  * - a LoRA layer adds `scale·(x Aᵀ)Bᵀ` to the module's output (on the embedding, a lookup in A then B);
  *   tensors of modules the config does not select are ignored, as PEFT ignores them on load;
+ * - under `use_dora`, its magnitude vector rescales that output per feature (dora.ts); in a tied model
+ *   the DoRA norm of one use is taken over the shared base matrix and the other use is untouched;
  * - a full tensor (modules_to_save, saved embeddings, trained biases) replaces that parameter only: in a
  *   tied model a trained `wte` copy leaves lm_head on the base matrix, and the reverse;
  * - trainable-token rows replace rows of the embedding, and of lm_head too when the model is tied
@@ -61,10 +63,10 @@ function unsupported(label: string, key: string, feature: string): InputError {
 /** Applies the adapter to the base the way PEFT's unmerged model does. */
 export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModelParts {
   const { config, label } = input;
-  if (config.useDora) throw unsupported(label, 'use_dora', 'DoRA');
   const params = new Map<string, ParamValues>(input.base);
   const notes: string[] = [];
-  const factors = new Map<string, { a?: AdapterTensorValues; b?: AdapterTensorValues; embedding: boolean }>();
+  const factors = new Map<string, { a?: AdapterTensorValues; b?: AdapterTensorValues; m?: AdapterTensorValues; embedding: boolean }>();
+  const magnitudes: Array<{ module: string; t: AdapterTensorValues }> = [];
   const rows: Array<{ modulePath: string; t: AdapterTensorValues }> = [];
   const replacements: Array<{ name: string; t: AdapterTensorValues }> = [];
   for (const t of input.tensors) {
@@ -82,7 +84,8 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
         break;
       }
       case 'lora_magnitude_vector':
-        throw unsupported(label, t.key, 'a DoRA magnitude vector');
+        magnitudes.push({ module: canonicalName(k.modulePath), t });
+        break;
       case 'lora_bias':
         throw unsupported(label, t.key, 'a LoRA bias (lora_bias)');
       case 'unknown_lora':
@@ -103,6 +106,14 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
   if (replacements.some((r) => r.name === 'score.weight')) architecture = 'GPT2ForSequenceClassification';
   else if (replacements.some((r) => r.name === 'classifier.weight')) architecture = 'GPT2ForTokenClassification';
 
+  for (const { module, t } of magnitudes) {
+    const f = factors.get(module);
+    // PEFT builds DoRA layers only under use_dora, and reads nothing else from the vector.
+    if (!config.useDora) notes.push(`${t.key}: a DoRA magnitude vector, ignored as PEFT ignores it (use_dora is not set)`);
+    else if (f) f.m = t;
+    else throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: ${t.key} is a DoRA magnitude vector of a module without LoRA factors`, { subject: t.key, hint: 'Re-save the adapter with PEFT.' });
+  }
+
   const lora = new Map<string, LoraTerm[]>();
   for (const [module, f] of factors) {
     if (!f.a || !f.b) throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: ${module} has lora_${f.a ? 'A' : 'B'} but no lora_${f.a ? 'B' : 'A'}`, { subject: module, hint: 'Re-save the adapter with PEFT.' });
@@ -118,7 +129,12 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
     }
     const rank = f.a.shape[0]!;
     const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
-    lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt }]);
+    if (config.useDora && !f.m) {
+      const expected = f.a.key.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector');
+      throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: use_dora is set but ${expected} (the DoRA magnitude vector) is missing`, { subject: expected, hint: 'Re-save the adapter with PEFT, or set use_dora: false if it was trained without DoRA.' });
+    }
+    if (f.m && f.m.shape.length !== 1) throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.m.key} is ${shapeText(f.m.shape)}; a DoRA magnitude vector is 1-D`, { subject: f.m.key });
+    lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt, ...(f.m ? { magnitude: f.m.values } : {}) }]);
   }
 
   for (const { modulePath, t } of rows) {

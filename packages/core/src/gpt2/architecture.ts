@@ -4,6 +4,7 @@
  * prefix and GPT2Model's bare names).
  */
 import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
+import type { DoraFeatureAxis } from '@lorafuse/kernels/reference';
 
 /** How a module stores its weight, which decides how a LoRA delta is laid onto it. */
 export type ModuleKind = 'conv1d' | 'linear' | 'embedding' | 'other';
@@ -67,14 +68,16 @@ export interface WeightLayout {
   readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]';
   /** For reports: `Conv1D [in, out]`. */
   readonly label: string;
+  /** Which axis of the stored matrix indexes the output features (DoRA's norm is one per feature). */
+  readonly featureAxis: DoraFeatureAxis;
   /** The stored weight's shape for a LoRA with A `[r, inFeatures]` and B `[outFeatures, r]`. */
   weightShape(inFeatures: number, outFeatures: number): [number, number];
 }
 
 const LAYOUTS: Record<Exclude<ModuleKind, 'other'>, WeightLayout> = {
-  linear: { kind: 'linear', orientation: 'linear', layout: '[out, in]', label: 'Linear [out, in]', weightShape: (i, o) => [o, i] },
-  conv1d: { kind: 'conv1d', orientation: 'transposed', layout: '[in, out]', label: 'Conv1D [in, out]', weightShape: (i, o) => [i, o] },
-  embedding: { kind: 'embedding', orientation: 'transposed', layout: '[num_embeddings, dim]', label: 'Embedding [vocab, dim]', weightShape: (i, o) => [i, o] },
+  linear: { kind: 'linear', orientation: 'linear', layout: '[out, in]', label: 'Linear [out, in]', featureAxis: 'row', weightShape: (i, o) => [o, i] },
+  conv1d: { kind: 'conv1d', orientation: 'transposed', layout: '[in, out]', label: 'Conv1D [in, out]', featureAxis: 'column', weightShape: (i, o) => [i, o] },
+  embedding: { kind: 'embedding', orientation: 'transposed', layout: '[num_embeddings, dim]', label: 'Embedding [vocab, dim]', featureAxis: 'column', weightShape: (i, o) => [i, o] },
 };
 
 /** The {@link WeightLayout} of a module kind; `other` modules take no LoRA delta in GPT-2. */

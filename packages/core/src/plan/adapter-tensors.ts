@@ -20,6 +20,8 @@ export interface LoraPair {
   b?: TensorInfo;
   /** `lora_embedding_A/B` (an Embedding) rather than `lora_A/B`. */
   embedding: boolean;
+  /** DoRA's `lora_magnitude_vector` of the module, when the adapter has one. */
+  magnitude?: TensorInfo;
 }
 
 /** A full tensor of the adapter that takes the place of a base tensor. */
@@ -60,12 +62,7 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
   const tokenRows: Array<{ modulePath: string; info: TensorInfo }> = [];
   const duplicateCopies: Array<{ kept: TensorRef; duplicate: TensorRef }> = [];
   const file = adapter.file;
-  if (adapter.config.useDora) {
-    throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${adapter.label}: DoRA (use_dora: true) is not supported yet`, {
-      subject: 'use_dora',
-      hint: 'Merge DoRA adapters with PEFT (merge_and_unload) for now.',
-    });
-  }
+  const magnitudes: Array<{ modulePath: string; info: TensorInfo }> = [];
   for (const info of file.tensors) {
     const key = parseAdapterKey(info.name);
     switch (key.kind) {
@@ -84,7 +81,8 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
         break;
       }
       case 'lora_magnitude_vector':
-        throw refuseFeature(adapter.label, 'DoRA', key.key, 'Merge DoRA adapters with PEFT (merge_and_unload) for now.');
+        magnitudes.push({ modulePath: key.modulePath, info });
+        break;
       case 'lora_bias':
         throw refuseFeature(adapter.label, 'lora_bias (a trained lora_B bias)', key.key, 'Merge with PEFT (merge_and_unload) for now.');
       case 'trainable_tokens':
@@ -120,5 +118,29 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
       }
     }
   }
+  attachMagnitudes(adapter, loraPairs, magnitudes);
   return { loraPairs, replacements, tokenRows, ignoredOriginals, duplicateCopies };
+}
+
+/**
+ * Gives each DoRA magnitude vector to its module's LoRA pair. PEFT reads them only with
+ * `use_dora: true`, and a module without its LoRA factors has nothing for a magnitude to scale.
+ */
+function attachMagnitudes(adapter: PlanMergeInput['adapter'], loraPairs: Map<string, LoraPair>, magnitudes: ReadonlyArray<{ modulePath: string; info: TensorInfo }>): void {
+  for (const { modulePath, info } of magnitudes) {
+    if (!adapter.config.useDora) {
+      throw new InputError('DORA_WITHOUT_USE_DORA', `${adapter.label}: tensor "${info.name}" is a DoRA magnitude vector, but adapter_config.json does not set use_dora: true (PEFT would ignore it and build a plain LoRA)`, {
+        subject: info.name,
+        hint: 'If the adapter was trained with DoRA, set "use_dora": true in adapter_config.json; otherwise remove the lora_magnitude_vector tensors.',
+      });
+    }
+    const pair = loraPairs.get(modulePath);
+    if (!pair) {
+      throw new InputError('ADAPTER_LORA_INCOMPLETE', `${adapter.label}: module "${modulePath}" has a DoRA magnitude vector "${info.name}" but no LoRA factors`, {
+        subject: info.name,
+        hint: 'The adapter file is incomplete; re-save it with PEFT.',
+      });
+    }
+    pair.magnitude = info;
+  }
 }

@@ -1,16 +1,16 @@
 /**
  * Planning stage: each LoRA module of the adapter becomes a `merge` source — its starting weight plus
- * `scale · B·A` laid on by the module's weight layout — after checking the factors' dtypes and shapes
- * against that weight.
+ * `scale · B·A` laid on by the module's weight layout, and under DoRA the per-feature rescaling by its
+ * magnitude vector — after checking the factors' dtypes and shapes against that weight.
  */
 import { InputError } from '../errors.js';
-import { canonicalName, moduleKind, weightLayoutOf } from '../gpt2/architecture.js';
+import { canonicalName, moduleKind, weightLayoutOf, type WeightLayout } from '../gpt2/architecture.js';
 import { moduleHyperparams } from '../peft/lora-math.js';
 import { shapeText } from '../shape.js';
 import { tensorRefOf } from '../safetensors/tensor-ref.js';
-import { FLOAT_DTYPES, type AdapterTensors } from './adapter-tensors.js';
+import { FLOAT_DTYPES, type AdapterTensors, type LoraPair } from './adapter-tensors.js';
 import type { StartingWeight } from './starting-weight.js';
-import type { Finding, PlanMergeInput, TensorSource } from './types.js';
+import type { DoraSpec, Finding, PlanMergeInput, TensorSource } from './types.js';
 
 /** The merges the adapter's LoRA factors call for. */
 export interface LoraMerges {
@@ -19,6 +19,30 @@ export interface LoraMerges {
   /** Module paths, in the adapter file's order. */
   readonly modules: readonly string[];
   readonly findings: readonly Finding[];
+}
+
+/**
+ * The DoRA step of a module under `use_dora: true`: its magnitude vector, checked to hold one F32,
+ * F16 or BF16 value per output feature. Without `use_dora` (magnitudes were refused earlier) none.
+ */
+function planDora(input: PlanMergeInput, pair: LoraPair, outFeatures: number, layout: WeightLayout): DoraSpec | undefined {
+  const { adapter } = input;
+  if (!adapter.config.useDora) return undefined;
+  const m = pair.magnitude;
+  if (!m) {
+    const expected = pair.a!.name.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector');
+    throw new InputError('DORA_MAGNITUDE_MISSING', `${adapter.label}: adapter_config.json sets use_dora: true, but the DoRA magnitude vector "${expected}" is missing`, {
+      subject: expected,
+      hint: 'PEFT saves one lora_magnitude_vector per DoRA module; re-save the adapter with PEFT, or set use_dora: false if it was trained without DoRA.',
+    });
+  }
+  if (!FLOAT_DTYPES.includes(m.dtype) || m.shape.length !== 1 || m.shape[0] !== outFeatures) {
+    throw new InputError('DORA_MAGNITUDE_SHAPE', `${adapter.label}: DoRA magnitude vector "${m.name}" is ${m.dtype} ${shapeText(m.shape)}; the ${layout.label} module needs an F32/F16/BF16 vector of its ${outFeatures} output features`, {
+      subject: m.name,
+      hint: 'Was the adapter trained on another model? Re-save it with PEFT.',
+    });
+  }
+  return { magnitude: tensorRefOf(adapter.file, m), featureAxis: layout.featureAxis };
 }
 
 /** Plans one `merge` per LoRA module; throws for factors that do not fit their module or weight. */
@@ -93,11 +117,13 @@ export function planLoraMerges(input: PlanMergeInput, tensors: AdapterTensors, s
         message: `"${modulePath}": ${hp.rankPatternKey ? `rank_pattern "${hp.rankPatternKey}"` : 'r'} says rank ${hp.configuredRank}, but ${names[0]} has ${rank} rows; the tensor shape is used`,
       });
     }
+    const dora = planDora(input, pair, outFeatures, layout);
     modules.push(modulePath);
     sources.set(canonical, {
       kind: 'merge',
       base: start,
       deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
+      ...(dora ? { dora } : {}),
     });
   }
   if (!adapter.config.fanInFanOut && [...sources.values()].some((s) => s.deltas.some((d) => moduleKind(d.modulePath) === 'conv1d'))) {

@@ -82,8 +82,51 @@ describe('planMerge', () => {
     expect(e.message).toContain('transformer.h.3.attn.c_attn');
   });
 
+  it('plans DoRA: each module gets its magnitude vector and the axis of its output features', async () => {
+    const modules = [...gpt2LoraModules(16, [0], ['attn.c_attn', 'mlp.c_fc'], 2), { module: 'lm_head', inFeatures: 16, outFeatures: 50, rank: 2 }];
+    const p = await plan({ untied: true }, { modules, dora: true, config: { target_modules: ['c_attn', 'c_fc', 'lm_head'] } });
+    const byName = new Map(p.tensors.map((t) => [t.name, t.source]));
+    const attn = byName.get('transformer.h.0.attn.c_attn.weight')!;
+    if (attn.kind !== 'merge') throw new Error('not a merge');
+    expect(attn.dora).toMatchObject({ featureAxis: 'column', magnitude: { name: 'base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', shape: [48] } });
+    const head = byName.get('lm_head.weight')!;
+    if (head.kind !== 'merge') throw new Error('not a merge');
+    expect(head.dora).toMatchObject({ featureAxis: 'row', magnitude: { shape: [50] } });
+    // Plain LoRA plans no DoRA step.
+    const plain = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) });
+    const source = plain.tensors.find((t) => t.name === 'transformer.h.0.attn.c_attn.weight')!.source;
+    expect(source.kind === 'merge' && source.dora).toBe(undefined);
+  });
+
+  it('refuses DoRA tensors that do not fit, naming the tensor', async () => {
+    const modules = gpt2LoraModules(16, [0], ['attn.c_attn'], 2);
+    const missing = await planError({}, { modules, config: { use_dora: true } });
+    expect(missing.code).toBe('DORA_MAGNITUDE_MISSING');
+    expect(missing.subject).toBe('base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector');
+    const stray = await planError({}, { modules, dora: true, config: { use_dora: false } });
+    expect(stray.code).toBe('DORA_WITHOUT_USE_DORA');
+    expect(stray.message).toContain('transformer.h.0.attn.c_attn.lora_magnitude_vector');
+    const shape = await planError({}, { modules: [], config: { use_dora: true, target_modules: ['c_attn'] }, extraTensors: [
+      { name: 'transformer.h.0.attn.c_attn.lora_A.weight', shape: [2, 16], values: new Float32Array(32) },
+      { name: 'transformer.h.0.attn.c_attn.lora_B.weight', shape: [48, 2], values: new Float32Array(96) },
+      { name: 'transformer.h.0.attn.c_attn.lora_magnitude_vector', shape: [16], values: new Float32Array(16) },
+    ] });
+    expect(shape.code).toBe('DORA_MAGNITUDE_SHAPE');
+    expect(shape.message).toMatch(/48 output features/);
+    const orphan = await planError({}, { modules: [], config: { use_dora: true }, extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_magnitude_vector', shape: [48], values: new Float32Array(48) }] });
+    expect(orphan.code).toBe('ADAPTER_LORA_INCOMPLETE');
+  });
+
+  it('a DoRA lm_head on a tied base leaves wte on the base: the tie is pending on the two matrices', async () => {
+    const p = await plan({}, { modules: [{ module: 'lm_head', inFeatures: 16, outFeatures: 50, rank: 2 }], dora: true, config: { target_modules: ['lm_head'] } });
+    expect(p.tie.state).toBe('pending');
+    if (p.tie.state !== 'pending') throw new Error();
+    expect(p.tie.touched).toBe('lm_head: DoRA');
+    expect(p.tie.wte.source.kind).toBe('copy');
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'merge', dora: { featureAxis: 'row' } });
+  });
+
   it('refuses features that are not merged yet, by name, instead of skipping them', async () => {
-    expect((await planError({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { use_dora: true } })).message).toMatch(/DoRA/);
     const bias = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48) }] });
     expect(bias.message).toMatch(/lora_bias/);
     const tokens = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, 16], values: new Float32Array(32) }] });

@@ -27,7 +27,7 @@ export interface TieInput {
 
 function describeChange(source: TensorSource | null): string | null {
   if (!source || source.kind === 'copy') return null;
-  if (source.kind === 'merge') return 'LoRA';
+  if (source.kind === 'merge') return source.dora ? 'DoRA' : 'LoRA';
   if (source.kind === 'rows') return 'trainable tokens';
   return 'a full trained tensor (modules_to_save / saved embedding)';
 }

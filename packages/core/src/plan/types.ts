@@ -8,6 +8,7 @@
  * full tensor. In a tied base the input embedding and the output head are two uses of one matrix, so
  * each gets its own effective weight, and the tie survives only if they stay bitwise equal.
  */
+import type { DoraFeatureAxis } from '@lorafuse/kernels/reference';
 import type { DeltaOrientation } from '../gpt2/architecture.js';
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import type { Dtype } from '../safetensors/dtype.js';
@@ -31,6 +32,20 @@ export interface LoraDeltaSpec {
   readonly cols: number;
 }
 
+/**
+ * DoRA's last step of a merge: `W' = (m / ‖W + ΔW‖) ⊙ (W + ΔW)`, one L2 norm per output feature of
+ * the merged f32 matrix, taken from the unmerged base plus this merge's deltas.
+ */
+export interface DoraSpec {
+  /** The magnitude vector m, one value per output feature. */
+  readonly magnitude: TensorRef;
+  /**
+   * Which axis of the row-major matrix indexes the output features: `row` for Linear `[out, in]`
+   * (each row's norm), `column` for Conv1D `[in, out]` and Embedding `[vocab, dim]` (each column's).
+   */
+  readonly featureAxis: DoraFeatureAxis;
+}
+
 /** Why an adapter tensor replaces a base tensor. */
 export type ReplaceReason = 'modules_to_save' | 'trained_bias' | 'tied_weight';
 
@@ -40,8 +55,11 @@ export type TensorSource =
   | { readonly kind: 'copy'; readonly from: TensorRef }
   /** The adapter's full tensor replaces the base's (modules_to_save, saved embeddings, trained bias). */
   | { readonly kind: 'replace'; readonly from: TensorRef; readonly reason: ReplaceReason; readonly replaces: TensorRef | null }
-  /** A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype. */
-  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[] }
+  /**
+   * A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype; with `dora`, the
+   * sum is then scaled per output feature (DoRA).
+   */
+  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[]; readonly dora?: DoraSpec }
   /**
    * Trainable tokens: the adapter's rows replace rows of the base, row k at `indices[k]` (PEFT's
    * `index_copy`); the rows are full values, not deltas.

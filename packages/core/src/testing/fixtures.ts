@@ -166,6 +166,11 @@ export interface AdapterFixtureOptions {
   dtype?: 'F32' | 'F16' | 'BF16';
   /** Full replacement tensors (modules_to_save), keyed by module path + `.weight`. */
   extraTensors?: readonly FixtureTensor[];
+  /**
+   * DoRA: a trained-looking `lora_magnitude_vector` (one positive value per output feature) for
+   * every module, and `use_dora: true` (unless `config` says otherwise).
+   */
+  dora?: boolean;
 }
 
 export interface AdapterFixture {
@@ -229,12 +234,16 @@ export async function makeLoraAdapter(options: AdapterFixtureOptions): Promise<A
     // Trained-looking factors: both non-zero, so every element of B·A matters.
     tensors.push({ name: `${prefix}${m.module}.lora_A.weight`, shape: [m.rank, m.inFeatures], values: rng.normalArray(m.rank * m.inFeatures, 0.3), dtype: options.dtype ?? 'F32' });
     tensors.push({ name: `${prefix}${m.module}.lora_B.weight`, shape: [m.outFeatures, m.rank], values: rng.normalArray(m.outFeatures * m.rank, 0.3), dtype: options.dtype ?? 'F32' });
+    if (options.dora) {
+      const magnitude = Float32Array.from(rng.normalArray(m.outFeatures, 0.3), (v) => 1 + Math.abs(v));
+      tensors.push({ name: `${prefix}${m.module}.lora_magnitude_vector`, shape: [m.outFeatures], values: magnitude, dtype: options.dtype ?? 'F32' });
+    }
   }
   for (const t of options.extraTensors ?? []) tensors.push({ ...t, name: `${prefix}${t.name}` });
   // PEFT writes json.dumps(indent=2, sort_keys=True): keys sorted, nested pattern keys too.
   // PEFT saves the names it matched: by default, the leaf names of the modules given LoRA factors.
   const leaves = [...new Set(options.modules.map((m) => m.module.split('.').pop()!))].sort();
-  const merged: Record<string, unknown> = { ...defaultLoraConfig(), ...(leaves.length > 0 ? { target_modules: leaves } : {}), ...(options.config ?? {}) };
+  const merged: Record<string, unknown> = { ...defaultLoraConfig(), ...(leaves.length > 0 ? { target_modules: leaves } : {}), ...(options.dora ? { use_dora: true } : {}), ...(options.config ?? {}) };
   for (const k of ['rank_pattern', 'alpha_pattern']) {
     const v = merged[k];
     if (v && typeof v === 'object' && !Array.isArray(v)) merged[k] = sortKeys(v as Record<string, unknown>);

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FloatCodecDtype } from '@lorafuse/core';
-import { addDelta } from '../add-delta.js';
+import { addDeltaThenDora } from '../add-delta.js';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
 import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';
@@ -68,7 +68,7 @@ export async function createWebGpuExecutor(files: OpenFiles, options: WebGpuExec
     };
     try {
       const [, delta, wBytes] = await Promise.all([runner.call<PageDeltaResult>('loraDelta', req), upload, files.get(base.file).read(base.fileOffset, base.byteLength)]);
-      return addDelta(wBytes, base.dtype as FloatCodecDtype, delta, t.dtype as FloatCodecDtype);
+      return await addDeltaThenDora(t.source, wBytes, delta, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength));
     } catch (e) {
       runner.server.cancelUpload(uploadId);
       throw asMergeEnvironmentError(e);

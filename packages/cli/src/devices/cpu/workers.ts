@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
+import { applyDoraStep, decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
 import type { MergedBytes } from '../device.js';
 
 /** A row range of one merge, sent to a worker. `w`, `a`, `b` are shared f32 buffers. */
@@ -164,7 +164,8 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
         const counts = await Promise.all(
           workers.map((worker, i) => (i * per < rows ? run(worker, { w, rows, cols, rowStart: i * per, rowEnd: Math.min(rows, (i + 1) * per), deltas }) : Promise.resolve(0))),
         );
-        const nonFinite = counts.reduce((x, y) => x + y, 0);
+        // DoRA's norms need the whole merged matrix: they run here, after every row range is done.
+        const nonFinite = (await applyDoraStep(source, wView, read)) ?? counts.reduce((x, y) => x + y, 0);
         if (!f32InPlace) return { bytes: encodeFromF32(outDtype, wView), nonFinite };
         const digest = await digestIn(w, rows * cols * 4);
         handedOut = true;

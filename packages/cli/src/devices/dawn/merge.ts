@@ -8,7 +8,7 @@ import { decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/c
 import type { AdapterIdentity } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
 import type { OpenFiles } from '../../fs/inputs.js';
-import { addDelta } from '../add-delta.js';
+import { addDeltaThenDora } from '../add-delta.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
 import { withPrefetch } from '../prefetch.js';
 import { startDawnDevice } from './device.js';
@@ -45,7 +45,7 @@ export async function createDawnExecutor(files: OpenFiles, options: DawnExecutor
     try {
       return await withLoraDelta(device, { rows: deltas[0]!.rows, cols: deltas[0]!.cols, terms, label: `ΔW ${t.name}` }, (delta) => {
         added = true;
-        return addDelta(wBytes!, base.dtype as FloatCodecDtype, delta, t.dtype as FloatCodecDtype);
+        return addDeltaThenDora(t.source, wBytes!, delta, t.dtype as FloatCodecDtype, read);
       });
     } catch (e) {
       // The GPU's own failures (out of memory, validation) are the environment's; ours are bugs.

@@ -1,0 +1,68 @@
+/**
+ * CPU reference of the DoRA scaling step: `W' = (m / ‖V‖) ⊙ V` for `V = W + ΔW` (the LoRA merge's
+ * result), one L2 norm per output feature. No GPU kernel exists for it yet; the executors of every
+ * device run this after their LoRA merge, so all of them give the same bytes.
+ */
+
+/** Which axis of the row-major `[rows, cols]` matrix indexes the output features. */
+export type DoraFeatureAxis =
+  /** One feature per row (`nn.Linear`, W `[out, in]`): each row's norm. */
+  | 'row'
+  /** One feature per column (GPT-2 `Conv1D` `[in, out]`, `nn.Embedding` `[vocab, dim]`): each column's norm. */
+  | 'column';
+
+/** Inputs of {@link doraScaleRef}. */
+export interface DoraScaleRefParams {
+  /** V = W + ΔW, row-major f32 `[rows, cols]`; scaled in place. */
+  readonly w: Float32Array;
+  readonly rows: number;
+  readonly cols: number;
+  /** The magnitude vector m: `rows` values for `'row'`, `cols` for `'column'`. */
+  readonly magnitude: ArrayLike<number>;
+  readonly featureAxis: DoraFeatureAxis;
+}
+
+/** Values of the magnitude vector a shape needs. */
+export function doraFeatureCount(rows: number, cols: number, featureAxis: DoraFeatureAxis): number {
+  return featureAxis === 'row' ? rows : cols;
+}
+
+/**
+ * Scales V in place by `m[j] / ‖V_j‖₂` per output feature j. The sum of squares runs in f64 in
+ * ascending element order, the norm and the factor `m / norm` stay f64, and each product is rounded
+ * to f32 once. A zero norm gives ±Inf or NaN, as PEFT's division does. Returns the count of NaN/Inf
+ * values written.
+ *
+ * @throws RangeError for bad sizes or a magnitude vector of the wrong length.
+ */
+export function doraScaleRef(p: DoraScaleRefParams): number {
+  const { w, rows, cols, magnitude, featureAxis } = p;
+  if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) throw new RangeError(`dora-scale: bad shape [${rows}, ${cols}].`);
+  if (w.length < rows * cols) throw new RangeError(`dora-scale: need ${rows * cols} values of W, got ${w.length}.`);
+  const features = doraFeatureCount(rows, cols, featureAxis);
+  if (magnitude.length !== features) throw new RangeError(`dora-scale: the magnitude vector has ${magnitude.length} values; ${features} output features need as many.`);
+  const factor = new Float64Array(features);
+  if (featureAxis === 'row') {
+    for (let r = 0; r < rows; r++) {
+      let sum = 0;
+      for (let c = 0, i = r * cols; c < cols; c++, i++) sum += w[i]! * w[i]!;
+      factor[r] = (magnitude[r] as number) / Math.sqrt(sum);
+    }
+  } else {
+    // Row by row (contiguous reads); each column still sums its squares in ascending row order.
+    const sums = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0, i = r * cols; c < cols; c++, i++) sums[c] = sums[c]! + w[i]! * w[i]!;
+    }
+    for (let c = 0; c < cols; c++) factor[c] = (magnitude[c] as number) / Math.sqrt(sums[c]!);
+  }
+  let nonFinite = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0, i = r * cols; c < cols; c++, i++) {
+      const v = Math.fround(factor[featureAxis === 'row' ? r : c]! * w[i]!);
+      w[i] = v;
+      if (v - v !== 0) nonFinite++;
+    }
+  }
+  return nonFinite;
+}
