@@ -65,7 +65,7 @@ describe('mergeOnCpu', () => {
     const two = inputs(rows, cols, 2, 'transposed', 6);
     const files: Record<string, Float32Array> = { w: one.w, a1: one.a, b1: one.b, a2: two.a, b2: two.b };
     const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, orientation: 'transposed' as const, rows, cols });
+    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows, cols });
     const result = await mergeOnCpu({ kind: 'merge', base: ref('w'), deltas: [delta(1, 3, 0.5), delta(2, 2, 3)] }, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
     const expected = loraMergeRef({ rows, cols, rank: 2, orientation: 'transposed', a: two.a, b: two.b, scale: 3, w: loraMergeRef({ rows, cols, rank: 3, orientation: 'transposed', a: one.a, b: one.b, scale: 0.5, w: one.w }) });
     expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(expected)]);

@@ -8,8 +8,8 @@ import { canonicalName } from '../gpt2/architecture.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import type { Dtype } from '../safetensors/dtype.js';
 import type { TensorInfo } from '../safetensors/header.js';
-import { tensorRefOf, type TensorRef } from '../safetensors/tensor-ref.js';
-import type { PlanMergeInput } from './types.js';
+import { tensorRefOf } from '../safetensors/tensor-ref.js';
+import type { AdapterInput, DuplicateCopy } from './types.js';
 
 /** The float dtypes lorafuse computes in (f32 arithmetic, one rounding back). */
 export const FLOAT_DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16'];
@@ -41,7 +41,7 @@ export interface AdapterTensors {
   /** `original_module` tensors, which the model never uses. */
   readonly ignoredOriginals: readonly string[];
   /** Tensors stored twice under two names; the executor must find them byte-identical. */
-  readonly duplicateCopies: ReadonlyArray<{ readonly kept: TensorRef; readonly duplicate: TensorRef }>;
+  readonly duplicateCopies: readonly DuplicateCopy[];
 }
 
 /** A feature a later version merges; refused by name now. */
@@ -53,12 +53,12 @@ function refuseFeature(adapterLabel: string, feature: string, key: string, hint:
 }
 
 /** Sorts the adapter's tensors by role; throws for keys and features it cannot merge faithfully. */
-export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): AdapterTensors {
+export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
   const loraPairs = new Map<string, LoraPair>();
   const replacements = new Map<string, Replacement>();
   const ignoredOriginals: string[] = [];
   const tokenRows: Array<{ modulePath: string; info: TensorInfo }> = [];
-  const duplicateCopies: Array<{ kept: TensorRef; duplicate: TensorRef }> = [];
+  const duplicateCopies: DuplicateCopy[] = [];
   const file = adapter.file;
   if (adapter.config.useDora) {
     throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${adapter.label}: DoRA (use_dora: true) is not supported yet`, {
@@ -109,7 +109,7 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
         if (prior && (key.wrapperCopy || prior.wrapperCopy) && prior.info.dtype === info.dtype && prior.info.shape.join() === info.shape.join()) {
           const [kept, dropped] = key.wrapperCopy ? [prior, info] : [{ key: key.key, info, fromBaseLayer: false, wrapperCopy: false }, prior.info];
           replacements.set(canonical, kept);
-          duplicateCopies.push({ kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped) });
+          duplicateCopies.push({ kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped), keptBy: adapter.label, duplicateBy: adapter.label });
           break;
         }
         if (prior) {

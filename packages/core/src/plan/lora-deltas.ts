@@ -1,6 +1,6 @@
 /**
  * Planning stage: each LoRA module of the adapter becomes a `merge` source — its starting weight plus
- * `scale · B·A` laid on by the module's weight layout — after checking the factors' dtypes and shapes
+ * `weight · scale · B·A` laid on by the module's weight layout — after checking the factors' dtypes and shapes
  * against that weight.
  */
 import { InputError } from '../errors.js';
@@ -10,7 +10,7 @@ import { shapeText } from '../shape.js';
 import { tensorRefOf } from '../safetensors/tensor-ref.js';
 import { FLOAT_DTYPES, type AdapterTensors } from './adapter-tensors.js';
 import type { StartingWeight } from './starting-weight.js';
-import type { Finding, PlanMergeInput, TensorSource } from './types.js';
+import type { Finding, SingleAdapterInput, TensorSource } from './types.js';
 
 /** The merges the adapter's LoRA factors call for. */
 export interface LoraMerges {
@@ -22,7 +22,7 @@ export interface LoraMerges {
 }
 
 /** Plans one `merge` per LoRA module; throws for factors that do not fit their module or weight. */
-export function planLoraMerges(input: PlanMergeInput, tensors: AdapterTensors, startOf: StartingWeight): LoraMerges {
+export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensors, startOf: StartingWeight): LoraMerges {
   const { adapter } = input;
   const sources = new Map<string, Extract<TensorSource, { kind: 'merge' }>>();
   const modules: string[] = [];
@@ -94,10 +94,11 @@ export function planLoraMerges(input: PlanMergeInput, tensors: AdapterTensors, s
       });
     }
     modules.push(modulePath);
+    const weight = adapter.weight ?? 1;
     sources.set(canonical, {
       kind: 'merge',
       base: start,
-      deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
+      deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale * weight, adapter: adapter.label, weight, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
     });
   }
   if (!adapter.config.fanInFanOut && [...sources.values()].some((s) => s.deltas.some((d) => moduleKind(d.modulePath) === 'conv1d'))) {
