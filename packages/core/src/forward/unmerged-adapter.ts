@@ -39,6 +39,11 @@ export interface UnmergedAdapterInput {
   readonly config: LoraAdapterConfig;
   readonly tensors: readonly AdapterTensorValues[];
   readonly label: string;
+  /**
+   * The factor its LoRA terms' output is multiplied by (default 1), as when several adapters are
+   * active together with weights; full tensors and token rows are values and are not weighted.
+   */
+  readonly weight?: number;
 }
 
 /** Parameters and LoRA terms of the unmerged model. */
@@ -117,7 +122,7 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
       throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.a.key} is ${shapeText(f.a.shape)} and ${f.b.key} is ${shapeText(f.b.shape)}: their ranks differ`, { subject: f.a.key });
     }
     const rank = f.a.shape[0]!;
-    const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
+    const scale = moduleHyperparams(config, pathAsPeftNamesIt, rank).scale * (input.weight ?? 1);
     lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt }]);
   }
 

@@ -109,7 +109,7 @@ export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
         if (prior && (key.wrapperCopy || prior.wrapperCopy) && prior.info.dtype === info.dtype && prior.info.shape.join() === info.shape.join()) {
           const [kept, dropped] = key.wrapperCopy ? [prior, info] : [{ key: key.key, info, fromBaseLayer: false, wrapperCopy: false }, prior.info];
           replacements.set(canonical, kept);
-          duplicateCopies.push({ kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped), keptBy: adapter.label, duplicateBy: adapter.label });
+          duplicateCopies.push({ tensor: canonical, kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped), keptBy: adapter.label, duplicateBy: adapter.label });
           break;
         }
         if (prior) {

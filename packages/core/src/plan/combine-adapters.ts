@@ -52,9 +52,9 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
   const loraModules: string[] = [];
   let newHead: AddedHead | null = null;
   let headBy = '';
-  const sameBytes = (kept: TensorRef, keptBy: string, duplicate: TensorRef, duplicateBy: string) => {
+  const sameBytes = (tensor: string, kept: TensorRef, keptBy: string, duplicate: TensorRef, duplicateBy: string) => {
     if (sameRef(kept, duplicate)) return;
-    duplicates.set(`${kept.file}@${kept.fileOffset}|${duplicate.file}@${duplicate.fileOffset}`, { kept, duplicate, keptBy, duplicateBy });
+    duplicates.set(`${kept.file}@${kept.fileOffset}|${duplicate.file}@${duplicate.fileOffset}`, { tensor, kept, duplicate, keptBy, duplicateBy });
   };
   for (const e of effects) {
     for (const m of e.loraModules) if (!loraModules.includes(m)) loraModules.push(m);
@@ -64,7 +64,7 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
       if (newHead && !sameType(newHead.ref, e.newHead.ref)) {
         throw conflict(`${e.newHead.module}.weight`, headBy, e.label, `both add a "${e.newHead.module}" head, as ${typeText(newHead.ref)} and ${typeText(e.newHead.ref)}`, 'Merge adapters that add one head, or that add the same one.');
       }
-      if (newHead) sameBytes(newHead.ref, headBy, e.newHead.ref, e.label);
+      if (newHead) sameBytes(`${newHead.module}.weight`, newHead.ref, headBy, e.newHead.ref, e.label);
       else [newHead, headBy] = [e.newHead, e.label];
     }
     for (const [canonical, source] of e.effective) {
@@ -81,7 +81,7 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
           throw conflict(canonical, first, e.label, `their LoRA starts from ${typeText(prior.base)} and ${typeText(source.base)} weights`, 'The adapters were trained on different bases (or one saved a resized base_layer weight); merge adapters of one base.');
         }
         // A base_layer weight one adapter saved must be the weight the other's delta starts from.
-        sameBytes(prior.base, first, source.base, e.label);
+        sameBytes(canonical, prior.base, first, source.base, e.label);
         effective.set(canonical, { kind: 'merge', base: prior.base, deltas: [...prior.deltas, ...source.deltas] });
         continue;
       }
@@ -89,14 +89,14 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
         if (!sameType(prior.from, source.from)) {
           throw conflict(canonical, first, e.label, `each replaces it with its own full tensor, ${typeText(prior.from)} and ${typeText(source.from)}`, 'A module saved whole (modules_to_save, a saved embedding, a trained bias) can come from one adapter only, unless both saved identical values; PEFT refuses to combine such adapters too.');
         }
-        sameBytes(prior.from, first, source.from, e.label);
+        sameBytes(canonical, prior.from, first, source.from, e.label);
         continue;
       }
       if (prior.kind === 'rows' && source.kind === 'rows') {
         if (prior.indices.join() !== source.indices.join() || !sameType(prior.rows, source.rows)) {
           throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `adapters ${first} and ${e.label} both train tokens of "${canonical}" (rows ${JSON.stringify(prior.indices)} and ${JSON.stringify(source.indices)}): trainable tokens from several adapters on one embedding are not supported yet`, { subject: canonical, hint: ONE_AT_A_TIME });
         }
-        sameBytes(prior.rows, first, source.rows, e.label);
+        sameBytes(canonical, prior.rows, first, source.rows, e.label);
         continue;
       }
       throw conflict(canonical, first, e.label, `${first} ${describe(prior)} and ${e.label} ${describe(source)}`, `PEFT keeps one active adapter per module saved whole or with trainable tokens, so the two together have no single meaning; lorafuse does not guess. ${ONE_AT_A_TIME}`);

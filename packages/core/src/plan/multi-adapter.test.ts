@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
 import { memorySource } from '../io.js';
-import { diagnose } from '../doctor/diagnose.js';
 import { parseAdapterConfig } from '../peft/adapter-config.js';
 import { readSafetensorsHeader } from '../safetensors/header.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '../testing/fixtures.js';
@@ -131,21 +130,5 @@ describe('several adapters in one merge', () => {
     expect(dora.message).toMatch(/^a2: DoRA/);
     const nan = refusal(await inputs({}, [{ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), weight: Number.NaN }]));
     expect(nan.code).toBe('ADAPTER_WEIGHT_INVALID');
-  });
-
-  it('doctor: different ranks on one module are a note, replacing one tensor differently is an error, per-adapter findings name their adapter', async () => {
-    const shared = await inputs({}, [
-      { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { target_modules: ['c_attn', 'query'] } },
-      { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 8) },
-    ]);
-    const notes = diagnose(shared);
-    expect(notes.filter((f) => f.severity === 'error')).toEqual([]);
-    expect(notes.find((f) => f.code === 'ADAPTERS_SHARE_MODULE')?.message).toMatch(/a1: r=2.*a2: r=8.*whatever their ranks/);
-    expect(notes.find((f) => f.code === 'TARGETS_PARTLY_UNMATCHED')?.message).toMatch(/^a1: /);
-    const clash = diagnose(await inputs({}, [
-      { modules: [], config: { modules_to_save: ['ln_f'] }, extraTensors: [{ name: 'transformer.ln_f.weight', shape: [16], values: new Float32Array(16) }] },
-      { modules: [], config: { modules_to_save: ['ln_f'] }, extraTensors: [{ name: 'transformer.ln_f.weight', shape: [16], values: new Float32Array(16), dtype: 'F16' }] },
-    ]));
-    expect(clash.find((f) => f.severity === 'error')).toMatchObject({ code: 'ADAPTER_CONFLICT', subject: 'transformer.ln_f.weight' });
   });
 });

@@ -149,6 +149,8 @@ export interface MergedAdapter {
 
 /** A tensor the plan takes from `kept`, which `duplicate` gives too; both must hold the same bytes. */
 export interface DuplicateCopy {
+  /** The canonical name of the tensor both give. */
+  readonly tensor: string;
   readonly kept: TensorRef;
   readonly duplicate: TensorRef;
   /** The labels of the adapters that give each (the same adapter for a copy PEFT saved twice). */
