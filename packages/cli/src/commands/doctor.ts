@@ -1,4 +1,5 @@
-import { diagnose, LorafuseError, UsageError, type Finding } from '@lorafuse/core';
+import { diagnose, LorafuseError, tryPlanMerge, UsageError, type Finding } from '@lorafuse/core';
+import { checkDuplicateCopies } from '../proof/check-duplicates.js';
 import { flag, parseCommandArgs, weightsOption } from '../args.js';
 import type { Command } from '../command.js';
 import { openAdapterDir, openBaseDir, OpenFiles, planInputOf, type AdapterDir } from '../fs/inputs.js';
@@ -35,7 +36,13 @@ export async function doctorFindings(baseDir: string, adapterDirs: readonly stri
     const adapters: Array<AdapterDir | undefined> = [];
     for (const dir of adapterDirs) adapters.push(await openAdapterDir(dir, files).catch((e: unknown) => asFinding(e, opened)));
     if (!base || adapters.some((a) => a === undefined)) return opened;
-    return diagnose(planInputOf(base, adapters as AdapterDir[], weights));
+    const input = planInputOf(base, adapters as AdapterDir[], weights);
+    const planned = tryPlanMerge(input);
+    const findings = diagnose(input, planned);
+    // A tensor given twice (by one adapter, or by two) must hold the same bytes: merge checks that
+    // before writing, so the doctor reads them too.
+    if (!(planned instanceof LorafuseError)) await checkDuplicateCopies(planned, files).catch((e: unknown) => asFinding(e, findings));
+    return findings;
   } finally {
     await files.closeAll();
   }
