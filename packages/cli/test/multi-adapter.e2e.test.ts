@@ -96,6 +96,19 @@ describe('lorafuse merge with several adapters', () => {
     expect(notes.find((f: { code: string }) => f.code === 'ADAPTERS_SHARE_MODULE').message).toMatch(/r=2.*r=4/);
   });
 
+  it('--device dawn adds the weighted deltas of several adapters on the WGSL kernels; the output verifies', async () => {
+    const c = await makeCase([
+      { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn'], 2), config: { r: 2, lora_alpha: 4 } },
+      { modules: gpt2LoraModules(16, [0], ['attn.c_attn', 'mlp.c_proj'], 8), config: { r: 8, lora_alpha: 4 } },
+    ]);
+    const run = await runLorafuse(['merge', c.baseDir, ...c.adapterDirs, '--out', c.out, '--device', 'dawn', '--weights=-0.5,2', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).device).toBe('dawn');
+    const args = ['verify', c.out, '--base', c.baseDir, ...c.adapterDirs.flatMap((d) => ['--adapter', d])];
+    expect((await runLorafuse([...args, '--weights=-0.5,2'])).code).toBe(0);
+    expect((await runLorafuse([...args, '--weights=0.5,2'])).code).toBe(1);
+  });
+
   it('the human report lists each adapter with its weight and what the merge equals in PEFT', async () => {
     const c = await makeCase([{ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }]);
     const run = await runLorafuse(['merge', c.baseDir, ...c.adapterDirs, '--out', c.out, '--device', 'cpu', '--weights', '0.5,0']);
