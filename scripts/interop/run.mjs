@@ -354,7 +354,7 @@ function applyVerdicts(pairs, verdicts, opts) {
     const m = v.metrics ?? {};
     const fw = m.logits_max_abs_vs_torch;
     const summary = v.pass && fw
-      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged.toExponential(1)} (base + adapter unmerged); verify --behaviour ${Object.entries(m.verify_behaviour ?? {}).map(([d, b]) => `${d} ok=${b.ok}`).join(', ')} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
+      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged === undefined ? 'n/a (several adapters: their unmerged side is judged by verify --behaviour)' : `${fw.unmerged.toExponential(1)} (base + adapter unmerged)`}; verify --behaviour ${Object.entries(m.verify_behaviour ?? {}).map(([d, b]) => `${d} ok=${b.ok}`).join(', ')} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
       : v.pass
       ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}` +
         (m.vocab_size !== undefined ? `, vocab ${m.vocab_size}, tied ${m.tie_word_embeddings}` : '')
