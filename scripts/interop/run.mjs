@@ -532,7 +532,7 @@ function main() {
     // The GPU devices run the same kernels on every case: a representative subset of the tiny cases
     // keeps CI short (a 124M case costs minutes on SwiftShader).
     const gpuDevices = opts.devices.filter((d) => d === 'webgpu' || d === 'dawn');
-    const gpuPairs = forwardPairs.filter((p) => FORWARD_GPU_CASES.has(p.row.case)).map((p) => ({ ...p, row: row({ case: p.row.case, device: gpuDevices.join('+'), check: `${p.row.check} (${gpuDevices.join(', ')})` }) }));
+    const gpuPairs = forwardPairs.filter((p) => gpuDevices.length > 0 && FORWARD_GPU_CASES.has(p.row.case)).map((p) => ({ ...p, row: row({ case: p.row.case, device: gpuDevices.join('+'), check: `${p.row.check} (${gpuDevices.join(', ')})` }) }));
     if (gpuDevices.length && gpuPairs.length) {
       const jg = judge(venv.python, gpuPairs, [...fj, '--devices', gpuDevices.join(',')]);
       timings.forward_gpu_s = jg.seconds;
