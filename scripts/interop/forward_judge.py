@@ -8,7 +8,9 @@ For each pair, on judge.py's token batch (every row a resize added, the trainabl
      `from_pretrained(merged_dir)` run in float32 (atol = rtol = 1e-4; a classifier: the pooled row);
   2. `lorafuse logits <case>/base --adapter <case>/adapter --ids ... --json` (the adapter unmerged) must
      equal PEFT's unmerged model's logits (judge.peft_reference), same tolerance;
-  3. `lorafuse verify <merged_dir> --base --adapter --behaviour --json` must report behaviour ok = what
+     A multi-adapter case (case.json `multi_adapter`) skips 2 (`lorafuse logits` takes one adapter): its
+     adapters applied unmerged with their weights are judged through 3, whose path (b) runs them;
+  3. `lorafuse verify <merged_dir> --base --adapter... [--weights] --behaviour --json` must report behaviour ok = what
      torch finds: the merged model's logits within the tolerance lorafuse states (by dtype) of PEFT's
      unmerged model's; for lorafuse's own outputs that is ok, for PEFT's merge of a tied case it is
      what PEFT's merge really does.
@@ -56,12 +58,11 @@ def judge_pair(node: str, cli: str, devices: list[str], case_dir: Path, merged: 
     v = J.Verdict(case.get("name", case_dir.name), merged)
     cls_name = case.get("model_class", "GPT2LMHeadModel")
     base = J.read_checkpoint(J.twin_or(case_dir, "base"))
-    adapter_cfg, adapter = J.read_adapter(J.twin_or(case_dir, "adapter"))
     base_cfg = json.loads((case_dir / "base" / "config.json").read_text())
-    ref = J.Reference(base, adapter_cfg, adapter, v, base_tied=bool(base_cfg.get("tie_word_embeddings", True)))
+    ref, adapter = J.reference_of(case_dir, case, base, v, bool(base_cfg.get("tie_word_embeddings", True)))
     token_ids = sorted({i for indices, _, _ in ref.token_rows.values() for i in indices})
     ids = J.token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024), J.resized_vocab(ref), token_ids)
-    pm, base_model = J.peft_reference(case_dir, cls_name, ref, adapter, v)
+    pm, base_model = J.unmerged_reference(case_dir, case, cls_name, ref, adapter, v)
     unmerged = J.run_model(pm, ids)
     # A GPT2Model has no head: GPT2LMHeadModel's lm_head is the base's wte, untouched by a LoRA on wte.
     want_unmerged = unmerged["hidden"] @ base_model.wte.weight.detach().float().T if cls_name == "GPT2Model" else unmerged["logits"]
@@ -74,8 +75,11 @@ def judge_pair(node: str, cli: str, devices: list[str], case_dir: Path, merged: 
     for device in devices:
         for row in range(ids.shape[0]):
             id_text = ",".join(str(int(i)) for i in ids[row])
-            for side, args, want in (("checkpoint", [str(merged)], want_merged[row]),
-                                     ("unmerged", [str(case_dir / "base"), "--adapter", str(case_dir / "adapter")], want_unmerged[row])):
+            sides = [("checkpoint", [str(merged)], want_merged[row])]
+            # `lorafuse logits` takes one adapter; several are checked unmerged through verify --behaviour (3.)
+            if not case.get("multi_adapter"):
+                sides.append(("unmerged", [str(case_dir / "base"), "--adapter", str(case_dir / "adapter")], want_unmerged[row]))
+            for side, args, want in sides:
                 got = lorafuse_logits(node, cli, [*args, "--ids", id_text, "--device", device], v, f"{side} row {row} on {device}")
                 if got is None:
                     continue
@@ -83,16 +87,18 @@ def judge_pair(node: str, cli: str, devices: list[str], case_dir: Path, merged: 
                 worst[side] = max(worst[side], d)
                 if not ok:
                     v.fail(f"{side} row {row} on {device}: lorafuse's logits differ from torch's by up to {d:.3g} (tolerance {TOL} abs + rel)")
+    if case.get("multi_adapter"):
+        del worst["unmerged"]  # not run: see 2.
     v.metrics["logits_max_abs_vs_torch"] = worst
     v.metrics["devices"] = devices
     for device in devices:
-        check_verify(node, cli, device, case_dir, merged, want_merged, want_unmerged, v)
+        check_verify(node, cli, device, case_dir, J.adapter_args(case_dir, case), merged, want_merged, want_unmerged, v)
     return v
 
 
-def check_verify(node: str, cli: str, device: str, case_dir: Path, merged: Path, want_merged: torch.Tensor,
-                 want_unmerged: torch.Tensor, v: J.Verdict) -> None:
-    code, out, err = lorafuse(node, cli, ["verify", str(merged), "--base", str(case_dir / "base"), "--adapter", str(case_dir / "adapter"), "--behaviour", "--device", device, "--json"])
+def check_verify(node: str, cli: str, device: str, case_dir: Path, adapter_args: list[str], merged: Path,
+                 want_merged: torch.Tensor, want_unmerged: torch.Tensor, v: J.Verdict) -> None:
+    code, out, err = lorafuse(node, cli, ["verify", str(merged), "--base", str(case_dir / "base"), *adapter_args, "--behaviour", "--device", device, "--json"])
     try:
         doc = json.loads(out)
         behaviour_ok = doc["behaviour"]["ok"]

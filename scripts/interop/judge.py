@@ -56,6 +56,7 @@ What is checked (loaded by transformers, the output must compute what PEFT compu
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -513,6 +514,92 @@ def resized_vocab(ref: Reference) -> int | None:
     return rows["wte.weight"]
 
 
+def reference_of(case_dir: Path, case: dict, base: dict[str, torch.Tensor], v: Verdict, base_tied: bool):
+    """The float64 reference of a case and its adapter tensors. A multi-adapter case (case.json
+    `multi_adapter`: adapter dirs and weights) combines one Reference per adapter as PEFT's model with all of
+    them active computes: every LoRA delta times its adapter's weight, summed; full tensors and token rows as
+    saved (two adapters giving one differently is a judge error: the case has no single meaning). The adapter
+    tensors returned are then the first adapter's (peft_reference is not used for such cases)."""
+    multi = case.get("multi_adapter")
+    if not multi:
+        adapter_cfg, adapter = read_adapter(twin_or(case_dir, "adapter"))
+        return Reference(base, adapter_cfg, adapter, v, base_tied=base_tied), adapter
+    refs = []
+    for dir_name, weight in zip(multi["adapters"], multi["weights"]):
+        cfg, tensors = read_adapter(case_dir / dir_name)
+        refs.append((Reference(base, cfg, tensors, v, base_tied=base_tied), float(weight), tensors))
+    combined = copy.copy(refs[0][0])
+    combined.deltas, combined.replacements, combined.token_rows, combined.scales = {}, {}, {}, {}
+    for ref, weight, _ in refs:
+        for name, delta in ref.deltas.items():
+            combined.deltas[name] = combined.deltas.get(name, 0) + weight * delta
+        for name, t in ref.replacements.items():
+            if name in combined.replacements and not same_bytes(combined.replacements[name], t):
+                v.fail(f"judge: two adapters of the case replace {name} with different values")
+            combined.replacements[name] = t
+        for name, rows in ref.token_rows.items():
+            if name in combined.token_rows:
+                raise NotImplementedError(f"judge: trainable tokens on {name} from several adapters")
+            combined.token_rows[name] = rows
+    return combined, refs[0][2]
+
+
+def weighted_active_model(case_dir: Path, case: dict, cls_name: str):
+    """PEFT's model with every adapter of a multi-adapter case loaded and active together, each LoRA layer's
+    scaling multiplied by its adapter's weight; and the adapter names with their weights."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+    multi = case["multi_adapter"]
+    names = [f"a{i + 1}" for i in range(len(multi["adapters"]))]
+    base_model = model_classes()[cls_name].from_pretrained(case_dir / "base", dtype=torch.float32).eval()
+    pm = PeftModel.from_pretrained(base_model, case_dir / multi["adapters"][0], adapter_name=names[0])
+    for name, dir_name in zip(names[1:], multi["adapters"][1:]):
+        pm.load_adapter(case_dir / dir_name, adapter_name=name)
+    pm.base_model.set_adapter(names)
+    weights = dict(zip(names, (float(w) for w in multi["weights"])))
+    return pm.eval(), base_model, weights, [m for m in pm.modules() if isinstance(m, LoraLayer)]
+
+
+def unmerged_reference(case_dir: Path, case: dict, cls_name: str, ref: Reference, adapter: dict, v: Verdict):
+    """The unmerged PEFT model of a case: peft_reference, or for several adapters the weighted active ones,
+    after checking that PEFT's Σ wᵢ·get_delta_weight equals the judge's combined float64 delta."""
+    if not case.get("multi_adapter"):
+        return peft_reference(case_dir, cls_name, ref, adapter, v)
+    pm, base_model, weights, layers = weighted_active_model(case_dir, case, cls_name)
+    worst = 0.0
+    seen = set()
+    for name, mod in pm.named_modules():
+        if mod not in layers:
+            continue
+        wname = canon(name.removeprefix("base_model.model.")) + ".weight"
+        seen.add(wname)
+        with torch.no_grad():
+            d = sum(w * mod.get_delta_weight(a).double() for a, w in weights.items() if a in mod.scaling)
+        mine = ref.deltas.get(wname)
+        if mine is None or d.shape != mine.shape or not torch.allclose(d, mine, atol=F32_ATOL, rtol=F32_RTOL):
+            v.fail(f"judge: {wname}: PEFT's weighted sum of get_delta_weight differs from the judge's float64 delta")
+        else:
+            worst = max(worst, float((d - mine).abs().max()))
+    if seen != set(n for n in ref.deltas if n.endswith(".weight")):
+        v.fail(f"judge: PEFT holds LoRA on {sorted(seen ^ set(ref.deltas))[:6]} unlike the adapter files")
+    v.metrics["judge_vs_peft_delta_max_abs"] = worst
+    for mod in layers:
+        for a, w in weights.items():
+            if a in mod.scaling:
+                mod.scaling[a] *= w
+    v.note(f"unmerged reference: {len(weights)} adapters active together, weights {list(weights.values())}")
+    return pm, base_model
+
+
+def adapter_args(case_dir: Path, case: dict) -> list[str]:
+    """The CLI arguments naming a case's adapters for verify: one --adapter, or several and --weights."""
+    multi = case.get("multi_adapter")
+    if not multi:
+        return ["--adapter", str(case_dir / "adapter")]
+    return [*(x for d in multi["adapters"] for x in ("--adapter", str(case_dir / d))),
+            "--weights=" + ",".join(str(w) for w in multi["weights"])]
+
+
 def peft_reference(case_dir: Path, cls_name: str, ref: Reference, adapter: dict, v: Verdict):
     """Unmerged PeftModel over the base (f32), after checking PEFT read the adapter as the files say."""
     from peft import PeftModel
@@ -645,9 +732,8 @@ def judge(case_dir: Path, merged: Path) -> Verdict:
     # computed from those, independently of how lorafuse reads the .bin files.
     base = read_checkpoint(twin_or(case_dir, "base"))
     out = read_checkpoint(merged, v)
-    adapter_cfg, adapter = read_adapter(twin_or(case_dir, "adapter"))
     base_tied = bool(json.loads((case_dir / "base" / "config.json").read_text()).get("tie_word_embeddings", True))
-    ref = Reference(base, adapter_cfg, adapter, v, base_tied=base_tied)
+    ref, adapter = reference_of(case_dir, case, base, v, base_tied)
     has_head = any(n.startswith(("score.", "classifier.")) for n in ref.replacements)
     out_cfg = check_config(case_dir, merged, has_head, v)
 
@@ -740,7 +826,7 @@ def judge_models(case_dir: Path, merged: Path, case: dict, cls_name: str, dtype:
     base_cfg = json.loads((case_dir / "base" / "config.json").read_text())
     token_ids = sorted({i for indices, _, _ in ref.token_rows.values() for i in indices})
     ids = token_batch(base_cfg.get("vocab_size", 50257), base_cfg.get("n_positions", 1024), resized_vocab(ref), token_ids)
-    pm, base_model = peft_reference(case_dir, cls_name, ref, adapter, v)
+    pm, base_model = unmerged_reference(case_dir, case, cls_name, ref, adapter, v)
     want = run_model(pm, ids)
     if cls_name == "GPT2Model":
         want["logits"] = want["hidden"] @ base_model.wte.weight.detach().float().T

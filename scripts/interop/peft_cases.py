@@ -22,6 +22,10 @@ GPT2LMHeadModel checkpoint, tie rule applied: the ground truth) and peft-merged/
 case.json `peft_merged` saying what transformers loads wrong from it). See write_tied_case(). The
 trainable-token cases (`tied-tokens-*`) are tied cases too.
 
+Multi-adapter cases (`multi-*`; case.json `multi_adapter`: adapter dirs and weights) hold base/,
+adapter-1/, adapter-2/, ... and effective/ (PEFT's model with every adapter active together, each LoRA
+output times its weight): see write_multi_case().
+
 The `lorafuse diff` case (`diff-training-run`; case.json `kind: "diff"`) holds no base/adapter pair
 but the adapters of one short real training run: checkpoint-1..3/ and final/, plus case.json
 `diff_reference`, the per-tensor statistics torch computes between them. See write_diff_case().
@@ -248,6 +252,26 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8,
                   trainable_token_indices={"wte": [11, 5, 70], "lm_head": [70, 20]}),
         tied=dict(perturb_tokens=True),
+    ),
+    # ---- several adapters in one merge (`lorafuse merge <base> <a1> <a2>... --weights ...`). `multi` holds one
+    # LoraConfig per adapter, their weights, and which modules_to_save copies get seeded noise (standing in for
+    # training). Ground truth is effective/: PEFT's model with every adapter loaded and active together, each
+    # LoRA layer's scaling times the adapter's weight (see write_multi_case).
+    "multi-two-ranks": dict(
+        desc="(multi a) two adapters, weights [1, 0.5], overlapping on c_attn with different ranks (r=4 and r=8): "
+             "W + 1·s1·B1A1 + 0.5·s2·B2A2 there; c_fc only in the first, c_proj only in the second",
+        multi=dict(adapters=[dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8),
+                             dict(target_modules=["c_attn", "c_proj"], r=8, lora_alpha=4)],
+                   weights=[1, 0.5]),
+    ),
+    "multi-three-tied": dict(
+        desc="(multi b) three adapters on a tied base, weights [1, -0.75, 0.5] (one negative): LoRA on c_attn; "
+             "LoRA on c_attn and c_fc plus modules_to_save ln_f (trained copy); LoRA on the tied lm_head, so the "
+             "effective lm_head differs from wte and the merge must untie",
+        multi=dict(adapters=[dict(target_modules=["c_attn"], r=4, lora_alpha=8),
+                             dict(target_modules=["c_attn", "c_fc"], r=2, lora_alpha=4, modules_to_save=["ln_f"]),
+                             dict(target_modules=["lm_head"], r=4, lora_alpha=8)],
+                   weights=[1, -0.75, 0.5], perturb={1: ["ln_f"]}),
     ),
     # ---- `lorafuse diff`: adapters of one real (tiny) training run. No merge: run.mjs diffs the
     # checkpoints with the CLI and compares its statistics with torch's, recorded in case.json `diff_reference`.
@@ -740,6 +764,157 @@ def write_tied_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     }
 
 
+def write_multi_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
+    """Several adapters of one base, merged active together with weights.
+
+    base/          a tied GPT-2 base, saved by save_pretrained.
+    adapter-<i>/   PEFT's save_pretrained of get_peft_model(<base loaded back from base/>, LoraConfig_i), one per
+                   adapter, with seeded noise on the `perturb` modules_to_save copies.
+    effective/     ground truth: PEFT's model with every adapter loaded (PeftModel.from_pretrained, load_adapter)
+                   and active together (base_model.set_adapter([...])), each LoRA layer's scaling multiplied by its
+                   adapter's weight: the effective weights of that unmerged model (base + Σ wᵢ·get_delta_weight_i;
+                   modules_to_save: the active copy), saved as a GPT2LMHeadModel with the tie rule applied.
+                   Checked here: loading it gives that model's logits (1e-5).
+    case.json      `multi_adapter`: the adapter dirs and weights; `cat`: how PEFT's
+                   add_weighted_adapter(combination_type="cat") (on its own LoRA layers) compares with the
+                   weighted active adapters, or why PEFT refused it.
+    """
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft.tuners.lora import LoraLayer
+    from peft.utils.other import ModulesToSaveWrapper
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    dims = SIZES[size]
+    multi = spec["multi"]
+    weights = multi["weights"]
+    case_dir = case_dir.resolve()
+    base_dir, eff_dir = case_dir / "base", case_dir / "effective"
+    base_seed = seed_of(name, "base")
+    torch.manual_seed(base_seed)
+    GPT2LMHeadModel(GPT2Config(**dims)).eval().save_pretrained(base_dir)
+    names = [f"adapter-{i + 1}" for i in range(len(multi["adapters"]))]
+    seeds = {}
+    for i, (dir_name, kwargs) in enumerate(zip(names, multi["adapters"])):
+        seeds[dir_name] = seed_of(name, dir_name)
+        torch.manual_seed(seeds[dir_name])
+        model = GPT2LMHeadModel.from_pretrained(base_dir, dtype=torch.float32).eval()
+        peft_model = get_peft_model(model, LoraConfig(**kwargs, init_lora_weights=False))
+        for mod in multi.get("perturb", {}).get(i, []):
+            wrapper = peft_model.base_model.model.get_submodule(f"transformer.{mod}" if mod != "lm_head" else mod)
+            copy_w = wrapper.modules_to_save["default"].weight
+            g = torch.Generator().manual_seed(seed_of(name, f"perturb/{dir_name}/{mod}"))
+            with torch.no_grad():
+                copy_w.add_(0.05 * torch.randn(copy_w.shape, generator=g))
+        peft_model.save_pretrained(case_dir / dir_name)
+        (case_dir / dir_name / "README.md").unlink(missing_ok=True)
+
+    def load_active():
+        """Every adapter loaded from disk and active together, LoRA outputs weighted; and the names."""
+        base = GPT2LMHeadModel.from_pretrained(base_dir, dtype=torch.float32).eval()
+        pm = PeftModel.from_pretrained(base, case_dir / names[0], adapter_name="a1")
+        for i, dir_name in enumerate(names[1:], start=2):
+            pm.load_adapter(case_dir / dir_name, adapter_name=f"a{i}")
+        pm.base_model.set_adapter([f"a{i + 1}" for i in range(len(names))])
+        return pm.eval()
+
+    pm = load_active()
+    adapter_names = [f"a{i + 1}" for i in range(len(names))]
+    weight_of = dict(zip(adapter_names, weights))
+    eff: dict = {}
+
+    def visit(prefix: str, module) -> None:
+        if isinstance(module, ModulesToSaveWrapper):
+            active = [a for a in adapter_names if a in module.modules_to_save]
+            visit(prefix, module.modules_to_save[active[0]] if active else module.original_module)
+            return
+        if isinstance(module, LoraLayer):
+            base = module.get_base_layer()
+            for n, t in base.named_parameters(recurse=False):
+                eff[prefix + n] = t.detach().clone()
+            with torch.no_grad():
+                w = base.weight.detach().clone()
+                for a in adapter_names:
+                    if a in module.lora_A or a in module.lora_embedding_A:
+                        w = w + weight_of[a] * module.get_delta_weight(a)
+                eff[prefix + "weight"] = w
+            return
+        for n, t in module.named_parameters(recurse=False):
+            eff[prefix + n] = t.detach().clone()
+        for n, child in module.named_children():
+            visit(f"{prefix}{n}.", child)
+
+    visit("", pm.base_model.model)
+    # The weights, applied where PEFT's forward applies them: each LoRA layer's scaling.
+    for module in pm.modules():
+        if isinstance(module, LoraLayer):
+            for a in adapter_names:
+                if a in module.scaling:
+                    module.scaling[a] *= weight_of[a]
+
+    wte, lm = eff["transformer.wte.weight"], eff["lm_head.weight"]
+    keep_tie = bool(torch.equal(wte, lm))
+    cfg = GPT2Config.from_pretrained(base_dir)
+    cfg.tie_word_embeddings = keep_tie
+    eff_model = GPT2LMHeadModel(cfg).eval()
+    missing, unexpected = eff_model.load_state_dict(eff, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"{name}: effective weights do not fit GPT2LMHeadModel: missing {missing} unexpected {unexpected}")
+    eff_model.save_pretrained(eff_dir)
+    for p in sorted(base_dir.iterdir()):
+        if p.is_file() and p.name != "config.json" and not p.name.endswith((".safetensors", ".index.json")):
+            shutil.copy2(p, eff_dir / p.name)
+    ids = tied_token_batch(dims["vocab_size"], dims["vocab_size"], dims["n_positions"])
+    with torch.no_grad():
+        want = pm(input_ids=ids).logits
+        got = GPT2LMHeadModel.from_pretrained(eff_dir, dtype=torch.float32).eval()(input_ids=ids).logits
+    eff_diff = float((got - want).abs().max())
+    if not torch.allclose(got, want, atol=1e-5, rtol=1e-5):
+        raise RuntimeError(f"{name}: effective/ does not reproduce PEFT's weighted active adapters (max |logit diff| {eff_diff})")
+
+    # PEFT's own way to combine them: add_weighted_adapter(cat) on a fresh load, then run that adapter alone.
+    try:
+        cat_pm = load_active()
+        cat_pm.add_weighted_adapter(adapter_names, weights, "cat", combination_type="cat")
+        delta_diff = 0.0
+        with torch.no_grad():
+            for module in cat_pm.modules():
+                if isinstance(module, LoraLayer) and "cat" in module.scaling:
+                    want_delta = sum(weight_of[a] * module.get_delta_weight(a) for a in adapter_names if a in module.scaling)
+                    delta_diff = max(delta_diff, float((module.get_delta_weight("cat") - want_delta).abs().max()))
+        cat_pm.set_adapter("cat")
+        with torch.no_grad():
+            cat_logits = cat_pm(input_ids=ids).logits
+        cat = {"lora_delta_max_abs_diff_vs_weighted_sum": delta_diff,
+               "logits_max_abs_diff_vs_weighted_active": float((cat_logits - want).abs().max()),
+               "logits_match": bool(torch.allclose(cat_logits, want, atol=1e-4, rtol=1e-4)),
+               "note": "the combined adapter carries the LoRA deltas only: modules_to_save copies of the sources "
+                       "are not part of it, so its logits differ where a source saves a module whole"}
+    except Exception as e:  # PEFT refuses some combinations (e.g. modules_to_save); record why
+        cat = {"refused": f"{type(e).__name__}: {str(e)[:200]}"}
+
+    return {
+        "model_class": "GPT2LMHeadModel",
+        "base_layout": "prefixed",
+        "base_dtype": "float32",
+        "adapter_key_prefix": "base_model.model.",
+        "tied_embeddings_untouched": keep_tie,
+        "gpt2_config": dims,
+        "seeds": {"base": base_seed, **seeds},
+        "multi_adapter": {"adapters": names, "weights": weights,
+                          "lora_configs": [{**k, "init_lora_weights": False} for k in multi["adapters"]]},
+        "effective": {
+            "layout": "GPT2LMHeadModel.save_pretrained of PEFT's weighted active adapters' effective weights, tie rule applied",
+            "tie_word_embeddings": keep_tie,
+            "wte_lm_head_max_abs_diff": float((wte - lm).abs().max()),
+            "logits_max_abs_diff_vs_unmerged": eff_diff,
+        },
+        "cat": cat,
+        "notes": ["no expected/ or peft-merged/: PEFT merges several adapters only through add_weighted_adapter; "
+                  "effective/ (the weighted active adapters, unmerged) is the ground truth"],
+    }
+
+
 # `lorafuse diff` pairs of the training-run case: (a, b, the files are byte-identical).
 DIFF_PAIRS = [("final", "checkpoint-3", True), ("checkpoint-1", "final", False), ("checkpoint-2", "final", False)]
 DIFF_ATOL, DIFF_RTOL = 1e-6, 1e-5  # lorafuse diff's defaults
@@ -909,6 +1084,8 @@ def write_case(name: str, out: Path, size: str, force: bool, shared_base: Path |
         info = write_tied_case(name, spec, case_dir, size)
     elif "train" in spec:
         info = write_diff_case(name, spec, case_dir, size)
+    elif "multi" in spec:
+        info = write_multi_case(name, spec, case_dir, size)
     else:
         info = write_tiny_case(name, spec, case_dir, size)
     if spec.get("known_lorafuse_bug"):

@@ -8,6 +8,10 @@
  *      generator script and library versions). Untied cases hold base/, adapter/, expected/ (PEFT's merge);
  *      tied cases (`tied-*`, case.json `tied_embeddings_untouched: false`) hold base/, adapter/, effective/
  *      (the unmerged PEFT model's weights, tie rule applied) and peft-merged/ (PEFT's own merge).
+ *      Multi-adapter cases (`multi-*`, case.json `multi_adapter`: adapter dirs and weights) hold base/,
+ *      adapter-1/, adapter-2/, ... and effective/ (PEFT's model with all of them active, each LoRA output
+ *      times its weight); the CLI merges them with `merge <base> <adapter-1> <adapter-2>... --weights=...`
+ *      and verifies with one --adapter per adapter and --weights.
  *   3. for each case and each device:
  *        node packages/cli/bin/lorafuse.js merge <case>/base <case>/adapter --out <out> --device <device> --json
  *      with <out> = `.interop-work/out/<case>--<device>` (removed first; the CLI creates it), and
@@ -150,7 +154,9 @@ function runMerge(opts, caseName, device) {
   mkdirSync(OUT_DIR, { recursive: true });
   const caseInfo = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8'));
   const shardArgs = typeof caseInfo.max_shard_size === 'string' ? ['--max-shard-size', caseInfo.max_shard_size] : [];
-  const { r, secs, text } = cli(opts, ['merge', join(caseDir, 'base'), join(caseDir, 'adapter'), '--out', out, '--device', device, '--json', ...shardArgs], `${out}.cli.log`);
+  const multi = caseInfo.multi_adapter;
+  const adapters = multi ? [...multi.adapters.map((d) => join(caseDir, d)), `--weights=${multi.weights.join(',')}`] : [join(caseDir, 'adapter')];
+  const { r, secs, text } = cli(opts, ['merge', join(caseDir, 'base'), ...adapters, '--out', out, '--device', device, '--json', ...shardArgs], `${out}.cli.log`);
   const res = { ok: false, reason: '', seconds: secs, out, text, exit: r.status };
   if (r.error) return { ...res, reason: `cli: ${r.error.code === 'ETIMEDOUT' ? `timed out after ${opts.cliTimeout} s` : r.error.message}` };
   let doc;
@@ -172,10 +178,17 @@ function runMerge(opts, caseName, device) {
   return { ...res, ok: true, on };
 }
 
-/** `lorafuse verify <dir>` against the case's base and adapter; returns {exit, seconds, text}. */
+/** The verify arguments naming a case's adapter, or its adapters and their weights (case.json `multi_adapter`). */
+function adapterArgs(caseDir) {
+  const multi = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')).multi_adapter;
+  if (!multi) return ['--adapter', join(caseDir, 'adapter')];
+  return [...multi.adapters.flatMap((d) => ['--adapter', join(caseDir, d)]), `--weights=${multi.weights.join(',')}`];
+}
+
+/** `lorafuse verify <dir>` against the case's base and adapter(s); returns {exit, seconds, text}. */
 function runVerify(opts, caseName, dir, logFile) {
   const caseDir = join(CASES_DIR, caseName);
-  const { r, secs, text } = cli(opts, ['verify', dir, '--base', join(caseDir, 'base'), '--adapter', join(caseDir, 'adapter')], logFile);
+  const { r, secs, text } = cli(opts, ['verify', dir, '--base', join(caseDir, 'base'), ...adapterArgs(caseDir)], logFile);
   if (r.error) return { exit: null, seconds: secs, text: `cli: ${r.error.message}` };
   if (logFile) writeFileSync(logFile, `${readFileSync(logFile, 'utf8')}${r.stdout ?? ''}`);
   return { exit: r.status, seconds: secs, text };
@@ -341,7 +354,7 @@ function applyVerdicts(pairs, verdicts, opts) {
     const m = v.metrics ?? {};
     const fw = m.logits_max_abs_vs_torch;
     const summary = v.pass && fw
-      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged.toExponential(1)} (base + adapter unmerged); verify --behaviour ${Object.entries(m.verify_behaviour ?? {}).map(([d, b]) => `${d} ok=${b.ok}`).join(', ')} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
+      ? `logits vs torch max|d| ${fw.checkpoint.toExponential(1)} (checkpoint), ${fw.unmerged === undefined ? 'n/a (several adapters: their unmerged side is judged by verify --behaviour)' : `${fw.unmerged.toExponential(1)} (base + adapter unmerged)`}; verify --behaviour ${Object.entries(m.verify_behaviour ?? {}).map(([d, b]) => `${d} ok=${b.ok}`).join(', ')} as torch (max|d| ${(m.torch_merged_behaves_as_unmerged?.max_abs ?? NaN).toExponential(1)})`
       : v.pass
       ? `weights ${m.weights_checked ?? '?'} (max err ${(m.weights_max_abs_err ?? NaN).toExponential(1)}), logits max|d| ${(m.model_logits_max_abs ?? NaN).toExponential(1)}` +
         (m.vocab_size !== undefined ? `, vocab ${m.vocab_size}, tied ${m.tie_word_embeddings}` : '')
@@ -408,6 +421,7 @@ function main() {
   const meta = Object.fromEntries(caseNames.map((c) => [c, readCase(c)]));
   const isTied = (c) => meta[c].tied_embeddings_untouched === false;
   const isDiff = (c) => meta[c].kind === 'diff';
+  const isMulti = (c) => Boolean(meta[c].multi_adapter);
   log(`${caseNames.length} cases ready in ${timings.cases_s.toFixed(1)} s (${relative(REPO_ROOT, CASES_DIR)})`);
 
   const pairs = [];
@@ -424,6 +438,13 @@ function main() {
       const caseDir = join(CASES_DIR, c);
       if (isDiff(c)) {
         diffCaseSelfChecks(c, meta[c], row);
+        continue;
+      }
+      if (isMulti(c)) {
+        // No PEFT merge to judge: effective/ (PEFT's weighted active adapters) must pass, v5 and (tied) v4.
+        for (const [list, tf] of [[pairs, 'v5'], ...(venv4 && isTied(c) ? [[pairs4, 'v4']] : [])]) {
+          list.push({ caseDir, out: join(caseDir, 'effective'), row: row({ case: c, device: 'effective', check: `judge ${tf}` }) });
+        }
         continue;
       }
       if (!isTied(c)) {
@@ -483,7 +504,7 @@ function main() {
         if (device === 'cpu' && opts.forward) forwardPairs.push({ caseDir, out: res.out, row: row({ case: c, device: 'cpu', check: 'forward: logits vs torch, verify --behaviour' }) });
         if (isTied(c) && venv4) pairs4.push({ caseDir, out: res.out, row: row({ case: c, device, check: 'judge v4' }) });
       }
-      if (isTied(c) && existsSync(opts.cli)) {
+      if (isTied(c) && !isMulti(c) && existsSync(opts.cli)) {
         if (opts.forward) forwardPairs.push({ caseDir, out: join(caseDir, 'peft-merged'), row: row({ case: c, device: 'peft-merged', check: 'forward: verify --behaviour = torch' }) });
         const pm = meta[c].peft_merged ?? {};
         const want = pm.lorafuse_verify_exit;

@@ -68,7 +68,7 @@ async function timeCpuExecutor(shape: KernelShape, iterations: number, mergeFn: 
   const source: Parameters<typeof core.mergeOnCpu>[0] = {
     kind: 'merge',
     base: ref('w', [rows, cols], w),
-    deltas: [{ modulePath: 'bench', a: ref('a', [rank, inF], a), b: ref('b', [outF, rank], b), rank, alpha: 1, scale: 1e-3, orientation, rows, cols }],
+    deltas: [{ modulePath: 'bench', a: ref('a', [rank, inF], a), b: ref('b', [outF, rank], b), rank, alpha: 1, scale: 1e-3, adapter: 'bench', weight: 1, orientation, rows, cols }],
   };
   const files: Record<string, Uint8Array> = { w, a, b };
   const read = async (r: core.TensorRef) => files[r.file]!;

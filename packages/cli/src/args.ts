@@ -6,7 +6,7 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 /** Parsed options (by long name) and positional arguments. */
 export interface ParsedArgs {
-  readonly values: Readonly<Record<string, string | boolean | undefined>>;
+  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
   readonly positionals: readonly string[];
 }
 
@@ -38,6 +38,12 @@ export function stringOption(args: ParsedArgs, name: string): string | undefined
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Every value of a repeatable string option (`multiple: true`), in order; empty when absent. */
+export function stringsOption(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
 /** Whether a boolean flag was given. */
 export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
@@ -52,4 +58,29 @@ export function numberOption(command: string, args: ParsedArgs, name: string, fa
     throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${name} must be a finite number >= 0, got "${text}"`, { subject: `--${name}` });
   }
   return value;
+}
+
+/**
+ * `--weights w1,w2,...`: one finite number per adapter (zero and negative allowed), or `undefined`
+ * when absent (every weight 1). A count that differs from the adapters' is a usage error.
+ */
+export function weightsOption(command: string, args: ParsedArgs, adapters: number): number[] | undefined {
+  const text = stringOption(args, 'weights');
+  if (text === undefined) return undefined;
+  const parts = text.split(',');
+  const weights = parts.map((p) => Number(p));
+  const bad = parts.findIndex((p, i) => p.trim() === '' || !Number.isFinite(weights[i]));
+  if (bad >= 0) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --weights must be comma-separated finite numbers, got "${parts[bad]}" in "${text}"`, {
+      subject: '--weights',
+      hint: 'Give one weight per adapter, e.g. --weights 1,0.5 (write --weights=-1,0.5 when the first is negative).',
+    });
+  }
+  if (weights.length !== adapters) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --weights gives ${weights.length} weight(s) for ${adapters} adapter(s)`, {
+      subject: '--weights',
+      hint: 'Give exactly one weight per adapter, in the order the adapters are named.',
+    });
+  }
+  return weights;
 }

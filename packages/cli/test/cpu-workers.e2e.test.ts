@@ -32,7 +32,7 @@ describe('CPU merge pool (worker threads, built)', () => {
   const source: Extract<TensorSource, { kind: 'merge' }> = {
     kind: 'merge',
     base: put('w', values(rows * cols, 1), [rows, cols]),
-    deltas: [{ modulePath: 'm', a: put('a', values(rank * cols, 2), [rank, cols]), b: put('b', values(rows * rank, 3), [rows, rank]), rank, alpha: 8, scale: 2, orientation: 'linear', rows, cols }],
+    deltas: [{ modulePath: 'm', a: put('a', values(rank * cols, 2), [rank, cols]), b: put('b', values(rows * rank, 3), [rows, rank]), rank, alpha: 8, scale: 2, adapter: 'adapter', weight: 1, orientation: 'linear', rows, cols }],
   };
   const read = async (ref: TensorRef) => file.get(ref.file)!.slice();
   const readInto = async (ref: TensorRef, target: Uint8Array) => void target.set(file.get(ref.file)!);

@@ -1,25 +1,39 @@
 import { DEFAULT_MAX_SHARD_SIZE, parseShardSize, UsageError } from '@lorafuse/core';
-import { choice, flag, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, optionalChoice, parseCommandArgs, stringOption, weightsOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { MergeReport } from '../merge/report.js';
 import { runMerge } from '../merge/run-merge.js';
 import { formatBytes, type Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
 
-const HELP = `Usage: lorafuse merge <base-dir> <adapter-dir> --out <out-dir> [options]
+const HELP = `Usage: lorafuse merge <base-dir> <adapter-dir>... --out <out-dir> [--weights w1,w2,...] [options]
 
-Merges a PEFT LoRA adapter into a GPT-2 checkpoint and writes a checkpoint transformers loads.
+Merges one or more PEFT LoRA adapters into a GPT-2 checkpoint and writes a checkpoint transformers loads.
 
   <base-dir>     config.json + model.safetensors (GPT2LMHeadModel or GPT2Model layout; sharded ok),
                  or the older pytorch_model.bin (or its shards and pytorch_model.bin.index.json)
   <adapter-dir>  adapter_config.json + adapter_model.safetensors (or adapter_model.bin), as PEFT
-                 writes them
+                 writes them. Several adapters are merged as PEFT's model computes with all of them
+                 active together: every merged weight is W + Σ wᵢ·sᵢ·BᵢAᵢ (wᵢ from --weights, sᵢ the
+                 adapter's LoRA scaling), each product exact, added in f32 in adapter order and
+                 rounded once. That is what add_weighted_adapter(combination_type="cat") followed by
+                 merge_and_unload gives, without the cross terms of "linear" or the doubled scaling
+                 of "svd" (PEFT <= 0.20). Full tensors (modules_to_save, trained biases, saved
+                 embeddings, an added head) and trainable-token rows are values, not deltas: they
+                 are not weighted, and two adapters may give the same one only with identical bytes;
+                 different values, or one adapter's LoRA on a module another saves whole, are
+                 refused (exit 2, nothing written), naming both adapters and the tensor. Each adapter
+                 is checked against the base as a single one is; the tie is decided on the combined
+                 effect. Adapters that carry a tokenizer must carry the same one.
   A .bin file is read as the zip archive torch.save writes, its pickle interpreted under an
   allow-list (a state dict of float32/float16/bfloat16 tensors) and never run; anything else in it
   is refused by name. safetensors is taken when both kinds are there. The output is safetensors.
 
 Options:
   --out <dir>          output directory (created; must not be or contain an input)
+  --weights <list>     one weight per adapter, comma-separated, in the order the adapters are named
+                       (default: all 1); zero and negative weights are allowed (write
+                       --weights=-1,0.5 when the first is negative)
   --device <d>         auto (default): WebGPU on a real GPU (Dawn in Node, else Chromium), the CPU
                        executor when the only WebGPU adapter is a software fallback (SwiftShader),
                        which is slower end to end; webgpu: WGSL kernels in headless Chromium;
@@ -63,7 +77,7 @@ Chromium is found via CHROME_PATH, /usr/bin/chromium, or the usual install paths
 
 export const mergeCommand: Command = {
   name: 'merge',
-  summary: 'merge a LoRA adapter into a GPT-2 checkpoint',
+  summary: 'merge LoRA adapters (one or several, weighted) into a GPT-2 checkpoint',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('merge', argv, {
@@ -75,12 +89,15 @@ export const mergeCommand: Command = {
       force: { type: 'boolean' },
       follow: { type: 'string' },
       'max-shard-size': { type: 'string' },
+      weights: { type: 'string' },
       json: { type: 'boolean' },
     });
     const { positionals } = args;
-    if (positionals.length !== 2) {
-      throw new UsageError('BAD_ARGUMENTS', `lorafuse merge: expected <base-dir> and <adapter-dir>, got ${positionals.length} argument(s)`, { hint: 'Run `lorafuse merge --help` for usage.' });
+    if (positionals.length < 2) {
+      throw new UsageError('BAD_ARGUMENTS', `lorafuse merge: expected <base-dir> and at least one <adapter-dir>, got ${positionals.length} argument(s)`, { hint: 'Run `lorafuse merge --help` for usage.' });
     }
+    const adapterDirs = positionals.slice(1);
+    const weights = weightsOption('merge', args, adapterDirs.length);
     const outDir = stringOption(args, 'out');
     if (!outDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse merge: --out <out-dir> is required', { subject: '--out', hint: 'Run `lorafuse merge --help` for usage.' });
     const device = choice('merge', 'device', stringOption(args, 'device'), ['auto', 'webgpu', 'dawn', 'cpu'] as const, 'auto');
@@ -88,7 +105,8 @@ export const mergeCommand: Command = {
     const maxShardSize = shardSizeOption(stringOption(args, 'max-shard-size'));
     const report = await runMerge({
       baseDir: positionals[0]!,
-      adapterDir: positionals[1]!,
+      adapterDirs,
+      weights,
       outDir,
       device,
       overwrite: flag(args, 'overwrite'),
@@ -119,13 +137,15 @@ function shardSizeOption(text: string | undefined): number {
 
 function humanReport(r: MergeReport): string {
   const lines = [
-    `merged ${r.loraModules.length} LoRA module(s) into ${r.out} on ${r.device} (${r.deviceDescription})`,
+    `merged ${r.loraModules.length} LoRA module(s)${r.adapters.length > 1 ? ` of ${r.adapters.length} adapters` : ''} into ${r.out} on ${r.device} (${r.deviceDescription})`,
     `  device: ${r.deviceReason}`,
+    ...(r.combination ? [...r.adapters.map((a, i) => `  adapter ${i + 1}: ${a.dir}, weight ${a.weight}`), `  computed: ${r.combination.formula}`, `  equivalent to: ${r.combination.peftEquivalent}`] : []),
     `  tensors: ${r.tensors.merged} merged, ${r.tensors.replaced} replaced, ${r.tensors.added} added, ${r.tensors.copied} copied unchanged; ${formatBytes(r.bytesWritten)} written in ${r.seconds.toFixed(2)} s`,
   ];
   const scales = new Map<string, number>();
   for (const m of r.loraModules) {
-    const k = `r=${m.rank} alpha=${m.alpha} scale=${m.scale}${m.dora ? ' (DoRA)' : ''}`;
+    const dora = m.dora ? ' (DoRA)' : '';
+    const k = r.combination ? `r=${m.rank} alpha=${m.alpha} weight=${m.weight} scale·weight=${m.scale} (${m.adapter})${dora}` : `r=${m.rank} alpha=${m.alpha} scale=${m.scale}${dora}`;
     scales.set(k, (scales.get(k) ?? 0) + 1);
   }
   for (const [k, n] of scales) lines.push(`  ${n} module(s) with ${k}`);
@@ -134,7 +154,7 @@ function humanReport(r: MergeReport): string {
   const shards = r.filesWritten.filter((f) => f.endsWith('.safetensors'));
   lines.push(`  wrote: ${r.filesWritten.join(', ')}${shards.length > 1 ? ` (${shards.length} shards of at most ${r.maxShardSize} bytes of tensor data each; a bigger tensor alone)` : ''}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
-  if (r.filesCopiedFromAdapter.length > 0) lines.push(`  copied from adapter (the tokenizer training used, in place of the base's): ${r.filesCopiedFromAdapter.join(', ')}`);
+  if (r.filesCopiedFromAdapter.length > 0) lines.push(`  copied from ${r.adapters.length > 1 ? `adapter ${r.tokenizerFrom}` : 'adapter'} (the tokenizer training used, in place of the base's): ${r.filesCopiedFromAdapter.join(', ')}`);
   if (r.replaced.length > 0) lines.push(`  replaced the earlier output's ${r.replaced.join(', ')}`);
   lines.push(`  verified: what transformers ${r.verified.map((v) => v.transformers).join(' and ')} load equals what was meant (${r.verified[0]?.parameters ?? 0} parameters, byte for byte)`);
   for (const f of r.findings) lines.push(`  ${f.severity}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`);

@@ -1,22 +1,25 @@
 import { UsageError } from '@lorafuse/core';
-import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOption, stringsOption, weightsOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
 import { behaviourLines } from '../forward/behaviour-check.js';
 import { runVerify, type VerifyCommandReport } from '../verify/run-verify.js';
 
-const HELP = `Usage: lorafuse verify <out-dir> --base <base-dir> --adapter <adapter-dir> [options]
+const HELP = `Usage: lorafuse verify <out-dir> --base <base-dir> --adapter <adapter-dir> [--adapter <dir>...] [--weights w1,...] [options]
 
 Checks any merged directory — lorafuse's, or one written by PEFT's merge_and_unload + save_pretrained —
-against base + adapter: emulates what transformers (v4 and v5 rules) loads from <out-dir> and compares
+against base + adapter (or base + several adapters active together, as \`lorafuse merge\` merges them): emulates what transformers (v4 and v5 rules) loads from <out-dir> and compares
 every parameter with the effective weight of the unmerged PEFT model. Copied tensors must be
 byte-identical (or within tolerance if re-encoded); merged tensors within --atol/--rtol of the
 merge recomputed on --device. A tie kept while lm_head was trained shows up as lm_head.weight.
 
 Options:
   --base <dir>       the base checkpoint the adapter was trained on (required)
-  --adapter <dir>    the PEFT adapter directory (required)
+  --adapter <dir>    the PEFT adapter directory (required); repeat it for a merge of several
+                     adapters, in the order they were merged
+  --weights <list>   one weight per --adapter, comma-separated (default: all 1), as given to merge;
+                     write --weights=-1,0.5 when the first is negative
   --atol <x>         absolute tolerance (default 1e-6)
   --rtol <x>         relative tolerance (default 1e-5; at least one ulp for F16/BF16 tensors)
   --device <d>       cpu (default), webgpu (Chromium) or dawn (Dawn in Node), to recompute merged tensors
@@ -27,7 +30,8 @@ Options:
                      config: merge what PEFT's unmerged model computes; tensors: merge every saved
                      tensor. Without it, such a disagreement is an error (exit 2)
   --behaviour        also run GPT-2's forward pass on <out-dir> (as transformers loads it) and on
-                     base + adapter applied unmerged, and compare logits (tolerance 1e-4 abs + rel
+                     base + adapter(s) applied unmerged (each adapter's LoRA output times its
+                     weight, all active together), and compare logits (tolerance 1e-4 abs + rel
                      for F32 weights, 1e-2 for F16, 5e-2 for BF16), top-1 tokens and greedy decoding;
                      default probes: token ids spread over the vocabulary at every position the
                      work budget allows (all of n_positions for small models) and the rows a
@@ -51,7 +55,8 @@ export const verifyCommand: Command = {
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('verify', argv, {
       base: { type: 'string' },
-      adapter: { type: 'string' },
+      adapter: { type: 'string', multiple: true },
+      weights: { type: 'string' },
       atol: { type: 'string' },
       rtol: { type: 'string' },
       device: { type: 'string' },
@@ -66,8 +71,8 @@ export const verifyCommand: Command = {
     });
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: expected one <out-dir>', { hint: 'Run `lorafuse verify --help`.' });
     const baseDir = stringOption(args, 'base');
-    const adapterDir = stringOption(args, 'adapter');
-    if (!baseDir || !adapterDir) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: --base <dir> and --adapter <dir> are required', { hint: 'Run `lorafuse verify --help`.' });
+    const adapterDirs = stringsOption(args, 'adapter');
+    if (!baseDir || adapterDirs.length === 0) throw new UsageError('BAD_ARGUMENTS', 'lorafuse verify: --base <dir> and --adapter <dir> are required', { hint: 'Run `lorafuse verify --help`.' });
     const json = flag(args, 'json');
     const behaviour = flag(args, 'behaviour');
     for (const f of ['ids', 'prompt', 'tokens', 'transformers']) {
@@ -76,7 +81,8 @@ export const verifyCommand: Command = {
     const report = await runVerify({
       outDir: args.positionals[0]!,
       baseDir,
-      adapterDir,
+      adapterDirs,
+      weights: weightsOption('verify', args, adapterDirs.length),
       atol: numberOption('verify', args, 'atol', 1e-6),
       rtol: numberOption('verify', args, 'rtol', 1e-5),
       device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),
@@ -112,6 +118,7 @@ function humanVerify(r: VerifyCommandReport): string {
   for (const f of r.failures) lines.push(`FAIL ${f.name} [${f.versions.join(', ')}]: ${f.detail}`);
   for (const e of r.extraFailures) lines.push(`FAIL ${e}`);
   if (r.behaviour) lines.push(...behaviourLines(r.behaviour));
-  lines.push(r.ok ? `verified: ${r.out} loads as base + adapter` : `verification FAILED for ${r.out}`);
+  const what = r.adapters.length > 1 || r.adapters.some((a) => a.weight !== 1) ? `base + ${r.adapters.map((a) => `${a.weight} × ${a.dir}`).join(' + ')}` : 'base + adapter';
+  lines.push(r.ok ? `verified: ${r.out} loads as ${what}` : `verification FAILED for ${r.out}`);
   return terminalLines(lines);
 }

@@ -33,10 +33,10 @@ export interface BehaviourSection extends BehaviourReport {
   readonly notes: readonly string[];
 }
 
-/** Runs both models on the probes and compares their logits and greedy continuations. */
-export async function runBehaviourCheck(outDir: string, baseDir: string, adapterDir: string, files: OpenFiles, opts: BehaviourOptions): Promise<BehaviourSection> {
+/** Runs both models on the probes (the reference: base + every adapter, active together, with its weight) and compares their logits and greedy continuations. */
+export async function runBehaviourCheck(outDir: string, baseDir: string, adapterDirs: readonly string[], weights: readonly number[] | undefined, files: OpenFiles, opts: BehaviourOptions): Promise<BehaviourSection> {
   const checkpoint = await loadCheckpointModel(outDir, files, opts.version);
-  const reference = await loadUnmergedModel(baseDir, adapterDir, files, opts.version);
+  const reference = await loadUnmergedModel(baseDir, adapterDirs, files, opts.version, weights);
   const given = await promptIds('verify', reference, opts.ids, opts.prompt, false);
   const cfg = reference.model.config;
   const probes: BehaviourProbes = given.ids

@@ -1,7 +1,7 @@
 /**
  * The two models the behavioural commands run, read from disk: (a) a checkpoint directory as
  * transformers loads it (the load emulation's rules, ties applied, discarded tensors discarded), and
- * (b) a base directory plus a PEFT adapter applied unmerged. Both decode every weight to f32.
+ * (b) a base directory plus PEFT adapters (one or several, weighted) applied unmerged. Both decode every weight to f32.
  */
 import {
   applyAdapterUnmerged,
@@ -13,6 +13,8 @@ import {
   InputError,
   type FloatCodecDtype,
   type Gpt2Model,
+  type LoraTerm,
+  type ParamTable,
   type ParamValues,
   tensorRefOf,
   type SafetensorsHeader,
@@ -20,7 +22,7 @@ import {
   type TransformersVersion,
 } from '@lorafuse/core';
 import { byteRangesEqual } from '../fs/byte-ranges.js';
-import { openAdapterDir, openBaseDir, type BaseDir, type OpenFiles } from '../fs/inputs.js';
+import { openAdapterDir, openBaseDir, type AdapterDir, type BaseDir, type OpenFiles } from '../fs/inputs.js';
 
 /** A model ready to run, with what the report needs to say about it. */
 export interface LoadedModel {
@@ -119,34 +121,50 @@ export async function loadCheckpointModel(dirArg: string, files: OpenFiles, vers
   };
 }
 
-/** (b) Base + adapter as PEFT's unmerged model runs them (the base loaded by `version`'s rules). */
-export async function loadUnmergedModel(baseArg: string, adapterArg: string, files: OpenFiles, version: TransformersVersion): Promise<LoadedModel> {
+/**
+ * (b) Base + adapters as PEFT's unmerged model runs them with all of them active (the base loaded by
+ * `version`'s rules): each adapter is applied in turn onto what the ones before it left, its LoRA
+ * terms (times its weight, `weights[i]`, default 1) joining those already on a module.
+ */
+export async function loadUnmergedModel(baseArg: string, adapterArgs: string | readonly string[], files: OpenFiles, version: TransformersVersion, weights?: readonly number[]): Promise<LoadedModel> {
   const base = await openBaseDir(baseArg, files);
-  const adapter = await openAdapterDir(adapterArg, files);
+  const adapterDirs: AdapterDir[] = [];
+  for (const arg of typeof adapterArgs === 'string' ? [adapterArgs] : adapterArgs) adapterDirs.push(await openAdapterDir(arg, files));
   const loaded = await loadParams(base, files, version);
   let dtype = loaded.dtype;
-  const tensors = [];
-  for (const t of adapter.header.tensors) {
-    const read = await readF32(files, tensorRefOf(adapter.header, t), adapter.dir);
-    dtype = coarsest(dtype, read.dtype);
-    tensors.push({ key: t.name, shape: t.shape, values: read.values });
+  let params: ParamTable = loaded.params;
+  let architecture = architectureOf(loaded.config);
+  const lora = new Map<string, LoraTerm[]>();
+  const notes = [...loaded.notes];
+  for (const [i, adapter] of adapterDirs.entries()) {
+    const tensors = [];
+    for (const t of adapter.header.tensors) {
+      const read = await readF32(files, tensorRefOf(adapter.header, t), adapter.dir);
+      dtype = coarsest(dtype, read.dtype);
+      tensors.push({ key: t.name, shape: t.shape, values: read.values });
+    }
+    const parts = applyAdapterUnmerged({
+      base: params,
+      baseTied: loaded.tied,
+      baseArchitecture: architecture,
+      config: adapter.config,
+      tensors,
+      label: adapter.dir,
+      ...(weights ? { weight: weights[i]! } : {}),
+    });
+    params = parts.params;
+    architecture = parts.architecture;
+    for (const [module, terms] of parts.lora) lora.set(module, [...(lora.get(module) ?? []), ...terms]);
+    notes.push(...(adapterDirs.length > 1 ? parts.notes.map((n) => `${adapter.dir}: ${n}`) : parts.notes));
   }
-  const parts = applyAdapterUnmerged({
-    base: loaded.params,
-    baseTied: loaded.tied,
-    baseArchitecture: architectureOf(loaded.config),
-    config: adapter.config,
-    tensors,
-    label: adapter.dir,
-  });
-  const label = `${base.dir} + ${adapter.dir}`;
-  const model = buildGpt2Model({ config: forwardConfigOf(loaded.config, `${base.dir}/config.json`, parts.architecture), params: parts.params, lora: parts.lora, label });
+  const label = [base.dir, ...adapterDirs.map((a) => a.dir)].join(' + ');
+  const model = buildGpt2Model({ config: forwardConfigOf(loaded.config, `${base.dir}/config.json`, architecture), params, lora, label });
   return {
     model,
     dtype,
     parameterCount: parameterCount(model),
-    tokenizerDirs: [adapter.dir, base.dir],
+    tokenizerDirs: [...adapterDirs.map((a) => a.dir), base.dir],
     baseVocabSize: configVocab(base.config, model.config.vocabSize),
-    notes: [...loaded.notes, ...parts.notes],
+    notes,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Opening the two input directories: configs parsed, weight files' tensor tables read (safetensors
+ * Opening the input directories (a base, adapters): configs parsed, weight files' tensor tables read (safetensors
  * headers, or the state dicts of PyTorch `.bin` files, whose pickles are interpreted under an
  * allow-list and never run), nothing else read. Git LFS pointer files are recognised and refused.
  */
@@ -12,6 +12,7 @@ import {
   parseShardIndex,
   SHARD_INDEX_FILE,
   type LoraAdapterConfig,
+  type PlanMergeInput,
   type SafetensorsHeader,
 } from '@lorafuse/core';
 import { fromFsError } from './fs-error.js';
@@ -238,6 +239,14 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
   await assertNotLfsPointer(weightsPath);
   const header = await readInputHeader(files, weightsPath);
   return { dir, config, header };
+}
+
+/** The planner's view of opened directories (labels are their paths); `weights[i]` is adapter i's weight. */
+export function planInputOf(base: BaseDir, adapters: readonly AdapterDir[], weights?: readonly number[]): Omit<PlanMergeInput, 'options'> {
+  return {
+    base: { label: base.dir, config: base.config, files: base.headers },
+    adapters: adapters.map((a, i) => ({ label: a.dir, config: a.config, file: a.header, ...(weights ? { weight: weights[i]! } : {}) })),
+  };
 }
 
 /** The config.json fields lorafuse reads or writes must have the types transformers gives them. */

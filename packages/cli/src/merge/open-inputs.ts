@@ -1,29 +1,24 @@
 /**
  * Step 1 of a merge: open the base and adapter directories (configs parsed, headers validated, no
- * tensor bytes read) and refuse an output directory that overlaps either.
+ * tensor bytes read) and refuse an output directory that overlaps any of them.
  */
 import type { PlanMergeInput } from '@lorafuse/core';
-import { openAdapterDir, openBaseDir, type AdapterDir, type BaseDir, type OpenFiles } from '../fs/inputs.js';
+import { openAdapterDir, openBaseDir, planInputOf, type AdapterDir, type BaseDir, type OpenFiles } from '../fs/inputs.js';
 import { assertOutDirSeparate } from '../fs/output-dir.js';
 
 /** The opened inputs of a merge, and the planner's view of them. */
 export interface MergeInputs {
   readonly base: BaseDir;
-  readonly adapter: AdapterDir;
+  /** The adapters, in merge order. */
+  readonly adapters: readonly AdapterDir[];
   readonly planInput: Omit<PlanMergeInput, 'options'>;
 }
 
-/** Opens both inputs through `files` (closed by the caller). */
-export async function openMergeInputs(baseDir: string, adapterDir: string, outDir: string, files: OpenFiles): Promise<MergeInputs> {
+/** Opens the inputs through `files` (closed by the caller); `weights[i]` is adapter i's weight (default 1). */
+export async function openMergeInputs(baseDir: string, adapterDirs: readonly string[], weights: readonly number[] | undefined, outDir: string, files: OpenFiles): Promise<MergeInputs> {
   const base = await openBaseDir(baseDir, files);
-  const adapter = await openAdapterDir(adapterDir, files);
-  await assertOutDirSeparate(outDir, [base.dir, adapter.dir]);
-  return {
-    base,
-    adapter,
-    planInput: {
-      base: { label: base.dir, config: base.config, files: base.headers },
-      adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
-    },
-  };
+  const adapters: AdapterDir[] = [];
+  for (const dir of adapterDirs) adapters.push(await openAdapterDir(dir, files));
+  await assertOutDirSeparate(outDir, [base.dir, ...adapters.map((a) => a.dir)]);
+  return { base, adapters, planInput: planInputOf(base, adapters, weights) };
 }

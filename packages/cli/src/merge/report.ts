@@ -9,11 +9,22 @@ export interface MergeReport {
   /** Why this device ran the merges (`--device auto` explains its choice). */
   deviceReason: string;
   base: string;
+  /** The first adapter's directory (the only one, unless several were merged). */
   adapter: string;
+  /** Every adapter merged, in order, with its weight. */
+  adapters: Array<{ dir: string; weight: number }>;
+  /**
+   * For several or weighted adapters: what the merge computes and how it relates to PEFT's ways of
+   * combining adapters; null for one adapter at weight 1.
+   */
+  combination: { formula: string; peftEquivalent: string } | null;
   out: string;
   tensors: { merged: number; replaced: number; added: number; copied: number };
-  /** `dora`: the module's sum is rescaled per output feature by its DoRA magnitude vector. */
-  loraModules: Array<{ module: string; rank: number; alpha: number; scale: number; orientation: string; dora: boolean }>;
+  /**
+   * One entry per LoRA delta: a module several adapters train appears once per adapter. `scale`
+   * includes the weight; `dora`: the module's sum is rescaled per output feature by its DoRA magnitude vector.
+   */
+  loraModules: Array<{ module: string; adapter: string; weight: number; rank: number; alpha: number; scale: number; orientation: string; dora: boolean }>;
   tie: { decision: string; reason: string };
   configChanges: readonly string[];
   findings: readonly Finding[];
@@ -27,6 +38,8 @@ export interface MergeReport {
   maxShardSize: number;
   filesCopied: string[];
   filesCopiedFromAdapter: string[];
+  /** The adapter directory those tokenizer files come from, or null. */
+  tokenizerFrom: string | null;
   /** Files of an earlier output in `out` that this one replaced or removed (`--overwrite`). */
   replaced: string[];
   bytesWritten: number;
@@ -38,7 +51,9 @@ export interface MergeOutcome {
   readonly plan: MergePlan;
   readonly doctorNotes: readonly Finding[];
   readonly device: { readonly device: MergeReport['device']; readonly description: string; readonly reason: string };
-  readonly dirs: { readonly base: string; readonly adapter: string; readonly out: string };
+  readonly dirs: { readonly base: string; readonly out: string };
+  /** The adapter whose tokenizer the output carries, or null. */
+  readonly tokenizerFrom: string | null;
   readonly proof: VerifyReport;
   readonly filesWritten: readonly string[];
   readonly maxShardSize: number;
@@ -60,10 +75,15 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     deviceDescription: o.device.description,
     deviceReason: o.device.reason,
     base: o.dirs.base,
-    adapter: o.dirs.adapter,
+    adapter: plan.adapters[0]!.label,
+    adapters: plan.adapters.map((a) => ({ dir: a.label, weight: a.weight })),
+    combination: plan.adapters.length === 1 && plan.adapters[0]!.weight === 1 ? null : {
+      formula: 'W + Σ wᵢ·sᵢ·BᵢAᵢ per merged weight (wᵢ the adapter\'s weight, sᵢ its LoRA scaling), each product exact, added in f32 in adapter order, rounded once',
+      peftEquivalent: 'PEFT\'s add_weighted_adapter(adapters, weights, combination_type="cat") followed by merge_and_unload, without the cross terms of "linear" or the doubled scaling of "svd" in PEFT <= 0.20; full tensors and trainable-token rows are not weighted',
+    },
     out: o.dirs.out,
     tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: weightLayoutOfModule(d.modulePath)?.label ?? 'Conv1D [in, out]', dora: t.source.dora !== undefined }))),
+    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: weightLayoutOfModule(d.modulePath)?.label ?? 'Conv1D [in, out]', dora: t.source.dora !== undefined }))),
     tie: plan.tie.state === 'decided'
       ? { decision: plan.tie.decision, reason: plan.tie.reason }
       : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
@@ -74,6 +94,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     maxShardSize: o.maxShardSize,
     filesCopied: o.filesCopied,
     filesCopiedFromAdapter: o.filesCopiedFromAdapter,
+    tokenizerFrom: o.tokenizerFrom,
     replaced: o.replaced,
     bytesWritten: o.bytesWritten,
     seconds: o.seconds,

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_SHARD_SIZE, SHARD_INDEX_FILE, type FollowRule, type TieMode
 import type { DeviceChoice } from '../devices/index.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';
-import { checkDuplicateCopies } from './check-duplicates.js';
+import { checkDuplicateCopies } from '../proof/check-duplicates.js';
 import { commitOutput, filesToCopy, outputFileNames } from './commit.js';
 import { openMergeInputs } from './open-inputs.js';
 import { planOnce } from './plan-once.js';
@@ -20,7 +20,10 @@ import { tensorProducer } from './tensor-producer.js';
 /** What `lorafuse merge` was asked to do. */
 export interface MergeOptions {
   baseDir: string;
-  adapterDir: string;
+  /** The adapters, merged active together in this order (at least one). */
+  adapterDirs: readonly string[];
+  /** One weight per adapter (unset: all 1). */
+  weights?: readonly number[] | undefined;
   outDir: string;
   device: DeviceChoice;
   overwrite: boolean;
@@ -40,15 +43,15 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const started = performance.now();
   const res = new MergeResources(opts.io.stderr);
   try {
-    const inputs = await openMergeInputs(opts.baseDir, opts.adapterDir, opts.outDir, res.files);
+    const inputs = await openMergeInputs(opts.baseDir, opts.adapterDirs, opts.weights, opts.outDir, res.files);
     const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
-    await checkDuplicateCopies(planned.plan, res.files, inputs.adapter.dir);
+    await checkDuplicateCopies(planned.plan, res.files);
     // Taken before the device starts: a second run into the same directory stops here at once.
-    const copies = await filesToCopy(inputs.base, inputs.adapter);
+    const copies = await filesToCopy(inputs.base, inputs.adapters);
     const tx = await res.openOutput(opts.outDir, { overwrite: opts.overwrite, names: outputFileNames(copies) });
 
     const device = res.startDevice(opts.device);
-    const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite, inputs.adapter.dir);
+    const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite);
     const { plan, precomputed, lmHeadIntent } = await settleTie(planned.plan, produce);
 
     const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, io: opts.io, quiet: opts.quiet });
@@ -69,13 +72,14 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     });
     await flushing;
 
-    const committed = await commitOutput(tx, inputs.base, inputs.adapter, copies);
+    const committed = await commitOutput(tx, inputs.base, copies);
     for (const note of tx.notes) opts.io.stderr.write(`lorafuse: ${note}\n`);
     return mergeReport({
       plan,
       doctorNotes: planned.doctorNotes,
       device: ran,
-      dirs: { base: inputs.base.dir, adapter: inputs.adapter.dir, out: opts.outDir },
+      dirs: { base: inputs.base.dir, out: opts.outDir },
+      tokenizerFrom: copies.adapterDir,
       proof,
       filesWritten: applied.filesWritten,
       maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE,

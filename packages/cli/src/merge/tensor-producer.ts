@@ -45,7 +45,7 @@ export function copyRuns(tensors: readonly PlannedTensor[], alone: (t: PlannedTe
 }
 
 /** `executor` may still be starting: copies need none, so they need not wait for a browser. */
-export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean, adapterLabel: string): TensorProducer {
+export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean): TensorProducer {
   const merge = async (t: MergeTensor): Promise<MergedBytes> => {
     const merged = await (await executor).merge(t);
     // The device counts NaN/Inf among its f32 results, which is what an F32 tensor stores; an F16/BF16
@@ -54,7 +54,8 @@ export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor
     if (nonFinite > 0 && !allowNonFinite) {
       merged.release?.();
       const rounded = t.dtype !== 'F32' && merged.nonFinite < nonFinite ? ` once rounded to ${t.dtype}` : '';
-      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; the adapter ${adapterLabel} seems to be broken`, {
+      const adapters = [...new Set(t.source.deltas.map((d) => d.adapter))];
+      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; the adapter${adapters.length > 1 ? 's' : ''} ${adapters.join(', ')} seem${adapters.length > 1 ? '' : 's'} to be broken`, {
         subject: t.name,
         hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
       });

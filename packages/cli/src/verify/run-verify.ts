@@ -1,7 +1,7 @@
 /**
  * `lorafuse verify`: any merged directory — lorafuse's, or one PEFT's merge_and_unload +
- * save_pretrained wrote — against base + adapter. The plan says what every parameter's effective
- * weight is; the proof (the same one a merge runs on its own output) checks what transformers loads
+ * save_pretrained wrote — against base + adapter, or several adapters weighted as one merge. The
+ * plan says what every parameter's effective weight is; the proof (the same one a merge runs on its own output) checks what transformers loads
  * from the directory against it, recomputing merged tensors on the chosen device and allowing the
  * stated tolerance, since another tool rounds and orders its sums its own way.
  */
@@ -9,8 +9,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyTokenRows, effectiveParameters, planMerge, type FloatCodecDtype, type FollowRule, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
-import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
+import { openAdapterDir, openBaseDir, OpenFiles, planInputOf, type AdapterDir } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
+import { checkDuplicateCopies } from '../proof/check-duplicates.js';
 import { proveLoads } from '../proof/prove-loads.js';
 import { runBehaviourCheck, type BehaviourOptions, type BehaviourSection } from '../forward/behaviour-check.js';
 
@@ -18,7 +19,10 @@ import { runBehaviourCheck, type BehaviourOptions, type BehaviourSection } from 
 export interface VerifyOptions {
   outDir: string;
   baseDir: string;
-  adapterDir: string;
+  /** The adapters the directory was merged from, in merge order (at least one). */
+  adapterDirs: readonly string[];
+  /** One weight per adapter (unset: all 1). */
+  weights?: readonly number[] | undefined;
   atol: number;
   rtol: number;
   device: 'cpu' | 'webgpu' | 'dawn';
@@ -35,6 +39,8 @@ export interface VerifyOptions {
 /** The report `verify --json` prints. */
 export interface VerifyCommandReport extends VerifyReport {
   readonly out: string;
+  /** The adapters checked against, in merge order, with their weights. */
+  readonly adapters: ReadonlyArray<{ readonly dir: string; readonly weight: number }>;
   readonly extraFailures: readonly string[];
   readonly behaviour?: BehaviourSection;
 }
@@ -45,17 +51,16 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
   let executor: MergeExecutor | undefined;
   try {
     const base = await openBaseDir(opts.baseDir, files);
-    const adapter = await openAdapterDir(opts.adapterDir, files);
+    const adapters: AdapterDir[] = [];
+    for (const dir of opts.adapterDirs) adapters.push(await openAdapterDir(dir, files));
     const out = await openBaseDir(opts.outDir, files);
     const extraFailures: string[] = [];
     if (existsSync(join(out.dir, 'adapter_config.json'))) {
       extraFailures.push('adapter_config.json is in the merged directory: transformers/PEFT would apply the adapter again on load; remove it');
     }
-    const plan = planMerge({
-      base: { label: base.dir, config: base.config, files: base.headers },
-      adapter: { label: adapter.dir, config: adapter.config, file: adapter.header },
-      ...(opts.follow ? { options: { follow: opts.follow } } : {}),
-    });
+    const plan = planMerge({ ...planInputOf(base, adapters, opts.weights), ...(opts.follow ? { options: { follow: opts.follow } } : {}) });
+    // A tensor two adapters both give is meant only if they agree on it.
+    await checkDuplicateCopies(plan, files);
     const intended = effectiveParameters(plan);
     executor = await openMergeDeviceOfKind(opts.device, files);
     const exec = executor;
@@ -76,15 +81,15 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
         const t = intended.get(name);
         return t ? { kind: 'tensor', tensor: t } : undefined;
       },
-      meantBy: 'base + adapter',
+      meantBy: adapters.length > 1 ? 'base + adapters' : 'base + adapter',
       tolerance: { atol: opts.atol, rtol: opts.rtol, equalNan: opts.allowNonFinite },
       compute,
       onCheck: (param) => progress.update(++done, param.name),
     });
     progress.done();
-    const behaviour = opts.behaviour ? await runBehaviourCheck(opts.outDir, opts.baseDir, opts.adapterDir, files, opts.behaviour) : undefined;
+    const behaviour = opts.behaviour ? await runBehaviourCheck(opts.outDir, opts.baseDir, opts.adapterDirs, opts.weights, files, opts.behaviour) : undefined;
     const ok = report.ok && extraFailures.length === 0 && (behaviour?.ok ?? true);
-    return { ...report, ok, out: out.dir, extraFailures, ...(behaviour ? { behaviour } : {}) };
+    return { ...report, ok, out: out.dir, adapters: plan.adapters.map((a) => ({ dir: a.label, weight: a.weight })), extraFailures, ...(behaviour ? { behaviour } : {}) };
   } finally {
     await executor?.close();
     await files.closeAll();

@@ -66,7 +66,7 @@ describe('mergeOnCpu', () => {
     const two = inputs(rows, cols, 2, 'transposed', 6);
     const files: Record<string, Float32Array> = { w: one.w, a1: one.a, b1: one.b, a2: two.a, b2: two.b };
     const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, orientation: 'transposed' as const, rows, cols });
+    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows, cols });
     const result = await mergeOnCpu({ kind: 'merge', base: ref('w'), deltas: [delta(1, 3, 0.5), delta(2, 2, 3)] }, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
     const expected = loraMergeRef({ rows, cols, rank: 2, orientation: 'transposed', a: two.a, b: two.b, scale: 3, w: loraMergeRef({ rows, cols, rank: 3, orientation: 'transposed', a: one.a, b: one.b, scale: 0.5, w: one.w }) });
     expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(expected)]);
@@ -82,7 +82,7 @@ describe('mergeOnCpu', () => {
       const m = Float32Array.from({ length: features }, (_, j) => 0.5 + j / 7);
       const files: Record<string, Float32Array> = { w, a, b, m };
       const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-      const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 2, alpha: 1, scale: 0.75, orientation, rows, cols }], dora: { magnitude: ref('m'), featureAxis } };
+      const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 2, alpha: 1, scale: 0.75, adapter: 'adapter', weight: 1, orientation, rows, cols }], dora: { magnitude: ref('m'), featureAxis } };
       const result = await mergeOnCpu(source, dtype, async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
       // Independently: V = W + ΔW (f32), then per feature j the f64 norm over its elements.
       const v = loraMergeRef({ rows, cols, rank: 2, orientation, w, a, b, scale: 0.75 });
@@ -107,7 +107,7 @@ describe('mergeOnCpu', () => {
   it('DoRA: a zero-norm feature gives NaN/Inf, counted like any other non-finite result', async () => {
     const files: Record<string, Float32Array> = { w: new Float32Array([0, 1, 0, 1]), a: new Float32Array([0, 0]), b: new Float32Array([0, 0]), m: new Float32Array([1, 1]) };
     const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-    const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 1, alpha: 1, scale: 1, orientation: 'transposed' as const, rows: 2, cols: 2 }], dora: { magnitude: ref('m'), featureAxis: 'column' as const } };
+    const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 1, alpha: 1, scale: 1, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows: 2, cols: 2 }], dora: { magnitude: ref('m'), featureAxis: 'column' as const } };
     const result = await mergeOnCpu(source, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
     expect(result.nonFinite).toBe(2);
   });

@@ -6,11 +6,10 @@
  * and stops on errors.
  */
 import { architectureOf, canonicalName, moduleKind, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
-import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
 import { tryPlanMerge, type PlanOutcome } from '../plan/plan-merge.js';
-import type { Finding } from '../plan/types.js';
+import type { AdapterInput, Finding } from '../plan/types.js';
 import { LorafuseError } from '../errors.js';
 import { matchesTargets } from '../peft/target-selection.js';
 import { GPT2_EQUIVALENTS } from './gpt2-equivalents.js';
@@ -18,7 +17,8 @@ import { GPT2_EQUIVALENTS } from './gpt2-equivalents.js';
 /** Inputs of `diagnose`. */
 export interface DoctorInput {
   readonly base: { readonly label: string; readonly config: Record<string, unknown>; readonly files: readonly SafetensorsHeader[] };
-  readonly adapter: { readonly label: string; readonly config: LoraAdapterConfig; readonly file: SafetensorsHeader };
+  /** The adapters, in merge order (each checked on its own; the tied pair on their combined effect). */
+  readonly adapters: readonly AdapterInput[];
 }
 
 /** Leaf module paths of the base model (canonical), as PEFT would see them in `named_modules()`. */
@@ -44,9 +44,46 @@ function suggestionFor(name: string): string | undefined {
  */
 export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge(input)): Finding[] {
   const findings: Finding[] = [];
-  const { base, adapter } = input;
-  const cfg = adapter.config;
+  const { base } = input;
   const modules = baseModulePaths(base.config, base.files);
+  const touched = { wte: [] as string[], lmHead: [] as string[] };
+  const several = input.adapters.length > 1;
+  for (const adapter of input.adapters) {
+    const own = [...adapterFindings(base, adapter, modules, touched), ...doraFindings(adapter)];
+    findings.push(...(several ? own.map((f) => ({ ...f, message: `${adapter.label}: ${f.message}` })) : own));
+  }
+
+  const stored = new Set(base.files.flatMap((h) => h.tensors.map((t) => canonicalName(t.name))));
+  const baseTied = base.config['tie_word_embeddings'] !== false && !stored.has(TIED_OUTPUT_WEIGHT);
+  if (baseTied && (touched.wte.length > 0) !== (touched.lmHead.length > 0)) {
+    const side = touched.wte.length > 0 ? 'wte (input embedding)' : 'lm_head (output head)';
+    const changes = [...touched.wte, ...touched.lmHead];
+    const how = changes.includes('LoRA') ? 'LoRA' : changes[0];
+    findings.push({
+      severity: 'warning',
+      code: 'ONE_SIDE_OF_TIE_TRAINED',
+      subject: touched.wte.length > 0 ? TIED_INPUT_WEIGHT : TIED_OUTPUT_WEIGHT,
+      message: `the base ties lm_head to wte, but the ${several ? 'adapters train' : 'adapter trains'} only ${side} (${how}): the two uses now differ, so the merged model must be untied (PEFT's merge_and_unload ${how === 'LoRA' ? 'adds the delta to the shared matrix, changing both uses' : 'unties only in PEFT >= 0.19'})`,
+      fix: 'lorafuse merge unties it (stores both, tie_word_embeddings: false). If both uses were meant to change together, train with ensure_weight_tying=True.',
+    });
+  }
+
+  // Everything the planner refuses is an error here too (once: a DoRA refusal is reported above);
+  // several adapters on one module are fine (their deltas add up, whatever their ranks), which the
+  // plan notes.
+  if (planned instanceof LorafuseError) {
+    if (findings.some((f) => f.code === planned.code)) return findings;
+    findings.push({ severity: 'error', code: planned.code, message: planned.message, ...(planned.hint ? { fix: planned.hint } : {}), ...(planned.subject ? { subject: planned.subject } : {}) });
+  } else {
+    findings.push(...planned.findings.filter((f) => f.code === 'ADAPTERS_SHARE_MODULE'));
+  }
+  return findings;
+}
+
+/** The checks of one adapter against the base; what it does to the tied pair goes into `touched`. */
+function adapterFindings(base: DoctorInput['base'], adapter: AdapterInput, modules: readonly string[], touched: { wte: string[]; lmHead: string[] }): Finding[] {
+  const findings: Finding[] = [];
+  const cfg = adapter.config;
 
   // target_modules that match nothing in GPT-2, or only partly.
   const targets = cfg.targetModules;
@@ -100,7 +137,6 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
   }
 
   // What the adapter's tensors touch of the tied pair, and vocabulary sizes.
-  const touched = { wte: [] as string[], lmHead: [] as string[] };
   let wteRows: number | undefined;
   let lmHeadRows: number | undefined;
   let embeddingLoraRows: number | undefined;
@@ -135,18 +171,6 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
   const stored = new Set(base.files.flatMap((h) => h.tensors.map((t) => canonicalName(t.name))));
   const baseTied = base.config['tie_word_embeddings'] !== false && !stored.has(TIED_OUTPUT_WEIGHT);
   const baseVocab = base.files.flatMap((h) => h.tensors).find((t) => canonicalName(t.name) === TIED_INPUT_WEIGHT)?.shape[0];
-  if (baseTied && (touched.wte.length > 0) !== (touched.lmHead.length > 0)) {
-    const side = touched.wte.length > 0 ? 'wte (input embedding)' : 'lm_head (output head)';
-    const changes = [...touched.wte, ...touched.lmHead];
-    const how = changes.includes('LoRA') ? 'LoRA' : changes[0];
-    findings.push({
-      severity: 'warning',
-      code: 'ONE_SIDE_OF_TIE_TRAINED',
-      subject: touched.wte.length > 0 ? TIED_INPUT_WEIGHT : TIED_OUTPUT_WEIGHT,
-      message: `the base ties lm_head to wte, but the adapter trains only ${side} (${how}): the two uses now differ, so the merged model must be untied (PEFT's merge_and_unload ${how === 'LoRA' ? 'adds the delta to the shared matrix, changing both uses' : 'unties only in PEFT >= 0.19'})`,
-      fix: 'lorafuse merge unties it (stores both, tie_word_embeddings: false). If both uses were meant to change together, train with ensure_weight_tying=True.',
-    });
-  }
   const effWte = wteRows ?? baseVocab;
   const needRows = [embeddingLoraRows, lmHeadLoraRows].filter((r): r is number => r !== undefined);
   if (baseVocab !== undefined && needRows.some((r) => r !== baseVocab) && wteRows === undefined && lmHeadRows === undefined) {
@@ -198,12 +222,6 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
     }
   }
 
-  findings.push(...doraFindings(adapter));
-
-  // Everything the planner refuses is an error here too (once: a DoRA refusal is reported above).
-  if (planned instanceof LorafuseError && !findings.some((f) => f.code === planned.code)) {
-    findings.push({ severity: 'error', code: planned.code, message: planned.message, ...(planned.hint ? { fix: planned.hint } : {}), ...(planned.subject ? { subject: planned.subject } : {}) });
-  }
   return findings;
 }
 
@@ -211,7 +229,7 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
  * DoRA's tensors against `use_dora`: every LoRA module of a DoRA adapter needs its magnitude vector,
  * and magnitude vectors without `use_dora` are ignored by PEFT (a plain LoRA is built), each listed.
  */
-function doraFindings(adapter: DoctorInput['adapter']): Finding[] {
+function doraFindings(adapter: AdapterInput): Finding[] {
   const factors: string[] = [];
   const magnitudes = new Set<string>();
   const names = new Map<string, string>();

@@ -41,6 +41,11 @@ export interface UnmergedAdapterInput {
   readonly config: LoraAdapterConfig;
   readonly tensors: readonly AdapterTensorValues[];
   readonly label: string;
+  /**
+   * The factor its LoRA terms' output is multiplied by (default 1), as when several adapters are
+   * active together with weights; full tensors and token rows are values and are not weighted.
+   */
+  readonly weight?: number;
 }
 
 /** Parameters and LoRA terms of the unmerged model. */
@@ -128,7 +133,7 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
       throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.a.key} is ${shapeText(f.a.shape)} and ${f.b.key} is ${shapeText(f.b.shape)}: their ranks differ`, { subject: f.a.key });
     }
     const rank = f.a.shape[0]!;
-    const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
+    const scale = moduleHyperparams(config, pathAsPeftNamesIt, rank).scale * (input.weight ?? 1);
     if (config.useDora && !f.m) {
       const expected = f.a.key.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector');
       throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: use_dora is set but ${expected} (the DoRA magnitude vector) is missing`, { subject: expected, hint: 'Re-save the adapter with PEFT, or set use_dora: false if it was trained without DoRA.' });

@@ -8,8 +8,8 @@ import { canonicalName } from '../gpt2/architecture.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import type { Dtype } from '../safetensors/dtype.js';
 import type { TensorInfo } from '../safetensors/header.js';
-import { tensorRefOf, type TensorRef } from '../safetensors/tensor-ref.js';
-import type { PlanMergeInput } from './types.js';
+import { tensorRefOf } from '../safetensors/tensor-ref.js';
+import type { AdapterInput, DuplicateCopy } from './types.js';
 
 /** The float dtypes lorafuse computes in (f32 arithmetic, one rounding back). */
 export const FLOAT_DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16'];
@@ -43,7 +43,7 @@ export interface AdapterTensors {
   /** `original_module` tensors, which the model never uses. */
   readonly ignoredOriginals: readonly string[];
   /** Tensors stored twice under two names; the executor must find them byte-identical. */
-  readonly duplicateCopies: ReadonlyArray<{ readonly kept: TensorRef; readonly duplicate: TensorRef }>;
+  readonly duplicateCopies: readonly DuplicateCopy[];
 }
 
 /** A feature a later version merges; refused by name now. */
@@ -55,12 +55,12 @@ function refuseFeature(adapterLabel: string, feature: string, key: string, hint:
 }
 
 /** Sorts the adapter's tensors by role; throws for keys and features it cannot merge faithfully. */
-export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): AdapterTensors {
+export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
   const loraPairs = new Map<string, LoraPair>();
   const replacements = new Map<string, Replacement>();
   const ignoredOriginals: string[] = [];
   const tokenRows: Array<{ modulePath: string; info: TensorInfo }> = [];
-  const duplicateCopies: Array<{ kept: TensorRef; duplicate: TensorRef }> = [];
+  const duplicateCopies: DuplicateCopy[] = [];
   const file = adapter.file;
   const magnitudes: Array<{ modulePath: string; info: TensorInfo }> = [];
   for (const info of file.tensors) {
@@ -107,7 +107,7 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
         if (prior && (key.wrapperCopy || prior.wrapperCopy) && prior.info.dtype === info.dtype && prior.info.shape.join() === info.shape.join()) {
           const [kept, dropped] = key.wrapperCopy ? [prior, info] : [{ key: key.key, info, fromBaseLayer: false, wrapperCopy: false }, prior.info];
           replacements.set(canonical, kept);
-          duplicateCopies.push({ kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped) });
+          duplicateCopies.push({ tensor: canonical, kept: tensorRefOf(file, kept.info), duplicate: tensorRefOf(file, dropped), keptBy: adapter.label, duplicateBy: adapter.label });
           break;
         }
         if (prior) {
@@ -126,7 +126,7 @@ export function classifyAdapterTensors(adapter: PlanMergeInput['adapter']): Adap
  * Gives each DoRA magnitude vector to its module's LoRA pair. PEFT reads them only with
  * `use_dora: true`, and a module without its LoRA factors has nothing for a magnitude to scale.
  */
-function attachMagnitudes(adapter: PlanMergeInput['adapter'], loraPairs: Map<string, LoraPair>, magnitudes: ReadonlyArray<{ modulePath: string; info: TensorInfo }>): void {
+function attachMagnitudes(adapter: AdapterInput, loraPairs: Map<string, LoraPair>, magnitudes: ReadonlyArray<{ modulePath: string; info: TensorInfo }>): void {
   for (const { modulePath, info } of magnitudes) {
     if (!adapter.config.useDora) {
       throw new InputError('DORA_WITHOUT_USE_DORA', `${adapter.label}: tensor "${info.name}" is a DoRA magnitude vector, but adapter_config.json does not set use_dora: true (PEFT would ignore it and build a plain LoRA)`, {

@@ -13,11 +13,11 @@ async function inputs(config: Record<string, unknown>, leaves = ['attn.c_attn'])
   const adapter = await makeLoraAdapter({ seed: 2, modules: gpt2LoraModules(16, [0, 1, 2], leaves, 2), config });
   return {
     base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-    adapter: {
+    adapters: [{
       label: 'adapter',
       config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json']), 'adapter/adapter_config.json'),
       file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-    },
+    }],
   };
 }
 

@@ -8,7 +8,7 @@
 import { InputError } from '../errors.js';
 import { whyNotLoraTarget } from '../peft/target-selection.js';
 import type { AdapterTensors, LoraPair } from './adapter-tensors.js';
-import type { Finding, FollowRule, PlanMergeInput } from './types.js';
+import type { Finding, FollowRule, SingleAdapterInput } from './types.js';
 
 /** The adapter tensors the merge uses, and what the stage found. */
 export interface ConfigAgreement {
@@ -17,7 +17,7 @@ export interface ConfigAgreement {
 }
 
 /** Checks that the config selects every module with LoRA tensors; applies `follow` when it does not. */
-export function reconcileConfigAndTensors(input: PlanMergeInput, tensors: AdapterTensors, follow: FollowRule | undefined): ConfigAgreement {
+export function reconcileConfigAndTensors(input: SingleAdapterInput, tensors: AdapterTensors, follow: FollowRule | undefined): ConfigAgreement {
   const { adapter } = input;
   const ignored = new Map<string, string>();
   for (const modulePath of tensors.loraPairs.keys()) {

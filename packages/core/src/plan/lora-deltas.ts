@@ -1,7 +1,7 @@
 /**
  * Planning stage: each LoRA module of the adapter becomes a `merge` source — its starting weight plus
- * `scale · B·A` laid on by the module's weight layout, and under DoRA the per-feature rescaling by its
- * magnitude vector — after checking the factors' dtypes and shapes against that weight.
+ * `weight · scale · B·A` laid on by the module's weight layout, and under DoRA the per-feature
+ * rescaling by its magnitude vector — after checking the factors' dtypes and shapes against that weight.
  */
 import { InputError } from '../errors.js';
 import { canonicalName, moduleKind, weightLayoutOf, type WeightLayout } from '../gpt2/architecture.js';
@@ -10,7 +10,7 @@ import { shapeText } from '../shape.js';
 import { tensorRefOf } from '../safetensors/tensor-ref.js';
 import { FLOAT_DTYPES, type AdapterTensors, type LoraPair } from './adapter-tensors.js';
 import type { StartingWeight } from './starting-weight.js';
-import type { DoraSpec, Finding, PlanMergeInput, TensorSource } from './types.js';
+import type { DoraSpec, Finding, SingleAdapterInput, TensorSource } from './types.js';
 
 /** The merges the adapter's LoRA factors call for. */
 export interface LoraMerges {
@@ -25,7 +25,7 @@ export interface LoraMerges {
  * The DoRA step of a module under `use_dora: true`: its magnitude vector, checked to hold one F32,
  * F16 or BF16 value per output feature. Without `use_dora` (magnitudes were refused earlier) none.
  */
-function planDora(input: PlanMergeInput, pair: LoraPair, outFeatures: number, layout: WeightLayout): DoraSpec | undefined {
+function planDora(input: SingleAdapterInput, pair: LoraPair, outFeatures: number, layout: WeightLayout): DoraSpec | undefined {
   const { adapter } = input;
   if (!adapter.config.useDora) return undefined;
   const m = pair.magnitude;
@@ -46,7 +46,7 @@ function planDora(input: PlanMergeInput, pair: LoraPair, outFeatures: number, la
 }
 
 /** Plans one `merge` per LoRA module; throws for factors that do not fit their module or weight. */
-export function planLoraMerges(input: PlanMergeInput, tensors: AdapterTensors, startOf: StartingWeight): LoraMerges {
+export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensors, startOf: StartingWeight): LoraMerges {
   const { adapter } = input;
   const sources = new Map<string, Extract<TensorSource, { kind: 'merge' }>>();
   const modules: string[] = [];
@@ -119,10 +119,11 @@ export function planLoraMerges(input: PlanMergeInput, tensors: AdapterTensors, s
     }
     const dora = planDora(input, pair, outFeatures, layout);
     modules.push(modulePath);
+    const weight = adapter.weight ?? 1;
     sources.set(canonical, {
       kind: 'merge',
       base: start,
-      deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
+      deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale * weight, adapter: adapter.label, weight, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
       ...(dora ? { dora } : {}),
     });
   }

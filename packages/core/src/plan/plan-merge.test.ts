@@ -13,11 +13,11 @@ async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOpt
   const adapter = await makeLoraAdapter(adapterOpts);
   return planMerge({
     base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-    adapter: {
+    adapters: [{
       label: 'adapter',
       config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json']), 'adapter/adapter_config.json'),
       file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-    },
+    }],
     ...(options ? { options } : {}),
   });
 }

@@ -1,65 +1,68 @@
 /**
  * The merge planner: headers and configs in, a plan out (see `types.ts` for the rule a plan encodes).
  * No tensor bytes are read and nothing is written here. Each stage is a function of its own file; this
- * one only composes them, in the order their inputs require.
+ * one only composes them, in the order their inputs require: each adapter's effect on its own, the
+ * effects combined, then the tie, the output tensors and the config, decided on the combined effect.
  */
 import { LorafuseError, InputError } from '../errors.js';
 import { architectureOf, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
-import { classifyAdapterTensors } from './adapter-tensors.js';
+import { planAdapterEffect } from './adapter-effect.js';
 import { indexBaseTensors } from './base-tensors.js';
-import { reconcileConfigAndTensors } from './config-agreement.js';
-import { planLoraMerges } from './lora-deltas.js';
+import { combineAdapterEffects } from './combine-adapters.js';
 import { planOutputConfig } from './output-config.js';
 import { planOutputTensors } from './output-tensors.js';
-import { planReplacements } from './replacements.js';
-import { startingWeights } from './starting-weight.js';
 import { decideTie } from './tie.js';
-import { planTrainableTokens } from './trainable-tokens.js';
-import type { Finding, MergePlan, PlanMergeInput, TensorSource } from './types.js';
+import type { Finding, MergedAdapter, MergePlan, PlanMergeInput, TensorSource } from './types.js';
 
 /**
- * Builds the merge plan for a GPT-2 base and a LoRA adapter. Throws `InputError` for anything that
- * cannot be merged faithfully; returns warnings and notes as `findings`.
+ * Builds the merge plan for a GPT-2 base and one or more LoRA adapters active together. Throws
+ * `InputError` for anything that cannot be merged faithfully; returns warnings and notes as `findings`.
  */
 export function planMerge(input: PlanMergeInput): MergePlan {
   const options = input.options ?? {};
+  if (input.adapters.length === 0) throw new InputError('ADAPTER_MISSING', 'no adapter to merge', { hint: 'Give at least one adapter directory.' });
+  const dora = input.adapters.find((a) => a.config.useDora);
+  if (dora && input.adapters.length > 1) {
+    // PEFT merges DoRA adapters one after the other, each rescaling what the earlier ones left; that
+    // order is not a sum of deltas, and is not implemented yet.
+    throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${dora.label}: a DoRA adapter (use_dora: true) among several adapters is not supported yet`, {
+      subject: 'use_dora',
+      hint: 'Merge the DoRA adapter on its own, then merge the others into that output.',
+    });
+  }
   const base = indexBaseTensors(input.base);
-  const agreement = reconcileConfigAndTensors(input, classifyAdapterTensors(input.adapter), options.follow);
-  const adapterTensors = agreement.tensors;
-  const startOf = startingWeights(base, adapterTensors, input.adapter.file);
-
-  // The effective source of every weight the adapter touches.
-  const lora = planLoraMerges(input, adapterTensors, startOf);
-  const replacements = planReplacements(input, base, adapterTensors, new Set(lora.sources.keys()));
-  const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources]);
-  planTrainableTokens(input, base, adapterTensors, startOf, effective);
-  const originals = ignoredOriginalsFinding(adapterTensors.ignoredOriginals);
+  const effects = input.adapters.map((adapter) => planAdapterEffect({ base: input.base, adapter }, base, options));
+  const combined = combineAdapterEffects(effects);
+  const { effective, newHead } = combined;
+  const adapters: MergedAdapter[] = effects.map((e) => ({ label: e.label, weight: e.weight }));
+  const labelsOf = (canonical: string) => (combined.changedBy.get(canonical) ?? adapters.map((a) => a.label)).join(' and ');
 
   const wteSource: TensorSource = effective.get(TIED_INPUT_WEIGHT) ?? { kind: 'copy', from: base.wte };
   const tie = decideTie({
     baseTied: base.tied,
-    hasHead: replacements.newHead === null && architectureOf(input.base.config) !== 'GPT2Model',
+    hasHead: newHead === null && architectureOf(input.base.config) !== 'GPT2Model',
     wte: { name: base.wte.name, source: wteSource },
     lmHeadSource: base.tied ? (effective.get(TIED_OUTPUT_WEIGHT) ?? null) : null,
     mode: options.tie ?? 'auto',
     force: options.force === true,
-    adapterLabel: input.adapter.label,
+    adapterLabel: [...new Set([TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT].flatMap((c) => combined.changedBy.get(c) ?? []))].join(' and ') || adapters[0]!.label,
   });
   if (!base.tied && effective.has(TIED_OUTPUT_WEIGHT) && !base.byCanonical.has(TIED_OUTPUT_WEIGHT)) {
-    throw new InputError('ADAPTER_TARGET_MISSING', `${input.adapter.label}: the adapter changes lm_head, but ${input.base.label} has no lm_head.weight and its config is untied`, { subject: TIED_OUTPUT_WEIGHT });
+    throw new InputError('ADAPTER_TARGET_MISSING', `${labelsOf(TIED_OUTPUT_WEIGHT)}: the adapter changes lm_head, but ${input.base.label} has no lm_head.weight and its config is untied`, { subject: TIED_OUTPUT_WEIGHT });
   }
 
-  const output = planOutputTensors(base, effective, wteSource, replacements.newHead, tie);
-  const config = planOutputConfig(input.base.config, base, wteSource, replacements.newHead, tie);
+  const output = planOutputTensors(base, effective, wteSource, newHead, tie);
+  const config = planOutputConfig(input.base.config, base, wteSource, newHead, tie);
   return {
     tensors: output.tensors,
     tie,
     outputConfig: config.config,
     configChanges: config.changes,
-    findings: [...base.findings, ...agreement.findings, ...lora.findings, ...originals, ...config.findings, ...tie.findings],
+    findings: [...base.findings, ...combinationFinding(adapters), ...combined.findings, ...config.findings, ...tie.findings],
     baseConfig: input.base.config,
-    duplicateCopies: adapterTensors.duplicateCopies,
-    summary: { ...output.counts, loraModules: lora.modules },
+    adapters,
+    duplicateCopies: combined.duplicateCopies,
+    summary: { ...output.counts, loraModules: combined.loraModules },
   };
 }
 
@@ -76,12 +79,16 @@ export function tryPlanMerge(input: PlanMergeInput): PlanOutcome {
   }
 }
 
-function ignoredOriginalsFinding(keys: readonly string[]): Finding[] {
-  if (keys.length === 0) return [];
+/** What a merge of several (or weighted) adapters computes, and how it relates to PEFT's ways of combining them. */
+function combinationFinding(adapters: readonly MergedAdapter[]): Finding[] {
+  if (adapters.length === 1 && adapters[0]!.weight === 1) return [];
   return [{
     severity: 'info',
-    code: 'ORIGINAL_MODULE_IGNORED',
-    subject: keys.join(', '),
-    message: `the adapter also stores ${keys.map((k) => `"${k}"`).join(', ')}: the untrained module PEFT keeps beside a modules_to_save copy, which the model never uses; ignored`,
+    code: 'ADAPTERS_COMBINED',
+    subject: 'weights',
+    message: `${adapters.length} adapter(s) active together, weights ${adapters.map((a) => `${a.label}: ${a.weight}`).join(', ')}: every merged weight is W + Σ wᵢ·sᵢ·BᵢAᵢ, each full-rank product exact (no low-rank approximation), added in f32 in adapter order and rounded once to the weight's dtype. `
+      + 'This is what PEFT\'s add_weighted_adapter(combination_type="cat") followed by merge_and_unload gives, without the cross terms of "linear" '
+      + '(Σ√|wᵢsᵢ|Bᵢ · Σ±√|wᵢsᵢ|Aᵢ ≠ Σ wᵢsᵢBᵢAᵢ) or the scaling applied twice by "svd" in PEFT ≤ 0.20. '
+      + 'Weights scale LoRA deltas only: full tensors (modules_to_save, trained biases, saved embeddings) and trainable-token rows are values and apply as saved.',
   }];
 }

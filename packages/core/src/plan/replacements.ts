@@ -8,7 +8,7 @@ import { shapeText } from '../shape.js';
 import { tensorRefOf, type TensorRef } from '../safetensors/tensor-ref.js';
 import type { AdapterTensors } from './adapter-tensors.js';
 import type { BaseTensors } from './base-tensors.js';
-import type { PlanMergeInput, TensorSource } from './types.js';
+import type { SingleAdapterInput, TensorSource } from './types.js';
 
 /** A head added to a base that has none (its number of labels is the weight's row count). */
 export interface AddedHead {
@@ -29,7 +29,7 @@ export interface PlannedReplacements {
  * `base_layer`), which are not replacements. Only wte and lm_head may change shape, and only in their
  * row count (a resized vocabulary).
  */
-export function planReplacements(input: PlanMergeInput, base: BaseTensors, tensors: AdapterTensors, loraTargets: ReadonlySet<string>): PlannedReplacements {
+export function planReplacements(input: SingleAdapterInput, base: BaseTensors, tensors: AdapterTensors, loraTargets: ReadonlySet<string>): PlannedReplacements {
   const { adapter } = input;
   const sources = new Map<string, Extract<TensorSource, { kind: 'replace' }>>();
   let newHead: AddedHead | null = null;

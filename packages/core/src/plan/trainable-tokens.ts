@@ -11,13 +11,13 @@ import { tensorRefOf } from '../safetensors/tensor-ref.js';
 import type { AdapterTensors } from './adapter-tensors.js';
 import type { BaseTensors } from './base-tensors.js';
 import type { StartingWeight } from './starting-weight.js';
-import type { PlanMergeInput, TensorSource } from './types.js';
+import type { SingleAdapterInput, TensorSource } from './types.js';
 
 /**
  * Adds a `rows` source to `effective` for every trainable-token tensor. `effective` holds the sources
  * planned so far; a module changed two ways is refused.
  */
-export function planTrainableTokens(input: PlanMergeInput, base: BaseTensors, tensors: AdapterTensors, startOf: StartingWeight, effective: Map<string, TensorSource>): void {
+export function planTrainableTokens(input: SingleAdapterInput, base: BaseTensors, tensors: AdapterTensors, startOf: StartingWeight, effective: Map<string, TensorSource>): void {
   const { adapter } = input;
   for (const { modulePath, info } of tensors.tokenRows) {
     const canonical = `${canonicalName(modulePath)}.weight`;

@@ -5,7 +5,8 @@
  *
  * The rule a plan encodes: the output, loaded by transformers, computes what the *unmerged* PEFT model
  * computes. Each module's effective weight is its base weight plus its LoRA delta, or the adapter's
- * full tensor. In a tied base the input embedding and the output head are two uses of one matrix, so
+ * full tensor. With several adapters active together, the deltas of all of them add up (each times
+ * its weight) and a full tensor may come from only one of them (or from several, byte-identical). In a tied base the input embedding and the output head are two uses of one matrix, so
  * each gets its own effective weight, and the tie survives only if they stay bitwise equal.
  */
 import type { DoraFeatureAxis } from '@lorafuse/kernels/reference';
@@ -26,7 +27,11 @@ export interface LoraDeltaSpec {
   readonly b: TensorRef;
   readonly rank: number;
   readonly alpha: number;
+  /** The factor applied to B·A: the adapter's LoRA scaling times its weight in the merge. */
   readonly scale: number;
+  /** The adapter this delta comes from (its label), and the user's weight for it (1 unless given). */
+  readonly adapter: string;
+  readonly weight: number;
   readonly orientation: DeltaOrientation;
   readonly rows: number;
   readonly cols: number;
@@ -56,8 +61,9 @@ export type TensorSource =
   /** The adapter's full tensor replaces the base's (modules_to_save, saved embeddings, trained bias). */
   | { readonly kind: 'replace'; readonly from: TensorRef; readonly reason: ReplaceReason; readonly replaces: TensorRef | null }
   /**
-   * A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype; with `dora`, the
-   * sum is then scaled per output feature (DoRA).
+   * A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype. The deltas are
+   * the contributions of every adapter to this weight, in adapter order; with `dora`, the sum is then
+   * scaled per output feature (DoRA).
    */
   | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[]; readonly dora?: DoraSpec }
   /**
@@ -135,8 +141,13 @@ export interface MergePlan {
   readonly findings: readonly Finding[];
   /** The base config (for resolving the tie later). */
   readonly baseConfig: Record<string, unknown>;
-  /** Tensors the adapter stores twice under two names; the executor must find them byte-identical. */
-  readonly duplicateCopies: ReadonlyArray<{ readonly kept: TensorRef; readonly duplicate: TensorRef }>;
+  /** The adapters merged, in order, with their weights. */
+  readonly adapters: readonly MergedAdapter[];
+  /**
+   * Tensors given twice — by one adapter under two names, or by two adapters for the same base
+   * tensor; the executor must find them byte-identical before anything is written.
+   */
+  readonly duplicateCopies: readonly DuplicateCopy[];
   readonly summary: {
     readonly merged: number;
     readonly replaced: number;
@@ -144,6 +155,23 @@ export interface MergePlan {
     readonly copied: number;
     readonly loraModules: readonly string[];
   };
+}
+
+/** One adapter of a merge and its weight. */
+export interface MergedAdapter {
+  readonly label: string;
+  readonly weight: number;
+}
+
+/** A tensor the plan takes from `kept`, which `duplicate` gives too; both must hold the same bytes. */
+export interface DuplicateCopy {
+  /** The canonical name of the tensor both give. */
+  readonly tensor: string;
+  readonly kept: TensorRef;
+  readonly duplicate: TensorRef;
+  /** The labels of the adapters that give each (the same adapter for a copy PEFT saved twice). */
+  readonly keptBy: string;
+  readonly duplicateBy: string;
 }
 
 /**
@@ -171,10 +199,22 @@ export interface PlanMergeInput {
     /** Headers of every weight file of the base (one, or several shards). */
     readonly files: readonly SafetensorsHeader[];
   };
-  readonly adapter: {
-    readonly label: string;
-    readonly config: LoraAdapterConfig;
-    readonly file: SafetensorsHeader;
-  };
+  /** The adapters, in the order their tensors are resolved (at least one). */
+  readonly adapters: readonly AdapterInput[];
   readonly options?: PlanMergeOptions;
+}
+
+/** One adapter as the planner sees it. */
+export interface AdapterInput {
+  readonly label: string;
+  readonly config: LoraAdapterConfig;
+  readonly file: SafetensorsHeader;
+  /** The factor its LoRA deltas are multiplied by (default 1; may be zero or negative). */
+  readonly weight?: number;
+}
+
+/** What a planning stage sees of one adapter of the merge: the base, and that adapter. */
+export interface SingleAdapterInput {
+  readonly base: PlanMergeInput['base'];
+  readonly adapter: AdapterInput;
 }
