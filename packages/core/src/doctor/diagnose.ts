@@ -14,6 +14,7 @@ import type { Finding } from '../plan/types.js';
 import { LorafuseError } from '../errors.js';
 import { matchesTargets } from '../peft/target-selection.js';
 import { GPT2_EQUIVALENTS } from './gpt2-equivalents.js';
+import { scaleAndBiasFindings } from './scale-and-bias.js';
 
 /** Inputs of `diagnose`. */
 export interface DoctorInput {
@@ -181,6 +182,8 @@ export function diagnose(input: DoctorInput, planned: PlanOutcome = tryPlanMerge
       fix: 'Nothing to do: lorafuse orients every delta by module type, never by this flag.',
     });
   }
+
+  findings.push(...scaleAndBiasFindings(cfg, adapter.file));
 
   // Base model name in adapter_config vs the base's config.
   const adapterBase = cfg.baseModelNameOrPath;

@@ -6,6 +6,9 @@
  * What PEFT's wrapped modules do, per module:
  * - a LoRA layer adds `scale·(x Aᵀ)Bᵀ` to the module's output (on the embedding, a lookup in A then B);
  *   tensors of modules the config does not select are ignored, as PEFT ignores them on load;
+ * - with `lora_bias: true`, lora_B's bias adds `scale·lora_B.bias` to every output row, which is the
+ *   same as adding it to the module's bias (a constant needs no activations); with `lora_bias: false`
+ *   PEFT builds lora_B without a bias and saved `lora_B.bias` tensors are ignored;
  * - a full tensor (modules_to_save, saved embeddings, trained biases) replaces that parameter only: in a
  *   tied model a trained `wte` copy leaves lm_head on the base matrix, and the reverse;
  * - trainable-token rows replace rows of the embedding, and of lm_head too when the model is tied
@@ -67,6 +70,7 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
   const factors = new Map<string, { a?: AdapterTensorValues; b?: AdapterTensorValues; embedding: boolean }>();
   const rows: Array<{ modulePath: string; t: AdapterTensorValues }> = [];
   const replacements: Array<{ name: string; t: AdapterTensorValues }> = [];
+  const loraBiases = new Map<string, AdapterTensorValues>();
   for (const t of input.tensors) {
     const k = parseAdapterKey(t.key);
     switch (k.kind) {
@@ -84,7 +88,8 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
       case 'lora_magnitude_vector':
         throw unsupported(label, t.key, 'a DoRA magnitude vector');
       case 'lora_bias':
-        throw unsupported(label, t.key, 'a LoRA bias (lora_bias)');
+        loraBiases.set(canonicalName(k.modulePath), t);
+        break;
       case 'unknown_lora':
         throw unsupported(label, t.key, 'a LoRA tensor of an unknown kind');
       case 'trainable_tokens':
@@ -119,7 +124,10 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
     const rank = f.a.shape[0]!;
     const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
     lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt }]);
+    const loraBias = loraBiases.get(module);
+    if (loraBias && config.loraBias) params.set(`${module}.bias`, withLoraBias(label, module, params.get(`${module}.bias`), loraBias, scale));
   }
+  if (loraBiases.size > 0 && !config.loraBias) notes.push(`${loraBiases.size} lora_B.bias tensor(s) ignored, as PEFT ignores them: adapter_config.json says lora_bias: false`);
 
   for (const { modulePath, t } of rows) {
     const name = `${canonicalName(modulePath)}.weight`;
@@ -146,4 +154,20 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
     }
   }
   return { params, lora, architecture, notes };
+}
+
+/** A module's bias plus `scale·lora_B.bias`; a module without a bias cannot take one (PEFT refuses too). */
+function withLoraBias(label: string, module: string, bias: ParamValues | undefined, loraBias: AdapterTensorValues, scale: number): ParamValues {
+  if (!bias) {
+    throw new InputError('LORA_BIAS_WITHOUT_BASE_BIAS', `${label}: ${loraBias.key} is a trained lora_B bias, but ${module} has no bias`, {
+      subject: module,
+      hint: 'lora_bias only works on layers with a bias (GPT-2\'s Conv1D layers, not lm_head).',
+    });
+  }
+  if (loraBias.values.length !== bias.values.length) {
+    throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${loraBias.key} (${shapeText(loraBias.shape)}) does not fit ${module}.bias (${shapeText(bias.shape)})`, { subject: loraBias.key });
+  }
+  const values = bias.values.slice();
+  for (let i = 0; i < values.length; i++) values[i] = values[i]! + scale * loraBias.values[i]!;
+  return { shape: bias.shape, values };
 }

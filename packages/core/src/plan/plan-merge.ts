@@ -7,6 +7,7 @@ import { LorafuseError, InputError } from '../errors.js';
 import { architectureOf, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { classifyAdapterTensors } from './adapter-tensors.js';
 import { indexBaseTensors } from './base-tensors.js';
+import { planLoraBiases } from './lora-biases.js';
 import { reconcileConfigAndTensors } from './config-agreement.js';
 import { planLoraMerges } from './lora-deltas.js';
 import { planOutputConfig } from './output-config.js';
@@ -30,8 +31,10 @@ export function planMerge(input: PlanMergeInput): MergePlan {
 
   // The effective source of every weight the adapter touches.
   const lora = planLoraMerges(input, adapterTensors, startOf);
+  const biases = planLoraBiases(input, adapterTensors, startOf, lora);
   const replacements = planReplacements(input, base, adapterTensors, new Set(lora.sources.keys()));
-  const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources]);
+  // A bias the adapter saved (and replacements checked) is where its lora_B bias is added.
+  const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources, ...biases.sources]);
   planTrainableTokens(input, base, adapterTensors, startOf, effective);
   const originals = ignoredOriginalsFinding(adapterTensors.ignoredOriginals);
 
@@ -56,7 +59,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     tie,
     outputConfig: config.config,
     configChanges: config.changes,
-    findings: [...base.findings, ...agreement.findings, ...lora.findings, ...originals, ...config.findings, ...tie.findings],
+    findings: [...base.findings, ...agreement.findings, ...lora.findings, ...biases.findings, ...originals, ...config.findings, ...tie.findings],
     baseConfig: input.base.config,
     duplicateCopies: adapterTensors.duplicateCopies,
     summary: { ...output.counts, loraModules: lora.modules },
