@@ -105,3 +105,34 @@ describe('lora_bias', () => {
     await expectRefused(dir, /"lm_head" has no bias/);
   });
 });
+
+describe('sequence classification without a pad token', () => {
+  const scoreAdapter = () => adapterDir('adapter-score', {
+    seed: 75,
+    modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2),
+    config: { r: 2, task_type: 'SEQ_CLS', modules_to_save: ['score'] },
+    extraTensors: [{ name: 'score.weight', shape: [3, 16], values: Float32Array.from({ length: 48 }, (_, i) => i / 48) }],
+  });
+
+  it('the output config gets pad_token_id = eos_token_id (or --pad-token-id), and the report says so', async () => {
+    const dir = await scoreAdapter();
+    const out = join(work, 'out-score');
+    const r = await runLorafuse(['merge', baseDir, dir, '--out', out, '--device', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.configChanges.join('\n')).toMatch(/pad_token_id: null → 29 \(eos_token_id/);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ architectures: ['GPT2ForSequenceClassification'], pad_token_id: 29 });
+    const human = await runLorafuse(['merge', baseDir, dir, '--out', join(work, 'out-score-7'), '--device', 'cpu', '--pad-token-id', '7']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/config\.json: pad_token_id: null → 7 \(--pad-token-id\)/);
+    expect(JSON.parse(readFileSync(join(work, 'out-score-7', 'config.json'), 'utf8')).pad_token_id).toBe(7);
+  });
+
+  it('refuses a --pad-token-id outside the vocabulary or not a number: exit 2, nothing written', async () => {
+    const dir = await scoreAdapter();
+    await expectRefused(dir, /--pad-token-id 30 is outside the output's vocabulary of 30 tokens/, ['--pad-token-id', '30']);
+    await expectRefused(dir, /--pad-token-id must be a non-negative integer/, ['--pad-token-id', 'eos']);
+    expect((await runLorafuse(['merge', '--help'])).stdout).toMatch(/--pad-token-id <id>/);
+  });
+});

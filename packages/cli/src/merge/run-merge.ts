@@ -31,6 +31,8 @@ export interface MergeOptions {
   follow?: FollowRule | undefined;
   /** Bytes of tensor data per weight file before the output is sharded (default: transformers 5's 50 GB). */
   maxShardSize?: number | undefined;
+  /** `pad_token_id` for the output config (`--pad-token-id`). */
+  padTokenId?: number | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -41,7 +43,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const res = new MergeResources(opts.io.stderr);
   try {
     const inputs = await openMergeInputs(opts.baseDir, opts.adapterDir, opts.outDir, res.files);
-    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
+    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}), ...(opts.padTokenId === undefined ? {} : { padTokenId: opts.padTokenId }) });
     await checkDuplicateCopies(planned.plan, res.files, inputs.adapter.dir);
     // Taken before the device starts: a second run into the same directory stops here at once.
     const copies = await filesToCopy(inputs.base, inputs.adapter);

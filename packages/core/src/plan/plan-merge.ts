@@ -53,7 +53,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   }
 
   const output = planOutputTensors(base, effective, wteSource, replacements.newHead, tie);
-  const config = planOutputConfig(input.base.config, base, wteSource, replacements.newHead, tie);
+  const config = planOutputConfig(input.base.config, base, wteSource, replacements.newHead, tie, options.padTokenId);
   return {
     tensors: output.tensors,
     tie,

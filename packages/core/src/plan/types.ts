@@ -155,6 +155,8 @@ export interface PlanMergeOptions {
   readonly tie?: TieMode;
   /** With `tie: 'keep'`: keep the tie even when that discards trained lm_head values. */
   readonly force?: boolean;
+  /** `pad_token_id` for the output config (`--pad-token-id`); a sequence classifier without one gets eos_token_id. */
+  readonly padTokenId?: number;
 }
 
 /** Inputs to `planMerge`: headers and configs, no tensor bytes. */
