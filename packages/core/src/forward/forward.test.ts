@@ -234,6 +234,19 @@ describe('applyAdapterUnmerged', () => {
     expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, lora_bias: true, target_modules: ['lm_head'] }), tensors: head, label: 'a' })).toThrow(expect.objectContaining({ code: 'LORA_BIAS_WITHOUT_BASE_BIAS', subject: 'lm_head' }));
   });
 
+  it('a target_parameters weight runs as W + scale·B·A in its stored layout, with no activation term', () => {
+    const base = randomParams(17);
+    const a = factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [2, 3 * E]);
+    const b = factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [E, 2]);
+    const parts = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r: 2, lora_alpha: 6, target_modules: [], target_parameters: ['attn.c_attn.weight'] }), tensors: [a, b], label: 'a' });
+    expect(parts.lora.size).toBe(0);
+    const w0 = base.get('transformer.h.0.attn.c_attn.weight')!.values;
+    const w1 = parts.params.get('transformer.h.0.attn.c_attn.weight')!.values;
+    const [i, j] = [5, 17];
+    const expected = w0[i * 3 * E + j]! + 3 * (b.values[i * 2]! * a.values[j]! + b.values[i * 2 + 1]! * a.values[3 * E + j]!);
+    expect(w1[i * 3 * E + j]).toBeCloseTo(expected, 5);
+  });
+
   it('a saved score head makes it a sequence classifier pooled at the last non-pad token', () => {
     const base = randomParams(16);
     const score = { key: 'base_model.model.score.weight', shape: [3, E], values: new SeededRandom(3).normalArray(3 * E, 0.5) };

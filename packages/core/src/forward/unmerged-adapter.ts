@@ -6,6 +6,8 @@
  * What PEFT's wrapped modules do, per module:
  * - a LoRA layer adds `scale·(x Aᵀ)Bᵀ` to the module's output (on the embedding, a lookup in A then B);
  *   tensors of modules the config does not select are ignored, as PEFT ignores them on load;
+ * - a parameter named in `target_parameters` runs as `W + scale·B·A` in the parameter's stored layout
+ *   (PEFT's ParamWrapper materialises that weight for the forward pass);
  * - with `lora_bias: true`, lora_B's bias adds `scale·lora_B.bias` to every output row, which is the
  *   same as adding it to the module's bias (a constant needs no activations); with `lora_bias: false`
  *   PEFT builds lora_B without a bias and saved `lora_B.bias` tensors are ignored;
@@ -20,7 +22,7 @@ import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/ar
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import { moduleHyperparams } from '../peft/lora-math.js';
-import { whyNotLoraTarget } from '../peft/target-selection.js';
+import { targetParameterOf, whyNotLoraTarget } from '../peft/target-selection.js';
 import { trainableTokenIndicesFor } from '../peft/token-indices.js';
 import { shapeText } from '../shape.js';
 import type { ParamTable, ParamValues } from './build-model.js';
@@ -122,6 +124,14 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
       throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.a.key} is ${shapeText(f.a.shape)} and ${f.b.key} is ${shapeText(f.b.shape)}: their ranks differ`, { subject: f.a.key });
     }
     const rank = f.a.shape[0]!;
+    const parameter = targetParameterOf(config, pathAsPeftNamesIt);
+    if (parameter !== undefined) {
+      // PEFT's ParamWrapper runs the module on `W + scale·B·A` (the parameter as stored), not on activations.
+      const { scale } = moduleHyperparams(config, `${pathAsPeftNamesIt}.${parameter}`, rank);
+      const name = `${module}.${parameter}`;
+      params.set(name, withParameterDelta(label, name, params.get(name), f.a, f.b, scale));
+      continue;
+    }
     const { scale } = moduleHyperparams(config, pathAsPeftNamesIt, rank);
     lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt }]);
     const loraBias = loraBiases.get(module);
@@ -170,4 +180,22 @@ function withLoraBias(label: string, module: string, bias: ParamValues | undefin
   const values = bias.values.slice();
   for (let i = 0; i < values.length; i++) values[i] = values[i]! + scale * loraBias.values[i]!;
   return { shape: bias.shape, values };
+}
+
+/** `W + scale·B·A` for a wrapped parameter `W` `[rows, cols]`, A `[r, cols]`, B `[rows, r]`, summed in f64. */
+function withParameterDelta(label: string, name: string, w: ParamValues | undefined, a: AdapterTensorValues, b: AdapterTensorValues, scale: number): ParamValues {
+  const [rows, cols] = w?.shape ?? [];
+  const r = a.shape[0]!;
+  if (!w || w.shape.length !== 2 || b.shape[0] !== rows || a.shape[1] !== cols) {
+    throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${a.key} (${shapeText(a.shape)}) and ${b.key} (${shapeText(b.shape)}) do not fit ${name}${w ? ` (${shapeText(w.shape)})` : ''} as a target_parameters delta`, { subject: a.key });
+  }
+  const values = w.values.slice();
+  for (let i = 0; i < rows!; i++) {
+    for (let j = 0; j < cols!; j++) {
+      let sum = 0;
+      for (let k = 0; k < r; k++) sum += b.values[i * r + k]! * a.values[k * cols! + j]!;
+      values[i * cols! + j] = values[i * cols! + j]! + scale * sum;
+    }
+  }
+  return { shape: w.shape, values };
 }

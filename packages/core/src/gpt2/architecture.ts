@@ -64,7 +64,7 @@ export interface WeightLayout {
   readonly kind: Exclude<ModuleKind, 'other'>;
   readonly orientation: DeltaOrientation;
   /** The stored layout, e.g. `[in, out]`. */
-  readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]';
+  readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]' | 'as stored';
   /** For reports: `Conv1D [in, out]`. */
   readonly label: string;
   /** The stored weight's shape for a LoRA with A `[r, inFeatures]` and B `[outFeatures, r]`. */
@@ -76,6 +76,13 @@ const LAYOUTS: Record<Exclude<ModuleKind, 'other'>, WeightLayout> = {
   conv1d: { kind: 'conv1d', orientation: 'transposed', layout: '[in, out]', label: 'Conv1D [in, out]', weightShape: (i, o) => [i, o] },
   embedding: { kind: 'embedding', orientation: 'transposed', layout: '[num_embeddings, dim]', label: 'Embedding [vocab, dim]', weightShape: (i, o) => [i, o] },
 };
+
+/**
+ * A Conv1D weight LoRA-adapted as a parameter (PEFT's `target_parameters` / `ParamWrapper`): PEFT takes
+ * in = `shape[1]` and out = `shape[0]` of the parameter as stored, so A is `[r, shape[1]]`, B is
+ * `[shape[0], r]`, and `B·A` is added untransposed, whatever the module's own layout.
+ */
+export const PARAMETER_LAYOUT: WeightLayout = { kind: 'conv1d', orientation: 'linear', layout: 'as stored', label: 'parameter as stored (target_parameters)', weightShape: (i, o) => [o, i] };
 
 /** The {@link WeightLayout} of a module kind; `other` modules take no LoRA delta in GPT-2. */
 export function weightLayoutOf(kind: Exclude<ModuleKind, 'other'>): WeightLayout {
