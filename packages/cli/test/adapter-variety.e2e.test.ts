@@ -1,13 +1,14 @@
 /**
  * Adapters people actually have, end to end through the built CLI: lora_bias merged into the module
- * bias (and refused, naming the module, where the module has none), with the output proven by verify;
- * every refusal exits 2 with nothing written and the inputs untouched.
+ * bias (and refused, naming the module, where the module has none), a classifier's pad token,
+ * target_parameters, PEFT's new-token recipe, unconverted PiSSA; outputs proven by verify, every
+ * refusal exits 2 with nothing written and the inputs untouched.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, SeededRandom, type AdapterFixtureOptions } from '@lorafuse/core/testing';
 import { readCheckpoint, removeDir, runLorafuse, tempDir, writeDir } from './helpers.js';
 
 let work: string;
@@ -134,5 +135,63 @@ describe('sequence classification without a pad token', () => {
     await expectRefused(dir, /--pad-token-id 30 is outside the output's vocabulary of 30 tokens/, ['--pad-token-id', '30']);
     await expectRefused(dir, /--pad-token-id must be a non-negative integer/, ['--pad-token-id', 'eos']);
     expect((await runLorafuse(['merge', '--help'])).stdout).toMatch(/--pad-token-id <id>/);
+  });
+});
+
+describe('initialisations and parameter targets', () => {
+  it('target_parameters: scale·B·A is added to the Conv1D weight as stored, and verify --behaviour agrees with the unmerged model', async () => {
+    const dir = await adapterDir('adapter-target-parameters', {
+      seed: 76,
+      modules: [{ module: 'transformer.h.0.attn.c_attn', inFeatures: 48, outFeatures: 16, rank: 2 }],
+      config: { r: 2, lora_alpha: 4, target_modules: [], target_parameters: ['attn.c_attn.weight'], init_lora_weights: 'mica' },
+    });
+    const out = join(work, 'out-target-parameters');
+    const r = await runLorafuse(['merge', baseDir, dir, '--out', out, '--device', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).loraModules).toMatchObject([{ module: 'transformer.h.0.attn.c_attn', orientation: 'parameter as stored (target_parameters)', scale: 2 }]);
+    const base = await readCheckpoint(join(baseDir, 'model.safetensors'));
+    const adapter = await readCheckpoint(join(dir, 'adapter_model.safetensors'));
+    const merged = await readCheckpoint(join(out, 'model.safetensors'));
+    const [w0, w1] = [base.f32('transformer.h.0.attn.c_attn.weight'), merged.f32('transformer.h.0.attn.c_attn.weight')];
+    const a = adapter.f32('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight');
+    const b = adapter.f32('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight');
+    for (const [i, j] of [[0, 0], [3, 40], [15, 47]] as const) {
+      const expected = w0[i * 48 + j]! + 2 * (b[i * 2]! * a[j]! + b[i * 2 + 1]! * a[48 + j]!);
+      expect(Math.abs(w1[i * 48 + j]! - expected)).toBeLessThan(1e-6);
+    }
+    const v = await runLorafuse(['verify', out, '--base', baseDir, '--adapter', dir, '--device', 'cpu', '--behaviour']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+
+  it("PEFT's new-token recipe: rows written into the resized embedding the adapter saved; vocab_size grows, the tie is kept, verify --behaviour passes", async () => {
+    const rng = new SeededRandom(77);
+    const resized = rng.normalArray(33 * 16, 0.5);
+    const rows = rng.normalArray(3 * 16, 0.5);
+    const dir = await adapterDir('adapter-new-tokens', {
+      seed: 78,
+      modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2),
+      config: { r: 2, trainable_token_indices: [30, 31, 32] },
+      extraTensors: [
+        { name: 'lm_head.token_adapter.base_layer.weight', shape: [33, 16], values: resized },
+        { name: 'lm_head.token_adapter.trainable_tokens_delta', shape: [3, 16], values: rows },
+        { name: 'transformer.wte.token_adapter.base_layer.weight', shape: [33, 16], values: resized },
+        { name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [3, 16], values: rows },
+      ],
+    });
+    const out = join(work, 'out-new-tokens');
+    const r = await runLorafuse(['merge', baseDir, dir, '--out', out, '--device', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).tie.decision).toBe('keep');
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).vocab_size).toBe(33);
+    const wte = (await readCheckpoint(join(out, 'model.safetensors'))).f32('transformer.wte.weight');
+    expect(Array.from(wte.subarray(0, 30 * 16))).toEqual(Array.from(resized.subarray(0, 30 * 16)));
+    expect(Array.from(wte.subarray(30 * 16))).toEqual(Array.from(rows));
+    const v = await runLorafuse(['verify', out, '--base', baseDir, '--adapter', dir, '--device', 'cpu', '--behaviour']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+
+  it('an unconverted PiSSA adapter is refused with the conversion recipe: exit 2, nothing written, inputs untouched', async () => {
+    const dir = await adapterDir('adapter-pissa', { seed: 79, modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { init_lora_weights: 'pissa' } });
+    await expectRefused(dir, /path_initial_model_for_weight_conversion="<init-dir>"/);
   });
 });

@@ -139,15 +139,18 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
   }
   if (loraBiases.size > 0 && !config.loraBias) notes.push(`${loraBiases.size} lora_B.bias tensor(s) ignored, as PEFT ignores them: adapter_config.json says lora_bias: false`);
 
+  // A tied lm_head's token adapter is wte's; with a resized vocabulary PEFT saves its rows too (the
+  // same values), under lm_head, with no indices of its own in the config.
+  const tiedCopy = (modulePath: string) => input.baseTied && Array.isArray(config.trainableTokenIndices) && `${canonicalName(modulePath)}.weight` === TIED_OUTPUT_WEIGHT && trainableTokenIndicesFor(config, modulePath, false) === undefined;
   for (const { modulePath, t } of rows) {
     const name = `${canonicalName(modulePath)}.weight`;
     const isInput = name === TIED_INPUT_WEIGHT;
-    const indices = trainableTokenIndicesFor(config, modulePath, isInput);
+    const indices = trainableTokenIndicesFor(config, modulePath, isInput) ?? (tiedCopy(modulePath) ? (config.trainableTokenIndices as readonly number[]) : undefined);
     if (!indices) {
       throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${label}: trainable-token rows ${t.key} have no indices in adapter_config.json's trainable_token_indices`, { subject: 'trainable_token_indices', hint: 'Use the config saved with these weights.' });
     }
     // PEFT ties lm_head's token adapter to wte's only when lm_head has none of its own.
-    const headHasOwn = rows.some((r) => `${canonicalName(r.modulePath)}.weight` === TIED_OUTPUT_WEIGHT);
+    const headHasOwn = rows.some((r) => `${canonicalName(r.modulePath)}.weight` === TIED_OUTPUT_WEIGHT && !tiedCopy(r.modulePath));
     const targets = isInput && input.baseTied && !headHasOwn ? [name, TIED_OUTPUT_WEIGHT] : [name];
     for (const target of targets) {
       const p = params.get(target);

@@ -4,7 +4,7 @@
  * one only composes them, in the order their inputs require.
  */
 import { LorafuseError, InputError } from '../errors.js';
-import { architectureOf, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
+import { architectureOf, canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { classifyAdapterTensors } from './adapter-tensors.js';
 import { indexBaseTensors } from './base-tensors.js';
 import { planLoraBiases } from './lora-biases.js';
@@ -32,10 +32,12 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   // The effective source of every weight the adapter touches.
   const lora = planLoraMerges(input, adapterTensors, startOf);
   const biases = planLoraBiases(input, adapterTensors, startOf, lora);
-  const replacements = planReplacements(input, base, adapterTensors, new Set(lora.sources.keys()));
+  // Weights a LoRA merge or trainable-token rows start from: their saved base_layer is no replacement.
+  const startedFrom = new Set([...lora.sources.keys(), ...adapterTensors.tokenRows.map((t) => `${canonicalName(t.modulePath)}.weight`)]);
+  const replacements = planReplacements(input, base, adapterTensors, startedFrom);
   // A bias the adapter saved (and replacements checked) is where its lora_B bias is added.
   const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources, ...biases.sources]);
-  planTrainableTokens(input, base, adapterTensors, startOf, effective);
+  const tokens = planTrainableTokens(input, base, adapterTensors, startOf, effective);
   const originals = ignoredOriginalsFinding(adapterTensors.ignoredOriginals);
 
   const wteSource: TensorSource = effective.get(TIED_INPUT_WEIGHT) ?? { kind: 'copy', from: base.wte };
@@ -61,7 +63,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
     configChanges: config.changes,
     findings: [...base.findings, ...agreement.findings, ...lora.findings, ...biases.findings, ...originals, ...config.findings, ...tie.findings],
     baseConfig: input.base.config,
-    duplicateCopies: adapterTensors.duplicateCopies,
+    duplicateCopies: [...adapterTensors.duplicateCopies, ...tokens.duplicateCopies],
     summary: { ...output.counts, loraModules: lora.modules },
   };
 }
