@@ -16,7 +16,7 @@ export const TIED_OUTPUT_WEIGHT = 'lm_head.weight';
 export const TIED_INPUT_WEIGHT = 'transformer.wte.weight';
 
 /** Head modules that live beside the body, outside `transformer.` (all `nn.Linear`). */
-export const HEAD_MODULES: readonly string[] = ['lm_head', 'score', 'classifier', 'qa_outputs'];
+export const HEAD_MODULES: readonly string[] = ['lm_head', 'score', 'classifier', 'qa_outputs', 'multiple_choice_head'];
 
 /**
  * GPT-2's Conv1D modules (weight [in, out], `y = x @ W + b`). `attn.c_proj` is square, so only the
