@@ -18,6 +18,8 @@ describe('scaleAndBiasFindings', () => {
     expect(f.find((x) => x.code === 'RSLORA_SCALE')?.message).toMatch(/sqrt\(r\) = 4\.000, not lora_alpha \/ r = 2\.000/);
     expect(f.find((x) => x.code === 'PER_MODULE_SCALE')?.message).toMatch(/1 module\(s\).*transformer\.h\.1\.attn\.c_attn \(r=6, alpha=8\)/);
     expect(codes(await findings({ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 8) }))).toEqual([]);
+    const tp = await findings({ modules: [{ module: 'transformer.h.0.attn.c_proj', inFeatures: 16, outFeatures: 16, rank: 8 }], config: { target_modules: [], target_parameters: ['attn.c_proj.weight'] } });
+    expect(tp.find((x) => x.code === 'TARGET_PARAMETERS')?.message).toMatch(/would transpose the Conv1D deltas/);
   });
 
   it('reports lora_B biases PEFT ignores, and a bias setting that saved nothing', async () => {

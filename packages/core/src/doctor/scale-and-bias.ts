@@ -1,7 +1,8 @@
 /**
- * Doctor checks on what changes a module's scale or bias beyond `r` and `lora_alpha`: rsLoRA and
- * per-module patterns (which a tool that reads only `r`/`lora_alpha` gets wrong), `lora_B.bias`
- * tensors PEFT ignores, and a `bias` setting that saved nothing.
+ * Doctor checks on what changes a module's scale, layout or bias beyond `r` and `lora_alpha`: rsLoRA,
+ * per-module patterns (which a tool that reads only `r`/`lora_alpha` gets wrong), `target_parameters`
+ * (which a tool that reads only `target_modules` transposes), `lora_B.bias` tensors PEFT ignores, and
+ * a `bias` setting that saved nothing.
  */
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
@@ -40,6 +41,15 @@ export function scaleAndBiasFindings(cfg: LoraAdapterConfig, file: SafetensorsHe
     });
   }
 
+  if (cfg.targetParameters !== null) {
+    findings.push({
+      severity: 'info',
+      code: 'TARGET_PARAMETERS',
+      subject: 'target_parameters',
+      message: `target_parameters ${JSON.stringify(cfg.targetParameters)}: PEFT adds scale·B·A to these parameters as stored, untransposed; their keys look like module LoRA keys, so a tool that reads only target_modules would transpose the Conv1D deltas (on the square attn.c_proj without any shape error)`,
+      fix: 'Nothing to do for lorafuse, which follows target_parameters as PEFT does.',
+    });
+  }
   const loraBiasKeys = keys.filter(({ k }) => k.kind === 'lora_bias').map(({ t }) => t.name);
   if (loraBiasKeys.length > 0 && !cfg.loraBias) {
     findings.push({
