@@ -15,12 +15,15 @@ What is checked (loaded by transformers, the output must compute what PEFT compu
             no unexpected extra tensors.
   weights   a float64 reference computed here with torch from the adapter files alone:
               W + s·(B@A)ᵀ for Conv1D (c_attn, c_proj, c_fc, q_attn), W + s·(B@A) for Linear,
-              W + s·(B@A)ᵀ for Embedding (lora_embedding_A/B), bias += s·lora_B.bias;
+              W + s·(B@A)ᵀ for Embedding (lora_embedding_A/B), W + s·(B@A) for a target_parameters weight
+              (PEFT's ParamWrapper: the parameter as stored), bias += s·lora_B.bias (only with
+              lora_bias: true; PEFT ignores the tensor otherwise);
               DoRA (use_dora, `<m>.lora_magnitude_vector`): then m / ||W + delta|| per output feature times
               W + delta (norm over the input dim: per column of Conv1D [in, out] and Embedding [vocab, dim],
               per row of Linear [out, in]);
               non-LoRA adapter tensors replace the base tensor (`.base_layer.` and `.modules_to_save.` dropped
-              from the name; `<m>.original_module.*`, which PEFT's save_embedding_layers also writes for a
+              from the name; `<m>.token_adapter.base_layer.weight`, a resized vocabulary's embedding under
+              a trainable-tokens wrapper, is the matrix the token rows go into; `<m>.original_module.*`, which PEFT's save_embedding_layers also writes for a
               modules_to_save wrapper, is ignored as PEFT's forward ignores it);
               s = alpha/r (alpha/√r with use_rslora), alpha via alpha_pattern (first `(.*\\.)?(key)$` match,
               file order), r = A.shape[0] cross-checked with rank_pattern;
@@ -277,19 +280,28 @@ class Reference:
         for key in stripped:
             if key.endswith("lora_magnitude_vector") and not use_dora:
                 raise NotImplementedError(f"judge: DoRA magnitude vector {key} without use_dora")
-            if "token_adapter" in key and not key.endswith(".token_adapter.trainable_tokens_delta"):
+            if "token_adapter" in key and not key.endswith((".token_adapter.trainable_tokens_delta", ".token_adapter.base_layer.weight")):
                 raise NotImplementedError(f"judge does not know the trainable-tokens tensor {key}")
+        # target_parameters (PEFT's ParamWrapper): in = shape[1], out = shape[0] of the parameter as stored, so
+        # the delta B@A is added untransposed; rank/alpha patterns match "<module>.<param>".
+        target_params = adapter_cfg.get("target_parameters") or []
+
+        def wrapped(module: str) -> bool:
+            key = f"{module}.weight"
+            return any(key == t or key.endswith("." + t) for t in target_params)
         for key, A in stripped.items():
             m = re.fullmatch(r"(.+)\.(lora_A\.weight|lora_embedding_A)", key)
             if not m:
                 continue
             module, kind = m.group(1), m.group(2)
             B = stripped[f"{module}.lora_B.weight" if kind == "lora_A.weight" else f"{module}.lora_embedding_B"]
-            s = lora_scale(adapter_cfg, module, A.shape[0], v)
+            s = lora_scale(adapter_cfg, f"{module}.weight" if wrapped(module) else module, A.shape[0], v)
             self.scales[module] = s
             ba = B.double() @ A.double()
             last = module.rsplit(".", 1)[-1]
-            if kind == "lora_embedding_A" or last in CONV1D_NAMES:
+            if wrapped(module):
+                delta = ba * s            # the parameter as stored
+            elif kind == "lora_embedding_A" or last in CONV1D_NAMES:
                 delta = ba.T * s          # Conv1D weight is [in, out]; embedding is [vocab, dim]
             else:
                 delta = ba * s            # nn.Linear weight is [out, in]
@@ -305,7 +317,8 @@ class Reference:
                     # Embedding [vocab, dim]; over the columns (dim 1) of a Linear [out, in].
                     self.dora[wname] = (mag.double(), 0 if (kind == "lora_embedding_A" or last in CONV1D_NAMES) else 1)
             bias = stripped.get(f"{module}.lora_B.bias")
-            if bias is not None:
+            # With lora_bias false PEFT builds lora_B without a bias and ignores a saved one.
+            if bias is not None and adapter_cfg.get("lora_bias", False):
                 bname = canon(module) + ".bias"
                 self.deltas[bname] = self.deltas.get(bname, 0) + bias.double() * s
         # Full tensors. PEFT's save_embedding_layers (auto: a resized vocabulary, or lm_head among the targets)
@@ -313,9 +326,14 @@ class Reference:
         # contributes `<m>.modules_to_save.weight` (the trained copy again, adapter name stripped) and
         # `<m>.original_module.weight` (the wrapped base module, unused by the forward while the adapter is active).
         self.ignored: list[str] = []
+        self.token_bases: set[str] = set()  # canonical names whose replacement is a token adapter's base layer
         for key, t in stripped.items():
-            if ".lora_" in key or key.startswith("lora_") or ".token_adapter." in key:
+            if ".lora_" in key or key.startswith("lora_") or (".token_adapter." in key and not key.endswith(".token_adapter.base_layer.weight")):
                 continue
+            if key.endswith(".token_adapter.base_layer.weight"):
+                # The trainable-tokens wrapper's base layer, saved for a resized vocabulary: the embedding itself.
+                key = key.replace(".token_adapter.base_layer.", ".")
+                self.token_bases.add(canon(key))
             if ".original_module." in key:
                 self.ignored.append(key)
                 continue
@@ -342,6 +360,13 @@ class Reference:
                 indices = list(tti[hit]) if hit is not None else None
             else:
                 indices = list(tti) if canon(module) == "wte" else None  # list form: the input embedding
+                if indices is None and base_tied and canon(module) == "lm_head":
+                    # The tied lm_head token adapter (tied to wte's), saved as a copy along with a resized
+                    # vocabulary: it must hold wte's rows; the tie rule below gives lm_head those rows.
+                    wte_rows = next((r for k2, r in stripped.items() if re.fullmatch(r"(.+\.)?wte\.token_adapter\.trainable_tokens_delta", k2)), None)
+                    if wte_rows is None or not same_bytes(wte_rows, rows):
+                        v.fail(f"judge: {key} is not a copy of wte's trainable-token rows")
+                    continue
             if indices is None:
                 v.fail(f"judge: no trainable_token_indices in adapter_config.json for {module} ({tti!r})")
                 continue
@@ -349,7 +374,7 @@ class Reference:
             if rows.ndim != 2 or rows.shape[0] != len(indices) or len(set(indices)) != len(indices):
                 v.fail(f"judge: {key} {list(rows.shape)} does not fit the indices {indices}")
                 continue
-            if name in self.deltas or name in self.replacements:
+            if name in self.deltas or (name in self.replacements and name not in self.token_bases):
                 raise NotImplementedError(f"judge: {name} has trainable-token rows and LoRA factors or a full tensor")
             self.token_rows[name] = (indices, rows, module)
         # PEFT ties lm_head's token adapter to wte's in a tied base (added in peft PR 2399), unless lm_head has rows
@@ -485,9 +510,10 @@ def token_batch(vocab: int, n_positions: int, new_vocab: int | None = None, toke
 
 
 def model_classes():
-    from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel, GPT2Model
+    from transformers import GPT2ForSequenceClassification, GPT2ForTokenClassification, GPT2LMHeadModel, GPT2Model
     return {"GPT2LMHeadModel": GPT2LMHeadModel, "GPT2Model": GPT2Model,
-            "GPT2ForSequenceClassification": GPT2ForSequenceClassification}
+            "GPT2ForSequenceClassification": GPT2ForSequenceClassification,
+            "GPT2ForTokenClassification": GPT2ForTokenClassification}
 
 
 def run_model(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:

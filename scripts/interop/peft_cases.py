@@ -273,6 +273,46 @@ CASES: dict[str, dict] = {
                              dict(target_modules=["lm_head"], r=4, lora_alpha=8)],
                    weights=[1, -0.75, 0.5], perturb={1: ["ln_f"]}),
     ),
+    # ---- adapters people actually have: lora_bias, trained biases, MiCA, target_parameters, a classifier
+    # base. `perturb` (tiny cases) adds seeded noise, standing in for training, to the named trainable tensors.
+    "bias-all-lora-bias": dict(
+        desc="bias='all' (every bias trained and saved: <targeted>.base_layer.bias, plain <m>.bias elsewhere) "
+             "together with lora_bias on c_attn: the lora_B bias goes on top of the saved trained c_attn bias",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, bias="all", lora_bias=True),
+        perturb=["bias"],
+    ),
+    "bias-lora-only": dict(
+        desc="bias='lora_only' on c_fc, biases trained: PEFT saves <c_fc>.base_layer.bias (full values); lora_bias on "
+             "c_fc too (nn.Linear's default init gives lora_B a non-zero bias): scale*lora_B.bias goes on top",
+        lora=dict(target_modules=["c_fc"], r=4, lora_alpha=8, bias="lora_only", lora_bias=True),
+        perturb=["bias"],
+    ),
+    "mica": dict(
+        desc="init_lora_weights='mica' (B from the base's smallest left singular vectors, A zero, B frozen; the "
+             "base is left alone): lora_A trained (seeded noise); saved and merged as plain LoRA",
+        lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8),
+        init_lora_weights="mica",
+        perturb=["lora_A"],
+    ),
+    "target-parameters": dict(
+        desc="target_parameters (PEFT's ParamWrapper) on attn.c_attn.weight and the square attn.c_proj.weight, "
+             "target_modules=[]: A [r, shape[1]], B [shape[0], r], delta = scale*B@A added to the Conv1D weight "
+             "as stored (untransposed)",
+        lora=dict(target_modules=[], target_parameters=["attn.c_attn.weight", "attn.c_proj.weight"], r=4, lora_alpha=8),
+    ),
+    "tied-new-tokens": dict(
+        desc="PEFT's new-token recipe: resize_token_embeddings(vocab+3), trainable_token_indices on the 3 new rows, "
+             "LoRA on c_attn; save_embedding_layers auto sees the resize and saves <m>.token_adapter.base_layer.weight "
+             "(the resized embedding) and the rows, under wte and (tied copies) lm_head",
+        lora=dict(target_modules=["c_attn"], r=4, lora_alpha=8, trainable_token_indices=[100, 101, 102]),
+        tied=dict(resize=dict(extra=3), perturb_tokens=True),
+    ),
+    "token-cls-base": dict(
+        desc="base checkpoint is a GPT2ForTokenClassification (classifier.weight/bias, 3 labels), LoRA on c_attn "
+             "and c_fc: the head passes through merge and verification unchanged",
+        lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8),
+        base_layout="token-cls",
+    ),
     # ---- `lorafuse diff`: adapters of one real (tiny) training run. No merge: run.mjs diffs the
     # checkpoints with the CLI and compares its statistics with torch's, recorded in case.json `diff_reference`.
     "diff-training-run": dict(
@@ -410,10 +450,14 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 
+    from transformers import GPT2ForTokenClassification
+
     dims = SIZES[size]
-    layout = spec.get("base_layout", "lm")  # lm | hub | gpt2model
+    layout = spec.get("base_layout", "lm")  # lm | hub | gpt2model | token-cls
     base_dtype = getattr(torch, spec.get("base_dtype", "float32"))
-    model_cls = GPT2Model if layout == "gpt2model" else GPT2LMHeadModel
+    model_cls = {"gpt2model": GPT2Model, "token-cls": GPT2ForTokenClassification}.get(layout, GPT2LMHeadModel)
+    if layout == "token-cls":
+        dims = {**dims, "num_labels": 3}
     base_dir, adapter_dir, expected_dir = case_dir / "base", case_dir / "adapter", case_dir / "expected"
 
     base_seed, adapter_seed = seed_of(name, "base"), seed_of(name, "adapter")
@@ -441,7 +485,9 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
     # --- adapter/ (REAL PEFT)
     torch.manual_seed(adapter_seed)
     lora_kwargs = dict(spec["lora"])
-    peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(**lora_kwargs, init_lora_weights=False))
+    init = spec.get("init_lora_weights", False)
+    peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(**lora_kwargs, init_lora_weights=init))
+    perturb_trainable(name, peft_model, spec.get("perturb", []))
     dora_perturbed = perturb_dora_magnitudes(name, peft_model) if spec.get("dora_perturb") else []
     created_table = lora_module_table(peft_model)
     peft_model.save_pretrained(adapter_dir)
@@ -473,13 +519,14 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         notes.append("PEFT resolved some modules differently after reload than at creation; expected/ follows the reload")
     return {
         "model_class": model_cls.__name__,
-        "base_layout": {"lm": "prefixed", "hub": "unprefixed", "gpt2model": "unprefixed"}[layout],
+        "base_layout": {"lm": "prefixed", "hub": "unprefixed", "gpt2model": "unprefixed", "token-cls": "prefixed"}[layout],
         "base_dtype": str(base_dtype).removeprefix("torch."),
         "adapter_key_prefix": "" if spec.get("strip_adapter_prefix") else "base_model.model.",
         "tied_embeddings_untouched": True,
         "gpt2_config": dims,
         "seeds": {"base": base_seed, "adapter": adapter_seed},
-        "lora_config": {**lora_kwargs, "init_lora_weights": False},
+        "lora_config": {**lora_kwargs, "init_lora_weights": init},
+        "perturbed": spec.get("perturb", []),
         "lora_modules": table,
         "lora_modules_at_creation": created_table if table != created_table else None,
         **({"dora_magnitudes_perturbed": dora_perturbed} if dora_perturbed else {}),
@@ -488,6 +535,19 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         **({"max_shard_size": spec["max_shard_size"]} if spec.get("max_shard_size") else {}),
         "notes": notes,
     }
+
+
+def perturb_trainable(name: str, peft_model, what: list[str]) -> None:
+    """Seeded noise on trainable tensors, standing in for training: "bias" every trainable bias outside the
+    LoRA factors (bias="all"/"lora_only"), "lora_A" every lora_A (MiCA starts it at zero)."""
+    import torch
+    for n, p in peft_model.named_parameters():
+        hit = ("bias" in what and p.requires_grad and n.endswith(".bias") and ".lora_" not in n) or \
+              ("lora_A" in what and ".lora_A." in n)
+        if hit:
+            g = torch.Generator().manual_seed(seed_of(name, f"perturb/{n}"))
+            with torch.no_grad():
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
 
 
 def effective_weights(peft_model) -> dict:

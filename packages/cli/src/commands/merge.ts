@@ -53,6 +53,11 @@ Options:
                        ignore LoRA tensors of modules its config does not select), which side wins:
                        config: merge what PEFT's unmerged model computes; tensors: merge every saved
                        tensor. Without it, such a disagreement is an error (exit 2)
+  --pad-token-id <id>  write pad_token_id: <id> into the output's config.json. Without it, an output
+                       that is a GPT2ForSequenceClassification whose config has no pad_token_id gets
+                       eos_token_id (transformers refuses batches of more than one sequence without
+                       a pad token; training recipes set pad = eos in memory, which the adapter does
+                       not record); the report says so
   --max-shard-size <s> split the weights into files of at most <s> of tensor data, as transformers'
                        save_pretrained(max_shard_size=...) does: plain bytes or a number with TB,
                        GB, MB or KB (decimal, as huggingface_hub reads them: 5GB = 5*10^9 bytes;
@@ -64,7 +69,7 @@ Options:
   -h, --help           show this help
 
 The output directory gets model.safetensors (or its shards and index), config.json (changed only where the merge requires it:
-vocab_size, tie_word_embeddings, architectures/num_labels) and every other file of <base-dir> copied
+vocab_size, tie_word_embeddings, architectures/num_labels, pad_token_id) and every other file of <base-dir> copied
 unchanged, except that a tokenizer saved in <adapter-dir> (tokenizer.json, tokenizer_config.json, ...)
 replaces the base's: it is the one training used, with any tokens a resized vocabulary added. Before anything is renamed into place, the written checkpoint is re-read and what
 transformers (v4 and v5 rules) would load is checked tensor by tensor against what was meant;
@@ -90,6 +95,7 @@ export const mergeCommand: Command = {
       follow: { type: 'string' },
       'max-shard-size': { type: 'string' },
       weights: { type: 'string' },
+      'pad-token-id': { type: 'string' },
       json: { type: 'boolean' },
     });
     const { positionals } = args;
@@ -115,6 +121,7 @@ export const mergeCommand: Command = {
       force: flag(args, 'force'),
       follow: optionalChoice('merge', 'follow', stringOption(args, 'follow'), ['config', 'tensors'] as const),
       maxShardSize,
+      padTokenId: padTokenOption(stringOption(args, 'pad-token-id')),
       io,
       quiet: json,
     });
@@ -123,6 +130,15 @@ export const mergeCommand: Command = {
     return 0;
   },
 };
+
+/** `--pad-token-id` as a token id; anything but a non-negative integer is a usage error. */
+function padTokenOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse merge: --pad-token-id must be a non-negative integer token id, got "${text}"`, { subject: '--pad-token-id', hint: 'Example: --pad-token-id 50256 (GPT-2\'s <|endoftext|>).' });
+  }
+  return Number(text);
+}
 
 /** `--max-shard-size` in bytes; a text that is no size is a usage error naming the rule. */
 function shardSizeOption(text: string | undefined): number {

@@ -1,5 +1,5 @@
 /** The report of a merge, as `merge --json` prints it. */
-import { weightLayoutOfModule, type Finding, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
+import { PARAMETER_LAYOUT, weightLayoutOfModule, type Finding, type LoraDeltaSpec, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
 
 /** The report `merge --json` prints. */
 export interface MergeReport {
@@ -83,7 +83,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     },
     out: o.dirs.out,
     tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: weightLayoutOfModule(d.modulePath)?.label ?? 'Conv1D [in, out]', dora: t.source.dora !== undefined }))),
+    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: layoutLabel(d), dora: t.source.dora !== undefined }))),
     tie: plan.tie.state === 'decided'
       ? { decision: plan.tie.decision, reason: plan.tie.reason }
       : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
@@ -99,4 +99,11 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     bytesWritten: o.bytesWritten,
     seconds: o.seconds,
   };
+}
+
+/** How a delta was laid on its weight, in words: a Conv1D given `B·A` as stored was a wrapped parameter. */
+function layoutLabel(d: LoraDeltaSpec): string {
+  const layout = weightLayoutOfModule(d.modulePath);
+  if (layout?.kind === 'conv1d' && d.orientation === PARAMETER_LAYOUT.orientation) return PARAMETER_LAYOUT.label;
+  return layout?.label ?? 'Conv1D [in, out]';
 }

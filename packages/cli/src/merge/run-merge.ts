@@ -34,6 +34,8 @@ export interface MergeOptions {
   follow?: FollowRule | undefined;
   /** Bytes of tensor data per weight file before the output is sharded (default: transformers 5's 50 GB). */
   maxShardSize?: number | undefined;
+  /** `pad_token_id` for the output config (`--pad-token-id`). */
+  padTokenId?: number | undefined;
   io: Io;
   quiet: boolean;
 }
@@ -44,7 +46,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
   const res = new MergeResources(opts.io.stderr);
   try {
     const inputs = await openMergeInputs(opts.baseDir, opts.adapterDirs, opts.weights, opts.outDir, res.files);
-    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}) });
+    const planned = planOnce(inputs, { tie: opts.tie, force: opts.force, ...(opts.follow ? { follow: opts.follow } : {}), ...(opts.padTokenId === undefined ? {} : { padTokenId: opts.padTokenId }) });
     await checkDuplicateCopies(planned.plan, res.files);
     // Taken before the device starts: a second run into the same directory stops here at once.
     const copies = await filesToCopy(inputs.base, inputs.adapters);

@@ -1,4 +1,4 @@
-import { applyTokenRows, countNonFiniteEncoded, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
+import { applyTokenRows, computeLoraBias, countNonFiniteEncoded, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -46,16 +46,16 @@ export function copyRuns(tensors: readonly PlannedTensor[], alone: (t: PlannedTe
 
 /** `executor` may still be starting: copies need none, so they need not wait for a browser. */
 export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean): TensorProducer {
-  const merge = async (t: MergeTensor): Promise<MergedBytes> => {
-    const merged = await (await executor).merge(t);
+  const checkFinite = (t: PlannedTensor, merged: MergedBytes): MergedBytes => {
     // The device counts NaN/Inf among its f32 results, which is what an F32 tensor stores; an F16/BF16
     // value can still overflow when rounded, so those are counted on the bytes to be written.
     const nonFinite = t.dtype === 'F32' ? merged.nonFinite : countNonFiniteEncoded(t.dtype as FloatCodecDtype, merged.bytes);
     if (nonFinite > 0 && !allowNonFinite) {
       merged.release?.();
       const rounded = t.dtype !== 'F32' && merged.nonFinite < nonFinite ? ` once rounded to ${t.dtype}` : '';
-      const adapters = [...new Set(t.source.deltas.map((d) => d.adapter))];
-      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; the adapter${adapters.length > 1 ? 's' : ''} ${adapters.join(', ')} seem${adapters.length > 1 ? '' : 's'} to be broken`, {
+      const adapters = t.source.kind === 'merge' ? [...new Set(t.source.deltas.map((d) => d.adapter))] : [];
+      const who = adapters.length === 0 ? 'the adapter seems' : `the adapter${adapters.length > 1 ? 's' : ''} ${adapters.join(', ')} seem${adapters.length > 1 ? '' : 's'}`;
+      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; ${who} to be broken`, {
         subject: t.name,
         hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
       });
@@ -65,7 +65,8 @@ export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor
   const read = (ref: TensorRef) => files.get(ref.file).read(ref.fileOffset, ref.byteLength);
   const computed = async (t: PlannedTensor): Promise<MergedBytes | undefined> => {
     const s = t.source;
-    if (s.kind === 'merge') return merge(t as MergeTensor);
+    if (s.kind === 'merge') return checkFinite(t, await (await executor).merge(t as MergeTensor));
+    if (s.kind === 'bias') return checkFinite(t, await computeLoraBias(s, read));
     if (s.kind === 'rows') return { bytes: applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1), nonFinite: 0 };
     return undefined;
   };

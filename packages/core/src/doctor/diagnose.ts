@@ -12,7 +12,8 @@ import { tryPlanMerge, type PlanOutcome } from '../plan/plan-merge.js';
 import type { AdapterInput, Finding } from '../plan/types.js';
 import { LorafuseError } from '../errors.js';
 import { matchesTargets } from '../peft/target-selection.js';
-import { GPT2_EQUIVALENTS } from './gpt2-equivalents.js';
+import { GPT2_EQUIVALENTS, modelNameOf } from './gpt2-equivalents.js';
+import { scaleAndBiasFindings } from './scale-and-bias.js';
 
 /** Inputs of `diagnose`. */
 export interface DoctorInput {
@@ -206,12 +207,13 @@ function adapterFindings(base: DoctorInput['base'], adapter: AdapterInput, modul
     });
   }
 
+  findings.push(...scaleAndBiasFindings(cfg, adapter.file));
+
   // Base model name in adapter_config vs the base's config.
   const adapterBase = cfg.baseModelNameOrPath;
   const baseName = [base.config['_name_or_path'], base.config['name_or_path']].find((v): v is string => typeof v === 'string' && v.length > 0);
   if (adapterBase && baseName) {
-    const short = (s: string) => s.replace(/\/+$/, '').split('/').pop()!.toLowerCase();
-    if (short(adapterBase) !== short(baseName)) {
+    if (modelNameOf(adapterBase) !== modelNameOf(baseName)) {
       findings.push({
         severity: 'warning',
         code: 'BASE_MODEL_NAME_DIFFERS',

@@ -24,3 +24,18 @@ export const GPT2_EQUIVALENTS: Readonly<Record<string, string>> = {
   embed_tokens: 'wte',
   word_embeddings: 'wte',
 };
+
+/**
+ * The model a `base_model_name_or_path` / `_name_or_path` names, for comparing two of them: a Hub id
+ * without its namespace (`openai-community/gpt2` and `gpt2` are one repository, moved under an
+ * organisation; `distilbert/distilgpt2` is `distilgpt2`), a local directory by its last segment, and
+ * a Hub cache snapshot (`…/models--openai-community--gpt2/snapshots/<hash>`) by its repository.
+ * Lower-cased. Fine-tunes such as `microsoft/DialoGPT-small` stay themselves: same shapes as gpt2,
+ * other weights.
+ */
+export function modelNameOf(nameOrPath: string): string {
+  const path = nameOrPath.replace(/\\/g, '/').replace(/\/+$/, '');
+  const cached = path.match(/(?:^|\/)models--([^/]+?)(?:\/snapshots\/[^/]+)?$/);
+  const name = cached ? cached[1]!.split('--').pop()! : path.split('/').pop()!;
+  return name.toLowerCase();
+}

@@ -67,7 +67,7 @@ function optionalId(config: Record<string, unknown>, field: string): number | nu
 export function forwardConfigOf(config: Record<string, unknown>, label: string, architecture = architectureOf(config)): ForwardConfig {
   const head = HEAD_OF[architecture];
   if (!head) {
-    throw refuse(label, 'architectures', `is ${JSON.stringify(architecture)}, which has no head that gives logits`, `lorafuse computes logits for ${Object.keys(HEAD_OF).join(', ')}.`);
+    throw refuse(label, 'architectures', `is ${JSON.stringify(architecture)}, whose head lorafuse's forward pass does not implement`, `lorafuse computes logits for ${Object.keys(HEAD_OF).join(', ')} (and GPT2Model's hidden states through the tied lm_head); compare weights with \`lorafuse verify\` instead.`);
   }
   if (config['add_cross_attention'] === true) {
     throw refuse(label, 'add_cross_attention', 'is true: cross-attention needs encoder states, which a text prompt does not give', 'Only decoder-only GPT-2 checkpoints can be run.');

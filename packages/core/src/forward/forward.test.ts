@@ -267,10 +267,37 @@ describe('applyAdapterUnmerged', () => {
     expect(parts.notes[0]).toMatch(/transformer\.h\.0\.mlp\.c_fc: LoRA tensors ignored, as PEFT ignores them \(target_modules/);
   });
 
-  it('refuses what it does not implement by name (lora_bias)', () => {
+  it('lora_bias adds scale·lora_B.bias to the module output; ignored without the flag; refused on a module without a bias', () => {
     const base = randomParams(15);
-    const bias = { key: 'base_model.model.transformer.h.0.attn.c_attn.lora_B.bias', shape: [3 * E], values: new Float32Array(3 * E) };
-    expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({}), tensors: [bias], label: 'a' })).toThrow(expect.objectContaining({ code: 'FORWARD_ADAPTER_UNSUPPORTED', subject: bias.key }));
+    const r = 2;
+    const tensors = [
+      factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [r, E]),
+      factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [3 * E, r]),
+      { key: 'base_model.model.transformer.h.0.attn.c_attn.lora_B.bias', shape: [3 * E], values: new Float32Array(3 * E).fill(0.5) },
+    ];
+    const withBias = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, lora_alpha: 6, lora_bias: true }), tensors, label: 'a' });
+    const b0 = base.get('transformer.h.0.attn.c_attn.bias')!.values;
+    const b1 = withBias.params.get('transformer.h.0.attn.c_attn.bias')!.values;
+    expect(b1[5]).toBeCloseTo(b0[5]! + 3 * 0.5, 6);
+    expect(base.get('transformer.h.0.attn.c_attn.bias')!.values).toBe(b0);
+    const without = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r }), tensors, label: 'a' });
+    expect(without.params.get('transformer.h.0.attn.c_attn.bias')!.values).toBe(b0);
+    expect(without.notes.join()).toMatch(/lora_B\.bias tensor\(s\) ignored/);
+    const head = [factor('base_model.model.lm_head.lora_A.weight', [r, E]), factor('base_model.model.lm_head.lora_B.weight', [V, r]), { key: 'base_model.model.lm_head.lora_B.bias', shape: [V], values: new Float32Array(V) }];
+    expect(() => applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, lora_bias: true, target_modules: ['lm_head'] }), tensors: head, label: 'a' })).toThrow(expect.objectContaining({ code: 'LORA_BIAS_WITHOUT_BASE_BIAS', subject: 'lm_head' }));
+  });
+
+  it('a target_parameters weight runs as W + scale·B·A in its stored layout, with no activation term', () => {
+    const base = randomParams(17);
+    const a = factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [2, 3 * E]);
+    const b = factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [E, 2]);
+    const parts = applyAdapterUnmerged({ base, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r: 2, lora_alpha: 6, target_modules: [], target_parameters: ['attn.c_attn.weight'] }), tensors: [a, b], label: 'a' });
+    expect(parts.lora.size).toBe(0);
+    const w0 = base.get('transformer.h.0.attn.c_attn.weight')!.values;
+    const w1 = parts.params.get('transformer.h.0.attn.c_attn.weight')!.values;
+    const [i, j] = [5, 17];
+    const expected = w0[i * 3 * E + j]! + 3 * (b.values[i * 2]! * a.values[j]! + b.values[i * 2 + 1]! * a.values[3 * E + j]!);
+    expect(w1[i * 3 * E + j]).toBeCloseTo(expected, 5);
   });
 
   it('a saved score head makes it a sequence classifier pooled at the last non-pad token', () => {

@@ -8,6 +8,11 @@
  *   tensors of modules the config does not select are ignored, as PEFT ignores them on load;
  * - under `use_dora`, its magnitude vector rescales that output per feature (dora.ts); in a tied model
  *   the DoRA norm of one use is taken over the shared base matrix and the other use is untouched;
+ * - a parameter named in `target_parameters` runs as `W + scale·B·A` in the parameter's stored layout
+ *   (PEFT's ParamWrapper materialises that weight for the forward pass);
+ * - with `lora_bias: true`, lora_B's bias adds `scale·lora_B.bias` to every output row, which is the
+ *   same as adding it to the module's bias (a constant needs no activations); with `lora_bias: false`
+ *   PEFT builds lora_B without a bias and saved `lora_B.bias` tensors are ignored;
  * - a full tensor (modules_to_save, saved embeddings, trained biases) replaces that parameter only: in a
  *   tied model a trained `wte` copy leaves lm_head on the base matrix, and the reverse;
  * - trainable-token rows replace rows of the embedding, and of lm_head too when the model is tied
@@ -19,7 +24,7 @@ import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/ar
 import type { LoraAdapterConfig } from '../peft/adapter-config.js';
 import { parseAdapterKey } from '../peft/adapter-keys.js';
 import { moduleHyperparams } from '../peft/lora-math.js';
-import { whyNotLoraTarget } from '../peft/target-selection.js';
+import { targetParameterOf, whyNotLoraTarget } from '../peft/target-selection.js';
 import { trainableTokenIndicesFor } from '../peft/token-indices.js';
 import { shapeText } from '../shape.js';
 import type { ParamTable, ParamValues } from './build-model.js';
@@ -74,6 +79,7 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
   const magnitudes: Array<{ module: string; t: AdapterTensorValues }> = [];
   const rows: Array<{ modulePath: string; t: AdapterTensorValues }> = [];
   const replacements: Array<{ name: string; t: AdapterTensorValues }> = [];
+  const loraBiases = new Map<string, AdapterTensorValues>();
   for (const t of input.tensors) {
     const k = parseAdapterKey(t.key);
     switch (k.kind) {
@@ -92,7 +98,8 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
         magnitudes.push({ module: canonicalName(k.modulePath), t });
         break;
       case 'lora_bias':
-        throw unsupported(label, t.key, 'a LoRA bias (lora_bias)');
+        loraBiases.set(canonicalName(k.modulePath), t);
+        break;
       case 'unknown_lora':
         throw unsupported(label, t.key, 'a LoRA tensor of an unknown kind');
       case 'trainable_tokens':
@@ -133,24 +140,39 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
       throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.a.key} is ${shapeText(f.a.shape)} and ${f.b.key} is ${shapeText(f.b.shape)}: their ranks differ`, { subject: f.a.key });
     }
     const rank = f.a.shape[0]!;
-    const scale = moduleHyperparams(config, pathAsPeftNamesIt, rank).scale * (input.weight ?? 1);
+    const weight = input.weight ?? 1;
+    const parameter = targetParameterOf(config, pathAsPeftNamesIt);
+    if (parameter !== undefined) {
+      // PEFT's ParamWrapper runs the module on `W + scale·B·A` (the parameter as stored), not on activations.
+      const scale = moduleHyperparams(config, `${pathAsPeftNamesIt}.${parameter}`, rank).scale * weight;
+      const name = `${module}.${parameter}`;
+      params.set(name, withParameterDelta(label, name, params.get(name), f.a, f.b, scale));
+      continue;
+    }
+    const scale = moduleHyperparams(config, pathAsPeftNamesIt, rank).scale * weight;
     if (config.useDora && !f.m) {
       const expected = f.a.key.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector');
       throw new InputError('FORWARD_ADAPTER_INCOMPLETE', `${label}: use_dora is set but ${expected} (the DoRA magnitude vector) is missing`, { subject: expected, hint: 'Re-save the adapter with PEFT, or set use_dora: false if it was trained without DoRA.' });
     }
     if (f.m && f.m.shape.length !== 1) throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${f.m.key} is ${shapeText(f.m.shape)}; a DoRA magnitude vector is 1-D`, { subject: f.m.key });
     lora.set(module, [...(lora.get(module) ?? []), { a: f.a.values, b: f.b.values, rank, scale, module: pathAsPeftNamesIt, ...(f.m ? { magnitude: f.m.values } : {}) }]);
+    const loraBias = loraBiases.get(module);
+    if (loraBias && config.loraBias) params.set(`${module}.bias`, withLoraBias(label, module, params.get(`${module}.bias`), loraBias, scale));
   }
+  if (loraBiases.size > 0 && !config.loraBias) notes.push(`${loraBiases.size} lora_B.bias tensor(s) ignored, as PEFT ignores them: adapter_config.json says lora_bias: false`);
 
+  // A tied lm_head's token adapter is wte's; with a resized vocabulary PEFT saves its rows too (the
+  // same values), under lm_head, with no indices of its own in the config.
+  const tiedCopy = (modulePath: string) => input.baseTied && Array.isArray(config.trainableTokenIndices) && `${canonicalName(modulePath)}.weight` === TIED_OUTPUT_WEIGHT && trainableTokenIndicesFor(config, modulePath, false) === undefined;
   for (const { modulePath, t } of rows) {
     const name = `${canonicalName(modulePath)}.weight`;
     const isInput = name === TIED_INPUT_WEIGHT;
-    const indices = trainableTokenIndicesFor(config, modulePath, isInput);
+    const indices = trainableTokenIndicesFor(config, modulePath, isInput) ?? (tiedCopy(modulePath) ? (config.trainableTokenIndices as readonly number[]) : undefined);
     if (!indices) {
       throw new InputError('ADAPTER_TOKEN_INDICES_MISSING', `${label}: trainable-token rows ${t.key} have no indices in adapter_config.json's trainable_token_indices`, { subject: 'trainable_token_indices', hint: 'Use the config saved with these weights.' });
     }
     // PEFT ties lm_head's token adapter to wte's only when lm_head has none of its own.
-    const headHasOwn = rows.some((r) => `${canonicalName(r.modulePath)}.weight` === TIED_OUTPUT_WEIGHT);
+    const headHasOwn = rows.some((r) => `${canonicalName(r.modulePath)}.weight` === TIED_OUTPUT_WEIGHT && !tiedCopy(r.modulePath));
     const targets = isInput && input.baseTied && !headHasOwn ? [name, TIED_OUTPUT_WEIGHT] : [name];
     for (const target of targets) {
       const p = params.get(target);
@@ -167,4 +189,38 @@ export function applyAdapterUnmerged(input: UnmergedAdapterInput): UnmergedModel
     }
   }
   return { params, lora, architecture, notes };
+}
+
+/** A module's bias plus `scale·lora_B.bias`; a module without a bias cannot take one (PEFT refuses too). */
+function withLoraBias(label: string, module: string, bias: ParamValues | undefined, loraBias: AdapterTensorValues, scale: number): ParamValues {
+  if (!bias) {
+    throw new InputError('LORA_BIAS_WITHOUT_BASE_BIAS', `${label}: ${loraBias.key} is a trained lora_B bias, but ${module} has no bias`, {
+      subject: module,
+      hint: 'lora_bias only works on layers with a bias (GPT-2\'s Conv1D layers, not lm_head).',
+    });
+  }
+  if (loraBias.values.length !== bias.values.length) {
+    throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${loraBias.key} (${shapeText(loraBias.shape)}) does not fit ${module}.bias (${shapeText(bias.shape)})`, { subject: loraBias.key });
+  }
+  const values = bias.values.slice();
+  for (let i = 0; i < values.length; i++) values[i] = values[i]! + scale * loraBias.values[i]!;
+  return { shape: bias.shape, values };
+}
+
+/** `W + scale·B·A` for a wrapped parameter `W` `[rows, cols]`, A `[r, cols]`, B `[rows, r]`, summed in f64. */
+function withParameterDelta(label: string, name: string, w: ParamValues | undefined, a: AdapterTensorValues, b: AdapterTensorValues, scale: number): ParamValues {
+  const [rows, cols] = w?.shape ?? [];
+  const r = a.shape[0]!;
+  if (!w || w.shape.length !== 2 || b.shape[0] !== rows || a.shape[1] !== cols) {
+    throw new InputError('FORWARD_WEIGHT_SHAPE', `${label}: ${a.key} (${shapeText(a.shape)}) and ${b.key} (${shapeText(b.shape)}) do not fit ${name}${w ? ` (${shapeText(w.shape)})` : ''} as a target_parameters delta`, { subject: a.key });
+  }
+  const values = w.values.slice();
+  for (let i = 0; i < rows!; i++) {
+    for (let j = 0; j < cols!; j++) {
+      let sum = 0;
+      for (let k = 0; k < r; k++) sum += b.values[i * r + k]! * a.values[k * cols! + j]!;
+      values[i * cols! + j] = values[i * cols! + j]! + scale * sum;
+    }
+  }
+  return { shape: w.shape, values };
 }

@@ -17,7 +17,7 @@ export const TIED_OUTPUT_WEIGHT = 'lm_head.weight';
 export const TIED_INPUT_WEIGHT = 'transformer.wte.weight';
 
 /** Head modules that live beside the body, outside `transformer.` (all `nn.Linear`). */
-export const HEAD_MODULES: readonly string[] = ['lm_head', 'score', 'classifier', 'qa_outputs'];
+export const HEAD_MODULES: readonly string[] = ['lm_head', 'score', 'classifier', 'qa_outputs', 'multiple_choice_head'];
 
 /**
  * GPT-2's Conv1D modules (weight [in, out], `y = x @ W + b`). `attn.c_proj` is square, so only the
@@ -65,7 +65,7 @@ export interface WeightLayout {
   readonly kind: Exclude<ModuleKind, 'other'>;
   readonly orientation: DeltaOrientation;
   /** The stored layout, e.g. `[in, out]`. */
-  readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]';
+  readonly layout: '[out, in]' | '[in, out]' | '[num_embeddings, dim]' | 'as stored';
   /** For reports: `Conv1D [in, out]`. */
   readonly label: string;
   /** Which axis of the stored matrix indexes the output features (DoRA's norm is one per feature). */
@@ -79,6 +79,13 @@ const LAYOUTS: Record<Exclude<ModuleKind, 'other'>, WeightLayout> = {
   conv1d: { kind: 'conv1d', orientation: 'transposed', layout: '[in, out]', label: 'Conv1D [in, out]', featureAxis: 'column', weightShape: (i, o) => [i, o] },
   embedding: { kind: 'embedding', orientation: 'transposed', layout: '[num_embeddings, dim]', label: 'Embedding [vocab, dim]', featureAxis: 'column', weightShape: (i, o) => [i, o] },
 };
+
+/**
+ * A Conv1D weight LoRA-adapted as a parameter (PEFT's `target_parameters` / `ParamWrapper`): PEFT takes
+ * in = `shape[1]` and out = `shape[0]` of the parameter as stored, so A is `[r, shape[1]]`, B is
+ * `[shape[0], r]`, and `B·A` is added untransposed, whatever the module's own layout.
+ */
+export const PARAMETER_LAYOUT: WeightLayout = { kind: 'conv1d', orientation: 'linear', layout: 'as stored', label: 'parameter as stored (target_parameters)', featureAxis: 'row', weightShape: (i, o) => [o, i] };
 
 /** The {@link WeightLayout} of a module kind; `other` modules take no LoRA delta in GPT-2. */
 export function weightLayoutOf(kind: Exclude<ModuleKind, 'other'>): WeightLayout {

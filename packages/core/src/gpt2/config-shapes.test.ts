@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { gpt2LayerShapes } from '../testing/fixtures.js';
 import { configShapeMismatches } from './config-shapes.js';
 
 const shapes = new Map<string, readonly number[]>([
@@ -24,5 +25,16 @@ describe('configShapeMismatches', () => {
     const gap = new Map(shapes);
     gap.delete('transformer.h.0.attn.c_attn.weight');
     expect(configShapeMismatches(config, gap)[0]!.message).toMatch(/missing h\.0/);
+  });
+  it.each([
+    ['distilgpt2', 768, 6, 12],
+    ['gpt2-medium', 1024, 24, 16],
+    ['gpt2-large', 1280, 36, 20],
+    ['gpt2-xl', 1600, 48, 25],
+  ] as const)('accepts %s dims (n_embd %i, %i layers, %i heads)', (_name, nEmbd, nLayer, nHead) => {
+    const family = new Map<string, readonly number[]>([['transformer.wte.weight', [50257, nEmbd]], ['transformer.wpe.weight', [1024, nEmbd]]]);
+    for (let l = 0; l < nLayer; l++) for (const [leaf, shape] of Object.entries(gpt2LayerShapes(nEmbd))) family.set(`transformer.h.${l}.${leaf}`, shape);
+    expect(configShapeMismatches({ vocab_size: 50257, n_positions: 1024, n_embd: nEmbd, n_layer: nLayer, n_head: nHead }, family)).toEqual([]);
+    expect(configShapeMismatches({ vocab_size: 50257, n_positions: 1024, n_embd: nEmbd, n_layer: nLayer - 1, n_head: nHead }, family).map((m) => m.field)).toEqual(['n_layer']);
   });
 });

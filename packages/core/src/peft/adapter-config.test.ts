@@ -32,7 +32,26 @@ describe('parseAdapterConfig', () => {
   });
   it('refuses variants and base-mutating initialisations by name', () => {
     expectInputError(() => parse({ layer_replication: [[0, 1]] }), 'ADAPTER_UNSUPPORTED', /layer_replication/);
-    expectInputError(() => parse({ init_lora_weights: 'pissa' }), 'ADAPTER_UNSUPPORTED', /pissa/);
+    expectInputError(() => parse({ use_qalora: true }), 'ADAPTER_UNSUPPORTED', /use_qalora/);
+    expectInputError(() => parse({ init_lora_weights: 'loftq' }), 'ADAPTER_UNSUPPORTED', /quantised base/);
+    expectInputError(() => parse({ alora_invocation_tokens: [5] }), 'ADAPTER_UNSUPPORTED', /invocation tokens/);
+  });
+  it('refuses unconverted PiSSA/OLoRA/CorDA/LoRA-GA adapters, saying how to convert them', () => {
+    for (const init of ['pissa', 'pissa_niter_4', 'olora', 'corda', 'lora_ga']) {
+      try {
+        parse({ init_lora_weights: init });
+        throw new Error(`${init} was accepted`);
+      } catch (e) {
+        expect(e).toMatchObject({ code: 'ADAPTER_NEEDS_CONVERSION', subject: 'init_lora_weights' });
+        expect((e as InputError).hint).toMatch(/path_initial_model_for_weight_conversion="<init-dir>"/);
+        expect((e as InputError).hint).toMatch(/init_lora_weights = True/);
+      }
+    }
+  });
+  it('accepts initialisations that leave the base alone (MiCA, gaussian, orthogonal, eva) and reads target_parameters', () => {
+    for (const init of ['mica', 'gaussian', 'orthogonal', 'eva', false]) expect(parse({ init_lora_weights: init }).initLoraWeights).toBe(init);
+    expect(parse({ target_parameters: ['attn.c_attn.weight'] }).targetParameters).toEqual(['attn.c_attn.weight']);
+    expect(parse({ target_parameters: [] }).targetParameters).toBeNull();
     expectInputError(() => parse({ use_qalora: true }), 'ADAPTER_UNSUPPORTED', /use_qalora/);
   });
   it('names the field with a wrong type', () => {

@@ -33,7 +33,13 @@ export interface LoraAdapterConfig {
   readonly layersPattern: readonly string[] | null;
   readonly trainableTokenIndices: readonly number[] | Readonly<Record<string, readonly number[]>> | null;
   readonly ensureWeightTying: boolean;
+  /** `init_lora_weights` as saved; `"mica"` and the other initialisations that leave the base alone merge as plain LoRA. */
   readonly initLoraWeights: boolean | string;
+  /**
+   * Parameter names (`attn.c_attn.weight`) PEFT wraps in a `ParamWrapper`: their LoRA delta is
+   * `scale·B·A` in the parameter's own layout (A `[r, shape[1]]`, B `[shape[0], r]`), never transposed.
+   */
+  readonly targetParameters: readonly string[] | null;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -126,10 +132,16 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
   if (has('layer_replication') && !(Array.isArray(obj['layer_replication']) && obj['layer_replication'].length === 0)) {
     throw unsupported(label, 'layer_replication', 'PEFT itself refuses to merge LoRA layers when base model layers are replicated', 'Merge without layer replication.');
   }
-  for (const k of ['alora_invocation_tokens', 'target_parameters']) {
-    const v = obj[k];
-    if (has(k) && !(Array.isArray(v) && v.length === 0)) {
-      throw unsupported(label, k, `"${k}" is set (${JSON.stringify(v)}); such adapters cannot be merged as plain LoRA`, 'Use PEFT with this adapter unmerged.');
+  // Before the variant checks: LoRA-GA is also a base-mutating initialisation, with its own fix.
+  const initLoraWeights = has('init_lora_weights') ? obj['init_lora_weights'] : true;
+  if (typeof initLoraWeights !== 'boolean' && typeof initLoraWeights !== 'string') {
+    throw fieldError(label, 'init_lora_weights', `must be a boolean or a string, got ${JSON.stringify(initLoraWeights)}`);
+  }
+  if (typeof initLoraWeights === 'string') refuseBaseChangingInit(label, initLoraWeights);
+  {
+    const v = obj['alora_invocation_tokens'];
+    if (has('alora_invocation_tokens') && !(Array.isArray(v) && v.length === 0)) {
+      throw unsupported(label, 'alora_invocation_tokens', `"alora_invocation_tokens" is set (${JSON.stringify(v)}): an activated LoRA applies only after its invocation tokens, which no merged weight can express`, 'Use PEFT with this adapter unmerged.');
     }
   }
   for (const k of ['velora_config', 'kasa_config', 'arrow_config', 'monteclora_config', 'lora_ga_config']) {
@@ -141,18 +153,7 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
   for (const k of ['use_bdlora', 'use_qalora']) {
     if (bool(k, false)) throw unsupported(label, k, `"${k}" is true`, 'Only plain LoRA (optionally rsLoRA) adapters can be merged.');
   }
-  const initLoraWeights = has('init_lora_weights') ? obj['init_lora_weights'] : true;
-  if (typeof initLoraWeights !== 'boolean' && typeof initLoraWeights !== 'string') {
-    throw fieldError(label, 'init_lora_weights', `must be a boolean or a string, got ${JSON.stringify(initLoraWeights)}`);
-  }
-  if (typeof initLoraWeights === 'string' && /^(pissa|olora|corda|loftq|mica)/i.test(initLoraWeights)) {
-    throw unsupported(
-      label,
-      `init_lora_weights="${initLoraWeights}"`,
-      'this initialisation changes the base model, so the adapter cannot be merged into the original base',
-      'Re-save the adapter with PEFT using path_initial_model_for_weight_conversion, which converts it to a plain LoRA.',
-    );
-  }
+  const targetParameters = strList('target_parameters');
 
   const biasRaw = str('bias') ?? 'none';
   if (biasRaw !== 'none' && biasRaw !== 'all' && biasRaw !== 'lora_only') {
@@ -206,9 +207,32 @@ export function parseAdapterConfig(text: string, label = 'adapter_config.json'):
     trainableTokenIndices,
     ensureWeightTying: bool('ensure_weight_tying', false),
     initLoraWeights,
+    targetParameters: targetParameters && targetParameters.length > 0 ? targetParameters : null,
   };
 }
 
 function checkRegex(label: string, field: string, pattern: string): void {
   checkConfigPattern(pattern, { field, label });
+}
+
+/**
+ * PiSSA, OLoRA, CorDA and LoRA-GA rewrite the base weight at initialisation (`W_res = W - s·B₀A₀`)
+ * and LoftQ replaces it by a quantised copy: an adapter saved without conversion only means
+ * something on that rewritten base, so merging it into the original base would be wrong.
+ */
+function refuseBaseChangingInit(label: string, init: string): void {
+  const lower = init.toLowerCase();
+  const method = lower.startsWith('pissa') ? 'PiSSA' : lower === 'olora' ? 'OLoRA' : lower.startsWith('corda') ? 'CorDA' : lower === 'lora_ga' ? 'LoRA-GA' : null;
+  if (method !== null) {
+    throw new InputError('ADAPTER_NEEDS_CONVERSION', `${label}: init_lora_weights is "${init}": a ${method} adapter saved without conversion belongs to the base ${method} rewrote at initialisation (W minus the initial scale·B₀·A₀), not to the original base, so it cannot be merged into the original base`, {
+      subject: 'init_lora_weights',
+      hint: `Convert it to a plain LoRA with PEFT: right after get_peft_model and before training, set model.peft_config["default"].init_lora_weights = True and call model.save_pretrained("<init-dir>"); after training call model.save_pretrained("<out-dir>", path_initial_model_for_weight_conversion="<init-dir>"). <out-dir> then holds a plain LoRA (rank 2r, init_lora_weights: true) that merges into the original base.`,
+    });
+  }
+  if (lower === 'loftq') {
+    throw new InputError('ADAPTER_UNSUPPORTED', `${label}: init_lora_weights is "loftq": a LoftQ adapter was trained on the quantised base LoftQ made from the original (W replaced by Q(W)), which is not the base given here, and PEFT has no conversion for it`, {
+      subject: 'init_lora_weights',
+      hint: 'Merge it with PEFT into the quantised base it was trained on, or keep it unmerged.',
+    });
+  }
 }

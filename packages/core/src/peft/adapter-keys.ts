@@ -41,6 +41,8 @@ export function parseAdapterKey(key: string): AdapterKey {
   if ((m = path.match(/^(.*)\.original_module\.([^.]+)$/))) return { kind: 'original_module', tensorPath: `${m[1]!}.${m[2]!}`, key };
   // The trained copy under its in-memory wrapper name: the same tensor as `<module>.<param>`.
   if ((m = path.match(/^(.*)\.modules_to_save\.(?:default\.)?([^.]+)$/))) return { kind: 'replacement', tensorPath: `${m[1]!}.${m[2]!}`, key, fromBaseLayer: false, wrapperCopy: true };
+  // A trainable-tokens wrapper's base layer (saved with a resized vocabulary): the embedding itself.
+  if ((m = path.match(/^(.*)\.token_adapter\.base_layer\.([^.]+)$/))) return { kind: 'replacement', tensorPath: `${m[1]!}.${m[2]!}`, key, fromBaseLayer: true };
   const fromBaseLayer = /\.base_layer\.[^.]+$/.test(path);
   return { kind: 'replacement', tensorPath: path.replace(/\.base_layer\.([^.]+)$/, '.$1'), key, fromBaseLayer };
 }

@@ -27,6 +27,16 @@ export function layerIndexOf(modulePath: string, layersPattern: readonly string[
   return undefined;
 }
 
+/**
+ * The parameter of `modulePath` that `target_parameters` selects (`weight`), or undefined. PEFT's rule:
+ * `<module>.<param>` equals an entry or ends with `.` + the entry. GPT-2 modules have one 2-D
+ * parameter, their weight (PEFT wraps only 2-D and 3-D parameters).
+ */
+export function targetParameterOf(config: LoraAdapterConfig, modulePath: string): string | undefined {
+  const key = `${modulePath}.weight`;
+  return (config.targetParameters ?? []).some((t) => key === t || key.endsWith(`.${t}`)) ? 'weight' : undefined;
+}
+
 /** Modules PEFT would wrap with LoRA for this config, among `modules` (leaf module paths). */
 export function selectLoraTargets(config: LoraAdapterConfig, modules: readonly string[]): string[] {
   return modules.filter((m) => whyNotLoraTarget(config, m) === null);
@@ -41,6 +51,8 @@ function escapeRegex(s: string): string {
  * under this config, naming the field; `null` when it would.
  */
 export function whyNotLoraTarget(config: LoraAdapterConfig, modulePath: string): string | null {
+  // Parameters are wrapped on their own pass, which looks at target_parameters alone.
+  if (targetParameterOf(config, modulePath) !== undefined) return null;
   const targets = config.targetModules ?? ['c_attn']; // PEFT's default for gpt2
   if (config.excludeModules !== null && matchesTargets(config.excludeModules, modulePath, 'exclude_modules')) return `exclude_modules ${JSON.stringify(config.excludeModules)} excludes it`;
   const saved = (config.modulesToSave ?? []).find((s) => new RegExp(`(^|.*\\.)${escapeRegex(s)}($|\\..*)`).test(modulePath));

@@ -5,9 +5,11 @@
  * `combine-adapters.ts`.
  */
 import { InputError } from '../errors.js';
+import { canonicalName } from '../gpt2/architecture.js';
 import { classifyAdapterTensors } from './adapter-tensors.js';
 import type { BaseTensors } from './base-tensors.js';
 import { reconcileConfigAndTensors } from './config-agreement.js';
+import { planLoraBiases } from './lora-biases.js';
 import { planLoraMerges } from './lora-deltas.js';
 import { planReplacements, type AddedHead } from './replacements.js';
 import { startingWeights } from './starting-weight.js';
@@ -37,17 +39,21 @@ export function planAdapterEffect(input: SingleAdapterInput, base: BaseTensors, 
   const tensors = agreement.tensors;
   const startOf = startingWeights(base, tensors, input.adapter.file);
   const lora = planLoraMerges(input, tensors, startOf);
-  const replacements = planReplacements(input, base, tensors, new Set(lora.sources.keys()));
-  const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources]);
-  planTrainableTokens(input, base, tensors, startOf, effective);
+  const biases = planLoraBiases(input, tensors, startOf, lora, options.follow);
+  // Weights a LoRA merge or trainable-token rows start from: their saved base_layer is no replacement.
+  const startedFrom = new Set([...lora.sources.keys(), ...tensors.tokenRows.map((t) => `${canonicalName(t.modulePath)}.weight`)]);
+  const replacements = planReplacements(input, base, tensors, startedFrom);
+  // A bias the adapter saved (and replacements checked) is where its lora_B bias is added.
+  const effective = new Map<string, TensorSource>([...lora.sources, ...replacements.sources, ...biases.sources]);
+  const tokens = planTrainableTokens(input, base, tensors, startOf, effective);
   return {
     label: input.adapter.label,
     weight,
     effective,
     newHead: replacements.newHead,
     loraModules: lora.modules,
-    duplicateCopies: tensors.duplicateCopies,
-    findings: [...agreement.findings, ...lora.findings, ...ignoredOriginalsFinding(tensors.ignoredOriginals)],
+    duplicateCopies: [...tensors.duplicateCopies, ...tokens.duplicateCopies],
+    findings: [...agreement.findings, ...lora.findings, ...biases.findings, ...ignoredOriginalsFinding(tensors.ignoredOriginals)],
   };
 }
 

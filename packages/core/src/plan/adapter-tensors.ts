@@ -1,6 +1,6 @@
 /**
  * Planning stage: every tensor of the adapter file sorted by what it does — a LoRA factor, a full
- * replacement, trainable-token rows, or PEFT's untrained original kept beside a trained copy — with
+ * replacement, trainable-token rows, a trained lora_B bias, or PEFT's untrained original kept beside a trained copy — with
  * features this version cannot merge refused by name, so nothing is ever silently skipped.
  */
 import { InputError } from '../errors.js';
@@ -40,6 +40,8 @@ export interface AdapterTensors {
   /** Full tensors by the canonical name of the tensor they replace. */
   readonly replacements: ReadonlyMap<string, Replacement>;
   readonly tokenRows: ReadonlyArray<{ readonly modulePath: string; readonly info: TensorInfo }>;
+  /** Trained `lora_B.bias` tensors (`lora_bias: true`) by module path. */
+  readonly loraBiases: ReadonlyMap<string, TensorInfo>;
   /** `original_module` tensors, which the model never uses. */
   readonly ignoredOriginals: readonly string[];
   /** Tensors stored twice under two names; the executor must find them byte-identical. */
@@ -60,6 +62,7 @@ export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
   const replacements = new Map<string, Replacement>();
   const ignoredOriginals: string[] = [];
   const tokenRows: Array<{ modulePath: string; info: TensorInfo }> = [];
+  const loraBiases = new Map<string, TensorInfo>();
   const duplicateCopies: DuplicateCopy[] = [];
   const file = adapter.file;
   const magnitudes: Array<{ modulePath: string; info: TensorInfo }> = [];
@@ -84,7 +87,8 @@ export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
         magnitudes.push({ modulePath: key.modulePath, info });
         break;
       case 'lora_bias':
-        throw refuseFeature(adapter.label, 'lora_bias (a trained lora_B bias)', key.key, 'Merge with PEFT (merge_and_unload) for now.');
+        loraBiases.set(key.modulePath, info);
+        break;
       case 'trainable_tokens':
         tokenRows.push({ modulePath: key.modulePath, info });
         break;
@@ -119,7 +123,7 @@ export function classifyAdapterTensors(adapter: AdapterInput): AdapterTensors {
     }
   }
   attachMagnitudes(adapter, loraPairs, magnitudes);
-  return { loraPairs, replacements, tokenRows, ignoredOriginals, duplicateCopies };
+  return { loraPairs, replacements, tokenRows, loraBiases, ignoredOriginals, duplicateCopies };
 }
 
 /**

@@ -33,6 +33,7 @@ const typeText = (r: TensorRef) => `${r.dtype} ${shapeText(r.shape)}`;
 function describe(source: TensorSource): string {
   if (source.kind === 'merge') return 'trains it with LoRA';
   if (source.kind === 'rows') return `replaces rows ${JSON.stringify(source.indices)} of it (trainable tokens)`;
+  if (source.kind === 'bias') return 'adds a trained lora_B bias to it';
   return 'replaces it with a full tensor';
 }
 
@@ -83,6 +84,15 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
         // A base_layer weight one adapter saved must be the weight the other's delta starts from.
         sameBytes(canonical, prior.base, first, source.base, e.label);
         effective.set(canonical, { kind: 'merge', base: prior.base, deltas: [...prior.deltas, ...source.deltas] });
+        continue;
+      }
+      if (prior.kind === 'bias' && source.kind === 'bias') {
+        // lora_B biases are deltas like LoRA's: they add up on the bias both start from.
+        if (!sameType(prior.base, source.base)) {
+          throw conflict(canonical, first, e.label, `their lora_B biases start from ${typeText(prior.base)} and ${typeText(source.base)} biases`, 'The adapters were trained on different bases; merge adapters of one base.');
+        }
+        sameBytes(canonical, prior.base, first, source.base, e.label);
+        effective.set(canonical, { kind: 'bias', base: prior.base, terms: [...prior.terms, ...source.terms] });
         continue;
       }
       if (prior.kind === 'replace' && source.kind === 'replace') {

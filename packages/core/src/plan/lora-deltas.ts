@@ -4,8 +4,9 @@
  * rescaling by its magnitude vector — after checking the factors' dtypes and shapes against that weight.
  */
 import { InputError } from '../errors.js';
-import { canonicalName, moduleKind, weightLayoutOf, type WeightLayout } from '../gpt2/architecture.js';
+import { canonicalName, moduleKind, PARAMETER_LAYOUT, weightLayoutOf, type WeightLayout } from '../gpt2/architecture.js';
 import { moduleHyperparams } from '../peft/lora-math.js';
+import { targetParameterOf } from '../peft/target-selection.js';
 import { shapeText } from '../shape.js';
 import { tensorRefOf } from '../safetensors/tensor-ref.js';
 import { FLOAT_DTYPES, type AdapterTensors, type LoraPair } from './adapter-tensors.js';
@@ -28,6 +29,12 @@ export interface LoraMerges {
 function planDora(input: SingleAdapterInput, pair: LoraPair, outFeatures: number, layout: WeightLayout): DoraSpec | undefined {
   const { adapter } = input;
   if (!adapter.config.useDora) return undefined;
+  if (layout === PARAMETER_LAYOUT) {
+    throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${adapter.label}: use_dora with target_parameters ("${pair.a?.name ?? 'a parameter'}"): PEFT's ParamWrapper does not work with use_dora=True, so no PEFT model computes this`, {
+      subject: 'use_dora',
+      hint: 'Re-train with use_dora: false, or target the module (target_modules) instead of its parameter.',
+    });
+  }
   const m = pair.magnitude;
   if (!m) {
     const expected = pair.a!.name.replace(/lora_(?:embedding_)?A(?:\.weight)?$/, 'lora_magnitude_vector');
@@ -72,6 +79,13 @@ export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensor
     }
     const kind = moduleKind(modulePath);
     const canonical = `${canonicalName(modulePath)}.weight`;
+    const parameter = targetParameterOf(adapter.config, modulePath);
+    if (parameter !== undefined && kind !== 'conv1d') {
+      throw new InputError('ADAPTER_UNSUPPORTED', `${adapter.label}: target_parameters wraps "${modulePath}.${parameter}", ${kind === 'other' ? 'which is not a GPT-2 Conv1D weight' : `the ${kind === 'embedding' ? 'input embedding' : 'output head'}; PEFT then parametrizes that module's use of the matrix, and in a tied GPT-2 the other use keeps the base matrix, which lorafuse does not reproduce`}`, {
+        subject: 'target_parameters',
+        hint: 'lorafuse merges target_parameters on the Conv1D weights (c_attn, c_proj, c_fc); train the embedding or head with target_modules instead.',
+      });
+    }
     if (pair.embedding !== (kind === 'embedding')) {
       throw new InputError('ADAPTER_MODULE_UNKNOWN', `${adapter.label}: "${modulePath}" has ${names[0]}/${names[1]} tensors, but it is ${kind === 'embedding' ? 'an Embedding' : `a ${kind} module`} in GPT-2`, { subject: a.name, hint: 'Was the adapter trained on another architecture?' });
     }
@@ -98,7 +112,7 @@ export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensor
     if (!FLOAT_DTYPES.includes(start.dtype)) {
       throw new InputError('BASE_DTYPE_UNSUPPORTED', `${start.file}: tensor "${start.name}" is ${start.dtype}; lorafuse merges into F32, F16 and BF16 weights`, { subject: start.name });
     }
-    const layout = weightLayoutOf(kind);
+    const layout = parameter !== undefined ? PARAMETER_LAYOUT : weightLayoutOf(kind);
     const expected = layout.weightShape(inFeatures, outFeatures);
     if (start.shape.length !== 2 || start.shape[0] !== expected[0] || start.shape[1] !== expected[1]) {
       throw new InputError('ADAPTER_BASE_SHAPE_MISMATCH', `${adapter.label}: module "${modulePath}": ${names[0]} ${shapeText(a.shape)} and ${names[1]} ${shapeText(b.shape)} give a ${layout.layout} delta of ${shapeText(expected)}, but "${start.name}" in ${start.file} is ${shapeText(start.shape)}`, {
@@ -108,7 +122,8 @@ export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensor
           : 'The adapter was trained on a different model size; use the base it was trained on.',
       });
     }
-    const hp = moduleHyperparams(adapter.config, modulePath, rank);
+    // PEFT resolves rank_pattern / alpha_pattern of a wrapped parameter against its full name.
+    const hp = moduleHyperparams(adapter.config, parameter !== undefined ? `${modulePath}.${parameter}` : modulePath, rank);
     if (hp.configuredRank !== rank) {
       findings.push({
         severity: 'warning',
@@ -127,7 +142,7 @@ export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensor
       ...(dora ? { dora } : {}),
     });
   }
-  if (!adapter.config.fanInFanOut && [...sources.values()].some((s) => s.deltas.some((d) => moduleKind(d.modulePath) === 'conv1d'))) {
+  if (!adapter.config.fanInFanOut && [...sources.values()].some((s) => s.deltas.some((d) => moduleKind(d.modulePath) === 'conv1d' && d.orientation === 'transposed'))) {
     findings.push({
       severity: 'info',
       code: 'FAN_IN_FAN_OUT_IGNORED',

@@ -1,7 +1,10 @@
 /**
  * Planning stage: the config.json the output needs — a resized vocabulary's `vocab_size`, an added
- * head's architecture and labels, an untied pair's `tie_word_embeddings` — or none when nothing changes.
+ * head's architecture and labels, an untied pair's `tie_word_embeddings`, a sequence classifier's
+ * `pad_token_id` — or none when nothing changes.
  */
+import { InputError } from '../errors.js';
+import { architectureOf } from '../gpt2/architecture.js';
 import type { BaseTensors } from './base-tensors.js';
 import type { AddedHead } from './replacements.js';
 import { tieConfigChange } from './tie.js';
@@ -15,8 +18,11 @@ export interface OutputConfig {
   readonly findings: readonly Finding[];
 }
 
-/** Computes the output config from the base config and the planned changes. */
-export function planOutputConfig(baseConfig: Record<string, unknown>, base: BaseTensors, wteSource: TensorSource, newHead: AddedHead | null, tie: TiePlan): OutputConfig {
+/**
+ * Computes the output config from the base config and the planned changes. `padTokenId` is the
+ * user's `--pad-token-id` (written whatever the model class).
+ */
+export function planOutputConfig(baseConfig: Record<string, unknown>, base: BaseTensors, wteSource: TensorSource, newHead: AddedHead | null, tie: TiePlan, padTokenId?: number): OutputConfig {
   const changes: string[] = [];
   const findings: Finding[] = [];
   const config: Record<string, unknown> = { ...baseConfig };
@@ -39,10 +45,66 @@ export function planOutputConfig(baseConfig: Record<string, unknown>, base: Base
     }
     findings.push({ severity: 'info', code: 'HEAD_ADDED', subject: `${newHead.module}.weight`, message: `the adapter's "${newHead.module}" head (${newHead.labels} labels) is added; the output loads as ${arch}` });
   }
+  const outputArch = newHead ? (config['architectures'] as string[])[0]! : architectureOf(baseConfig);
+  const pad = padTokenChange(baseConfig, outputArch, padTokenId, wteRows);
+  if (pad.value !== undefined) {
+    config['pad_token_id'] = pad.value;
+    changes.push(pad.text);
+  }
+  findings.push(...pad.findings);
   const tieChange = tieConfigChange(tie, baseConfig);
   if (tieChange) {
     config['tie_word_embeddings'] = tieChange.value;
     changes.push(tieChange.text);
   }
   return { config: changes.length > 0 ? config : null, changes, findings };
+}
+
+/** A config id field as transformers reads it (an int, or the first of a list). */
+function idField(config: Record<string, unknown>, field: string): number | null {
+  const v = config[field];
+  const id = Array.isArray(v) ? v[0] : v;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : null;
+}
+
+/**
+ * GPT2ForSequenceClassification pools at the last non-pad token and, without `pad_token_id`, refuses
+ * every batch of more than one sequence ("Cannot handle batch sizes > 1 if no padding token is
+ * defined"); training recipes set `pad_token_id = eos_token_id` on the model in memory, which the
+ * saved adapter does not record. So a classifier output without one gets eos (or `--pad-token-id`).
+ */
+function padTokenChange(baseConfig: Record<string, unknown>, arch: string, requested: number | undefined, vocab: number): { value?: number; text: string; findings: Finding[] } {
+  const current = idField(baseConfig, 'pad_token_id');
+  if (requested !== undefined) {
+    if (!(Number.isInteger(requested) && requested >= 0 && requested < vocab)) {
+      throw new InputError('PAD_TOKEN_OUT_OF_RANGE', `--pad-token-id ${requested} is outside the output's vocabulary of ${vocab} tokens`, { subject: '--pad-token-id', hint: `Give a token id from 0 to ${vocab - 1}.` });
+    }
+    if (current === requested) return { text: '', findings: [] };
+    return { value: requested, text: `pad_token_id: ${JSON.stringify(baseConfig['pad_token_id'] ?? null)} → ${requested} (--pad-token-id)`, findings: [] };
+  }
+  if (arch !== 'GPT2ForSequenceClassification' || current !== null) return { text: '', findings: [] };
+  const eos = idField(baseConfig, 'eos_token_id');
+  if (eos === null) {
+    return {
+      text: '',
+      findings: [{
+        severity: 'warning',
+        code: 'PAD_TOKEN_MISSING',
+        subject: 'pad_token_id',
+        message: 'the output is a GPT2ForSequenceClassification whose config has neither pad_token_id nor eos_token_id: transformers refuses batches of more than one sequence',
+        fix: 'Pass --pad-token-id <id> (the id training padded with).',
+      }],
+    };
+  }
+  return {
+    value: eos,
+    text: `pad_token_id: null → ${eos} (eos_token_id; a GPT2ForSequenceClassification without pad_token_id refuses batches of more than one sequence)`,
+    findings: [{
+      severity: 'info',
+      code: 'PAD_TOKEN_SET',
+      subject: 'pad_token_id',
+      message: `pad_token_id set to eos_token_id ${eos}, as training recipes set it: without one, transformers refuses batches of more than one sequence; the classifier pools at the last token that is not ${eos}`,
+      fix: 'If training padded with another token, pass --pad-token-id <id>.',
+    }],
+  };
 }

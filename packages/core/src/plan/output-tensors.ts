@@ -28,7 +28,7 @@ export function planOutputTensors(base: BaseTensors, effective: ReadonlyMap<stri
   let merged = 0;
   let replaced = 0;
   const count = (s: TensorSource) => {
-    if (s.kind === 'merge') merged++;
+    if (s.kind === 'merge' || s.kind === 'bias') merged++;
     else if (s.kind === 'replace' || s.kind === 'rows') replaced++;
   };
   for (const [canonical, ref] of base.byCanonical) {

@@ -127,8 +127,8 @@ describe('planMerge', () => {
   });
 
   it('refuses features that are not merged yet, by name, instead of skipping them', async () => {
-    const bias = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48) }] });
-    expect(bias.message).toMatch(/lora_bias/);
+    const bias = await planError({}, { modules: [], config: { lora_bias: true }, extraTensors: [{ name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48) }] });
+    expect(bias.message).toMatch(/lora_B bias, but module "transformer.h.0.attn.c_attn" has no lora_A\/lora_B/);
     const tokens = await planError({}, { modules: [], extraTensors: [{ name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [2, 16], values: new Float32Array(32) }] });
     expect(tokens.code).toBe('ADAPTER_TOKEN_INDICES_MISSING');
   });

@@ -52,7 +52,7 @@ export function planMerge(input: PlanMergeInput): MergePlan {
   }
 
   const output = planOutputTensors(base, effective, wteSource, newHead, tie);
-  const config = planOutputConfig(input.base.config, base, wteSource, newHead, tie);
+  const config = planOutputConfig(input.base.config, base, wteSource, newHead, tie, options.padTokenId);
   return {
     tensors: output.tensors,
     tie,

@@ -28,6 +28,7 @@ export interface TieInput {
 function describeChange(source: TensorSource | null): string | null {
   if (!source || source.kind === 'copy') return null;
   if (source.kind === 'merge') return source.dora ? 'DoRA' : 'LoRA';
+  if (source.kind === 'bias') return 'LoRA';
   if (source.kind === 'rows') return 'trainable tokens';
   return 'a full trained tensor (modules_to_save / saved embedding)';
 }
@@ -41,7 +42,7 @@ export function decideTie(input: TieInput): TiePlan {
     return { state: 'untouched', findings: [] };
   }
   const w = input.wte.source;
-  const wteBase = w.kind === 'merge' || w.kind === 'rows' ? w.base : w.kind === 'copy' ? w.from : w.replaces;
+  const wteBase = w.kind === 'merge' || w.kind === 'rows' || w.kind === 'bias' ? w.base : w.kind === 'copy' ? w.from : w.replaces;
   const lmHeadSource: TensorSource = input.lmHeadSource ?? (wteBase ? { kind: 'copy', from: wteBase } : input.wte.source);
   const lmHead: PlannedTensor = { name: TIED_OUTPUT_WEIGHT, ...outputTypeOf(lmHeadSource), source: lmHeadSource };
   if (!wteChange && !headChange) {

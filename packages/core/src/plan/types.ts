@@ -70,7 +70,20 @@ export type TensorSource =
    * Trainable tokens: the adapter's rows replace rows of the base, row k at `indices[k]` (PEFT's
    * `index_copy`); the rows are full values, not deltas.
    */
-  | { readonly kind: 'rows'; readonly base: TensorRef; readonly rows: TensorRef; readonly indices: readonly number[] };
+  | { readonly kind: 'rows'; readonly base: TensorRef; readonly rows: TensorRef; readonly indices: readonly number[] }
+  /**
+   * A module's bias plus its trained `lora_B` biases (PEFT's `lora_bias`): `b + Σ scale·lora_B.bias`,
+   * computed in f32 and rounded once to the output dtype. `base` is the base's bias, or the trained
+   * value the adapter saved for it (`bias: "all" | "lora_only"`).
+   */
+  | { readonly kind: 'bias'; readonly base: TensorRef; readonly terms: readonly LoraBiasTerm[] };
+
+/** One trained `lora_B.bias` (`[out]`) added to its module's bias at the module's LoRA scale. */
+export interface LoraBiasTerm {
+  readonly modulePath: string;
+  readonly bias: TensorRef;
+  readonly scale: number;
+}
 
 /** One tensor of the output checkpoint. */
 export interface PlannedTensor {
@@ -188,6 +201,8 @@ export interface PlanMergeOptions {
   readonly tie?: TieMode;
   /** With `tie: 'keep'`: keep the tie even when that discards trained lm_head values. */
   readonly force?: boolean;
+  /** `pad_token_id` for the output config (`--pad-token-id`); a sequence classifier without one gets eos_token_id. */
+  readonly padTokenId?: number;
 }
 
 /** Inputs to `planMerge`: headers and configs, no tensor bytes. */

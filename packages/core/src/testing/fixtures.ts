@@ -48,6 +48,16 @@ export interface Gpt2FixtureOptions {
   withAttnBuffers?: boolean;
   /** Store `lm_head.weight` (different from wte) and set `tie_word_embeddings: false`. */
   untied?: boolean;
+  /** MLP width (`n_inner`); null/absent: 4·n_embd, as GPT2Config. */
+  nInner?: number;
+  /**
+   * A head checkpoint instead of GPT2LMHeadModel: `score` (GPT2ForSequenceClassification, `score.weight`),
+   * `classifier` (GPT2ForTokenClassification, `classifier.weight`/`.bias`), `double-heads`
+   * (GPT2DoubleHeadsModel, `multiple_choice_head.summary.weight`/`.bias`, lm_head tied).
+   */
+  head?: 'score' | 'classifier' | 'double-heads';
+  /** Labels of a `score` / `classifier` head (default 3). */
+  numLabels?: number;
 }
 
 /** A generated checkpoint: `config.json`, `model.safetensors`, and the tensors in f32. */
@@ -58,7 +68,7 @@ export interface Gpt2Fixture {
 }
 
 /** GPT-2 module shapes for one layer, keyed by leaf path, as Conv1D stores them ([in, out]). */
-export function gpt2LayerShapes(nEmbd: number): Record<string, number[]> {
+export function gpt2LayerShapes(nEmbd: number, nInner = 4 * nEmbd): Record<string, number[]> {
   return {
     'ln_1.weight': [nEmbd],
     'ln_1.bias': [nEmbd],
@@ -68,9 +78,9 @@ export function gpt2LayerShapes(nEmbd: number): Record<string, number[]> {
     'attn.c_proj.bias': [nEmbd],
     'ln_2.weight': [nEmbd],
     'ln_2.bias': [nEmbd],
-    'mlp.c_fc.weight': [nEmbd, 4 * nEmbd],
-    'mlp.c_fc.bias': [4 * nEmbd],
-    'mlp.c_proj.weight': [4 * nEmbd, nEmbd],
+    'mlp.c_fc.weight': [nEmbd, nInner],
+    'mlp.c_fc.bias': [nInner],
+    'mlp.c_proj.weight': [nInner, nEmbd],
     'mlp.c_proj.bias': [nEmbd],
   };
 }
@@ -88,7 +98,7 @@ export async function makeGpt2Checkpoint(options: Gpt2FixtureOptions = {}): Prom
   add(`${prefix}wte.weight`, [o.vocabSize, o.nEmbd]);
   add(`${prefix}wpe.weight`, [o.nPositions, o.nEmbd]);
   for (let i = 0; i < o.nLayer; i++) {
-    for (const [leaf, shape] of Object.entries(gpt2LayerShapes(o.nEmbd))) {
+    for (const [leaf, shape] of Object.entries(gpt2LayerShapes(o.nEmbd, o.nInner ?? 4 * o.nEmbd))) {
       const isLnWeight = /ln_\d\.weight$/.test(leaf);
       const n = shape.reduce((a, b) => a * b, 1);
       add(`${prefix}h.${i}.${leaf}`, shape, isLnWeight ? new Float32Array(n).fill(1).map(() => 1 + rng.normal(0.01)) : undefined);
@@ -104,10 +114,22 @@ export async function makeGpt2Checkpoint(options: Gpt2FixtureOptions = {}): Prom
   add(`${prefix}ln_f.weight`, [o.nEmbd], new Float32Array(o.nEmbd).map(() => 1 + rng.normal(0.01)));
   add(`${prefix}ln_f.bias`, [o.nEmbd]);
   if (o.untied) add('lm_head.weight', [o.vocabSize, o.nEmbd]);
+  const labels = o.numLabels ?? 3;
+  if (o.head === 'score') add('score.weight', [labels, o.nEmbd]);
+  if (o.head === 'classifier') {
+    add('classifier.weight', [labels, o.nEmbd]);
+    add('classifier.bias', [labels]);
+  }
+  if (o.head === 'double-heads') {
+    // A module of the model itself, beside `transformer` and `lm_head`: never prefixed.
+    add('multiple_choice_head.summary.weight', [1, o.nEmbd]);
+    add('multiple_choice_head.summary.bias', [1]);
+  }
+  const headArch = { score: 'GPT2ForSequenceClassification', classifier: 'GPT2ForTokenClassification', 'double-heads': 'GPT2DoubleHeadsModel' } as const;
 
   const config: Record<string, unknown> = {
     activation_function: 'gelu_new',
-    architectures: [o.layout === 'lmhead' ? 'GPT2LMHeadModel' : 'GPT2Model'],
+    architectures: [o.head ? headArch[o.head] : o.layout === 'lmhead' ? 'GPT2LMHeadModel' : 'GPT2Model'],
     attn_pdrop: 0.1,
     bos_token_id: o.vocabSize - 1,
     embd_pdrop: 0.1,
@@ -117,7 +139,7 @@ export async function makeGpt2Checkpoint(options: Gpt2FixtureOptions = {}): Prom
     model_type: 'gpt2',
     n_embd: o.nEmbd,
     n_head: o.nHead,
-    n_inner: null,
+    n_inner: o.nInner ?? null,
     n_layer: o.nLayer,
     n_positions: o.nPositions,
     reorder_and_upcast_attn: false,
@@ -130,6 +152,7 @@ export async function makeGpt2Checkpoint(options: Gpt2FixtureOptions = {}): Prom
     summary_type: 'cls_index',
     summary_use_proj: true,
     ...(o.untied ? { tie_word_embeddings: false } : {}),
+    ...(o.head === 'score' || o.head === 'classifier' ? { id2label: Object.fromEntries(Array.from({ length: labels }, (_, i) => [String(i), `LABEL_${i}`])), label2id: Object.fromEntries(Array.from({ length: labels }, (_, i) => [`LABEL_${i}`, i])) } : {}),
     torch_dtype: o.dtype === 'F32' ? 'float32' : o.dtype === 'F16' ? 'float16' : 'bfloat16',
     transformers_version: '4.57.6',
     use_cache: true,
