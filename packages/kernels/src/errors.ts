@@ -19,6 +19,10 @@ export type KernelErrorCode =
   | 'BINDING_OVERLAP'
   /** A buffer the dispatch reads is the buffer it writes (WebGPU forbids it even for disjoint ranges). */
   | 'BUFFER_CONFLICT'
+  /** A DoRA magnitude binding whose explicit size is not 4 bytes (one f32) per output feature. */
+  | 'MAGNITUDE_SIZE'
+  /** More terms than one call takes (DoRA adds at most `DORA_TERMS_PER_PASS` before its norm). */
+  | 'TOO_MANY_TERMS'
   /** A scale that is NaN or infinite. */
   | 'SCALE_INVALID'
   /** The device lacks a limit the kernels need (see `WEIGHT_KERNEL_REQUIREMENTS`). */

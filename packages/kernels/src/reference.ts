@@ -8,4 +8,4 @@ export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.r
 export { doraScaleRef, doraFeatureCount, type DoraScaleRefParams, type DoraFeatureAxis } from './dora-scale/dora-scale.ref.js';
 export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
 export { f16BitsToF32Bits, f32BitsToF16Bits, f32BitsToBf16Bits, f32Bits, f32FromBits } from './float-bits.js';
-export { applyTermsRef, inspectRef, type ApplyTermsRefParams, type RefFactors } from './weights/weights.ref.js';
+export { applyTermsRef, applyDoraRef, inspectRef, type ApplyTermsRefParams, type ApplyDoraRefParams, type RefFactors } from './weights/weights.ref.js';

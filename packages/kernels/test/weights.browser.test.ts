@@ -1,5 +1,5 @@
 /**
- * The app-facing weight kernels (merge, unmerge, swap, rebuild, inspect on app-owned bindings) in
+ * The app-facing weight kernels (merge, unmerge, swap, rebuild, DoRA, inspect on app-owned bindings) in
  * real headless Chromium against their CPU twins. No adapter fails the file (beforeAll throws).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -29,7 +29,7 @@ afterAll(async () => {
 describe('weight kernels in Chromium vs their CPU twins', () => {
   it("ran every check", () => {
     expect(results.length).toBeGreaterThan(20);
-    expect(results.map((r) => r.name)).toEqual(expect.arrayContaining([expect.stringMatching(/^merge f16 out-in 17x300 r256/), expect.stringMatching(/^rebuild bf16 in-out 29x40 r2 chunked/), expect.stringMatching(/^refuses misaligned W offset/)]));
+    expect(results.map((r) => r.name)).toEqual(expect.arrayContaining([expect.stringMatching(/^merge f16 out-in 17x300 r256/), expect.stringMatching(/^rebuild bf16 in-out 29x40 r2 chunked/), expect.stringMatching(/^refuses misaligned W offset/), expect.stringMatching(/^mergeDora bf16 in-out 500x5 r1\+r1 \(segments across chunks\) chunked/), expect.stringMatching(/^mergeDora f32 out-in 9x11 r2 with a zero-norm row/), expect.stringMatching(/^refuses three DoRA terms/)]));
   });
 
   it('every kernel agrees with its twin, leaves the bytes around W alone, and refuses bad bindings by code', () => {

@@ -1,7 +1,8 @@
 /**
  * CPU reference of the DoRA scaling step: `W' = (m / ‖V‖) ⊙ V` for `V = W + ΔW` (the LoRA merge's
- * result), one L2 norm per output feature. No GPU kernel exists for it yet; the executors of every
- * device run this after their LoRA merge, so all of them give the same bytes.
+ * result), one L2 norm per output feature, the norms in f64. The CLI's executors of every device run
+ * this after their LoRA merge, so all of them give the same bytes; `WeightKernels.mergeDora` is the
+ * GPU kernel (f32 norms, within a few f32 ulps of this) and its twin `applyDoraRef` calls this.
  */
 
 /** Which axis of the row-major `[rows, cols]` matrix indexes the output features. */

@@ -3,14 +3,15 @@
  * The app-facing weight kernels against their CPU twins on one device, on awkward shapes: W at an
  * offset inside a larger buffer (the bytes around it must not change), odd sizes, a 16-bit W with
  * an odd element count (the last word's high half belongs to the app), ranks 1 and 256, one row,
- * empty, bindings split into chunks, and the refusals by code. No Node APIs: the Chromium page and
+ * empty, bindings split into chunks, DoRA's norms and scaling (with a zero-norm feature), and the
+ * refusals by code. No Node APIs: the Chromium page and
  * the Dawn test both run these.
  */
 import { KernelError, WeightKernels, type LoraFactors, type WeightElement, type WeightLayout, type WeightView } from '../index.js';
-import { applyTermsRef, inspectRef, type RefFactors } from '../reference.js';
+import { applyDoraRef, applyTermsRef, inspectRef, type RefFactors } from '../reference.js';
 import type { CheckResult } from './forward-checks.js';
 import { seededUniform } from './float-arrays.js';
-import { weightWords } from '../weights/weight-view.js';
+import { doraFeatures, weightWords } from '../weights/weight-view.js';
 
 const PAD = 256;
 const SENTINEL = 0xa5;
@@ -22,6 +23,8 @@ interface Case {
   readonly layout: WeightLayout;
   readonly element: WeightElement;
   readonly ranks: readonly number[];
+  /** DoRA: an output feature whose W and delta are all 0 (its norm is 0). */
+  readonly zeroFeature?: number;
 }
 
 function encodeWeights(values: Float32Array, element: WeightElement, words: number): Uint8Array {
@@ -58,13 +61,19 @@ function countOff(got: Uint8Array, want: Uint8Array, element: WeightElement, n: 
   let maxAbs = 0;
   for (let i = 0; i < n; i++) {
     const [a, b] = element === 'f32' ? [g.getInt32(i * 4, true), w.getInt32(i * 4, true)] : [g.getInt16(i * 2, true), w.getInt16(i * 2, true)];
-    const steps = Math.abs(a - b);
+    // Two NaNs agree whatever their sign and payload (the host's and the GPU's default NaNs differ).
+    const steps = isNaNBits(a, element) && isNaNBits(b, element) ? 0 : Math.abs(a - b);
     maxAbs = Math.max(maxAbs, steps);
     if (steps > ulps) violations++;
   }
   // Bytes after W inside its last word (16-bit, odd count) must be exactly the app's.
   for (let i = n * (element === 'f32' ? 4 : 2); i < want.length; i++) if (got[i] !== want[i]) violations++;
   return { violations, maxAbs };
+}
+
+function isNaNBits(bits: number, element: WeightElement): boolean {
+  if (element === 'f32') return (bits & 0x7fffffff) > 0x7f800000;
+  return (bits & 0x7fff) > (element === 'f16' ? 0x7c00 : 0x7f80);
 }
 
 async function readBuffer(device: GPUDevice, buffer: GPUBuffer): Promise<Uint8Array> {
@@ -94,6 +103,8 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
   const results: CheckResult[] = [];
   const kernels = await WeightKernels.prepare(device);
   const chunked = await WeightKernels.prepare(device, { limits: { maxStorageBufferBindingSize: 1024 } });
+  // Room for an A of 500 f32 (DoRA's norm segments are 256 elements long) and still W in chunks.
+  const chunkedWide = await WeightKernels.prepare(device, { limits: { maxStorageBufferBindingSize: 2048 } });
   const align = device.limits.minStorageBufferOffsetAlignment;
   let seed = 100;
   const created: GPUBuffer[] = [];
@@ -206,6 +217,80 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
     results.push({ name: `inspect ${element} 37x23 with NaN and Inf${k === chunked ? ' chunked' : ''}`, elements: n, maxAbs: Math.abs(got.cosine - want.cosine), violations: off });
   }
 
+  // DoRA: the norms of W + ΔW per output feature, then the scaling, against applyDoraRef (whose
+  // norms are f64, as the CPU executors' are; the kernel's f32 norms move f32 results a few ulps).
+  const zeroFeatureOf = (c: Case, initial: Uint8Array, terms: ReturnType<typeof makeTerms>) => {
+    const f = c.zeroFeature;
+    if (f === undefined) return;
+    const wv = new DataView(initial.buffer, initial.byteOffset, initial.byteLength);
+    const bytes = c.element === 'f32' ? 4 : 2;
+    for (let r = 0; r < c.rows; r++) {
+      for (let col = 0; col < c.cols; col++) {
+        if ((c.layout === 'out-in' ? r : col) !== f) continue;
+        const e = r * c.cols + col;
+        if (bytes === 4) wv.setUint32(e * 4, 0, true);
+        else wv.setUint16(e * 2, 0, true);
+      }
+    }
+    // B's row for the feature (B [out, rank] for out-in, [cols, rank] for in-out) makes its delta 0.
+    for (const t of terms) t.ref.b.fill(0, f * t.ref.rank, (f + 1) * t.ref.rank);
+  };
+  const runDora = async (c: Case, k: WeightKernels, op: 'mergeDora' | 'rebuildDora') => {
+    const n = c.rows * c.cols;
+    const words = weightWords(c);
+    const features = doraFeatures(c);
+    const initial = encodeWeights(seededUniform(seed++, n, 2), c.element, words);
+    const pristine = op === 'rebuildDora' ? encodeWeights(seededUniform(seed++, n, 2), c.element, words) : undefined;
+    const terms = makeTerms(c);
+    zeroFeatureOf(c, pristine ?? initial, terms);
+    // Re-upload B after zeroing a feature's row (makeTerms uploaded the values before).
+    if (c.zeroFeature !== undefined) for (const t of terms) device.queue.writeBuffer(t.gpu.b.buffer, t.gpu.b.offset ?? 0, new Float32Array(t.ref.b));
+    const magnitude = Float32Array.from(seededUniform(seed++, features, 1), (x) => 0.25 + Math.abs(x));
+    const wBuffer = track(upload(device, initial, `${c.name} W`, align));
+    const mBuffer = track(upload(device, new Uint8Array(magnitude.buffer), `${c.name} m`));
+    const view: WeightView = { binding: { buffer: wBuffer, offset: align, size: words * 4 }, rows: c.rows, cols: c.cols, layout: c.layout, element: c.element };
+    const m = { buffer: mBuffer, offset: 0, size: features * 4 };
+    if (pristine === undefined) await k.mergeDora(view, terms.map((t) => t.gpu), m);
+    else await k.rebuildDora(view, { buffer: track(upload(device, pristine, `${c.name} pristine`)), offset: 0, size: words * 4 }, terms.map((t) => t.gpu), m);
+    const want = applyDoraRef({ w: initial, pristine, ...c, terms: terms.map((t) => t.ref), magnitude });
+    const all = await readBuffer(device, wBuffer);
+    const got = all.subarray(align, align + words * 4);
+    // f32: the kernel's f32 norm, sqrt and division against the twin's f64 ones (and FMA in ΔW) stay
+    // within a few ulps (3 seen on SwiftShader); 16-bit: that can flip one rounding.
+    const { violations, maxAbs } = countOff(got, want, c.element, n, c.element === 'f32' ? 16 : 1);
+    let outside = 0;
+    for (let i = 0; i < all.length; i++) if ((i < align || i >= align + words * 4) && all[i] !== SENTINEL) outside++;
+    // The zero-norm feature is NaN everywhere, as PEFT's m / 0 · 0 is (and as the twin's is).
+    let notNaN = 0;
+    if (c.zeroFeature !== undefined) {
+      const gv = new DataView(got.buffer, got.byteOffset, got.byteLength);
+      for (let e = 0; e < n; e++) {
+        if ((c.layout === 'out-in' ? Math.floor(e / c.cols) : e % c.cols) !== c.zeroFeature) continue;
+        if (!isNaNBits(c.element === 'f32' ? gv.getUint32(e * 4, true) : gv.getUint16(e * 2, true), c.element)) notNaN++;
+      }
+    }
+    results.push({ name: `${op} ${c.name}${k === chunked || k === chunkedWide ? ' chunked' : ''}`, elements: n, maxAbs, violations: violations + outside + notNaN });
+  };
+  const doraCases: Array<[Case, WeightKernels, 'mergeDora' | 'rebuildDora']> = [
+    [{ name: 'f32 out-in 5x7 r1', rows: 5, cols: 7, layout: 'out-in', element: 'f32', ranks: [1] }, kernels, 'mergeDora'],
+    [{ name: 'f32 in-out 600x3 r3+r2 (three segments)', rows: 600, cols: 3, layout: 'in-out', element: 'f32', ranks: [3, 2] }, kernels, 'mergeDora'],
+    [{ name: 'f16 in-out 33x9 (odd count) r2', rows: 33, cols: 9, layout: 'in-out', element: 'f16', ranks: [2] }, kernels, 'mergeDora'],
+    [{ name: 'bf16 out-in 1x301 (one row) r256', rows: 1, cols: 301, layout: 'out-in', element: 'bf16', ranks: [256] }, kernels, 'mergeDora'],
+    [{ name: 'f16 in-out 301x1 (one column, odd) r1', rows: 301, cols: 1, layout: 'in-out', element: 'f16', ranks: [1] }, kernels, 'mergeDora'],
+    [{ name: 'f16 out-in 17x300 r256 (two segments)', rows: 17, cols: 300, layout: 'out-in', element: 'f16', ranks: [256] }, kernels, 'mergeDora'],
+    [{ name: 'bf16 in-out 67x130 r3+r2', rows: 67, cols: 130, layout: 'in-out', element: 'bf16', ranks: [3, 2] }, kernels, 'rebuildDora'],
+    [{ name: 'f32 out-in 9x11 r2 with a zero-norm row', rows: 9, cols: 11, layout: 'out-in', element: 'f32', ranks: [2], zeroFeature: 4 }, kernels, 'mergeDora'],
+    [{ name: 'bf16 in-out 13x7 (odd) r1 with a zero-norm column', rows: 13, cols: 7, layout: 'in-out', element: 'bf16', ranks: [1], zeroFeature: 6 }, kernels, 'mergeDora'],
+    [{ name: 'f16 out-in 6x5 no terms (m / ‖W‖)', rows: 6, cols: 5, layout: 'out-in', element: 'f16', ranks: [] }, kernels, 'mergeDora'],
+    [{ name: 'f32 in-out 40x33 r2', rows: 40, cols: 33, layout: 'in-out', element: 'f32', ranks: [2] }, chunked, 'mergeDora'],
+    [{ name: 'f16 out-in 31x33 (odd) r3', rows: 31, cols: 33, layout: 'out-in', element: 'f16', ranks: [3] }, chunked, 'rebuildDora'],
+    [{ name: 'bf16 in-out 500x5 r1+r1 (segments across chunks)', rows: 500, cols: 5, layout: 'in-out', element: 'bf16', ranks: [1, 1] }, chunkedWide, 'mergeDora'],
+    [{ name: 'f32 in-out 500x3 r1 (segments across chunks)', rows: 500, cols: 3, layout: 'in-out', element: 'f32', ranks: [1] }, chunkedWide, 'rebuildDora'],
+    [{ name: 'f16 out-in 3x501 (odd) r1 with a zero-norm row', rows: 3, cols: 501, layout: 'out-in', element: 'f16', ranks: [1], zeroFeature: 1 }, chunkedWide, 'mergeDora'],
+    [{ name: 'f32 out-in 0x5 (empty)', rows: 0, cols: 5, layout: 'out-in', element: 'f32', ranks: [2] }, kernels, 'mergeDora'],
+  ];
+  for (const [c, k, op] of doraCases) await runDora(c, k, op);
+
   // Refusals by code, before anything is recorded.
   const wBuffer = track(upload(device, new Uint8Array(64 * 4), 'refusal W', align));
   const good: WeightView = { binding: { buffer: wBuffer, offset: align, size: 64 * 4 }, rows: 8, cols: 8, layout: 'out-in', element: 'f32' };
@@ -220,6 +305,13 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
     ['rank 0', 'WEIGHT_SHAPE_INVALID', () => kernels.merge(good, [{ ...term, rank: 0 }])],
     ['A larger than one binding', 'BINDING_TOO_LARGE', () => chunked.merge({ ...good, rows: 8, cols: 64 * 8, binding: { buffer: track(upload(device, new Uint8Array(8 * 512 * 4), 'wide W')), offset: 0, size: 8 * 512 * 4 } }, [{ ...term, a: { buffer: track(upload(device, new Uint8Array(512 * 4), 'wide A')), offset: 0, size: 512 * 4 } }])],
     ['pristine in the buffer of W', 'BINDING_OVERLAP', () => kernels.rebuild(good, good.binding, [term])],
+    ['a DoRA magnitude of the columns for an out-in W', 'MAGNITUDE_SIZE', () => kernels.mergeDora({ ...good, cols: 7, binding: { ...good.binding, size: 56 * 4 } }, [term], { buffer: factors, offset: 0, size: 7 * 4 })],
+    ['a DoRA magnitude longer than the features', 'MAGNITUDE_SIZE', () => kernels.mergeDora(good, [term], { buffer: factors, offset: 0, size: 9 * 4 })],
+    ['a DoRA magnitude past the end of its buffer', 'BINDING_TOO_SMALL', () => kernels.mergeDora(good, [term], { buffer: track(device.createBuffer({ label: 'short m', size: align + 16, usage: GPUBufferUsage.STORAGE })), offset: align })],
+    ['three DoRA terms', 'TOO_MANY_TERMS', () => kernels.mergeDora(good, [term, term, term], { buffer: factors, offset: 0, size: 32 })],
+    ['a DoRA B in the buffer of W', 'BUFFER_CONFLICT', () => kernels.mergeDora(good, [{ ...term, b: { buffer: wBuffer, offset: 0, size: 32 } }], { buffer: factors, offset: 0, size: 32 })],
+    ['a DoRA pristine in the buffer of W', 'BINDING_OVERLAP', () => kernels.rebuildDora(good, good.binding, [term], { buffer: factors, offset: 0, size: 32 })],
+    ['a DoRA magnitude without STORAGE', 'BUFFER_USAGE', () => kernels.mergeDora(good, [term], { buffer: track(device.createBuffer({ label: 'uniform m', size: 32, usage: GPUBufferUsage.UNIFORM })), offset: 0, size: 32 })],
   ];
   for (const [name, code, call] of refusals) {
     let got = 'no error';
@@ -233,5 +325,6 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
   for (const buffer of created) buffer.destroy();
   kernels.destroy();
   chunked.destroy();
+  chunkedWide.destroy();
   return results;
 }

@@ -1,6 +1,7 @@
 /**
  * LoRA merge, unmerge and swap on weights that live in the app's own GPU buffers, changed in place;
- * a drift-free rebuild from a pristine copy; and an on-GPU inspection (NaN/Inf, max |ΔW|, cosine)
+ * a drift-free rebuild from a pristine copy; DoRA's merge (per-feature norms and scaling) in both
+ * modes; and an on-GPU inspection (NaN/Inf, max |ΔW|, cosine)
  * that reads back a few kilobytes instead of W.
  *
  * One lifecycle: {@link WeightKernels.prepare} compiles every pipeline ahead with
@@ -13,8 +14,11 @@ import shaderSource from './weights.wgsl';
 import {
   bindingsOverlap,
   checkBinding,
+  checkMagnitude,
   checkTerm,
   checkWeightView,
+  doraFeatures,
+  DORA_TERMS_PER_PASS,
   planWordChunks,
   TERMS_PER_PASS,
   weightWords,
@@ -33,7 +37,9 @@ export const WEIGHT_KERNEL_REQUIREMENTS: { readonly limits: Readonly<Record<stri
 const WG = 64;
 const INSPECT_GROUPS = 256;
 const RECORD_WORDS = 8;
-const PARAMS_BYTES = 16 * 4;
+const PARAMS_BYTES = 20 * 4;
+// DoRA: elements one invocation sums along the other axis (the shader's DORA_SEGMENT).
+const DORA_SEGMENT = 256;
 const SLOTS = TERMS_PER_PASS * 2;
 
 /** What {@link WeightKernels.inspect} measured on the GPU. */
@@ -62,7 +68,14 @@ export class WeightKernels {
   private constructor(
     readonly device: GPUDevice,
     private readonly limits: BindingLimits,
-    private readonly pipelines: { readonly inPlace: GPUComputePipeline; readonly fromPristine: GPUComputePipeline; readonly inspect: GPUComputePipeline },
+    private readonly pipelines: {
+      readonly inPlace: GPUComputePipeline;
+      readonly fromPristine: GPUComputePipeline;
+      readonly inspect: GPUComputePipeline;
+      readonly doraNorms: GPUComputePipeline;
+      readonly doraFactors: GPUComputePipeline;
+      readonly doraScale: GPUComputePipeline;
+    },
     private readonly dummy: GPUBuffer,
   ) {}
 
@@ -81,10 +94,12 @@ export class WeightKernels {
     };
     const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
     const compile = (entryPoint: string) =>
-      device.createComputePipelineAsync({ label: `lorafuse weights ${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS } } });
-    const [inPlace, fromPristine, inspect] = await Promise.all([compile('apply_in_place'), compile('apply_from_pristine'), compile('inspect')]);
+      device.createComputePipelineAsync({ label: `lorafuse weights ${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT } } });
+    const [inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale] = await Promise.all(
+      ['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map(compile),
+    ) as [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
     const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
-    return new WeightKernels(device, limits, { inPlace, fromPristine, inspect }, dummy);
+    return new WeightKernels(device, limits, { inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale }, dummy);
   }
 
   /** W += Σ scaleᵢ · deltaᵢ. */
@@ -109,6 +124,29 @@ export class WeightKernels {
    */
   rebuild(target: WeightView, pristine: GPUBufferBinding, terms: readonly LoraFactors[]): Promise<void> {
     return this.apply('rebuild', target, pristine, terms);
+  }
+
+  /**
+   * DoRA's merge: W = m / ‖W + ΔW‖ ⊙ (W + ΔW) with ΔW = Σ scaleᵢ · deltaᵢ, one L2 norm per output
+   * feature (each row of an `out-in` W, each column of an `in-out` W: for an Embedding, over the
+   * vocabulary). `magnitude` is m, f32 `[features]` (PEFT's `lora_magnitude_vector`, decoded to
+   * f32 by the app). In f32 throughout: the norms are summed from W + ΔW as it would be before any
+   * rounding, and pass 2 recomputes W + ΔW, so the result is rounded once to W's element type. A
+   * feature whose sum of squares is 0 comes out NaN, as PEFT's `m / 0 · 0` does; `inspect` counts
+   * it. DoRA has no exact inverse on rounded weights: change adapters with {@link rebuildDora}.
+   * @throws KernelError `TOO_MANY_TERMS` past {@link DORA_TERMS_PER_PASS} terms, `MAGNITUDE_SIZE`
+   * for a magnitude binding of the wrong size, and the codes of {@link merge}.
+   */
+  mergeDora(target: WeightView, terms: readonly LoraFactors[], magnitude: GPUBufferBinding): Promise<void> {
+    return this.applyDora('mergeDora', target, null, terms, magnitude);
+  }
+
+  /**
+   * {@link mergeDora} from a pristine copy of the base weight: W = m / ‖P + ΔW‖ ⊙ (P + ΔW). The same
+   * bytes however often it is repeated; the drift-free way to switch DoRA adapters or strengths.
+   */
+  rebuildDora(target: WeightView, pristine: GPUBufferBinding, terms: readonly LoraFactors[], magnitude: GPUBufferBinding): Promise<void> {
+    return this.applyDora('rebuildDora', target, pristine, terms, magnitude);
   }
 
   /** Counts NaN/Inf in W and, with a reference of the same layout, max |W − ref| and the cosine. */
@@ -170,24 +208,7 @@ export class WeightKernels {
   }
 
   private async apply(op: string, target: WeightView, pristine: GPUBufferBinding | null, terms: readonly LoraFactors[]): Promise<void> {
-    checkWeightView(`${op}: W`, target, this.limits);
-    terms.forEach((term, i) => {
-      checkTerm(`${op}: term ${i}`, target, term, this.limits);
-      for (const [name, binding] of [['A', term.a], ['B', term.b]] as const) {
-        if (binding.buffer === target.binding.buffer) {
-          throw new KernelError('BUFFER_CONFLICT', `${op}: term ${i} ${name} is in the same GPUBuffer as W; WebGPU does not let a dispatch read a buffer it writes. Keep LoRA factors in another buffer.`);
-        }
-      }
-    });
-    if (pristine !== null) {
-      checkBinding(`${op}: pristine`, pristine, weightWords(target) * 4, this.limits);
-      if (pristine.buffer === target.binding.buffer) {
-        throw new KernelError(
-          bindingsOverlap(pristine, target.binding) ? 'BINDING_OVERLAP' : 'BUFFER_CONFLICT',
-          `${op}: the pristine copy is in the same GPUBuffer as W; keep it in another buffer (WebGPU does not let a dispatch read a buffer it writes).`,
-        );
-      }
-    }
+    this.checkApply(op, target, pristine, terms);
     const chunks = planWordChunks(target, this.limits);
     // With nothing to add, a rebuild still copies the pristine weight; a merge has nothing to do.
     const groups: LoraFactors[][] = [];
@@ -210,12 +231,7 @@ export class WeightKernels {
           const pipeline = fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
           pass.setPipeline(pipeline);
           const layout = pipeline.getBindGroupLayout(0);
-          const slots: GPUBindGroupEntry[] = [];
-          for (let s = 0; s < SLOTS; s++) {
-            const term = group[s >> 1];
-            const binding = term === undefined ? { buffer: this.dummy } : s % 2 === 0 ? term.a : term.b;
-            slots.push({ binding: 2 + s, resource: binding });
-          }
+          const slots = this.termSlots(group, SLOTS);
           chunks.forEach((chunk, c) => {
             const bytes = chunk.wordCount * 4;
             const entries: GPUBindGroupEntry[] = [
@@ -236,22 +252,126 @@ export class WeightKernels {
     }
   }
 
+  /**
+   * DoRA in three kinds of dispatch in one pass: per chunk the segments' sums of squares, then
+   * per feature the factor m / ‖·‖, then per chunk the scaled words. WebGPU orders the dispatches,
+   * so the sums carry across chunks.
+   */
+  private async applyDora(op: string, target: WeightView, pristine: GPUBufferBinding | null, terms: readonly LoraFactors[], magnitude: GPUBufferBinding): Promise<void> {
+    if (terms.length > DORA_TERMS_PER_PASS) {
+      throw new KernelError('TOO_MANY_TERMS', `${op}: ${terms.length} terms; DoRA adds at most ${DORA_TERMS_PER_PASS} before its norm in one pass. Merge DoRA adapters one call each, as PEFT does (each with its own magnitude).`);
+    }
+    this.checkApply(op, target, pristine, terms);
+    checkMagnitude(`${op}: magnitude`, target, magnitude, this.limits);
+    const chunks = planWordChunks(target, this.limits);
+    if (chunks.length === 0) return;
+    const device = this.device;
+    const features = doraFeatures(target);
+    const other = target.layout === 'out-in' ? target.cols : target.rows;
+    const segments = Math.ceil(other / DORA_SEGMENT);
+    const created: GPUBuffer[] = [];
+    const make = (descriptor: GPUBufferDescriptor) => {
+      const buffer = device.createBuffer(descriptor);
+      created.push(buffer);
+      return buffer;
+    };
+    try {
+      // New buffers start zeroed, which the first chunk's sums build on.
+      const sums = make({ label: 'lorafuse dora sums', size: segments * features * 4, usage: GPUBufferUsage.STORAGE });
+      const factors = make({ label: 'lorafuse dora factors', size: features * 4, usage: GPUBufferUsage.STORAGE });
+      const params = this.uniforms(make, target, chunks, terms, false, { features, segments, fromPristine: pristine !== null });
+      const uniform = (c: number): GPUBindGroupEntry => ({ binding: 0, resource: { buffer: params.buffer, offset: c * params.stride, size: PARAMS_BYTES } });
+      const source = (chunk: (typeof chunks)[number]): GPUBindGroupEntry => ({
+        binding: 8,
+        resource: pristine === null ? { buffer: this.dummy } : { buffer: pristine.buffer, offset: (pristine.offset ?? 0) + chunk.wordStart * 4, size: chunk.wordCount * 4 },
+      });
+      const slots = this.termSlots(terms, DORA_TERMS_PER_PASS * 2);
+      const dispatch = (pass: GPUComputePassEncoder, invocations: number) => {
+        const [x, y] = foldDispatch(Math.ceil(invocations / WG), device.limits.maxComputeWorkgroupsPerDimension);
+        pass.dispatchWorkgroups(x, y);
+      };
+      await this.submit(op, (encoder) => {
+        const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
+        const { doraNorms, doraFactors, doraScale } = this.pipelines;
+        pass.setPipeline(doraNorms);
+        chunks.forEach((chunk, c) => {
+          const entries = [uniform(c), { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: chunk.wordCount * 4 } }, ...slots, source(chunk), { binding: 9, resource: { buffer: sums } }];
+          pass.setBindGroup(0, device.createBindGroup({ layout: doraNorms.getBindGroupLayout(0), entries }));
+          dispatch(pass, segments * features);
+        });
+        pass.setPipeline(doraFactors);
+        pass.setBindGroup(0, device.createBindGroup({ layout: doraFactors.getBindGroupLayout(0), entries: [uniform(0), { binding: 9, resource: { buffer: sums } }, { binding: 10, resource: magnitude }, { binding: 11, resource: { buffer: factors } }] }));
+        dispatch(pass, features);
+        pass.setPipeline(doraScale);
+        chunks.forEach((chunk, c) => {
+          const entries = [uniform(c), { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: chunk.wordCount * 4 } }, ...slots, source(chunk), { binding: 11, resource: { buffer: factors } }];
+          pass.setBindGroup(0, device.createBindGroup({ layout: doraScale.getBindGroupLayout(0), entries }));
+          dispatch(pass, chunk.wordCount);
+        });
+        pass.end();
+      });
+    } finally {
+      for (const buffer of created) buffer.destroy();
+    }
+  }
+
+  /** Bind-group entries 2.. of the terms' A and B, the unused slots on a small placeholder. */
+  private termSlots(terms: readonly LoraFactors[], slots: number): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = [];
+    for (let s = 0; s < slots; s++) {
+      const term = terms[s >> 1];
+      const binding = term === undefined ? { buffer: this.dummy } : s % 2 === 0 ? term.a : term.b;
+      entries.push({ binding: 2 + s, resource: binding });
+    }
+    return entries;
+  }
+
+  /** The checks every merge-like call makes before recording anything. */
+  private checkApply(op: string, target: WeightView, pristine: GPUBufferBinding | null, terms: readonly LoraFactors[]): void {
+    checkWeightView(`${op}: W`, target, this.limits);
+    terms.forEach((term, i) => {
+      checkTerm(`${op}: term ${i}`, target, term, this.limits);
+      for (const [name, binding] of [['A', term.a], ['B', term.b]] as const) {
+        if (binding.buffer === target.binding.buffer) {
+          throw new KernelError('BUFFER_CONFLICT', `${op}: term ${i} ${name} is in the same GPUBuffer as W; WebGPU does not let a dispatch read a buffer it writes. Keep LoRA factors in another buffer.`);
+        }
+      }
+    });
+    if (pristine !== null) {
+      checkBinding(`${op}: pristine`, pristine, weightWords(target) * 4, this.limits);
+      if (pristine.buffer === target.binding.buffer) {
+        throw new KernelError(
+          bindingsOverlap(pristine, target.binding) ? 'BINDING_OVERLAP' : 'BUFFER_CONFLICT',
+          `${op}: the pristine copy is in the same GPUBuffer as W; keep it in another buffer (WebGPU does not let a dispatch read a buffer it writes).`,
+        );
+      }
+    }
+  }
+
   /** One uniform per chunk (the scales live here: changing a strength re-uploads only this). */
-  private uniforms(make: (d: GPUBufferDescriptor) => GPUBuffer, target: WeightView, chunks: ReturnType<typeof planWordChunks>, terms: readonly LoraFactors[], hasReference: boolean) {
+  private uniforms(
+    make: (d: GPUBufferDescriptor) => GPUBuffer,
+    target: WeightView,
+    chunks: ReturnType<typeof planWordChunks>,
+    terms: readonly LoraFactors[],
+    hasReference: boolean,
+    dora?: { readonly features: number; readonly segments: number; readonly fromPristine: boolean },
+  ) {
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const stride = Math.ceil(PARAMS_BYTES / align) * align;
     const buffer = make({ label: 'lorafuse weights params', size: stride * chunks.length, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
     const mapped = buffer.getMappedRange();
     const element = target.element === 'f32' ? 0 : target.element === 'f16' ? 1 : 2;
     chunks.forEach((chunk, c) => {
-      const u32 = new Uint32Array(mapped, c * stride, 16);
-      const f32 = new Float32Array(mapped, c * stride, 16);
+      const u32 = new Uint32Array(mapped, c * stride, PARAMS_BYTES / 4);
+      const f32 = new Float32Array(mapped, c * stride, PARAMS_BYTES / 4);
       const groupsX = foldDispatch(Math.ceil(chunk.wordCount / WG), this.device.limits.maxComputeWorkgroupsPerDimension)[0];
       u32.set([target.rows, target.cols, target.layout === 'in-out' ? 1 : 0, element, chunk.wordStart, chunk.wordCount, target.rows * target.cols, groupsX, terms.length, hasReference ? 1 : 0]);
       terms.forEach((term, t) => {
         u32[10 + t] = term.rank;
         f32[13 + t] = term.scale;
       });
+      if (dora) u32.set([dora.features, dora.segments, dora.fromPristine ? 1 : 0], 16);
     });
     buffer.unmap();
     return { buffer, stride };

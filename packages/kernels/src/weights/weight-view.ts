@@ -39,6 +39,39 @@ export interface LoraFactors {
 /** Terms applied in one read and one write of W (more go in further passes, each rounding once). */
 export const TERMS_PER_PASS = 3;
 
+/**
+ * Terms a DoRA merge adds before its norm, all in one pass (W + ΔW is never rounded before the
+ * scaling): two, because a third term's factor bindings would pass eight storage buffers.
+ */
+export const DORA_TERMS_PER_PASS = 2;
+
+/**
+ * DoRA's output features of W: rows of an `out-in` W (`nn.Linear`), columns of an `in-out` W
+ * (Conv1D, and an Embedding, whose norm runs over the vocabulary).
+ */
+export function doraFeatures(view: Pick<WeightView, 'rows' | 'cols' | 'layout'>): number {
+  return view.layout === 'out-in' ? view.rows : view.cols;
+}
+
+/**
+ * Checks a DoRA magnitude vector's binding: f32 `[features]`; an explicit size must be exactly
+ * that (a vector of the other axis's length is the usual mix-up), an omitted one at least that.
+ */
+export function checkMagnitude(what: string, view: WeightView, magnitude: GPUBufferBinding, limits: BindingLimits): void {
+  const features = doraFeatures(view);
+  const need = features * 4;
+  if (magnitude.size !== undefined && magnitude.size !== need) {
+    throw new KernelError(
+      'MAGNITUDE_SIZE',
+      `${what}: the binding has ${magnitude.size} bytes; W [${view.rows}, ${view.cols}] (${view.layout}) has ${features} output features (${view.layout === 'out-in' ? 'rows' : 'columns'}), so m needs ${need} bytes (f32 each).`,
+    );
+  }
+  checkBinding(what, magnitude, need, limits);
+  if (need > limits.maxStorageBufferBindingSize) {
+    throw new KernelError('BINDING_TOO_LARGE', `${what}: ${need} bytes exceed the device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}).`);
+  }
+}
+
 /** Bytes per element. */
 export function elementBytes(element: WeightElement): 2 | 4 {
   return element === 'f32' ? 4 : 2;

@@ -3,8 +3,9 @@
  * same rounding (ties to even) and the same untouched high half of a 16-bit W's last word. Only
  * fused multiply-adds on a GPU can make the last bit differ.
  */
+import { doraScaleRef } from '../dora-scale/dora-scale.ref.js';
 import { f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '../float-bits.js';
-import { TERMS_PER_PASS, weightWords, type WeightElement, type WeightLayout } from './weight-view.js';
+import { DORA_TERMS_PER_PASS, TERMS_PER_PASS, weightWords, type WeightElement, type WeightLayout } from './weight-view.js';
 
 /** A term on the host: A and B row-major f32 (shapes as in {@link LoraFactors}). */
 export interface RefFactors {
@@ -47,6 +48,15 @@ function termDelta(term: RefFactors, layout: WeightLayout, rows: number, cols: n
   return fr(fr(term.scale) * acc);
 }
 
+/** Σ of a group's terms at element e, in the kernel's order. */
+function groupDelta(group: readonly RefFactors[], layout: WeightLayout, rows: number, cols: number, e: number): number {
+  const row = Math.floor(e / cols);
+  const col = e % cols;
+  let d = 0;
+  for (const term of group) d = fr(d + termDelta(term, layout, rows, cols, row, col));
+  return d;
+}
+
 /**
  * W after `merge`/`swap`/`rebuild` with `terms` (negate a term's scale for unmerge), as new bytes.
  * Terms go in groups of {@link TERMS_PER_PASS}, each group one rounding, as the kernel does.
@@ -61,13 +71,7 @@ export function applyTermsRef(params: ApplyTermsRefParams): Uint8Array {
   const groups: RefFactors[][] = [];
   for (let i = 0; i < params.terms.length; i += TERMS_PER_PASS) groups.push(params.terms.slice(i, i + TERMS_PER_PASS));
   if (groups.length === 0 && params.pristine !== undefined) groups.push([]);
-  const delta = (group: readonly RefFactors[], e: number) => {
-    const row = Math.floor(e / cols);
-    const col = e % cols;
-    let d = 0;
-    for (const term of group) d = fr(d + termDelta(term, layout, rows, cols, row, col));
-    return d;
-  };
+  const delta = (group: readonly RefFactors[], e: number) => groupDelta(group, layout, rows, cols, e);
   groups.forEach((group, g) => {
     const src = g === 0 && params.pristine !== undefined ? new DataView(params.pristine.buffer, params.pristine.byteOffset, words * 4) : view;
     if (element === 'f32') {
@@ -120,4 +124,40 @@ export function inspectRef(w: Uint8Array, element: WeightElement, elements: numb
   }
   const cosine = rv !== undefined && ww > 0 && rr > 0 ? dot / Math.sqrt(ww * rr) : Number.NaN;
   return { nonFinite, referenceNonFinite, maxAbsDiff, cosine, norm: Math.sqrt(ww) };
+}
+
+/** Inputs of {@link applyDoraRef}: those of {@link applyTermsRef} and the magnitude vector. */
+export interface ApplyDoraRefParams extends ApplyTermsRefParams {
+  /** m, one value per output feature (rows for `out-in`, columns for `in-out`). */
+  readonly magnitude: ArrayLike<number>;
+}
+
+/**
+ * W after `mergeDora`/`rebuildDora`, as new bytes: V = source + Σ terms in f32 exactly as the
+ * kernel forms it, scaled per feature by `doraScaleRef` (the CPU executors' DoRA step: its norms
+ * are summed in f64, the kernel's in f32, hence the kernel checks' small tolerance), then rounded
+ * once to the element type; the high half of an odd 16-bit W's last word is kept.
+ * @throws RangeError past {@link DORA_TERMS_PER_PASS} terms or for a magnitude of the wrong length.
+ */
+export function applyDoraRef(params: ApplyDoraRefParams): Uint8Array {
+  const { rows, cols, layout, element, terms } = params;
+  if (terms.length > DORA_TERMS_PER_PASS) throw new RangeError(`applyDoraRef: ${terms.length} terms; DoRA adds at most ${DORA_TERMS_PER_PASS} in one pass.`);
+  const words = weightWords(params);
+  const out = new Uint8Array(words * 4);
+  out.set(params.w.subarray(0, words * 4));
+  const view = new DataView(out.buffer);
+  const srcBytes = params.pristine ?? params.w;
+  const src = new DataView(srcBytes.buffer, srcBytes.byteOffset, words * 4);
+  const n = rows * cols;
+  const v = new Float32Array(n);
+  for (let e = 0; e < n; e++) {
+    const base = element === 'f32' ? f32FromBits(src.getUint32(e * 4, true)) : decode(element, src.getUint16(e * 2, true));
+    v[e] = fr(base + groupDelta(terms, layout, rows, cols, e));
+  }
+  doraScaleRef({ w: v, rows, cols, magnitude: params.magnitude, featureAxis: layout === 'out-in' ? 'row' : 'column' });
+  for (let e = 0; e < n; e++) {
+    if (element === 'f32') view.setUint32(e * 4, f32Bits(v[e]!), true);
+    else view.setUint16(e * 2, encode(element, v[e]!), true);
+  }
+  return out;
 }

@@ -19,6 +19,20 @@
 //   in-out  W [in, out] (Conv1D) or [vocab, dim]:  delta[r, c] = sum_k A[k, r] * B[c, k]
 // with A [rank, *] and B [*, rank] row-major f32 in their own bindings.
 //
+// DoRA (`dora_norms`, `dora_factors_of_norms`, `dora_scale`) writes W = m / ||V|| * V for V = S + sum_t delta_t,
+// one L2 norm per output feature (a row of an out-in W, a column of an in-out W), all in f32:
+//   1. `dora_norms`, once per chunk of W: invocation (segment s, feature f) adds the squares of V
+//      over its run of DORA_SEGMENT elements along the other axis, in ascending order, into
+//      dora_sums[s * features + f]. A run that crosses a chunk boundary is finished by the next
+//      chunk's dispatch (WebGPU orders dispatches), so the sum does not depend on the chunking.
+//   2. `dora_factors_of_norms`: per feature, the segments' sums in ascending order, then m / sqrt(sum). A sum
+//      of exactly 0 (every element of the feature is 0) is flagged with DORA_ZERO_NORM: WGSL leaves
+//      x / 0 undefined, and PEFT's m / 0 * 0 gives NaN, which pass 3 writes explicitly.
+//   3. `dora_scale`, once per chunk: V recomputed from the source word (never rounded to W's type
+//      in between), times the factor, rounded once. At most two terms: W, the pristine copy, the
+//      factors and four factor bindings make seven storage buffers; a third term would make nine,
+//      past the eight the kernels ask of a device.
+//
 // `inspect` reads W (and optionally a reference of the same layout) and writes, per workgroup, the
 // count of non-finite elements of each, the largest |W - reference| over pairs that are both finite,
 // and the partial sums W·ref, W·W, ref·ref (f32) that the host adds up for a cosine.
@@ -40,6 +54,10 @@ struct Params {
   scale0: f32,
   scale1: f32,
   scale2: f32,
+  features: u32,      // DoRA: output features (rows for out-in, cols for in-out)
+  segments: u32,      // DoRA: runs of DORA_SEGMENT elements along the other axis
+  from_pristine: u32, // DoRA: 1 when the source words are the pristine copy
+  pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -54,10 +72,19 @@ struct Params {
 @group(0) @binding(8) var<storage, read> pristine: array<u32>;
 @group(0) @binding(2) var<storage, read> reference: array<u32>;
 @group(0) @binding(3) var<storage, read_write> records: array<u32>;
+@group(0) @binding(9) var<storage, read_write> dora_sums: array<f32>;
+@group(0) @binding(9) var<storage, read> dora_sums_read: array<f32>;
+@group(0) @binding(10) var<storage, read> magnitude: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dora_factors: array<u32>;
+@group(0) @binding(11) var<storage, read> dora_factors_read: array<u32>;
 
 override WG: u32 = 64;
 // inspect: invocations stride over the chunk with this many workgroups.
 override INSPECT_GROUPS: u32 = 256;
+// DoRA: elements one invocation of `dora_norms` sums along the other axis.
+override DORA_SEGMENT: u32 = 256;
+// DoRA: the factor of a feature whose norm is 0 (a quiet NaN's bits; m / 0 * 0 is NaN in PEFT too).
+const DORA_ZERO_NORM: u32 = 0x7fc00000u;
 
 fn f16_to_f32(h: u32) -> f32 {
   let sign = (h & 0x8000u) << 16u;
@@ -136,29 +163,46 @@ fn encode(v: f32) -> u32 {
 }
 
 // One term's delta at (row, col). The three copies differ only in the bindings they read: WGSL has
-// no portable way to pass a storage array to a function.
-fn term_delta(t: u32, row: u32, col: u32) -> f32 {
+// no portable way to pass a storage array to a function, and an entry point that calls only the
+// first two does not bind the third.
+fn term0_delta(row: u32, col: u32) -> f32 {
   let io = params.in_out == 1u;
   var acc = 0.0;
-  if (t == 0u) {
-    let r = params.rank0;
-    for (var k = 0u; k < r; k++) {
-      if (io) { acc += a0[k * params.rows + row] * b0[col * r + k]; } else { acc += b0[row * r + k] * a0[k * params.cols + col]; }
-    }
-    return params.scale0 * acc;
+  let r = params.rank0;
+  for (var k = 0u; k < r; k++) {
+    if (io) { acc += a0[k * params.rows + row] * b0[col * r + k]; } else { acc += b0[row * r + k] * a0[k * params.cols + col]; }
   }
-  if (t == 1u) {
-    let r = params.rank1;
-    for (var k = 0u; k < r; k++) {
-      if (io) { acc += a1[k * params.rows + row] * b1[col * r + k]; } else { acc += b1[row * r + k] * a1[k * params.cols + col]; }
-    }
-    return params.scale1 * acc;
+  return params.scale0 * acc;
+}
+
+fn term1_delta(row: u32, col: u32) -> f32 {
+  let io = params.in_out == 1u;
+  var acc = 0.0;
+  let r = params.rank1;
+  for (var k = 0u; k < r; k++) {
+    if (io) { acc += a1[k * params.rows + row] * b1[col * r + k]; } else { acc += b1[row * r + k] * a1[k * params.cols + col]; }
   }
+  return params.scale1 * acc;
+}
+
+fn term2_delta(row: u32, col: u32) -> f32 {
+  let io = params.in_out == 1u;
+  var acc = 0.0;
   let r = params.rank2;
   for (var k = 0u; k < r; k++) {
     if (io) { acc += a2[k * params.rows + row] * b2[col * r + k]; } else { acc += b2[row * r + k] * a2[k * params.cols + col]; }
   }
   return params.scale2 * acc;
+}
+
+fn term_delta(t: u32, row: u32, col: u32) -> f32 {
+  if (t == 0u) {
+    return term0_delta(row, col);
+  }
+  if (t == 1u) {
+    return term1_delta(row, col);
+  }
+  return term2_delta(row, col);
 }
 
 fn delta(e: u32) -> f32 {
@@ -207,6 +251,148 @@ fn apply_from_pristine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
     return;
   }
   w[i] = apply_word(params.word_start + i, pristine[i], w[i]);
+}
+
+// DoRA's delta: the first two terms, added in the order `delta` adds them.
+fn dora_delta(e: u32) -> f32 {
+  let row = e / params.cols;
+  let col = e % params.cols;
+  var d = 0.0;
+  if (params.terms > 0u) {
+    d += term0_delta(row, col);
+  }
+  if (params.terms > 1u) {
+    d += term1_delta(row, col);
+  }
+  return d;
+}
+
+// The source word `i` of this chunk: W's own, or the pristine copy's for a rebuild.
+fn dora_source(i: u32) -> u32 {
+  if (params.from_pristine == 1u) {
+    return pristine[i];
+  }
+  return w_read[i];
+}
+
+// V at element e (counted from W's start), which lies in this chunk.
+fn dora_value(e: u32) -> f32 {
+  if (params.element == 0u) {
+    return bitcast<f32>(dora_source(e - params.word_start)) + dora_delta(e);
+  }
+  let src = dora_source((e >> 1u) - params.word_start);
+  return decode((src >> (16u * (e & 1u))) & 0xffffu) + dora_delta(e);
+}
+
+fn flat_index(wid: vec3u, groups: vec3u, lid: u32) -> u32 {
+  return (wid.y * groups.x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn dora_norms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, groups, lid);
+  let features = params.features;
+  if (i >= params.segments * features) {
+    return;
+  }
+  let s = i / features;
+  let f = i % features;
+  let other = select(params.cols, params.rows, params.in_out == 1u);
+  let per_word = select(2u, 1u, params.element == 0u);
+  // The elements of W in this chunk: [e0, e1).
+  let e0 = params.word_start * per_word;
+  let e1 = min((params.word_start + params.word_count) * per_word, params.elements);
+  // This invocation's run along the other axis, cut to the elements in the chunk.
+  var lo = s * DORA_SEGMENT;
+  var hi = min(lo + DORA_SEGMENT, other);
+  var base = 0u;
+  var stride = 1u;
+  if (params.in_out == 1u) {
+    // Feature f is column f: element o * cols + f.
+    base = f;
+    stride = params.cols;
+    lo = max(lo, select(0u, (e0 - f + params.cols - 1u) / params.cols, e0 > f));
+    hi = min(hi, select(0u, (e1 - f + params.cols - 1u) / params.cols, e1 > f));
+  } else {
+    // Feature f is row f: element f * cols + o.
+    base = f * params.cols;
+    lo = max(lo, select(0u, e0 - base, e0 > base));
+    hi = min(hi, select(0u, e1 - base, e1 > base));
+  }
+  if (lo >= hi) {
+    return;
+  }
+  var acc = dora_sums[i];
+  for (var o = lo; o < hi; o++) {
+    let v = dora_value(base + o * stride);
+    acc += v * v;
+  }
+  dora_sums[i] = acc;
+}
+
+@compute @workgroup_size(WG)
+fn dora_factors_of_norms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let f = flat_index(wid, groups, lid);
+  if (f >= params.features) {
+    return;
+  }
+  var total = 0.0;
+  for (var s = 0u; s < params.segments; s++) {
+    total += dora_sums_read[s * params.features + f];
+  }
+  if (total == 0.0) {
+    dora_factors[f] = DORA_ZERO_NORM;
+    return;
+  }
+  dora_factors[f] = bitcast<u32>(magnitude[f] / sqrt(total));
+}
+
+fn dora_feature(e: u32) -> u32 {
+  if (params.in_out == 1u) {
+    return e % params.cols;
+  }
+  return e / params.cols;
+}
+
+// Element e's new value as the bits of W's element type (the low 16 bits for f16/bf16).
+fn dora_scaled(e: u32, v: f32) -> u32 {
+  let factor = dora_factors_read[dora_feature(e)];
+  if (factor == DORA_ZERO_NORM) {
+    if (params.element == 0u) {
+      return DORA_ZERO_NORM;
+    }
+    return select(0x7fc0u, 0x7e00u, params.element == 1u);
+  }
+  let scaled = bitcast<f32>(factor) * v;
+  if (params.element == 0u) {
+    return bitcast<u32>(scaled);
+  }
+  return encode(scaled);
+}
+
+@compute @workgroup_size(WG)
+fn dora_scale(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = word_index(wid, lid);
+  if (i >= params.word_count) {
+    return;
+  }
+  let cur = w[i];
+  var src = cur;
+  if (params.from_pristine == 1u) {
+    src = pristine[i];
+  }
+  let word = params.word_start + i;
+  if (params.element == 0u) {
+    w[i] = dora_scaled(word, bitcast<f32>(src) + dora_delta(word));
+    return;
+  }
+  let e = word * 2u;
+  let lo = dora_scaled(e, decode(src & 0xffffu) + dora_delta(e));
+  var hi = cur >> 16u;
+  if (e + 1u < params.elements) {
+    hi = dora_scaled(e + 1u, decode(src >> 16u) + dora_delta(e + 1u));
+  }
+  w[i] = lo | (hi << 16u);
 }
 
 var<workgroup> wg_nonfinite: array<u32, WG>;

@@ -13,9 +13,10 @@ beforeAll(async () => {
 afterAll(() => dawn?.destroy());
 
 describe('weight kernels on Dawn', () => {
-  it('merge, unmerge, swap, rebuild and inspect agree with their CPU twins; bad bindings are refused by code', async () => {
+  it('merge, unmerge, swap, rebuild, DoRA and inspect agree with their CPU twins; bad bindings are refused by code', async () => {
     const results = await runWeightChecks(dawn.device);
     expect(results.length).toBeGreaterThan(20);
+    expect(results.filter((r) => /Dora/.test(r.name)).length).toBeGreaterThan(10);
     expect(results.filter((r) => r.violations > 0).map((r) => `${r.name}: ${r.violations}/${r.elements} off, max ${r.maxAbs}`)).toEqual([]);
   }, 120_000);
 });
