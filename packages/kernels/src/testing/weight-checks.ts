@@ -172,6 +172,14 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
   await runCase({ name: 'f16 in-out 13x21 r4->r2', rows: 13, cols: 21, layout: 'in-out', element: 'f16', ranks: [4, 2] }, kernels, 'swap');
   await runCase({ name: 'bf16 out-in 12x10 r1..r4 (two passes)', rows: 12, cols: 10, layout: 'out-in', element: 'bf16', ranks: [1, 2, 3, 4] }, kernels, 'rebuild');
   await runCase({ name: 'f16 in-out 8x8 no terms (copy of pristine)', rows: 8, cols: 8, layout: 'in-out', element: 'f16', ranks: [] }, kernels, 'rebuild');
+  // Rows of a multiple of 4 elements take the tiled entry: odd row counts, chunks that cut rows, one row.
+  await runCase({ name: 'f32 in-out 67x132 r3+r2 (tiled)', rows: 67, cols: 132, layout: 'in-out', element: 'f32', ranks: [3, 2] }, kernels, 'merge');
+  await runCase({ name: 'f16 out-in 33x12 r1 (tiled)', rows: 33, cols: 12, layout: 'out-in', element: 'f16', ranks: [1] }, kernels, 'merge');
+  await runCase({ name: 'bf16 in-out 1x4 r2 (tiled)', rows: 1, cols: 4, layout: 'in-out', element: 'bf16', ranks: [2] }, kernels, 'merge');
+  await runCase({ name: 'f32 out-in 45x36 r4 (tiled)', rows: 45, cols: 36, layout: 'out-in', element: 'f32', ranks: [4] }, chunked, 'merge');
+  await runCase({ name: 'f16 in-out 45x36 r2->r3 (tiled)', rows: 45, cols: 36, layout: 'in-out', element: 'f16', ranks: [2, 3] }, chunked, 'swap');
+  await runCase({ name: 'bf16 out-in 19x20 r2+r1+r3+r1 (tiled, two passes)', rows: 19, cols: 20, layout: 'out-in', element: 'bf16', ranks: [2, 1, 3, 1] }, chunked, 'rebuild');
+  await runCase({ name: 'f16 in-out 7x300 r256 (tiled)', rows: 7, cols: 300, layout: 'in-out', element: 'f16', ranks: [256] }, kernels, 'unmerge');
 
   // Rounding: exact halfway values go to the even neighbour, overflow goes to Inf (W = 0, A = the values, B = 1).
   for (const [element, ulp, max] of [['f16', 2 ** -10, 65504], ['bf16', 2 ** -7, 3.3895313892515355e38]] as const) {

@@ -37,9 +37,12 @@ export const WEIGHT_KERNEL_REQUIREMENTS: { readonly limits: Readonly<Record<stri
 const WG = 64;
 const INSPECT_GROUPS = 256;
 const RECORD_WORDS = 8;
-const PARAMS_BYTES = 20 * 4;
+// The WGSL Params struct (22 words), padded to 16 bytes.
+const PARAMS_BYTES = 24 * 4;
 // DoRA: elements one invocation sums along the other axis (the shader's DORA_SEGMENT).
 const DORA_SEGMENT = 256;
+/** Rows and columns of the tile one invocation of the tiled entry owns. */
+const TILE = 4;
 const SLOTS = TERMS_PER_PASS * 2;
 
 /** What {@link WeightKernels.inspect} measured on the GPU. */
@@ -71,6 +74,7 @@ export class WeightKernels {
     private readonly pipelines: {
       readonly inPlace: GPUComputePipeline;
       readonly fromPristine: GPUComputePipeline;
+      readonly tiled: GPUComputePipeline;
       readonly inspect: GPUComputePipeline;
       readonly doraNorms: GPUComputePipeline;
       readonly doraFactors: GPUComputePipeline;
@@ -95,11 +99,11 @@ export class WeightKernels {
     const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
     const compile = (entryPoint: string) =>
       device.createComputePipelineAsync({ label: `lorafuse weights ${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT } } });
-    const [inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale] = await Promise.all(
-      ['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map(compile),
-    ) as [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
+    const [inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale] = await Promise.all(
+      ['apply_in_place', 'apply_from_pristine', 'apply_tiled', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map(compile),
+    ) as [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
     const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
-    return new WeightKernels(device, limits, { inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale }, dummy);
+    return new WeightKernels(device, limits, { inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale }, dummy);
   }
 
   /** W += Σ scaleᵢ · deltaᵢ. */
@@ -215,6 +219,10 @@ export class WeightKernels {
     for (let i = 0; i < terms.length; i += TERMS_PER_PASS) groups.push(terms.slice(i, i + TERMS_PER_PASS));
     if (groups.length === 0 && pristine !== null) groups.push([]);
     if (chunks.length === 0 || groups.length === 0) return;
+    // Rows of a multiple of 4 elements (every GPT-2 weight) take the tiled entry; a rebuild then
+    // starts with a copy of the pristine words when the buffers allow it.
+    const tiled = target.cols % TILE === 0;
+    const copyPristine = tiled && pristine !== null && (pristine.buffer.usage & GPUBufferUsage.COPY_SRC) !== 0 && (target.binding.buffer.usage & GPUBufferUsage.COPY_DST) !== 0;
     const device = this.device;
     const created: GPUBuffer[] = [];
     const make = (descriptor: GPUBufferDescriptor) => {
@@ -223,28 +231,33 @@ export class WeightKernels {
       return buffer;
     };
     try {
-      const passes = groups.map((group) => this.uniforms(make, target, chunks, group, false));
+      const passes = groups.map((group, g) => {
+        const fromPristine = g === 0 && pristine !== null && !copyPristine;
+        return { group, fromPristine, tiled: tiled && !fromPristine, uniforms: this.uniforms(make, target, chunks, group, false) };
+      });
       await this.submit(op, (encoder) => {
+        if (copyPristine) encoder.copyBufferToBuffer(pristine!.buffer, pristine!.offset ?? 0, target.binding.buffer, target.binding.offset ?? 0, weightWords(target) * 4);
         const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
-        groups.forEach((group, g) => {
-          const fromPristine = g === 0 && pristine !== null;
-          const pipeline = fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
+        for (const { group, fromPristine, tiled: useTiles, uniforms } of passes) {
+          if (group.length === 0 && !fromPristine) continue;
+          const pipeline = fromPristine ? this.pipelines.fromPristine : useTiles ? this.pipelines.tiled : this.pipelines.inPlace;
           pass.setPipeline(pipeline);
           const layout = pipeline.getBindGroupLayout(0);
           const slots = this.termSlots(group, SLOTS);
           chunks.forEach((chunk, c) => {
             const bytes = chunk.wordCount * 4;
             const entries: GPUBindGroupEntry[] = [
-              { binding: 0, resource: { buffer: passes[g]!.buffer, offset: c * passes[g]!.stride, size: PARAMS_BYTES } },
+              { binding: 0, resource: { buffer: uniforms.buffer, offset: c * uniforms.stride, size: PARAMS_BYTES } },
               { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
               ...slots,
             ];
-            if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine.buffer, offset: (pristine.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
+            if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine!.buffer, offset: (pristine!.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
             pass.setBindGroup(0, device.createBindGroup({ layout, entries }));
-            const [x, y] = foldDispatch(Math.ceil(chunk.wordCount / WG), device.limits.maxComputeWorkgroupsPerDimension);
+            const invocations = useTiles ? chunkTiles(target, chunk).count : chunk.wordCount;
+            const [x, y] = foldDispatch(Math.ceil(invocations / WG), device.limits.maxComputeWorkgroupsPerDimension);
             pass.dispatchWorkgroups(x, y);
           });
-        });
+        }
         pass.end();
       });
     } finally {
@@ -365,8 +378,12 @@ export class WeightKernels {
     chunks.forEach((chunk, c) => {
       const u32 = new Uint32Array(mapped, c * stride, PARAMS_BYTES / 4);
       const f32 = new Float32Array(mapped, c * stride, PARAMS_BYTES / 4);
+      const tiles = target.cols % TILE === 0 ? chunkTiles(target, chunk) : { row0: 0, count: 0 };
+      // groups_x of a dispatch over the chunk's words (the tiled entry reads its grid from num_workgroups).
       const groupsX = foldDispatch(Math.ceil(chunk.wordCount / WG), this.device.limits.maxComputeWorkgroupsPerDimension)[0];
       u32.set([target.rows, target.cols, target.layout === 'in-out' ? 1 : 0, element, chunk.wordStart, chunk.wordCount, target.rows * target.cols, groupsX, terms.length, hasReference ? 1 : 0]);
+      u32[20] = tiles.row0;
+      u32[21] = tiles.count;
       terms.forEach((term, t) => {
         u32[10 + t] = term.rank;
         f32[13 + t] = term.scale;
@@ -388,6 +405,18 @@ export class WeightKernels {
     const error = validation ?? memory;
     if (error) throw new KernelError('GPU_ERROR', `${op}: the GPU rejected the work: ${error.message}`);
   }
+}
+
+/** The tiles of the tiled entry that touch a chunk's words: 4-row bands from the chunk's first row. */
+function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; readonly wordCount: number }): { row0: number; count: number } {
+  const perWord = target.element === 'f32' ? 1 : 2;
+  const n = target.rows * target.cols;
+  const first = chunk.wordStart * perWord;
+  const end = Math.min(n, (chunk.wordStart + chunk.wordCount) * perWord);
+  if (end <= first || target.cols === 0) return { row0: 0, count: 0 };
+  const row0 = Math.floor(first / target.cols);
+  const rowEnd = Math.ceil(end / target.cols);
+  return { row0, count: Math.ceil((rowEnd - row0) / TILE) * (target.cols / TILE) };
 }
 
 function negated(term: LoraFactors): LoraFactors {

@@ -58,6 +58,10 @@ struct Params {
   segments: u32,      // DoRA: runs of DORA_SEGMENT elements along the other axis
   from_pristine: u32, // DoRA: 1 when the source words are the pristine copy
   pad: u32,
+  tile_row0: u32,     // tiled entries: first W row of this chunk's tiles
+  tile_count: u32,    // tiled entries: tiles in this chunk
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -481,4 +485,185 @@ fn inspect(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
     records[base + 4u] = bitcast<u32>(wg_ww[0]);
     records[base + 5u] = bitcast<u32>(wg_rr[0]);
   }
+}
+
+// ---- Tiled entry points, for W whose rows hold a multiple of 4 elements (every GPT-2 weight): each
+// invocation owns a 4 x 4 tile of W and reuses 4 values of each factor per k for 16 outputs, with the
+// same f32 operations per element, in the same order, as the word-per-invocation entries above.
+// A tile's words outside the current chunk are left to the chunk that holds them.
+
+const TR: u32 = 4u;
+const TC: u32 = 4u;
+
+// One term's products for the tile, per row; the three copies differ only in the bindings they
+// read (WGSL has no portable way to pass a storage array), and the layout test sits outside the loop.
+fn tile_term0(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  let r = params.rank0;
+  if (params.in_out == 1u) {
+    // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    for (var k = 0u; k < r; k++) {
+      let rv = vec4f(b0[col0 * r + k], b0[(col0 + 1u) * r + k], b0[(col0 + 2u) * r + k], b0[(col0 + 3u) * r + k]);
+      let base = k * params.rows;
+      acc0 += a0[base + rows4.x] * rv;
+      acc1 += a0[base + rows4.y] * rv;
+      acc2 += a0[base + rows4.z] * rv;
+      acc3 += a0[base + rows4.w] * rv;
+    }
+  } else {
+    // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    for (var k = 0u; k < r; k++) {
+      let at = k * params.cols + col0;
+      let rv = vec4f(a0[at], a0[at + 1u], a0[at + 2u], a0[at + 3u]);
+      acc0 += b0[rows4.x * r + k] * rv;
+      acc1 += b0[rows4.y * r + k] * rv;
+      acc2 += b0[rows4.z * r + k] * rv;
+      acc3 += b0[rows4.w * r + k] * rv;
+    }
+  }
+  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+}
+
+fn tile_term1(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  let r = params.rank1;
+  if (params.in_out == 1u) {
+    // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    for (var k = 0u; k < r; k++) {
+      let rv = vec4f(b1[col0 * r + k], b1[(col0 + 1u) * r + k], b1[(col0 + 2u) * r + k], b1[(col0 + 3u) * r + k]);
+      let base = k * params.rows;
+      acc0 += a1[base + rows4.x] * rv;
+      acc1 += a1[base + rows4.y] * rv;
+      acc2 += a1[base + rows4.z] * rv;
+      acc3 += a1[base + rows4.w] * rv;
+    }
+  } else {
+    // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    for (var k = 0u; k < r; k++) {
+      let at = k * params.cols + col0;
+      let rv = vec4f(a1[at], a1[at + 1u], a1[at + 2u], a1[at + 3u]);
+      acc0 += b1[rows4.x * r + k] * rv;
+      acc1 += b1[rows4.y * r + k] * rv;
+      acc2 += b1[rows4.z * r + k] * rv;
+      acc3 += b1[rows4.w * r + k] * rv;
+    }
+  }
+  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+}
+
+fn tile_term2(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  let r = params.rank2;
+  if (params.in_out == 1u) {
+    // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    for (var k = 0u; k < r; k++) {
+      let rv = vec4f(b2[col0 * r + k], b2[(col0 + 1u) * r + k], b2[(col0 + 2u) * r + k], b2[(col0 + 3u) * r + k]);
+      let base = k * params.rows;
+      acc0 += a2[base + rows4.x] * rv;
+      acc1 += a2[base + rows4.y] * rv;
+      acc2 += a2[base + rows4.z] * rv;
+      acc3 += a2[base + rows4.w] * rv;
+    }
+  } else {
+    // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    for (var k = 0u; k < r; k++) {
+      let at = k * params.cols + col0;
+      let rv = vec4f(a2[at], a2[at + 1u], a2[at + 2u], a2[at + 3u]);
+      acc0 += b2[rows4.x * r + k] * rv;
+      acc1 += b2[rows4.y * r + k] * rv;
+      acc2 += b2[rows4.z * r + k] * rv;
+      acc3 += b2[rows4.w * r + k] * rv;
+    }
+  }
+  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+}
+
+// The delta of the tile at rows row0.., columns col0.. (rows past the end of W read row 0: their
+// results are never written).
+fn tile_delta(row0: u32, col0: u32) -> array<vec4f, 4> {
+  let last = params.rows - 1u;
+  let rows4 = vec4u(row0, min(row0 + 1u, last), min(row0 + 2u, last), min(row0 + 3u, last));
+  var d0 = vec4f(0.0);
+  var d1 = vec4f(0.0);
+  var d2 = vec4f(0.0);
+  var d3 = vec4f(0.0);
+  if (params.terms > 0u) {
+    let p = tile_term0(rows4, col0);
+    d0 += params.scale0 * p[0]; d1 += params.scale0 * p[1]; d2 += params.scale0 * p[2]; d3 += params.scale0 * p[3];
+  }
+  if (params.terms > 1u) {
+    let p = tile_term1(rows4, col0);
+    d0 += params.scale1 * p[0]; d1 += params.scale1 * p[1]; d2 += params.scale1 * p[2]; d3 += params.scale1 * p[3];
+  }
+  if (params.terms > 2u) {
+    let p = tile_term2(rows4, col0);
+    d0 += params.scale2 * p[0]; d1 += params.scale2 * p[1]; d2 += params.scale2 * p[2]; d3 += params.scale2 * p[3];
+  }
+  return array<vec4f, 4>(d0, d1, d2, d3);
+}
+
+// Writes one row of a tile: 4 f32 words, or 2 words of two 16-bit elements (rows hold a multiple of 4
+// elements, so a row starts on a word). Words outside the current chunk are left to their own chunk.
+fn write_tile_row(row: u32, col0: u32, dv: vec4f) {
+  if (row >= params.rows) {
+    return;
+  }
+  let chunk_end = params.word_start + params.word_count;
+  if (params.element == 0u) {
+    let word = row * params.cols + col0;
+    if (word >= params.word_start && word + 3u < chunk_end) {
+      let at = word - params.word_start;
+      w[at] = bitcast<u32>(bitcast<f32>(w[at]) + dv.x);
+      w[at + 1u] = bitcast<u32>(bitcast<f32>(w[at + 1u]) + dv.y);
+      w[at + 2u] = bitcast<u32>(bitcast<f32>(w[at + 2u]) + dv.z);
+      w[at + 3u] = bitcast<u32>(bitcast<f32>(w[at + 3u]) + dv.w);
+      return;
+    }
+    for (var j = 0u; j < TC; j++) {
+      if (word + j >= params.word_start && word + j < chunk_end) {
+        let at = word + j - params.word_start;
+        w[at] = bitcast<u32>(bitcast<f32>(w[at]) + dv[j]);
+      }
+    }
+    return;
+  }
+  let word = (row * params.cols + col0) / 2u;
+  if (word >= params.word_start && word < chunk_end) {
+    let at = word - params.word_start;
+    let src = w[at];
+    w[at] = encode(decode(src & 0xffffu) + dv.x) | (encode(decode(src >> 16u) + dv.y) << 16u);
+  }
+  if (word + 1u >= params.word_start && word + 1u < chunk_end) {
+    let at = word + 1u - params.word_start;
+    let src = w[at];
+    w[at] = encode(decode(src & 0xffffu) + dv.z) | (encode(decode(src >> 16u) + dv.w) << 16u);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn apply_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, groups, lid);
+  if (i >= params.tile_count) {
+    return;
+  }
+  let tiles_x = params.cols / TC;
+  let row0 = params.tile_row0 + (i / tiles_x) * TR;
+  let col0 = (i % tiles_x) * TC;
+  if (row0 >= params.rows) {
+    return;
+  }
+  let d = tile_delta(row0, col0);
+  write_tile_row(row0, col0, d[0]);
+  write_tile_row(row0 + 1u, col0, d[1]);
+  write_tile_row(row0 + 2u, col0, d[2]);
+  write_tile_row(row0 + 3u, col0, d[3]);
 }
