@@ -53,6 +53,18 @@ describe('checkTargets', () => {
   });
 });
 
+describe('checkTargets: swap on app-owned weights', () => {
+  it('judges the slowest shape against the CPU executor and the worst swap against one merge', () => {
+    const speed = (shape: string, merge: number, swap: number, cpu: number) => ({ shape, element: 'f32' as const, mergeMs: summarize([merge], 'ms'), swapMs: summarize([swap], 'ms'), cpuMs: summarize([cpu], 'ms'), mergeVsCpu: cpu / merge, swapVsMerge: swap / merge });
+    const swap = { adapter: 'SwiftShader', shape: 'W', figures: [], peft: { after1: 2.4e-4, after1000: 1.5e-2 }, notes: [], speed: [speed('c_attn', 100, 105, 150), speed('wte', 400, 500, 300)] };
+    const checks = checkTargets([], 'not run', [], [], AUTO, null, null, swap);
+    expect(byTarget(checks, 'In-place merge on app-owned weights')).toMatchObject({ met: false, measured: expect.stringContaining('worst 0.75x (wte f32') });
+    expect(byTarget(checks, 'Fused swap')).toMatchObject({ met: false, measured: expect.stringContaining('worst 1.25x (wte') });
+    const fast = { ...swap, speed: [speed('c_attn', 100, 105, 150)] };
+    expect(checkTargets([], 'not run', [], [], AUTO, null, null, fast).filter((c) => c.target.includes('app-owned') || c.target.includes('Fused')).map((c) => c.met)).toEqual([true, true]);
+  });
+});
+
 describe('renderReadmeSection and renderSvg', () => {
   const results: BenchResults = {
     schema: 'lorafuse-bench/1',

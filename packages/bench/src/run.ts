@@ -246,7 +246,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     xl,
     forward,
     swap,
-    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward),
+    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward, swap),
     notes,
   };
   const { up, down } = bestTransfers(transfers);

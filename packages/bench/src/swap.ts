@@ -8,6 +8,7 @@ import { startDawnDevice, type DawnDevice } from '@lorafuse/cli/devices';
 import { WeightKernels, type LoraFactors, type WeightElement, type WeightView } from '@lorafuse/kernels';
 import { applyTermsRef, f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '@lorafuse/kernels/reference';
 import { SeededRandom } from '@lorafuse/kernels/testing';
+import { loraMergeRowsInPlace } from '@lorafuse/core';
 import { summarize, type Summary } from './stats.js';
 
 /**
@@ -36,10 +37,86 @@ export interface SwapFigure {
   readonly msPerCycle: Summary;
 }
 
+/** GPT-2 shapes of the speed figures (Conv1D and Embedding weights are `in-out`). */
+export const SWAP_SPEED_SHAPES = [
+  { id: 'attn.c_attn 768x2304', rows: 768, cols: 2304, element: 'f32' },
+  { id: 'attn.c_attn 768x2304', rows: 768, cols: 2304, element: 'f16' },
+  { id: 'mlp.c_proj 3072x768', rows: 3072, cols: 768, element: 'f32' },
+  { id: 'wte 50257x768', rows: 50257, cols: 768, element: 'f32' },
+] as const;
+/** Rank of the speed figures' adapters. */
+export const SWAP_SPEED_RANK = 8;
+
+/** Time of an in-place merge and of a fused swap on app-owned weights, next to the CPU executor. */
+export interface SwapSpeedFigure {
+  readonly shape: string;
+  readonly element: WeightElement;
+  readonly mergeMs: Summary;
+  /** One adapter out and another in, one read and one write of W. */
+  readonly swapMs: Summary;
+  /** The CPU executor's merge loop on one thread (f32 W in memory), for the same shape and rank. */
+  readonly cpuMs: Summary;
+  /** CPU single thread time / GPU merge time (>= 1 means the kernel is at least as fast). */
+  readonly mergeVsCpu: number;
+  /** Swap time / merge time. */
+  readonly swapVsMerge: number;
+}
+
 /** What the section measured, or why it did not run. */
 export type SwapResult =
-  | { readonly adapter: string; readonly shape: string; readonly figures: readonly SwapFigure[]; readonly peft: typeof PEFT_BF16_DRIFT; readonly notes: readonly string[] }
+  | { readonly adapter: string; readonly shape: string; readonly figures: readonly SwapFigure[]; readonly speed?: readonly SwapSpeedFigure[]; readonly peft: typeof PEFT_BF16_DRIFT; readonly notes: readonly string[] }
   | { readonly status: string };
+
+/** Median-ready samples of `run`, each waited for on the GPU, after one warm-up. */
+async function timeGpu(device: GPUDevice, iterations: number, run: () => Promise<void>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i <= iterations; i++) {
+    const t0 = performance.now();
+    await run();
+    await device.queue.onSubmittedWorkDone();
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+async function speedFigures(device: GPUDevice, kernels: WeightKernels, quick: boolean, log: (line: string) => void): Promise<SwapSpeedFigure[]> {
+  const figures: SwapSpeedFigure[] = [];
+  const rank = SWAP_SPEED_RANK;
+  for (const shape of SWAP_SPEED_SHAPES) {
+    if (quick && shape.rows > 10_000) continue;
+    const { rows, cols, element } = shape;
+    const n = rows * cols;
+    const iterations = n > 10e6 ? 2 : quick ? 2 : 4;
+    const rng = new SeededRandom(rows + cols);
+    const w = rng.normalArray(n, 0.02);
+    const buffers = [storage(device, encode(w, element), 'speed W')];
+    const term = (seed: number): LoraFactors => {
+      const r = new SeededRandom(seed);
+      const a = storage(device, new Uint8Array(r.normalArray(rank * rows, 0.05).buffer), 'speed A');
+      const b = storage(device, new Uint8Array(r.normalArray(cols * rank, 0.05).buffer), 'speed B');
+      buffers.push(a, b);
+      return { a: { buffer: a }, b: { buffer: b }, rank, scale: 2 };
+    };
+    const [x, y] = [term(1), term(2)];
+    const view: WeightView = { binding: { buffer: buffers[0]! }, rows, cols, layout: 'in-out', element };
+    const merge = await timeGpu(device, iterations, () => kernels.merge(view, [x]));
+    const swap = await timeGpu(device, iterations, () => kernels.swap(view, { remove: [x], add: [y] }));
+    for (const buffer of buffers) buffer.destroy();
+    const a = new SeededRandom(1).normalArray(rank * rows, 0.05);
+    const b = new SeededRandom(2).normalArray(cols * rank, 0.05);
+    const cpu: number[] = [];
+    for (let i = 0; i < iterations; i++) {
+      const t0 = performance.now();
+      loraMergeRowsInPlace({ w, a, b, rows, cols, rank, orientation: 'transposed', scale: 2 });
+      cpu.push(performance.now() - t0);
+    }
+    const [mergeMs, swapMs, cpuMs] = [summarize(merge, 'ms'), summarize(swap, 'ms'), summarize(cpu, 'ms')];
+    const figure: SwapSpeedFigure = { shape: shape.id, element, mergeMs, swapMs, cpuMs, mergeVsCpu: cpuMs.median / mergeMs.median, swapVsMerge: swapMs.median / mergeMs.median };
+    figures.push(figure);
+    log(`swap speed ${shape.id} ${element} r${rank}: merge ${mergeMs.median} ms, swap ${swapMs.median} ms, CPU 1 thread ${cpuMs.median} ms (x${figure.mergeVsCpu.toFixed(2)})`);
+  }
+  return figures;
+}
 
 function encode(values: Float32Array<ArrayBuffer>, element: WeightElement): Uint8Array<ArrayBuffer> {
   if (element === 'f32') return new Uint8Array(values.buffer.slice(0));
@@ -147,11 +224,13 @@ export async function benchSwap(options: { quick: boolean; log: (line: string) =
       }
     }
     for (const buffer of [...x.buffers, ...y.buffers]) buffer.destroy();
+    const speed = await speedFigures(device, kernels, options.quick, options.log);
     kernels.destroy();
     return {
       adapter: dawn.description,
       shape: `W [${rows}, ${cols}] (rows of GPT-2's attn.c_proj, Conv1D) ~N(0, 0.02), adapters X and Y of rank ${rank}, alpha ${alpha}, A and B ~N(0, 0.05)`,
       figures,
+      speed,
       peft: PEFT_BF16_DRIFT,
       notes: [
         'merge-unmerge: a cycle merges adapter X and unmerges it in place; drift is max |W − W₀| against the base as stored. swap: a cycle swaps X for Y and back in place (one fused read and write of W each); rebuild: the same two changes recomputed from a pristine copy of the base that the app keeps; drift is max |W − (W₀ + ΔX rounded once)|. In place every step rounds to the element type; a rebuild rounds once, so it never drifts.',
