@@ -217,6 +217,14 @@ def check_config(case_dir: Path, merged: Path, has_head_replacement: bool, v: Ve
         if k not in out_cfg:
             if k not in allowed:
                 v.fail(f"config.json lost field {k!r}")
+        elif k == "pad_token_id" and val is None and out_cfg[k] is not None:
+            # A sequence classifier without a pad token gets eos as its pad (transformers refuses batches
+            # larger than one otherwise); anything else would be a wrong change.
+            arch = (out_cfg.get("architectures") or [None])[0]
+            if arch != "GPT2ForSequenceClassification" or out_cfg[k] != out_cfg.get("eos_token_id"):
+                v.fail(f"config.json field 'pad_token_id' set to {out_cfg[k]!r} on a {arch} (want eos on a classifier only)")
+            else:
+                v.note(f"config.json pad_token_id set to eos ({out_cfg[k]}) for the classifier")
         elif out_cfg[k] != val and k not in allowed:
             v.fail(f"config.json field {k!r} changed: {val!r} -> {out_cfg[k]!r}")
     added = sorted(set(out_cfg) - set(base_cfg))
