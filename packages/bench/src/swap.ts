@@ -20,7 +20,7 @@ export const SWAP_SHAPE = { rows: 32, cols: 768, rank: 16, alpha: 32 } as const;
 /** After how many cycles the drift is read. */
 export const SWAP_CHECKPOINTS = [1, 10, 100, 1000] as const;
 /** PEFT's measured max drift of in-place merge/unmerge on bf16 weights. */
-export const PEFT_BF16_DRIFT = { after1: 2.4e-4, after1000: 1.5e-2 } as const;
+export const PEFT_BF16_DRIFT: { readonly after1: number; readonly after1000: number } = { after1: 2.4e-4, after1000: 1.5e-2 };
 
 /** One element type in one mode. */
 export interface SwapFigure {
