@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './io.js';
+export * from './config-json.js';
 export * from './shape.js';
 export * from './safetensors/index.js';
 export * from './torch/index.js';

@@ -1,1 +1,2 @@
 export * from './verify-load.js';
+export * from './prove-loads.js';
