@@ -169,3 +169,11 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** The tie's outcome in words, for reports: the decision (or why there was none to make) and the reason. */
+export function tieOutcome(plan: MergePlan): { decision: string; reason: string } {
+  const tie = plan.tie;
+  if (tie.state === 'decided') return { decision: tie.decision, reason: tie.reason };
+  if (tie.state === 'base-untied') return { decision: 'base-untied', reason: 'the base stores its own lm_head' };
+  return { decision: 'unchanged', reason: 'the adapter does not touch wte or lm_head' };
+}
