@@ -14,17 +14,18 @@ import {
   computeLoraBias,
   decodeToF32,
   EnvironmentError,
+  headerMismatch,
   layoutSafetensors,
   memorySource,
+  mergeIntentOf,
   nonFiniteRefusal,
   planChecked,
+  proofFailure,
   proveLoads,
   readSafetensorsHeader,
   resolveTie,
   SafetensorsPositionalWriter,
-  TIED_INPUT_WEIGHT,
-  TIED_OUTPUT_WEIGHT,
-  VerificationError,
+  writtenHeaderProblems,
   type CheckedPlan,
   type FloatCodecDtype,
   type Intended,
@@ -163,34 +164,16 @@ function copiedBytes(t: PlannedTensor, read: (ref: TensorRef) => Promise<Uint8Ar
 async function proveModel(model: Uint8Array, plan: MergePlan, intents: ReadonlyMap<string, Intended>, lmHeadIntent: Intended | undefined, inputs: OpenedInputs): Promise<VerifyReport> {
   const written = memorySource(`merged/${OUTPUT_WEIGHTS}`, model);
   const header = await readSafetensorsHeader(written);
-  const stored = new Map(header.tensors.map((t) => [t.name, t] as const));
-  const problems: string[] = [];
-  for (const t of plan.tensors) {
-    const got = stored.get(t.name);
-    if (!got) problems.push(`"${t.name}" is missing`);
-    else if (got.dtype !== t.dtype || got.shape.join(',') !== t.shape.join(',')) problems.push(`"${t.name}" is ${got.dtype} [${got.shape.join(', ')}], planned ${t.dtype} [${t.shape.join(', ')}]`);
-  }
-  if (header.tensors.length !== plan.tensors.length) problems.push(`${header.tensors.length} tensors written, ${plan.tensors.length} planned`);
-  if (problems.length > 0) throw new VerificationError('OUTPUT_HEADER_MISMATCH', `the written ${OUTPUT_WEIGHTS} does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject: OUTPUT_WEIGHTS });
-  const tiedHead = lmHeadIntent ?? intents.get(TIED_INPUT_WEIGHT);
-  const forcedLoss = plan.findings.some((f) => f.code === 'TIE_KEPT_FORCED');
+  const problems = writtenHeaderProblems(plan, [{ file: OUTPUT_WEIGHTS, header }], () => OUTPUT_WEIGHTS);
+  if (problems.length > 0) throw headerMismatch(OUTPUT_WEIGHTS, problems, OUTPUT_WEIGHTS);
   const report = await proveLoads({
     config: plan.outputConfig ?? plan.baseConfig,
     headers: [header],
     sourceOf: (file) => (file === written.label ? written : inputs.sourceOf(file)),
-    intendedOf: (name) => {
-      if (name === TIED_OUTPUT_WEIGHT && !intents.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? { kind: 'accept-any', reason: 'the tie was kept by force' } : tiedHead;
-      return intents.get(name);
-    },
+    intendedOf: mergeIntentOf(plan, intents, lmHeadIntent, 'the tie was kept by force'),
     meantBy: 'the merge',
     digestRange,
   });
-  if (!report.ok) {
-    const f = report.failures[0]!;
-    throw new VerificationError('MERGE_VERIFY_FAILED', `verification of the merged checkpoint failed: ${f.name}: ${f.detail} (transformers ${f.versions.join(', ')})${report.failures.length > 1 ? `; and ${report.failures.length - 1} more` : ''}`, {
-      subject: f.name,
-      hint: 'Nothing was offered for download. This is a bug in lorafuse: please report it with the inputs.',
-    });
-  }
+  if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was offered for download. This is a bug in lorafuse: please report it with the inputs.');
   return report;
 }
