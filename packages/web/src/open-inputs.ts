@@ -3,7 +3,7 @@
  * parsed and checked with core's checks, the safetensors headers read, no tensor bytes read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -59,14 +59,7 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   const { text: configText, bytes: configBytes } = await readText(configFile);
   const config = parseJsonObject(configText, configLabel, 'config.json');
   checkBaseConfig(config, configLabel);
-  if (!base.files.has('model.safetensors')) {
-    const sharded = base.files.has(SHARD_INDEX_FILE);
-    throw new InputError('BASE_WEIGHTS_MISSING', sharded ? `${base.dir} is a sharded checkpoint (${SHARD_INDEX_FILE}); the app reads a single model.safetensors so far` : `${base.dir} has no model.safetensors`, {
-      subject: base.dir,
-      hint: sharded ? 'Merge sharded checkpoints with the CLI: `lorafuse merge --device webgpu`.' : 'The base directory must hold config.json and model.safetensors as transformers writes them (for pytorch_model.bin, use the CLI).',
-    });
-  }
-  const baseHeader = await readSafetensorsHeader(open(base, 'model.safetensors'));
+  const baseHeaders = await openBaseWeights(base, open);
 
   if (adapter.files.size === 0) throw new InputError('ADAPTER_DIR_MISSING', 'no adapter directory was picked', { subject: adapter.dir, hint: 'Pick the directory PeftModel.save_pretrained wrote (adapter_config.json and adapter_model.safetensors).' });
   const adapterConfigFile = adapter.files.get('adapter_config.json');
@@ -88,7 +81,7 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   }
   const adapterHeader = await readSafetensorsHeader(open(adapter, ADAPTER_SAFETENSORS));
 
-  const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: [baseHeader] };
+  const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
   const openedAdapter: OpenedAdapter = { label: adapter.dir, config: adapterConfig, header: adapterHeader };
   return {
     base: openedBase,
@@ -103,4 +96,27 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
       return s;
     },
   };
+}
+
+/**
+ * The base's weight headers: model.safetensors, or else the shards its model.safetensors.index.json
+ * lists (each must have been picked), as the CLI finds them.
+ */
+async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<SafetensorsHeader[]> {
+  if (base.files.has('model.safetensors')) return [await readSafetensorsHeader(open(base, 'model.safetensors'))];
+  const indexFile = base.files.get(SHARD_INDEX_FILE);
+  if (!indexFile) {
+    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors or ${SHARD_INDEX_FILE}`, {
+      subject: base.dir,
+      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors; for pytorch_model.bin, use the CLI).',
+    });
+  }
+  const indexLabel = labelOf(base, SHARD_INDEX_FILE);
+  const index = parseShardIndex((await readText(indexFile)).text, indexLabel);
+  const headers: SafetensorsHeader[] = [];
+  for (const shard of index.shardFiles) {
+    if (!base.files.has(shard)) throw new InputError('SHARD_MISSING', `${indexLabel} lists ${shard}, which was not picked with it`, { subject: shard, hint: 'Pick every shard listed in the index (or the whole directory).' });
+    headers.push(await readSafetensorsHeader(open(base, shard)));
+  }
+  return headers;
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
 
 const SERVE = fileURLToPath(new URL('../scripts/serve.mjs', import.meta.url));
@@ -131,23 +131,59 @@ describe('the merge app in headless Chromium', () => {
     await page.close();
   }, 240_000);
 
-  it('shows the CLI\'s message for a bad adapter, and offers nothing', async () => {
+  it('merges a sharded base (model.safetensors.index.json) into the bytes the CLI writes', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 25, nEmbd: E, vocabSize: V });
+    const adapter = await makeLoraAdapter({ seed: 26, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'attn.c_proj'], 2), config: { target_modules: ['c_attn', 'c_proj'], r: 2, lora_alpha: 4 } });
+    const half = Math.ceil(base.tensors.length / 2);
+    const shards = [base.tensors.slice(0, half), base.tensors.slice(half)];
+    const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    const weightMap = Object.fromEntries(shards.flatMap((ts, i) => ts.map((t) => [t.name, names[i]!])));
+    const baseDir = await writeDir(join(work, 'sharded-base'), {
+      'config.json': base.files['config.json']!,
+      [names[0]!]: await safetensorsBytes(shards[0]!),
+      [names[1]!]: await safetensorsBytes(shards[1]!),
+      'model.safetensors.index.json': JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    });
+    const adapterDir = await writeDir(join(work, 'sharded-adapter'), adapter.files);
+    const cliOut = join(work, 'sharded-cli-out');
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
+    expect(cli.code, cli.stderr).toBe(0);
+
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp([...names, 'config.json', 'model.safetensors.index.json'].map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
+    await page.click('[data-testid="download-model"]');
+    await page.click('[data-testid="download-config"]');
+    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    expect(Buffer.from(await downloaded(downloads, 'config.json')).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    await page.close();
+  }, 240_000);
+
+  const badAdapters = [
+    { what: 'r: 0 in adapter_config.json', modules: gpt2LoraModules(E, [0], ['attn.c_attn'], 2), config: { target_modules: ['c_attn'], r: 0, lora_alpha: 4 }, mentions: '"r"' },
+    { what: 'a lora_A of the wrong shape', modules: [{ module: 'transformer.h.0.attn.c_attn', inFeatures: E + 1, outFeatures: 3 * E, rank: 2 }], config: { target_modules: ['c_attn'], r: 2, lora_alpha: 4 }, mentions: 'lora_A' },
+  ];
+  it.each(badAdapters)('shows the CLI\'s message and hint for $what, and offers nothing', async ({ modules, config, mentions }) => {
     const base = await makeGpt2Checkpoint({ seed: 23, nEmbd: E, vocabSize: V });
-    const adapter = await makeLoraAdapter({ seed: 24, modules: gpt2LoraModules(E, [0], ['attn.c_attn'], 2), config: { target_modules: ['c_attn'], r: 0, lora_alpha: 4 } });
-    const baseDir = await writeDir(join(work, 'bad-base'), base.files);
-    const adapterDir = await writeDir(join(work, 'bad-adapter'), adapter.files);
-    const cli = await runCli(['merge', baseDir, adapterDir, '--out', join(work, 'bad-out'), '--device', 'cpu']);
+    const adapter = await makeLoraAdapter({ seed: 24, modules, config });
+    const baseDir = await writeDir(await mkdtemp(join(work, 'bad-base-')), base.files);
+    const adapterDir = await writeDir(await mkdtemp(join(work, 'bad-adapter-')), adapter.files);
+    const out = join(work, `bad-out-${mentions}`);
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu']);
     expect(cli.code).toBe(2);
-    expect(existsSync(join(work, 'bad-out'))).toBe(false);
+    expect(existsSync(out)).toBe(false);
 
     const downloads = await mkdtemp(join(work, 'downloads-'));
     const page = await mergeInApp(Object.keys(base.files).map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
     const error = await page.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
     expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
-    // The same message as the CLI's, the picked file named where the CLI names the path.
-    const cliMessage = /lorafuse: (?:error: )?(.*)/.exec(cli.stderr)![1]!.replaceAll(`${adapterDir}/`, 'adapter/');
-    expect(error.split('\n')[0]).toBe(cliMessage);
-    expect(error).toContain('"r"');
+    // The CLI's message and hint, the picked directories named where the CLI names their paths.
+    const [message, hint] = cli.stderr.replaceAll(adapterDir, 'adapter').replaceAll(baseDir, 'base').split('\n');
+    expect(error.split('\n')[0]).toBe(/lorafuse: (?:error: )?(.*)/.exec(message!)![1]);
+    expect(hint).toContain('what to do: ');
+    expect(error.split('\n')[1]).toBe(hint!.slice(hint!.indexOf('what to do: ') + 'what to do: '.length));
+    expect(error).toContain(mentions);
     expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
     await page.close();
   }, 120_000);
