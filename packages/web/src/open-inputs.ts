@@ -3,7 +3,7 @@
  * parsed and checked with core's checks, the safetensors headers read, no tensor bytes read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, baseConfigMissing, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -50,10 +50,7 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   if (base.files.size === 0) throw new InputError('BASE_DIR_MISSING', 'no base directory was picked', { subject: base.dir, hint: 'Pick the directory GPT2LMHeadModel.save_pretrained wrote (config.json and model.safetensors).' });
   const configFile = base.files.get('config.json');
   if (!configFile) {
-    throw new InputError('BASE_CONFIG_MISSING', `${base.dir} has no config.json`, {
-      subject: labelOf(base, 'config.json'),
-      hint: 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.',
-    });
+    throw baseConfigMissing(base.dir, labelOf(base, 'config.json'));
   }
   const configLabel = labelOf(base, 'config.json');
   const { text: configText, bytes: configBytes } = await readText(configFile);
@@ -64,10 +61,7 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   if (adapter.files.size === 0) throw new InputError('ADAPTER_DIR_MISSING', 'no adapter directory was picked', { subject: adapter.dir, hint: 'Pick the directory PeftModel.save_pretrained wrote (adapter_config.json and adapter_model.safetensors).' });
   const adapterConfigFile = adapter.files.get('adapter_config.json');
   if (!adapterConfigFile) {
-    throw new InputError('ADAPTER_CONFIG_MISSING', `${adapter.dir} has no adapter_config.json`, {
-      subject: labelOf(adapter, 'adapter_config.json'),
-      hint: 'The adapter directory must be what PeftModel.save_pretrained writes: adapter_config.json and adapter_model.safetensors.',
-    });
+    throw adapterConfigMissing(adapter.dir, labelOf(adapter, 'adapter_config.json'));
   }
   const adapterConfigLabel = labelOf(adapter, 'adapter_config.json');
   const { text: adapterText } = await readText(adapterConfigFile);

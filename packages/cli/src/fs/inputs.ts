@@ -7,6 +7,8 @@ import type { Dirent } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  adapterConfigMissing,
+  baseConfigMissing,
   checkBaseConfig,
   InputError,
   parseAdapterConfig,
@@ -168,10 +170,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
   }
   const configPath = join(dir, 'config.json');
   if (!(await exists(configPath))) {
-    throw new InputError('BASE_CONFIG_MISSING', `${dir} has no config.json`, {
-      subject: configPath,
-      hint: 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.',
-    });
+    throw baseConfigMissing(dir, configPath);
   }
   const { value: config } = await readJsonObject(configPath, 'config.json');
   checkBaseConfig(config, configPath);
@@ -209,12 +208,7 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
     const sub = names.filter((e) => e.isDirectory()).map((e) => e.name);
     const named: string[] = [];
     for (const s of sub) if (await exists(join(dir, s, 'adapter_config.json'))) named.push(s);
-    throw new InputError('ADAPTER_CONFIG_MISSING', `${dir} has no adapter_config.json`, {
-      subject: configPath,
-      hint: named.length > 0
-        ? `PEFT saves non-default adapters in sub-directories: try ${named.map((n) => join(dirArg, n)).join(' or ')}.`
-        : 'The adapter directory must be what PeftModel.save_pretrained writes: adapter_config.json and adapter_model.safetensors.',
-    });
+    throw adapterConfigMissing(dir, configPath, named.length > 0 ? `PEFT saves non-default adapters in sub-directories: try ${named.map((n) => join(dirArg, n)).join(' or ')}.` : undefined);
   }
   const { text } = await readJsonObject(configPath, 'adapter_config.json');
   const config = parseAdapterConfig(text, configPath);
