@@ -130,6 +130,16 @@ export default [
     },
   },
   {
+    // The app's end-to-end test launches Chromium as the runner does; the app's sources may not use the runner.
+    files: ['packages/web/test/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': moduleBoundaries({
+        ...packageLayers,
+        'scope:web': [...packageLayers['scope:web'], 'scope:runner'],
+      }),
+    },
+  },
+  {
     // Files the lint's own test checks the cycle rule on; `npm run lint` leaves them out (see ignores).
     files: ['tools/lint/fixtures/**/*.ts'],
     languageOptions: { parser: tsParser, ecmaVersion: 'latest', sourceType: 'module' },

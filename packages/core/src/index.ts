@@ -1,5 +1,7 @@
 export * from './errors.js';
 export * from './io.js';
+export * from './config-json.js';
+export * from './input-files.js';
 export * from './shape.js';
 export * from './safetensors/index.js';
 export * from './torch/index.js';

@@ -7,8 +7,12 @@ import type { Dirent } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  adapterConfigMissing,
+  baseConfigMissing,
+  checkBaseConfig,
   InputError,
   parseAdapterConfig,
+  parseJsonObject,
   parseShardIndex,
   SHARD_INDEX_FILE,
   type LoraAdapterConfig,
@@ -105,16 +109,7 @@ export async function assertNotLfsPointer(path: string, knownSize?: number): Pro
 
 async function readJsonObject(path: string, what: string): Promise<{ text: string; value: Record<string, unknown> }> {
   const text = await readInputText(path);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new InputError('CONFIG_JSON', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path, hint: `${what} must be the JSON file transformers/PEFT writes.` });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InputError('CONFIG_JSON', `${path} must hold a JSON object`, { subject: path });
-  }
-  return { text, value: value as Record<string, unknown> };
+  return { text, value: parseJsonObject(text, path, what) };
 }
 
 /** PEFT's adapter weight files: safetensors, and the torch.save file of `safe_serialization=False`. */
@@ -175,16 +170,10 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
   }
   const configPath = join(dir, 'config.json');
   if (!(await exists(configPath))) {
-    throw new InputError('BASE_CONFIG_MISSING', `${dir} has no config.json`, {
-      subject: configPath,
-      hint: 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.',
-    });
+    throw baseConfigMissing(dir, configPath);
   }
   const { value: config } = await readJsonObject(configPath, 'config.json');
-  checkBaseConfigFields(config, configPath);
-  if (config['model_type'] !== undefined && config['model_type'] !== 'gpt2') {
-    throw new InputError('BASE_NOT_GPT2', `${configPath}: model_type is ${JSON.stringify(config['model_type'])}; lorafuse merges into GPT-2 checkpoints`, { subject: 'model_type' });
-  }
+  checkBaseConfig(config, configPath);
 
   const entries = await readdir(dir, { withFileTypes: true });
   const found = await findCheckpointWeights(dir, entries);
@@ -219,12 +208,7 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
     const sub = names.filter((e) => e.isDirectory()).map((e) => e.name);
     const named: string[] = [];
     for (const s of sub) if (await exists(join(dir, s, 'adapter_config.json'))) named.push(s);
-    throw new InputError('ADAPTER_CONFIG_MISSING', `${dir} has no adapter_config.json`, {
-      subject: configPath,
-      hint: named.length > 0
-        ? `PEFT saves non-default adapters in sub-directories: try ${named.map((n) => join(dirArg, n)).join(' or ')}.`
-        : 'The adapter directory must be what PeftModel.save_pretrained writes: adapter_config.json and adapter_model.safetensors.',
-    });
+    throw adapterConfigMissing(dir, configPath, named.length > 0 ? `PEFT saves non-default adapters in sub-directories: try ${named.map((n) => join(dirArg, n)).join(' or ')}.` : undefined);
   }
   const { text } = await readJsonObject(configPath, 'adapter_config.json');
   const config = parseAdapterConfig(text, configPath);
@@ -247,20 +231,4 @@ export function planInputOf(base: BaseDir, adapters: readonly AdapterDir[], weig
     base: { label: base.dir, config: base.config, files: base.headers },
     adapters: adapters.map((a, i) => ({ label: a.dir, config: a.config, file: a.header, ...(weights ? { weight: weights[i]! } : {}) })),
   };
-}
-
-/** The config.json fields lorafuse reads or writes must have the types transformers gives them. */
-function checkBaseConfigFields(config: Record<string, unknown>, path: string): void {
-  const bad = (field: string, want: string) =>
-    new InputError('CONFIG_FIELD', `${path}: field "${field}" must be ${want}, got ${JSON.stringify(config[field])}`, {
-      subject: field,
-      hint: 'config.json must be the file transformers writes with save_pretrained; fix or regenerate it.',
-    });
-  for (const field of ['vocab_size', 'n_embd', 'n_layer', 'n_head', 'n_positions']) {
-    const v = config[field];
-    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v > 0)) throw bad(field, 'a positive integer');
-  }
-  if (config['tie_word_embeddings'] !== undefined && typeof config['tie_word_embeddings'] !== 'boolean') throw bad('tie_word_embeddings', 'true or false');
-  const arch = config['architectures'];
-  if (arch !== undefined && arch !== null && !(Array.isArray(arch) && arch.every((a) => typeof a === 'string'))) throw bad('architectures', 'a list of class names');
 }

@@ -5,7 +5,7 @@
  * fsync runs meanwhile; both finish before anything is renamed.
  */
 import { byteRangesEqual } from '../fs/byte-ranges.js';
-import { canonicalName, parseShardIndex, readSafetensorsHeader, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, VerificationError, type ByteSource, type MergePlan, type SafetensorsHeader, type ShardSplit, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { canonicalName, headerMismatch, mergeIntentOf, parseShardIndex, proofFailure, readSafetensorsHeader, writtenHeaderProblems, type ByteSource, type MergePlan, type SafetensorsHeader, type ShardSplit, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { readInputText } from '../fs/input-file.js';
 import { openFileSource, type FileByteSource } from '../fs/file-source.js';
 import { proveLoads, type Intended } from '../proof/prove-loads.js';
@@ -26,10 +26,6 @@ export interface ProveWrittenInput {
   readonly inputOf: (file: string) => ByteSource;
 }
 
-function mismatch(what: string, problems: readonly string[], subject: string): VerificationError {
-  return new VerificationError('OUTPUT_HEADER_MISMATCH', `the written ${what} does not match the plan: ${problems.slice(0, 5).join('; ')}`, { subject });
-}
-
 /**
  * The index read back must send every tensor to the file that holds it and name no other file:
  * transformers finds the shards through it alone.
@@ -45,7 +41,7 @@ async function checkIndex(indexPath: string, split: ShardSplit, headers: readonl
   const files = [...fileOf.values()].sort();
   if (index.shardFiles.join(',') !== files.join(',')) problems.push(`the index names ${index.shardFiles.join(', ')}, written were ${files.join(', ')}`);
   if (index.totalSize !== split.totalSize) problems.push(`total_size is ${index.totalSize}, meant ${split.totalSize}`);
-  if (problems.length > 0) throw mismatch('model.safetensors.index.json', problems, 'model.safetensors.index.json');
+  if (problems.length > 0) throw headerMismatch('model.safetensors.index.json', problems, 'model.safetensors.index.json');
 }
 
 /** Proves the written files; throws `VerificationError` (exit 1) on any mismatch. */
@@ -64,45 +60,24 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
       fileOf.set(header, w.file);
       sourceByLabel.set(header.label, source);
     }
-    const problems: string[] = [];
-    const stored = new Map(headers.flatMap((h) => h.tensors.map((t) => [t.name, { t, file: fileOf.get(h)! }] as const)));
-    for (const t of plan.tensors) {
-      const got = stored.get(t.name);
-      if (!got) problems.push(`"${t.name}" is missing`);
-      else if (got.t.dtype !== t.dtype || got.t.shape.join(',') !== t.shape.join(',')) problems.push(`"${t.name}" is ${got.t.dtype} [${got.t.shape.join(', ')}], planned ${t.dtype} [${t.shape.join(', ')}]`);
-      else if (got.file !== input.split.weightMap.get(t.name)) problems.push(`"${t.name}" is in ${got.file}, meant for ${input.split.weightMap.get(t.name)}`);
-    }
-    const count = headers.reduce((n, h) => n + h.tensors.length, 0);
-    if (count !== plan.tensors.length) problems.push(`${count} tensors written, ${plan.tensors.length} planned`);
-    if (problems.length > 0) throw mismatch(input.weights.length === 1 ? input.weights[0]!.file : 'weight files', problems, input.weights[0]?.file ?? 'model.safetensors');
+    const problems = writtenHeaderProblems(plan, headers.map((h) => ({ file: fileOf.get(h)!, header: h })), (name) => input.split.weightMap.get(name));
+    if (problems.length > 0) throw headerMismatch(input.weights.length === 1 ? input.weights[0]!.file : 'weight files', problems, input.weights[0]?.file ?? 'model.safetensors');
     if (input.split.sharded) {
       if (!input.indexPath) throw new Error('internal: a sharded output without its index');
       await checkIndex(input.indexPath, input.split, headers, fileOf);
     }
     const knownEqual = new Set<string>();
     for (const header of headers) for (const k of await compareCopiedRuns(header, plan, input.intents, sourceByLabel.get(header.label)!, input.inputOf)) knownEqual.add(k);
-    // A tied lm_head is meant to be the computed head, else (tie untouched) the effective wte.
-    const tiedHead = input.lmHeadIntent ?? input.intents.get(TIED_INPUT_WEIGHT);
-    const forcedLoss = plan.findings.some((f) => f.code === 'TIE_KEPT_FORCED');
     const report = await proveLoads({
       config: input.config,
       headers,
       sourceOf: (file) => sourceByLabel.get(file) ?? input.inputOf(file),
-      intendedOf: (name) => {
-        if (name === TIED_OUTPUT_WEIGHT && !input.intents.has(TIED_OUTPUT_WEIGHT)) return forcedLoss ? { kind: 'accept-any', reason: 'the user kept the tie with --force' } : tiedHead;
-        return input.intents.get(name);
-      },
+      intendedOf: mergeIntentOf(plan, input.intents, input.lmHeadIntent, 'the user kept the tie with --force'),
       meantBy: 'the merge',
       knownEqual: (a, b) => knownEqual.has(pairKey(a, b)),
       concurrency: 4,
     });
-    if (!report.ok) {
-      const f = report.failures[0]!;
-      throw new VerificationError('MERGE_VERIFY_FAILED', `verification of the written checkpoint failed: ${f.name}: ${f.detail} (transformers ${f.versions.join(', ')})${report.failures.length > 1 ? `; and ${report.failures.length - 1} more` : ''}`, {
-        subject: f.name,
-        hint: 'Nothing was written. This is a bug in lorafuse: please report it with the inputs.',
-      });
-    }
+    if (!report.ok) throw proofFailure(report, 'the written checkpoint', 'Nothing was written. This is a bug in lorafuse: please report it with the inputs.');
     return report;
   } finally {
     await Promise.allSettled(sources.map((s) => s.close()));

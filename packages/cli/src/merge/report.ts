@@ -1,5 +1,5 @@
 /** The report of a merge, as `merge --json` prints it. */
-import { PARAMETER_LAYOUT, weightLayoutOfModule, type Finding, type LoraDeltaSpec, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
+import { PARAMETER_LAYOUT, tieOutcome, weightLayoutOfModule, type Finding, type LoraDeltaSpec, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
 
 /** The report `merge --json` prints. */
 export interface MergeReport {
@@ -84,9 +84,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     out: o.dirs.out,
     tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
     loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: layoutLabel(d), dora: t.source.dora !== undefined }))),
-    tie: plan.tie.state === 'decided'
-      ? { decision: plan.tie.decision, reason: plan.tie.reason }
-      : { decision: plan.tie.state === 'base-untied' ? 'base-untied' : 'unchanged', reason: plan.tie.state === 'base-untied' ? 'the base stores its own lm_head' : 'the adapter does not touch wte or lm_head' },
+    tie: tieOutcome(plan),
     configChanges: plan.configChanges,
     findings: [...o.doctorNotes, ...plan.findings],
     verified: o.proof.byVersion.map((v) => ({ transformers: v.version, tied: v.tied, parameters: v.checks.length })),

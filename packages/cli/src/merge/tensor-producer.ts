@@ -1,4 +1,4 @@
-import { applyTokenRows, computeLoraBias, countNonFiniteEncoded, InputError, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
+import { applyTokenRows, computeLoraBias, nonFiniteRefusal, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -47,18 +47,10 @@ export function copyRuns(tensors: readonly PlannedTensor[], alone: (t: PlannedTe
 /** `executor` may still be starting: copies need none, so they need not wait for a browser. */
 export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor>, allowNonFinite: boolean): TensorProducer {
   const checkFinite = (t: PlannedTensor, merged: MergedBytes): MergedBytes => {
-    // The device counts NaN/Inf among its f32 results, which is what an F32 tensor stores; an F16/BF16
-    // value can still overflow when rounded, so those are counted on the bytes to be written.
-    const nonFinite = t.dtype === 'F32' ? merged.nonFinite : countNonFiniteEncoded(t.dtype as FloatCodecDtype, merged.bytes);
-    if (nonFinite > 0 && !allowNonFinite) {
+    const refusal = allowNonFinite ? undefined : nonFiniteRefusal(t, merged, 'pass --allow-nonfinite to write the tensor anyway');
+    if (refusal) {
       merged.release?.();
-      const rounded = t.dtype !== 'F32' && merged.nonFinite < nonFinite ? ` once rounded to ${t.dtype}` : '';
-      const adapters = t.source.kind === 'merge' ? [...new Set(t.source.deltas.map((d) => d.adapter))] : [];
-      const who = adapters.length === 0 ? 'the adapter seems' : `the adapter${adapters.length > 1 ? 's' : ''} ${adapters.join(', ')} seem${adapters.length > 1 ? '' : 's'}`;
-      throw new InputError('MERGE_NONFINITE', `merging "${t.name}" produced ${nonFinite} NaN/Inf value(s)${rounded}; ${who} to be broken`, {
-        subject: t.name,
-        hint: 'Check the adapter for NaN/Inf weights, or pass --allow-nonfinite to write the tensor anyway.',
-      });
+      throw refusal;
     }
     return merged;
   };

@@ -8,6 +8,7 @@
 import { InputError } from '../errors.js';
 import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { shapeText } from '../shape.js';
+import { decodeToF32, type FloatCodecDtype } from '../safetensors/dtype.js';
 import { outputTypeOf } from './tensor-source.js';
 import type { Finding, MergePlan, PlannedTensor, TieComparison, TieMode, TiePlan, TensorSource } from './types.js';
 
@@ -135,4 +136,44 @@ export function effectiveParameters(plan: MergePlan): Map<string, PlannedTensor>
   if (plan.tie.state === 'pending') intended.set(TIED_OUTPUT_WEIGHT, plan.tie.lmHead);
   else if (!intended.has(TIED_OUTPUT_WEIGHT) && intended.has(TIED_INPUT_WEIGHT) && plan.tie.state === 'untouched') intended.set(TIED_OUTPUT_WEIGHT, intended.get(TIED_INPUT_WEIGHT)!);
   return intended;
+}
+
+/**
+ * Compares the effective wte and lm_head (row-major [vocab, dim]) bitwise, and, when they differ,
+ * counts differing rows and the largest absolute difference for the report.
+ */
+export function compareTiePair(wte: Uint8Array, wteDtype: string, head: Uint8Array, headDtype: string, dim: number): TieComparison {
+  if (wteDtype === headDtype && bytesEqual(wte, head)) {
+    return { equal: true, differingRows: 0, maxAbsDiff: 0 };
+  }
+  const a = decodeToF32(wteDtype as FloatCodecDtype, wte);
+  const b = decodeToF32(headDtype as FloatCodecDtype, head);
+  let differingRows = 0;
+  let maxAbsDiff = 0;
+  const rows = Math.floor(Math.min(a.length, b.length) / Math.max(1, dim));
+  for (let r = 0; r < rows; r++) {
+    let rowDiffers = false;
+    for (let c = 0; c < dim; c++) {
+      const i = r * dim + c;
+      const d = Math.abs(a[i]! - b[i]!);
+      if (d > 0 || Object.is(a[i], b[i]) === false) rowDiffers = true;
+      if (d > maxAbsDiff) maxAbsDiff = d;
+    }
+    if (rowDiffers) differingRows++;
+  }
+  return { equal: false, differingRows, maxAbsDiff };
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The tie's outcome in words, for reports: the decision (or why there was none to make) and the reason. */
+export function tieOutcome(plan: MergePlan): { decision: string; reason: string } {
+  const tie = plan.tie;
+  if (tie.state === 'decided') return { decision: tie.decision, reason: tie.reason };
+  if (tie.state === 'base-untied') return { decision: 'base-untied', reason: 'the base stores its own lm_head' };
+  return { decision: 'unchanged', reason: 'the adapter does not touch wte or lm_head' };
 }

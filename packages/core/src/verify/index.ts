@@ -1,1 +1,3 @@
 export * from './verify-load.js';
+export * from './prove-loads.js';
+export * from './written-merge.js';

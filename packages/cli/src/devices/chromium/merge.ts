@@ -7,8 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { FloatCodecDtype } from '@lorafuse/core';
-import { addDeltaThenDora } from '../add-delta.js';
+import { addDeltaThenDora, type FloatCodecDtype } from '@lorafuse/core';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
 import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';

@@ -4,11 +4,10 @@
  * loopback transfers: A and B are written to the GPU, ΔW is read back and added to W in Node exactly
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
-import { decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
+import { addDeltaThenDora, decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
 import type { AdapterIdentity } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
 import type { OpenFiles } from '../../fs/inputs.js';
-import { addDeltaThenDora } from '../add-delta.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
 import { withPrefetch } from '../prefetch.js';
 import { startDawnDevice } from './device.js';

@@ -1,7 +1,15 @@
-import { applyDoraStep, decodeToF32, encodeFromF32, type FloatCodecDtype, type MergeTensor, type ReadTensorBytes } from '@lorafuse/core';
-import type { MergedBytes } from './device.js';
+/**
+ * The host half of a GPU merge: the kernels compute ΔW = Σ scale·BA in f32, and W + ΔW (then DoRA's
+ * step) happens here, so every device that hands back ΔW (Chromium, Dawn, the browser app) rounds
+ * the same way and writes the same bytes.
+ */
+import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '../safetensors/dtype.js';
+import type { TensorSource } from '../plan/types.js';
+import { applyDoraStep, type CpuMergeResult, type ReadTensorBytes } from './cpu-merge.js';
 
-type MergeSource = MergeTensor['source'];
+type MergeSource = Extract<TensorSource, { kind: 'merge' }>;
+/** Merged bytes in the output dtype and the NaN/Inf count of the f32 results. */
+type MergedBytes = CpuMergeResult;
 
 /**
  * W + ΔW in f32 (each sum rounded to f32, as the kernel's own `+=` does), in `outDtype`, with the

@@ -1,4 +1,4 @@
-import { decodeToF32, encodeFromF32 } from '@lorafuse/core';
+import { decodeToF32, encodeFromF32 } from '../safetensors/dtype.js';
 import { describe, expect, it } from 'vitest';
 import { addDelta } from './add-delta.js';
 

@@ -1,0 +1,102 @@
+/**
+ * The merge app's page: two pickers (base and adapter directory, or their files), a merge button,
+ * and what came of it — findings, plan, proof — with the merged model.safetensors and config.json
+ * offered as downloads. Everything stays in the page: nothing is uploaded anywhere.
+ */
+import { LorafuseError } from '@lorafuse/errors';
+import { mergeInPage, OUTPUT_WEIGHTS } from './merge-in-page.js';
+import { openInputs } from './open-inputs.js';
+import { pickedDir } from './picked-files.js';
+import { findingLines, planLines, proofLines } from './plan-view.js';
+
+const byTestId = <T extends HTMLElement>(id: string) => document.querySelector<T>(`[data-testid="${id}"]`)!;
+
+const baseInput = byTestId<HTMLInputElement>('base-files');
+const adapterInput = byTestId<HTMLInputElement>('adapter-files');
+const mergeButton = byTestId<HTMLButtonElement>('merge');
+const status = byTestId('status');
+const errorBox = byTestId('error');
+const findings = byTestId('findings');
+const planBox = byTestId('plan');
+const proofBox = byTestId('proof');
+const downloadModel = byTestId<HTMLAnchorElement>('download-model');
+const downloadConfig = byTestId<HTMLAnchorElement>('download-config');
+
+/** The latest choice per picker: its file input, its directory input or a drop, whichever came last. */
+const chosen = new Map<HTMLInputElement, File[]>();
+const filesOf = (input: HTMLInputElement): File[] => chosen.get(input) ?? [];
+
+for (const input of [baseInput, adapterInput]) {
+  const zone = input.closest<HTMLElement>('.drop')!;
+  const picked = zone.querySelector('.picked')!;
+  const choose = (files: File[]) => {
+    chosen.set(input, files);
+    picked.textContent = `${files.length} file(s): ${files.map((f) => f.name).join(', ')}`;
+  };
+  for (const el of [input, zone.querySelector<HTMLInputElement>('input.dir')!]) el.addEventListener('change', () => choose([...(el.files ?? [])]));
+  zone.addEventListener('dragover', (e) => e.preventDefault());
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    void droppedFiles(e.dataTransfer).then(choose);
+  });
+}
+
+/** The files of a drop: a dropped directory's top-level files, or the dropped files themselves. */
+async function droppedFiles(data: DataTransfer | null): Promise<File[]> {
+  if (!data) return [];
+  const out: File[] = [];
+  for (const item of [...data.items]) {
+    const entry = item.webkitGetAsEntry?.();
+    if (entry?.isDirectory) {
+      const entries = await new Promise<FileSystemEntry[]>((resolve, reject) => (entry as FileSystemDirectoryEntry).createReader().readEntries(resolve, reject));
+      for (const e of entries) if (e.isFile) out.push(await new Promise<File>((resolve, reject) => (e as FileSystemFileEntry).file(resolve, reject)));
+    } else {
+      const f = item.getAsFile();
+      if (f) out.push(f);
+    }
+  }
+  return out;
+}
+
+const fill = (box: HTMLElement, lines: readonly string[]) => {
+  box.replaceChildren(...lines.map((l) => Object.assign(document.createElement('li'), { textContent: l })));
+};
+
+let urls: string[] = [];
+function offer(link: HTMLAnchorElement, bytes: Uint8Array, name: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
+  urls.push(url);
+  link.href = url;
+  link.download = name;
+  link.hidden = false;
+}
+
+mergeButton.addEventListener('click', () => {
+  void (async () => {
+    mergeButton.disabled = true;
+    errorBox.textContent = '';
+    errorBox.hidden = true;
+    for (const u of urls) URL.revokeObjectURL(u);
+    urls = [];
+    downloadModel.hidden = true;
+    downloadConfig.hidden = true;
+    for (const box of [findings, planBox, proofBox]) box.replaceChildren();
+    try {
+      status.textContent = 'reading the headers';
+      const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), pickedDir('adapter', filesOf(adapterInput)));
+      const result = await mergeInPage(inputs, (text) => (status.textContent = text));
+      fill(findings, findingLines([...result.doctorNotes, ...result.plan.findings]));
+      fill(planBox, planLines(result.plan));
+      fill(proofBox, proofLines(result.proof));
+      offer(downloadModel, result.model, OUTPUT_WEIGHTS, 'application/octet-stream');
+      offer(downloadConfig, result.config, 'config.json', 'application/json');
+      status.textContent = `merged on WebGPU (${result.adapterDescription}); what transformers v4 and v5 load is verified`;
+    } catch (e) {
+      status.textContent = 'failed';
+      errorBox.hidden = false;
+      errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+    } finally {
+      mergeButton.disabled = false;
+    }
+  })();
+});

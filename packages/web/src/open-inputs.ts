@@ -1,0 +1,116 @@
+/**
+ * Opening the picked base and adapter directories as the CLI opens them from disk: the configs
+ * parsed and checked with core's checks, the safetensors headers read, no tensor bytes read. The
+ * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
+ */
+import { adapterConfigMissing, baseConfigMissing, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { fileSource, labelOf, type PickedDir } from './picked-files.js';
+
+/** An opened base checkpoint. */
+export interface OpenedBase {
+  readonly label: string;
+  readonly config: Record<string, unknown>;
+  /** config.json as picked: written unchanged when the plan changes nothing in it. */
+  readonly configBytes: Uint8Array;
+  readonly headers: readonly SafetensorsHeader[];
+}
+
+/** An opened adapter. */
+export interface OpenedAdapter {
+  readonly label: string;
+  readonly config: LoraAdapterConfig;
+  readonly header: SafetensorsHeader;
+}
+
+/** The opened inputs: the planner's view, and the byte source of every file a plan may name. */
+export interface OpenedInputs {
+  readonly base: OpenedBase;
+  readonly adapter: OpenedAdapter;
+  readonly planInput: Omit<PlanMergeInput, 'options'>;
+  readonly sourceOf: (label: string) => ByteSource;
+}
+
+const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
+
+async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  return { text: new TextDecoder().decode(bytes), bytes };
+}
+
+/** Opens both directories; throws the CLI's typed errors for what is missing or malformed. */
+export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<OpenedInputs> {
+  const sources = new Map<string, ByteSource>();
+  const open = (dir: PickedDir, name: string) => {
+    const label = labelOf(dir, name);
+    const source = fileSource(label, dir.files.get(name)!);
+    sources.set(label, source);
+    return source;
+  };
+
+  if (base.files.size === 0) throw new InputError('BASE_DIR_MISSING', 'no base directory was picked', { subject: base.dir, hint: 'Pick the directory GPT2LMHeadModel.save_pretrained wrote (config.json and model.safetensors).' });
+  const configFile = base.files.get('config.json');
+  if (!configFile) {
+    throw baseConfigMissing(base.dir, labelOf(base, 'config.json'));
+  }
+  const configLabel = labelOf(base, 'config.json');
+  const { text: configText, bytes: configBytes } = await readText(configFile);
+  const config = parseJsonObject(configText, configLabel, 'config.json');
+  checkBaseConfig(config, configLabel);
+  const baseHeaders = await openBaseWeights(base, open);
+
+  if (adapter.files.size === 0) throw new InputError('ADAPTER_DIR_MISSING', 'no adapter directory was picked', { subject: adapter.dir, hint: 'Pick the directory PeftModel.save_pretrained wrote (adapter_config.json and adapter_model.safetensors).' });
+  const adapterConfigFile = adapter.files.get('adapter_config.json');
+  if (!adapterConfigFile) {
+    throw adapterConfigMissing(adapter.dir, labelOf(adapter, 'adapter_config.json'));
+  }
+  const adapterConfigLabel = labelOf(adapter, 'adapter_config.json');
+  const { text: adapterText } = await readText(adapterConfigFile);
+  parseJsonObject(adapterText, adapterConfigLabel, 'adapter_config.json');
+  const adapterConfig = parseAdapterConfig(adapterText, adapterConfigLabel);
+  if (!adapter.files.has(ADAPTER_SAFETENSORS)) {
+    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${adapter.dir} has no ${ADAPTER_SAFETENSORS}`, {
+      subject: labelOf(adapter, ADAPTER_SAFETENSORS),
+      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} as written by PEFT (for adapter_model.bin, use the CLI).`,
+    });
+  }
+  const adapterHeader = await readSafetensorsHeader(open(adapter, ADAPTER_SAFETENSORS));
+
+  const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
+  const openedAdapter: OpenedAdapter = { label: adapter.dir, config: adapterConfig, header: adapterHeader };
+  return {
+    base: openedBase,
+    adapter: openedAdapter,
+    planInput: {
+      base: { label: openedBase.label, config, files: openedBase.headers },
+      adapters: [{ label: openedAdapter.label, config: adapterConfig, file: adapterHeader }],
+    },
+    sourceOf: (label) => {
+      const s = sources.get(label);
+      if (!s) throw new Error(`internal: no picked file ${label}`);
+      return s;
+    },
+  };
+}
+
+/**
+ * The base's weight headers: model.safetensors, or else the shards its model.safetensors.index.json
+ * lists (each must have been picked), as the CLI finds them.
+ */
+async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<SafetensorsHeader[]> {
+  if (base.files.has('model.safetensors')) return [await readSafetensorsHeader(open(base, 'model.safetensors'))];
+  const indexFile = base.files.get(SHARD_INDEX_FILE);
+  if (!indexFile) {
+    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors or ${SHARD_INDEX_FILE}`, {
+      subject: base.dir,
+      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors; for pytorch_model.bin, use the CLI).',
+    });
+  }
+  const indexLabel = labelOf(base, SHARD_INDEX_FILE);
+  const index = parseShardIndex((await readText(indexFile)).text, indexLabel);
+  const headers: SafetensorsHeader[] = [];
+  for (const shard of index.shardFiles) {
+    if (!base.files.has(shard)) throw new InputError('SHARD_MISSING', `${indexLabel} lists ${shard}, which was not picked with it`, { subject: shard, hint: 'Pick every shard listed in the index (or the whole directory).' });
+    headers.push(await readSafetensorsHeader(open(base, shard)));
+  }
+  return headers;
+}

@@ -1,0 +1,190 @@
+/**
+ * The merge app end to end: its server started as `npm run app` starts it, real headless Chromium
+ * (WebGPU on SwiftShader, as the CLI's webgpu device runs), files chosen through the file choosers,
+ * the merge run and proven in the page, and the downloaded model.safetensors and config.json
+ * compared byte for byte with `lorafuse merge --device webgpu` on the same inputs. Bad inputs show
+ * the CLI's message in the page.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
+import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
+
+const SERVE = fileURLToPath(new URL('../scripts/serve.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/bin/lorafuse.js', import.meta.url));
+const E = 16;
+const V = 50;
+
+let work: string;
+let server: ChildProcess;
+let url: string;
+let browser: Browser;
+
+async function writeDir(dir: string, files: Record<string, Uint8Array | string>): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
+  return dir;
+}
+
+/** Starts the app's server on a free port (built already: `npm test` builds every package first) and returns its URL. */
+function startServer(): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SERVE, '--port', '0', '--no-build'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      if (m) resolve({ child, url: m[0] });
+    });
+    child.stderr!.on('data', (d) => (out += d));
+    child.on('exit', (code) => reject(new Error(`the app server exited (${code}): ${out}`)));
+  });
+}
+
+function runCli(args: readonly string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
+/** Opens the app with downloads going to `downloads`, chooses the files and clicks merge. */
+async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly string[], downloads: string): Promise<Page> {
+  const page = await browser.newPage();
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  await page.goto(url);
+  const base = (await page.$('[data-testid="base-files"]')) as ElementHandle<HTMLInputElement>;
+  await base.uploadFile(...baseFiles);
+  const adapter = (await page.$('[data-testid="adapter-files"]')) as ElementHandle<HTMLInputElement>;
+  await adapter.uploadFile(...adapterFiles);
+  await page.click('[data-testid="merge"]');
+  await page.waitForFunction(() => {
+    const status = document.querySelector('[data-testid="status"]')!.textContent ?? '';
+    return /verified$/.test(status) || status === 'failed';
+  }, { timeout: 120_000 });
+  return page;
+}
+
+/** Waits until `name` is fully downloaded into `dir` (Chromium writes a .crdownload first). */
+async function downloaded(dir: string, name: string): Promise<Uint8Array> {
+  for (let i = 0; i < 300; i++) {
+    const names = await readdir(dir);
+    if (names.includes(name) && !names.some((n) => n.endsWith('.crdownload'))) return new Uint8Array(await readFile(join(dir, name)));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} was not downloaded into ${dir} (there: ${(await readdir(dir)).join(', ')})`);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lorafuse-app-'));
+  ({ child: server, url } = await startServer());
+  browser = await puppeteer.launch({ executablePath: findChromium().path, headless: true, args: [...CHROMIUM_WEBGPU_ARGS, '--use-webgpu-adapter=swiftshader'] });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  server?.kill();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('the merge app in headless Chromium', () => {
+  it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 21, nEmbd: E, vocabSize: V });
+    // lm_head is trained: the tie must be settled (untied) and config.json changes.
+    const adapter = await makeLoraAdapter({
+      seed: 22,
+      modules: [...gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'mlp.c_fc'], 4), { module: 'lm_head', inFeatures: E, outFeatures: V, rank: 2 }],
+      config: { target_modules: ['c_attn', 'c_fc', 'lm_head'], r: 4, lora_alpha: 8, rank_pattern: { lm_head: 2 } },
+    });
+    const baseDir = await writeDir(join(work, 'base'), base.files);
+    const adapterDir = await writeDir(join(work, 'adapter'), adapter.files);
+    const cliOut = join(work, 'cli-out');
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
+    expect(cli.code, cli.stderr).toBe(0);
+
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp(Object.keys(base.files).map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    const text = (id: string) => page.$eval(`[data-testid="${id}"]`, (el) => el.textContent ?? '');
+    expect(await text('error')).toBe('');
+    expect(await text('status')).toMatch(/ verified$/);
+    const plan = await text('plan');
+    expect(plan).toContain('tensors: 5 merged');
+    expect(plan).toContain('tie: untie');
+    expect(plan).toContain('config.json: tie_word_embeddings');
+    expect(await text('proof')).toContain('transformers v4');
+
+    await page.click('[data-testid="download-model"]');
+    await page.click('[data-testid="download-config"]');
+    const model = await downloaded(downloads, 'model.safetensors');
+    const config = await downloaded(downloads, 'config.json');
+    expect(Buffer.from(model).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    expect(Buffer.from(config).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    await page.close();
+  }, 240_000);
+
+  it('merges a sharded base (model.safetensors.index.json) into the bytes the CLI writes', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 25, nEmbd: E, vocabSize: V });
+    const adapter = await makeLoraAdapter({ seed: 26, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'attn.c_proj'], 2), config: { target_modules: ['c_attn', 'c_proj'], r: 2, lora_alpha: 4 } });
+    const half = Math.ceil(base.tensors.length / 2);
+    const shards = [base.tensors.slice(0, half), base.tensors.slice(half)];
+    const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    const weightMap = Object.fromEntries(shards.flatMap((ts, i) => ts.map((t) => [t.name, names[i]!])));
+    const baseDir = await writeDir(join(work, 'sharded-base'), {
+      'config.json': base.files['config.json']!,
+      [names[0]!]: await safetensorsBytes(shards[0]!),
+      [names[1]!]: await safetensorsBytes(shards[1]!),
+      'model.safetensors.index.json': JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    });
+    const adapterDir = await writeDir(join(work, 'sharded-adapter'), adapter.files);
+    const cliOut = join(work, 'sharded-cli-out');
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
+    expect(cli.code, cli.stderr).toBe(0);
+
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp([...names, 'config.json', 'model.safetensors.index.json'].map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
+    await page.click('[data-testid="download-model"]');
+    await page.click('[data-testid="download-config"]');
+    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    expect(Buffer.from(await downloaded(downloads, 'config.json')).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    await page.close();
+  }, 240_000);
+
+  const badAdapters = [
+    { what: 'r: 0 in adapter_config.json', modules: gpt2LoraModules(E, [0], ['attn.c_attn'], 2), config: { target_modules: ['c_attn'], r: 0, lora_alpha: 4 }, mentions: '"r"' },
+    { what: 'a lora_A of the wrong shape', modules: [{ module: 'transformer.h.0.attn.c_attn', inFeatures: E + 1, outFeatures: 3 * E, rank: 2 }], config: { target_modules: ['c_attn'], r: 2, lora_alpha: 4 }, mentions: 'lora_A' },
+  ];
+  it.each(badAdapters)('shows the CLI\'s message and hint for $what, and offers nothing', async ({ modules, config, mentions }) => {
+    const base = await makeGpt2Checkpoint({ seed: 23, nEmbd: E, vocabSize: V });
+    const adapter = await makeLoraAdapter({ seed: 24, modules, config });
+    const baseDir = await writeDir(await mkdtemp(join(work, 'bad-base-')), base.files);
+    const adapterDir = await writeDir(await mkdtemp(join(work, 'bad-adapter-')), adapter.files);
+    const out = join(work, `bad-out-${mentions}`);
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu']);
+    expect(cli.code).toBe(2);
+    expect(existsSync(out)).toBe(false);
+
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp(Object.keys(base.files).map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    const error = await page.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
+    // The CLI's message and hint, the picked directories named where the CLI names their paths.
+    const [message, hint] = cli.stderr.replaceAll(adapterDir, 'adapter').replaceAll(baseDir, 'base').split('\n');
+    expect(error.split('\n')[0]).toBe(/lorafuse: (?:error: )?(.*)/.exec(message!)![1]);
+    expect(hint).toContain('what to do: ');
+    expect(error.split('\n')[1]).toBe(hint!.slice(hint!.indexOf('what to do: ') + 'what to do: '.length));
+    expect(error).toContain(mentions);
+    expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
+    await page.close();
+  }, 120_000);
+});
