@@ -6,9 +6,9 @@
  */
 import { startDawnDevice, type DawnDevice } from '@lorafuse/cli/devices';
 import { WeightKernels, type LoraFactors, type WeightElement, type WeightView } from '@lorafuse/kernels';
-import { applyTermsRef, f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '@lorafuse/kernels/reference';
-import { SeededRandom } from '@lorafuse/kernels/testing';
-import { loraMergeRowsInPlace } from '@lorafuse/core';
+import { applyTermsRef } from '@lorafuse/kernels/reference';
+import { readBufferBytes, SeededRandom, storageBufferOf } from '@lorafuse/kernels/testing';
+import { decodeToF32, encodeFromF32, loraMergeRowsInPlace } from '@lorafuse/core';
 import { summarize, type Summary } from './stats.js';
 
 /**
@@ -89,11 +89,11 @@ async function speedFigures(device: GPUDevice, kernels: WeightKernels, quick: bo
     const iterations = n > 10e6 ? 2 : quick ? 2 : 4;
     const rng = new SeededRandom(rows + cols);
     const w = rng.normalArray(n, 0.02);
-    const buffers = [storage(device, encode(w, element), 'speed W')];
+    const buffers = [storageBufferOf(device, encode(w, element), 'speed W')];
     const term = (seed: number): LoraFactors => {
       const r = new SeededRandom(seed);
-      const a = storage(device, new Uint8Array(r.normalArray(rank * rows, 0.05).buffer), 'speed A');
-      const b = storage(device, new Uint8Array(r.normalArray(cols * rank, 0.05).buffer), 'speed B');
+      const a = storageBufferOf(device, new Uint8Array(r.normalArray(rank * rows, 0.05).buffer), 'speed A');
+      const b = storageBufferOf(device, new Uint8Array(r.normalArray(cols * rank, 0.05).buffer), 'speed B');
       buffers.push(a, b);
       return { a: { buffer: a }, b: { buffer: b }, rank, scale: 2 };
     };
@@ -118,41 +118,14 @@ async function speedFigures(device: GPUDevice, kernels: WeightKernels, quick: bo
   return figures;
 }
 
-function encode(values: Float32Array<ArrayBuffer>, element: WeightElement): Uint8Array<ArrayBuffer> {
-  if (element === 'f32') return new Uint8Array(values.buffer.slice(0));
-  const out = new Uint16Array(values.length + (values.length % 2));
-  values.forEach((v, i) => (out[i] = element === 'f16' ? f32BitsToF16Bits(f32Bits(v)) : f32BitsToBf16Bits(f32Bits(v))));
-  return new Uint8Array(out.buffer);
+const DTYPE = { f32: 'F32', f16: 'F16', bf16: 'BF16' } as const;
+
+function encode(values: Float32Array, element: WeightElement): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(encodeFromF32(DTYPE[element], values));
 }
 
-function decode(bytes: Uint8Array, element: WeightElement, n: number): Float64Array {
-  const out = new Float64Array(n);
-  if (element === 'f32') {
-    const f = new Float32Array(bytes.buffer, bytes.byteOffset, n);
-    out.set(f);
-    return out;
-  }
-  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  for (let i = 0; i < n; i++) out[i] = element === 'f16' ? f32FromBits(f16BitsToF32Bits(h[i]!)) : f32FromBits((h[i]! << 16) >>> 0);
-  return out;
-}
-
-function storage(device: GPUDevice, bytes: Uint8Array<ArrayBuffer>, label: string): GPUBuffer {
-  const buffer = device.createBuffer({ label, size: Math.ceil(bytes.length / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(buffer, 0, bytes);
-  return buffer;
-}
-
-async function read(device: GPUDevice, buffer: GPUBuffer): Promise<Uint8Array> {
-  const staging = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Uint8Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
+function decode(bytes: Uint8Array, element: WeightElement, n: number): Float32Array {
+  return decodeToF32(DTYPE[element], bytes.subarray(0, n * (element === 'f32' ? 4 : 2)));
 }
 
 /** Runs the drift and cost figures (`cycles` up to 1000; fewer in a quick run). */
@@ -175,7 +148,7 @@ export async function benchSwap(options: { quick: boolean; log: (line: string) =
       const r = new SeededRandom(seed);
       const a = r.normalArray(rank * rows, 0.05);
       const b = r.normalArray(cols * rank, 0.05);
-      const buffers = [storage(device, new Uint8Array(a.buffer), `swap A ${seed}`), storage(device, new Uint8Array(b.buffer), `swap B ${seed}`)];
+      const buffers = [storageBufferOf(device, new Uint8Array(a.buffer), `swap A ${seed}`), storageBufferOf(device, new Uint8Array(b.buffer), `swap B ${seed}`)];
       return { gpu: { a: { buffer: buffers[0]! }, b: { buffer: buffers[1]! }, rank, scale: alpha / rank }, host: { a, b, rank, scale: alpha / rank }, buffers };
     };
     const x = factors(1);
@@ -186,8 +159,8 @@ export async function benchSwap(options: { quick: boolean; log: (line: string) =
       const w0 = decode(initial, element, n);
       const withX = decode(applyTermsRef({ w: initial, rows, cols, layout: 'in-out', element, terms: [x.host] }), element, n);
       for (const mode of ['merge-unmerge', 'swap', 'rebuild'] as const) {
-        const wBuffer = storage(device, initial, `swap W ${element}`);
-        const pristine = storage(device, initial, `swap pristine ${element}`);
+        const wBuffer = storageBufferOf(device, initial, `swap W ${element}`);
+        const pristine = storageBufferOf(device, initial, `swap pristine ${element}`);
         const view: WeightView = { binding: { buffer: wBuffer, offset: 0, size: wBuffer.size }, rows, cols, layout: 'in-out', element };
         if (mode === 'swap') await kernels.merge(view, [x.gpu]);
         if (mode === 'rebuild') await kernels.rebuild(view, { buffer: pristine }, [x.gpu]);
@@ -211,7 +184,7 @@ export async function benchSwap(options: { quick: boolean; log: (line: string) =
             await device.queue.onSubmittedWorkDone();
             times.push(performance.now() - t0);
           }
-          const w = decode(await read(device, wBuffer), element, n);
+          const w = decode(await readBufferBytes(device, wBuffer), element, n);
           let maxAbs = 0;
           for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]! - expected[i]!));
           drift.push({ cycles: target, maxAbs });

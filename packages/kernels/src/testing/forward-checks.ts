@@ -7,6 +7,7 @@
 import { ForwardKernels, type GpuMatrix } from '../index.js';
 import { activationRef, causalAttentionRef, embeddingRef, layerNormRef, matmulRef, type Activation, type WeightOrder } from '../reference.js';
 import { seededUniform } from './float-arrays.js';
+import { readBufferBytes } from './gpu-buffers.js';
 
 /** Largest error of one check, and how many elements broke `|gpu - ref| <= atol + rtol·|ref|`. */
 export interface CheckResult {
@@ -20,16 +21,7 @@ const ATOL = 1e-5;
 const RTOL = 1e-5;
 
 async function readBack(device: GPUDevice, buffer: GPUBuffer, floats: number): Promise<Float32Array> {
-  const bytes = Math.max(16, Math.ceil((floats * 4) / 16) * 16);
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0, floats * 4));
-  staging.unmap();
-  staging.destroy();
-  return out;
+  return new Float32Array((await readBufferBytes(device, buffer, floats * 4)).buffer);
 }
 
 function compare(name: string, got: Float32Array, want: Float32Array): CheckResult {

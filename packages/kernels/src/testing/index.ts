@@ -7,3 +7,4 @@ export { SeededRandom } from './seeded-random.js';
 export { seededUniform } from './float-arrays.js';
 export { runForwardChecks, type CheckResult } from './forward-checks.js';
 export { runWeightChecks } from './weight-checks.js';
+export { storageBufferOf, readBufferBytes } from './gpu-buffers.js';

@@ -11,6 +11,7 @@ import { KernelError, WeightKernels, type LoraFactors, type WeightElement, type 
 import { applyDoraRef, applyTermsRef, inspectRef, type RefFactors } from '../reference.js';
 import type { CheckResult } from './forward-checks.js';
 import { seededUniform } from './float-arrays.js';
+import { readBufferBytes } from './gpu-buffers.js';
 import { doraFeatures, weightWords } from '../weights/weight-view.js';
 
 const PAD = 256;
@@ -76,18 +77,6 @@ function isNaNBits(bits: number, element: WeightElement): boolean {
   return (bits & 0x7fff) > (element === 'f16' ? 0x7c00 : 0x7f80);
 }
 
-async function readBuffer(device: GPUDevice, buffer: GPUBuffer): Promise<Uint8Array> {
-  const staging = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Uint8Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
-}
-
 function upload(device: GPUDevice, bytes: Uint8Array, label: string, padBefore = 0): GPUBuffer {
   const size = Math.max(16, Math.ceil((padBefore + bytes.length + PAD) / 4) * 4);
   const buffer = device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
@@ -146,7 +135,7 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
       await k.rebuild(view, { buffer: pBuffer, offset: 0, size: words * 4 }, terms.map((t) => t.gpu));
       want = applyTermsRef({ w: initial, pristine, ...c, terms: terms.map((t) => t.ref) });
     }
-    const all = await readBuffer(device, wBuffer);
+    const all = await readBufferBytes(device, wBuffer);
     const got = all.subarray(align, align + words * 4);
     // f32: FMA may change the last bits of each product sum; 16-bit: that can flip one rounding.
     const { violations, maxAbs } = countOff(got, want, c.element, n, c.element === 'f32' ? 64 : 1);
@@ -191,7 +180,7 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
     const view: WeightView = { binding: { buffer: wBuffer, offset: 0, size: cols * 2 }, rows: 1, cols, layout: 'out-in', element };
     await kernels.merge(view, [{ a: { buffer: factors, offset: 0, size: cols * 4 }, b: { buffer: factors, offset: bOffset, size: 4 }, rank: 1, scale: 1 }]);
     const want = applyTermsRef({ w: new Uint8Array(cols * 2), rows: 1, cols, layout: 'out-in', element, terms: [{ a: values, b: new Float32Array([1]), rank: 1, scale: 1 }] });
-    const got = (await readBuffer(device, wBuffer)).subarray(0, cols * 2);
+    const got = (await readBufferBytes(device, wBuffer)).subarray(0, cols * 2);
     const { violations, maxAbs } = countOff(got, want, element, cols, 0);
     results.push({ name: `rounds ${element} ties to even, overflow to Inf`, elements: cols, maxAbs, violations });
   }
@@ -261,7 +250,7 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
     if (pristine === undefined) await k.mergeDora(view, terms.map((t) => t.gpu), m);
     else await k.rebuildDora(view, { buffer: track(upload(device, pristine, `${c.name} pristine`)), offset: 0, size: words * 4 }, terms.map((t) => t.gpu), m);
     const want = applyDoraRef({ w: initial, pristine, ...c, terms: terms.map((t) => t.ref), magnitude });
-    const all = await readBuffer(device, wBuffer);
+    const all = await readBufferBytes(device, wBuffer);
     const got = all.subarray(align, align + words * 4);
     // f32: the kernel's f32 norm, sqrt and division against the twin's f64 ones (and FMA in ΔW) stay
     // within a few ulps (3 seen on SwiftShader); 16-bit: that can flip one rounding.
