@@ -21,6 +21,8 @@ import {
   DORA_TERMS_PER_PASS,
   planWordChunks,
   TERMS_PER_PASS,
+  finishWeightStats,
+  type WeightSums,
   weightWords,
   type BindingLimits,
   type LoraFactors,
@@ -163,12 +165,7 @@ export class WeightKernels {
     if (chunks.length === 0) return empty;
     const device = this.device;
     const recordBytes = INSPECT_GROUPS * RECORD_WORDS * 4;
-    const created: GPUBuffer[] = [];
-    const make = (descriptor: GPUBufferDescriptor) => {
-      const buffer = device.createBuffer(descriptor);
-      created.push(buffer);
-      return buffer;
-    };
+    const { make, release } = callBuffers(device);
     try {
       const records = make({ label: 'lorafuse inspect records', size: recordBytes * chunks.length, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
       const staging = make({ label: 'lorafuse inspect readback', size: recordBytes * chunks.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -202,7 +199,7 @@ export class WeightKernels {
       staging.unmap();
       return reduceRecords(words, elements, reference !== undefined);
     } finally {
-      for (const buffer of created) buffer.destroy();
+      release();
     }
   }
 
@@ -224,12 +221,7 @@ export class WeightKernels {
     const tiled = target.cols % TILE === 0;
     const copyPristine = tiled && pristine !== null && (pristine.buffer.usage & GPUBufferUsage.COPY_SRC) !== 0 && (target.binding.buffer.usage & GPUBufferUsage.COPY_DST) !== 0;
     const device = this.device;
-    const created: GPUBuffer[] = [];
-    const make = (descriptor: GPUBufferDescriptor) => {
-      const buffer = device.createBuffer(descriptor);
-      created.push(buffer);
-      return buffer;
-    };
+    const { make, release } = callBuffers(device);
     try {
       const passes = groups.map((group, g) => {
         const fromPristine = g === 0 && pristine !== null && !copyPristine;
@@ -261,7 +253,7 @@ export class WeightKernels {
         pass.end();
       });
     } finally {
-      for (const buffer of created) buffer.destroy();
+      release();
     }
   }
 
@@ -282,12 +274,7 @@ export class WeightKernels {
     const features = doraFeatures(target);
     const other = target.layout === 'out-in' ? target.cols : target.rows;
     const segments = Math.ceil(other / DORA_SEGMENT);
-    const created: GPUBuffer[] = [];
-    const make = (descriptor: GPUBufferDescriptor) => {
-      const buffer = device.createBuffer(descriptor);
-      created.push(buffer);
-      return buffer;
-    };
+    const { make, release } = callBuffers(device);
     try {
       // New buffers start zeroed, which the first chunk's sums build on.
       const sums = make({ label: 'lorafuse dora sums', size: segments * features * 4, usage: GPUBufferUsage.STORAGE });
@@ -324,7 +311,7 @@ export class WeightKernels {
         pass.end();
       });
     } finally {
-      for (const buffer of created) buffer.destroy();
+      release();
     }
   }
 
@@ -419,6 +406,24 @@ function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; rea
   return { row0, count: Math.ceil((rowEnd - row0) / TILE) * (target.cols / TILE) };
 }
 
+/**
+ * The GPU buffers one call creates (uniforms, scratch, readback): `make` creates and records one,
+ * `release` destroys them all once the work is submitted (WebGPU frees them after it completes).
+ */
+function callBuffers(device: GPUDevice): { make: (descriptor: GPUBufferDescriptor) => GPUBuffer; release: () => void } {
+  const created: GPUBuffer[] = [];
+  return {
+    make(descriptor) {
+      const buffer = device.createBuffer(descriptor);
+      created.push(buffer);
+      return buffer;
+    },
+    release() {
+      for (const buffer of created.splice(0)) buffer.destroy();
+    },
+  };
+}
+
 function negated(term: LoraFactors): LoraFactors {
   return { ...term, scale: -term.scale };
 }
@@ -426,20 +431,14 @@ function negated(term: LoraFactors): LoraFactors {
 /** Adds up the per-workgroup records (f64 on the host). */
 function reduceRecords(words: Uint32Array, elements: number, hasReference: boolean): WeightStats {
   const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
-  let nonFinite = 0;
-  let referenceNonFinite = 0;
-  let maxAbsDiff = 0;
-  let dot = 0;
-  let ww = 0;
-  let rr = 0;
+  const sums: WeightSums = { nonFinite: 0, referenceNonFinite: 0, maxAbsDiff: 0, dot: 0, ww: 0, rr: 0 };
   for (let i = 0; i < words.length; i += RECORD_WORDS) {
-    nonFinite += words[i]!;
-    referenceNonFinite += words[i + 1]!;
-    maxAbsDiff = Math.max(maxAbsDiff, floats[i + 2]!);
-    dot += floats[i + 3]!;
-    ww += floats[i + 4]!;
-    rr += floats[i + 5]!;
+    sums.nonFinite += words[i]!;
+    sums.referenceNonFinite += words[i + 1]!;
+    sums.maxAbsDiff = Math.max(sums.maxAbsDiff, floats[i + 2]!);
+    sums.dot += floats[i + 3]!;
+    sums.ww += floats[i + 4]!;
+    sums.rr += floats[i + 5]!;
   }
-  const cosine = hasReference && ww > 0 && rr > 0 ? dot / Math.sqrt(ww * rr) : Number.NaN;
-  return { elements, nonFinite, referenceNonFinite, maxAbsDiff: hasReference ? maxAbsDiff : 0, cosine, norm: Math.sqrt(ww) };
+  return { elements, ...finishWeightStats(sums, hasReference) };
 }

@@ -185,3 +185,19 @@ export function planWordChunks(view: WeightView, limits: BindingLimits): WordChu
   }
   return chunks;
 }
+
+/** What an inspection adds up over W (and a reference): counts, the largest |difference|, sums. */
+export interface WeightSums {
+  nonFinite: number;
+  referenceNonFinite: number;
+  maxAbsDiff: number;
+  dot: number;
+  ww: number;
+  rr: number;
+}
+
+/** The statistics an inspection reports from its sums (the kernel's and the CPU twin's alike). */
+export function finishWeightStats(sums: WeightSums, hasReference: boolean): { nonFinite: number; referenceNonFinite: number; maxAbsDiff: number; cosine: number; norm: number } {
+  const cosine = hasReference && sums.ww > 0 && sums.rr > 0 ? sums.dot / Math.sqrt(sums.ww * sums.rr) : Number.NaN;
+  return { nonFinite: sums.nonFinite, referenceNonFinite: sums.referenceNonFinite, maxAbsDiff: hasReference ? sums.maxAbsDiff : 0, cosine, norm: Math.sqrt(sums.ww) };
+}

@@ -5,7 +5,7 @@
  */
 import { doraScaleRef } from '../dora-scale/dora-scale.ref.js';
 import { f16BitsToF32Bits, f32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f32FromBits } from '../float-bits.js';
-import { DORA_TERMS_PER_PASS, TERMS_PER_PASS, weightWords, type WeightElement, type WeightLayout } from './weight-view.js';
+import { DORA_TERMS_PER_PASS, finishWeightStats, TERMS_PER_PASS, weightWords, type WeightElement, type WeightLayout, type WeightSums } from './weight-view.js';
 
 /** A term on the host: A and B row-major f32 (shapes as in {@link LoraFactors}). */
 export interface RefFactors {
@@ -100,30 +100,24 @@ export function inspectRef(w: Uint8Array, element: WeightElement, elements: numb
   };
   const wv = values(w);
   const rv = reference === undefined ? undefined : values(reference);
-  let nonFinite = 0;
-  let referenceNonFinite = 0;
-  let maxAbsDiff = 0;
-  let dot = 0;
-  let ww = 0;
-  let rr = 0;
+  const sums: WeightSums = { nonFinite: 0, referenceNonFinite: 0, maxAbsDiff: 0, dot: 0, ww: 0, rr: 0 };
   for (let e = 0; e < elements; e++) {
     const v = wv[e]!;
-    if (!Number.isFinite(v)) nonFinite++;
+    if (!Number.isFinite(v)) sums.nonFinite++;
     if (rv === undefined) {
-      if (Number.isFinite(v)) ww += v * v;
+      if (Number.isFinite(v)) sums.ww += v * v;
       continue;
     }
     const r = rv[e]!;
-    if (!Number.isFinite(r)) referenceNonFinite++;
+    if (!Number.isFinite(r)) sums.referenceNonFinite++;
     if (Number.isFinite(v) && Number.isFinite(r)) {
-      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - r));
-      dot += v * r;
-      ww += v * v;
-      rr += r * r;
+      sums.maxAbsDiff = Math.max(sums.maxAbsDiff, Math.abs(v - r));
+      sums.dot += v * r;
+      sums.ww += v * v;
+      sums.rr += r * r;
     }
   }
-  const cosine = rv !== undefined && ww > 0 && rr > 0 ? dot / Math.sqrt(ww * rr) : Number.NaN;
-  return { nonFinite, referenceNonFinite, maxAbsDiff, cosine, norm: Math.sqrt(ww) };
+  return finishWeightStats(sums, rv !== undefined);
 }
 
 /** Inputs of {@link applyDoraRef}: those of {@link applyTermsRef} and the magnitude vector. */
