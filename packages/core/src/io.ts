@@ -28,15 +28,20 @@ export interface PositionalByteSink {
   writeAt(offset: number, chunk: Uint8Array): Promise<void>;
 }
 
+/** Throws `RangeError` unless `[offset, offset + length)` lies inside a source of `size` bytes. */
+export function checkReadRange(label: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new RangeError(`${label}: read of ${length} bytes at ${offset} is outside the ${size}-byte source`);
+  }
+}
+
 /** A `ByteSource` over bytes already in memory. */
 export function memorySource(label: string, bytes: Uint8Array): ByteSource {
   return {
     label,
     size: bytes.byteLength,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-        throw new RangeError(`${label}: read of ${length} bytes at ${offset} is outside the ${bytes.byteLength}-byte source`);
-      }
+      checkReadRange(label, bytes.byteLength, offset, length);
       return bytes.subarray(offset, offset + length);
     },
   };

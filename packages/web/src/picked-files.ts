@@ -2,7 +2,7 @@
  * The files a person picked or dropped, as the byte sources core reads: nothing is read until a
  * range is asked for (`File.slice`), so headers come first and a tensor's bytes only when needed.
  */
-import type { ByteSource } from '@lorafuse/core';
+import { checkReadRange, type ByteSource } from '@lorafuse/core';
 
 /** The files of one picked directory, by base name; `dir` prefixes every label (`base/config.json`). */
 export interface PickedDir {
@@ -34,9 +34,7 @@ export function fileSource(label: string, file: Blob): ByteSource {
     label,
     size: file.size,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > file.size) {
-        throw new RangeError(`${label}: read of ${length} bytes at ${offset} is outside the ${file.size}-byte file`);
-      }
+      checkReadRange(label, file.size, offset, length);
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
     },
   };
