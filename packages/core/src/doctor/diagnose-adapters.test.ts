@@ -1,24 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { memorySource } from '../io.js';
-import { parseAdapterConfig } from '../peft/adapter-config.js';
-import { readSafetensorsHeader } from '../safetensors/header.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '../testing/fixtures.js';
-import type { AdapterInput, PlanMergeInput } from '../plan/types.js';
+import { planInputOf } from '../testing/plan-input.js';
+import type { PlanMergeInput } from '../plan/types.js';
 import { diagnose } from './diagnose.js';
 
 async function inputs(baseOpts: Gpt2FixtureOptions, adapters: ReadonlyArray<AdapterFixtureOptions & { weight?: number }>): Promise<PlanMergeInput> {
-  const base = await makeGpt2Checkpoint(baseOpts);
-  const opened: AdapterInput[] = [];
+  const made = [];
   for (const [i, opts] of adapters.entries()) {
-    const a = await makeLoraAdapter({ seed: 10 + i, ...opts });
-    opened.push({
-      label: `a${i + 1}`,
-      config: parseAdapterConfig(new TextDecoder().decode(a.files['adapter_config.json']), `a${i + 1}/adapter_config.json`),
-      file: await readSafetensorsHeader(memorySource(`a${i + 1}/adapter_model.safetensors`, a.files['adapter_model.safetensors']!)),
-      ...(opts.weight !== undefined ? { weight: opts.weight } : {}),
-    });
+    made.push({ files: (await makeLoraAdapter({ seed: 10 + i, ...opts })).files, label: `a${i + 1}`, ...(opts.weight !== undefined ? { weight: opts.weight } : {}) });
   }
-  return { base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] }, adapters: opened };
+  return planInputOf(await makeGpt2Checkpoint(baseOpts), made);
 }
 
 describe('doctor with several adapters', () => {

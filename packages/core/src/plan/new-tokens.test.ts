@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { memorySource } from '../io.js';
-import { parseAdapterConfig } from '../peft/adapter-config.js';
-import { readSafetensorsHeader } from '../safetensors/header.js';
 import { SeededRandom } from '../testing/random.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '../testing/fixtures.js';
+import { planInputOf } from '../testing/plan-input.js';
 import { planMerge } from './plan-merge.js';
 
 describe("PEFT's new-token recipe (resize_token_embeddings, then trainable_token_indices on the new rows)", () => {
@@ -22,14 +20,7 @@ describe("PEFT's new-token recipe (resize_token_embeddings, then trainable_token
         { name: 'transformer.wte.token_adapter.trainable_tokens_delta', shape: [3, 16], values: rows },
       ],
     });
-    const p = planMerge({
-      base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-      adapters: [{
-        label: 'adapter',
-        config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json'])),
-        file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-      }],
-    });
+    const p = planMerge(await planInputOf(base, [adapter]));
     const wte = p.tensors.find((t) => t.name === 'transformer.wte.weight')!;
     expect(wte.shape).toEqual([33, 16]);
     if (wte.source.kind !== 'rows') throw new Error('wte should take the token rows');

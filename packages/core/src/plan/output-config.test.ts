@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
-import { memorySource } from '../io.js';
-import { parseAdapterConfig } from '../peft/adapter-config.js';
-import { readSafetensorsHeader } from '../safetensors/header.js';
 import { makeGpt2Checkpoint, makeLoraAdapter, gpt2LoraModules } from '../testing/fixtures.js';
+import { planInputOf } from '../testing/plan-input.js';
 import { planMerge } from './plan-merge.js';
 import type { MergePlan, PlanMergeOptions } from './types.js';
 
@@ -12,15 +10,7 @@ const score = { name: 'score.weight', shape: [3, 16], values: new Float32Array(4
 async function plan(baseConfig: Record<string, unknown>, withScore: boolean, options?: PlanMergeOptions): Promise<MergePlan> {
   const base = await makeGpt2Checkpoint({ nEmbd: 16, nLayer: 1, nHead: 2, vocabSize: 30 });
   const adapter = await makeLoraAdapter({ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { task_type: 'SEQ_CLS', modules_to_save: withScore ? ['score'] : null }, extraTensors: withScore ? [score] : [] });
-  return planMerge({
-    base: { label: 'base', config: { ...base.config, ...baseConfig }, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-    adapters: [{
-      label: 'adapter',
-      config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json'])),
-      file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-    }],
-    ...(options ? { options } : {}),
-  });
+  return planMerge(await planInputOf({ ...base, config: { ...base.config, ...baseConfig } }, [adapter], options));
 }
 
 describe('pad_token_id of a sequence classifier', () => {

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
-import { memorySource } from '../io.js';
-import { parseAdapterConfig } from '../peft/adapter-config.js';
-import { readSafetensorsHeader } from '../safetensors/header.js';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '../testing/fixtures.js';
+import { planInputOf } from '../testing/plan-input.js';
 import { planMerge } from './plan-merge.js';
 import { resolveTie } from './tie.js';
 import type { MergePlan, PlanMergeOptions } from './types.js';
@@ -11,15 +9,7 @@ import type { MergePlan, PlanMergeOptions } from './types.js';
 async function plan(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions, options?: PlanMergeOptions): Promise<MergePlan> {
   const base = await makeGpt2Checkpoint(baseOpts);
   const adapter = await makeLoraAdapter(adapterOpts);
-  return planMerge({
-    base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-    adapters: [{
-      label: 'adapter',
-      config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json']), 'adapter/adapter_config.json'),
-      file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-    }],
-    ...(options ? { options } : {}),
-  });
+  return planMerge(await planInputOf(base, [adapter], options));
 }
 
 async function planError(baseOpts: Gpt2FixtureOptions, adapterOpts: AdapterFixtureOptions, options?: PlanMergeOptions): Promise<InputError> {

@@ -1,23 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
-import { memorySource } from '../io.js';
-import { parseAdapterConfig } from '../peft/adapter-config.js';
-import { readSafetensorsHeader } from '../safetensors/header.js';
 import { makeGpt2Checkpoint, makeLoraAdapter, type AdapterFixtureOptions } from '../testing/fixtures.js';
+import { planInputOf } from '../testing/plan-input.js';
 import { planMerge } from './plan-merge.js';
 import type { MergePlan } from './types.js';
 
 async function plan(adapterOpts: AdapterFixtureOptions): Promise<MergePlan> {
   const base = await makeGpt2Checkpoint({ nEmbd: 16, nLayer: 2, nHead: 2, vocabSize: 30 });
   const adapter = await makeLoraAdapter(adapterOpts);
-  return planMerge({
-    base: { label: 'base', config: base.config, files: [await readSafetensorsHeader(memorySource('base/model.safetensors', base.files['model.safetensors']!))] },
-    adapters: [{
-      label: 'adapter',
-      config: parseAdapterConfig(new TextDecoder().decode(adapter.files['adapter_config.json'])),
-      file: await readSafetensorsHeader(memorySource('adapter/adapter_model.safetensors', adapter.files['adapter_model.safetensors']!)),
-    }],
-  });
+  return planMerge(await planInputOf(base, [adapter]));
 }
 
 describe('target_parameters (PEFT ParamWrapper)', () => {
