@@ -110,20 +110,25 @@ afterAll(async () => {
 describe('signals during a merge', () => {
   it('a sweep of signal times over a --device cpu merge: every run ends cleanly with 128 + n', async () => {
     const cycle: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    const times = Array.from({ length: 15 }, (_, i) => ({ at: Math.round(mergeMs * (0.05 + (0.9 * i) / 14)), signal: cycle[i % 3]! }));
-    times.push({ at: Math.round(mergeMs * 0.5), signal: 'SIGQUIT' }, { at: Math.round(mergeMs * 0.7), signal: 'SIGUSR2' });
+    const times = Array.from({ length: 15 }, (_, i) => ({ at: 0.05 + (0.9 * i) / 14, signal: cycle[i % 3]! }));
+    times.push({ at: 0.5, signal: 'SIGQUIT' }, { at: 0.7, signal: 'SIGUSR2' });
     let interrupted = 0;
+    // The times are fractions of the fastest whole merge seen so far: the first, timed merge may
+    // have run beside other test files on a loaded machine, and later ones be quicker.
+    let fastestMs = mergeMs;
     for (const [i, t] of times.entries()) {
       const parent = join(work, `sweep-${i}`);
       await mkdir(parent);
+      const started = Date.now();
       const run = startMerge(join(parent, 'out'), 'cpu');
-      await sleep(t.at);
+      await sleep(Math.round(fastestMs * t.at));
       run.kill(t.signal);
       if (await expectCleanEnd(run, t.signal, parent)) interrupted++;
+      else fastestMs = Math.min(fastestMs, Date.now() - started);
       await removeDir(parent);
     }
     // Most signal times must land inside the merge, or the sweep proves little.
-    expect(interrupted, `merge took ${mergeMs} ms`).toBeGreaterThanOrEqual(12);
+    expect(interrupted, `merge took ${mergeMs} ms, at best ${fastestMs} ms`).toBeGreaterThanOrEqual(12);
   }, 150_000);
 
   it.each([
@@ -163,8 +168,8 @@ describe('signals during a merge', () => {
       // The cleanup limit (5 s) plus the exit; a close() awaited to the end would take far longer.
       expect(Date.now() - signalled).toBeLessThan(9_000);
       expect(await waitFor(() => chromiumUnder(tmp).length === 0, 10_000)).toBe(true);
-      // Chromium's own org.chromium.* scratch directories outlive a browser that had to be killed; the profile does not.
-      expect(readdirSync(tmp).filter((f) => f.startsWith('lorafuse-chromium-'))).toEqual([]);
+      // Chromium's own org.chromium.* scratch directories live in its TMPDIR beside the profile, so they go too.
+      expect(readdirSync(tmp)).toEqual([]);
     } finally {
       for (const pid of [...browser, ...chromiumUnder(tmp)]) {
         try {

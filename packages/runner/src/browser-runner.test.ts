@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserRunner, type BrowserRunner } from './browser-runner.js';
@@ -87,6 +87,7 @@ describe('runner failures and cleanup', () => {
     await r.close();
     expect(r.closed).toBe(true);
     expect(existsSync(r.userDataDir)).toBe(false);
+    expect(existsSync(dirname(r.userDataDir)), 'the scratch directory that holds the profile and Chromium\'s TMPDIR').toBe(false);
     await expect(fetch(r.server.pageUrl)).rejects.toThrow();
     await expect(r.call('echo', 1)).rejects.toThrow(/closed/);
   });

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
@@ -86,7 +86,7 @@ export interface BrowserRunner {
   readonly chromiumPath: string;
   /** `chromium --version` output, e.g. `Chromium 156.0.8078.108 built on Debian ...`. */
   readonly chromiumVersion: string;
-  /** The temporary Chromium profile directory (removed by {@link close}). */
+  /** The temporary Chromium profile directory (removed, with Chromium's TMPDIR beside it, by {@link close}). */
   readonly userDataDir: string;
   /**
    * Calls `globalThis.lorafuse[fnName](args)` in the page and returns its (JSON) result. `args` must be
@@ -155,7 +155,12 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   puppeteerLoad.catch(() => {}); // awaited below, after the version check that explains most failures
   const version = await readChromiumVersion(chromiumPath);
 
-  const userDataDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-'));
+  // One directory holds the profile and Chromium's own TMPDIR: a browser killed mid-start leaves
+  // org.chromium.* scratch directories in its TMPDIR, and this way they go with the profile.
+  const scratchDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-'));
+  const userDataDir = join(scratchDir, 'profile');
+  const chromiumTmp = join(scratchDir, 'tmp');
+  await Promise.all([mkdir(userDataDir), mkdir(chromiumTmp)]);
   let server: RunnerServer | undefined;
   let browser: Browser | undefined;
   let closing: Promise<void> | undefined;
@@ -185,7 +190,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       }
     }
     try {
-      rmSync(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      rmSync(scratchDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     } catch {
       // best effort on exit
     }
@@ -229,7 +234,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
         }
       }
       await server?.close();
-      await rm(userDataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      await rm(scratchDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       if (handleExit) process.off('exit', killNow);
       liveRunners.delete(close);
     })();
@@ -253,6 +258,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
         headless: true,
         args,
         userDataDir,
+        env: { ...process.env, TMPDIR: chromiumTmp },
         pipe: true, // DevTools over a pipe: no debugging port is opened
         handleSIGINT: false,
         handleSIGTERM: false,
