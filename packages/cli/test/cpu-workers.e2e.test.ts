@@ -58,7 +58,7 @@ describe('CPU merge pool (worker threads, built)', () => {
 
   it('DoRA: the rows merged by the workers, then the per-feature scaling, bit-identical to mergeOnCpu', async () => {
     for (const [featureAxis, n] of [['row', rows], ['column', cols]] as const) {
-      const dora = { magnitude: put(`m-${featureAxis}`, Float32Array.from(values(n, 4), (v) => 1 + v / 2), [n]), featureAxis };
+      const dora = [{ adapter: source.deltas[0]!.adapter, magnitude: put(`m-${featureAxis}`, Float32Array.from(values(n, 4), (v) => 1 + v / 2), [n]), featureAxis }];
       const withDora = { ...source, dora };
       for (const dtype of ['F32', 'BF16'] as const) {
         const expected = await mergeOnCpu(withDora, dtype, read);

@@ -109,6 +109,37 @@ describe('lorafuse merge with several adapters', () => {
     expect((await runLorafuse([...args, '--weights=0.5,2'])).code).toBe(1);
   });
 
+  it('DoRA among several adapters: applied in order, the same bytes on every device, reported, and verify --behaviour agrees', async () => {
+    const c = await makeCase([
+      { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn'], 2), config: { r: 2, lora_alpha: 4 } },
+      { modules: gpt2LoraModules(16, [0], ['attn.c_attn', 'mlp.c_fc'], 2), config: { r: 2, lora_alpha: 4 }, dora: true },
+      { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn'], 4), config: { r: 4, lora_alpha: 4 }, dora: true },
+    ]);
+    const weights = '--weights=1,0.5,-1';
+    const outs: Record<string, Awaited<ReturnType<typeof readCheckpoint>>> = {};
+    for (const device of ['cpu', 'dawn'] as const) {
+      const out = `${c.out}-${device}`;
+      const run = await runLorafuse(['merge', c.baseDir, ...c.adapterDirs, '--out', out, '--device', device, weights, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout);
+      expect(report.combination.formula).toMatch(/a DoRA adapter trains a weight, the adapters apply in order/);
+      expect(report.loraModules.filter((m: { dora: boolean }) => m.dora).map((m: { module: string; adapter: string }) => `${m.module} ${m.adapter.slice(-2)}`).sort()).toEqual(
+        ['transformer.h.0.attn.c_attn a2', 'transformer.h.0.attn.c_attn a3', 'transformer.h.0.mlp.c_fc a2', 'transformer.h.1.attn.c_attn a3'],
+      );
+      outs[device] = await readCheckpoint(join(out, 'model.safetensors'));
+    }
+    // The weights DoRA trains among several adapters are computed adapter by adapter by one CPU step on every device.
+    for (const name of ['transformer.h.0.attn.c_attn.weight', 'transformer.h.1.attn.c_attn.weight']) {
+      expect(new Uint32Array(outs.dawn!.f32(name).buffer), name).toEqual(new Uint32Array(outs.cpu!.f32(name).buffer));
+    }
+    // The unmerged forward pass (PEFT's run-time DoRA, not the merge code) agrees; with other weights it does not.
+    const args = ['verify', `${c.out}-cpu`, '--base', c.baseDir, ...c.adapterDirs.flatMap((d) => ['--adapter', d]), '--behaviour', '--device', 'cpu'];
+    const verified = await runLorafuse([...args, weights, '--json']);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout).behaviour.ok).toBe(true);
+    expect((await runLorafuse([...args, '--weights=1,0.5,1'])).code).toBe(1);
+  });
+
   it('the human report lists each adapter with its weight and what the merge equals in PEFT', async () => {
     const c = await makeCase([{ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }]);
     const run = await runLorafuse(['merge', c.baseDir, ...c.adapterDirs, '--out', c.out, '--device', 'cpu', '--weights', '0.5,0']);

@@ -5,7 +5,7 @@
  */
 export * from './forward/index.js';
 export { loraMergeRef, type LoraMergeRefParams } from './lora-merge/lora-merge.ref.js';
-export { doraScaleRef, doraFeatureCount, type DoraScaleRefParams, type DoraFeatureAxis } from './dora-scale/dora-scale.ref.js';
+export { doraScaleRef, doraFactorsRef, scaleFeaturesRef, doraFeatureCount, type DoraScaleRefParams, type DoraFeatureAxis } from './dora-scale/dora-scale.ref.js';
 export { compareRef, type CompareRefParams } from './compare/compare.ref.js';
 export { f16BitsToF32Bits, f32BitsToF16Bits, f32BitsToBf16Bits, f32Bits, f32FromBits } from './float-bits.js';
 export { applyTermsRef, applyDoraRef, inspectRef, type ApplyTermsRefParams, type ApplyDoraRefParams, type RefFactors } from './weights/weights.ref.js';

@@ -13,10 +13,12 @@ import {
   compareTiePair,
   computeLoraBias,
   decodeToF32,
+  doraInSequence,
   EnvironmentError,
   headerMismatch,
   layoutSafetensors,
   memorySource,
+  mergeOnCpu,
   mergeIntentOf,
   nonFiniteRefusal,
   planChecked,
@@ -77,6 +79,8 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep): Promise
   const { device, description } = await startDevice();
   try {
     const computeMerge = async (t: MergeTensor) => {
+      // DoRA adapters among several: the per-adapter steps run on the CPU (core), as on every device.
+      if (doraInSequence(t.source)) return mergeOnCpu(t.source, t.dtype as FloatCodecDtype, read);
       const { base, deltas } = t.source;
       const { rows, cols } = deltas[0]!;
       const terms = [];

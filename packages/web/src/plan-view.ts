@@ -17,7 +17,7 @@ export function planLines(plan: MergePlan): string[] {
   for (const t of plan.tensors) {
     if (t.source.kind !== 'merge') continue;
     for (const d of t.source.deltas) {
-      const k = `r=${d.rank} alpha=${d.alpha} scale=${d.scale}${t.source.dora ? ' (DoRA)' : ''}`;
+      const k = `r=${d.rank} alpha=${d.alpha} scale=${d.scale}${t.source.dora?.some((s) => s.adapter === d.adapter) ? ' (DoRA)' : ''}`;
       scales.set(k, (scales.get(k) ?? 0) + 1);
     }
   }

@@ -1,5 +1,5 @@
 /** The report of a merge, as `merge --json` prints it. */
-import { PARAMETER_LAYOUT, tieOutcome, weightLayoutOfModule, type Finding, type LoraDeltaSpec, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
+import { doraInSequence, PARAMETER_LAYOUT, tieOutcome, weightLayoutOfModule, type Finding, type LoraDeltaSpec, type MergePlan, type MergeTensor, type VerifyReport } from '@lorafuse/core';
 
 /** The report `merge --json` prints. */
 export interface MergeReport {
@@ -22,7 +22,7 @@ export interface MergeReport {
   tensors: { merged: number; replaced: number; added: number; copied: number };
   /**
    * One entry per LoRA delta: a module several adapters train appears once per adapter. `scale`
-   * includes the weight; `dora`: the module's sum is rescaled per output feature by its DoRA magnitude vector.
+   * includes the weight; `dora`: this adapter's DoRA magnitude vector rescales the module per output feature.
    */
   loraModules: Array<{ module: string; adapter: string; weight: number; rank: number; alpha: number; scale: number; orientation: string; dora: boolean }>;
   tie: { decision: string; reason: string };
@@ -77,13 +77,10 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     base: o.dirs.base,
     adapter: plan.adapters[0]!.label,
     adapters: plan.adapters.map((a) => ({ dir: a.label, weight: a.weight })),
-    combination: plan.adapters.length === 1 && plan.adapters[0]!.weight === 1 ? null : {
-      formula: 'W + Σ wᵢ·sᵢ·BᵢAᵢ per merged weight (wᵢ the adapter\'s weight, sᵢ its LoRA scaling), each product exact, added in f32 in adapter order, rounded once',
-      peftEquivalent: 'PEFT\'s add_weighted_adapter(adapters, weights, combination_type="cat") followed by merge_and_unload, without the cross terms of "linear" or the doubled scaling of "svd" in PEFT <= 0.20; full tensors and trainable-token rows are not weighted',
-    },
+    combination: plan.adapters.length === 1 && plan.adapters[0]!.weight === 1 ? null : combinationOf(merges.some((t) => doraInSequence(t.source))),
     out: o.dirs.out,
     tensors: { merged: plan.summary.merged, replaced: plan.summary.replaced, added: plan.summary.added, copied: plan.summary.copied },
-    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: layoutLabel(d), dora: t.source.dora !== undefined }))),
+    loraModules: merges.flatMap((t) => t.source.deltas.map((d) => ({ module: d.modulePath, adapter: d.adapter, weight: d.weight, rank: d.rank, alpha: d.alpha, scale: d.scale, orientation: layoutLabel(d), dora: t.source.dora?.some((s) => s.adapter === d.adapter) === true }))),
     tie: tieOutcome(plan),
     configChanges: plan.configChanges,
     findings: [...o.doctorNotes, ...plan.findings],
@@ -104,4 +101,17 @@ function layoutLabel(d: LoraDeltaSpec): string {
   const layout = weightLayoutOfModule(d.modulePath);
   if (layout?.kind === 'conv1d' && d.orientation === PARAMETER_LAYOUT.orientation) return PARAMETER_LAYOUT.label;
   return layout?.label ?? 'Conv1D [in, out]';
+}
+
+/** How several adapters (or one with a weight) were combined, and what in PEFT gives the same. */
+function combinationOf(doraAmongSeveral: boolean): { formula: string; peftEquivalent: string } {
+  const lora = {
+    formula: 'W + Σ wᵢ·sᵢ·BᵢAᵢ per merged weight (wᵢ the adapter\'s weight, sᵢ its LoRA scaling), each product exact, added in f32 in adapter order, rounded once',
+    peftEquivalent: 'PEFT\'s add_weighted_adapter(adapters, weights, combination_type="cat") followed by merge_and_unload, without the cross terms of "linear" or the doubled scaling of "svd" in PEFT <= 0.20; full tensors and trainable-token rows are not weighted',
+  };
+  if (!doraAmongSeveral) return lora;
+  return {
+    formula: `${lora.formula}; where a DoRA adapter trains a weight, the adapters apply in order: V = W, then V + ΔWᵢ for a LoRA adapter and mᵢ/‖W + ΔWᵢ‖ ⊙ (V + ΔWᵢ) for a DoRA one (ΔWᵢ = wᵢ·sᵢ·BᵢAᵢ), in f32, rounded once`,
+    peftEquivalent: 'PEFT 0.21\'s model with every adapter active (set_adapter([...]), each scaling times its weight), unmerged, and its merge_and_unload of them in that order, which takes each DoRA norm from the unmerged weight; add_weighted_adapter builds a plain LoRA without the magnitude vectors, so it does not give this',
+  };
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loraMergeRef } from '@lorafuse/kernels/reference';
 import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
-import { countNonFinite, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
+import { countNonFinite, doraInSequence, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { SeededRandom } from '../testing/random.js';
 
@@ -82,7 +82,7 @@ describe('mergeOnCpu', () => {
       const m = Float32Array.from({ length: features }, (_, j) => 0.5 + j / 7);
       const files: Record<string, Float32Array> = { w, a, b, m };
       const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-      const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 2, alpha: 1, scale: 0.75, adapter: 'adapter', weight: 1, orientation, rows, cols }], dora: { magnitude: ref('m'), featureAxis } };
+      const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 2, alpha: 1, scale: 0.75, adapter: 'adapter', weight: 1, orientation, rows, cols }], dora: [{ adapter: 'adapter', magnitude: ref('m'), featureAxis }] };
       const result = await mergeOnCpu(source, dtype, async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
       // Independently: V = W + ΔW (f32), then per feature j the f64 norm over its elements.
       const v = loraMergeRef({ rows, cols, rank: 2, orientation, w, a, b, scale: 0.75 });
@@ -107,8 +107,55 @@ describe('mergeOnCpu', () => {
   it('DoRA: a zero-norm feature gives NaN/Inf, counted like any other non-finite result', async () => {
     const files: Record<string, Float32Array> = { w: new Float32Array([0, 1, 0, 1]), a: new Float32Array([0, 0]), b: new Float32Array([0, 0]), m: new Float32Array([1, 1]) };
     const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-    const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 1, alpha: 1, scale: 1, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows: 2, cols: 2 }], dora: { magnitude: ref('m'), featureAxis: 'column' as const } };
+    const source = { kind: 'merge' as const, base: ref('w'), deltas: [{ modulePath: 'm', a: ref('a'), b: ref('b'), rank: 1, alpha: 1, scale: 1, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows: 2, cols: 2 }], dora: [{ adapter: 'adapter', magnitude: ref('m'), featureAxis: 'column' as const }] };
     const result = await mergeOnCpu(source, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
     expect(result.nonFinite).toBe(2);
+  });
+
+  it('DoRA among several adapters: in adapter order, each DoRA step scales what came before plus its own ΔW by m / ‖W + its own ΔW‖', async () => {
+    // Three adapters on one Conv1D-like weight [in 8, out 5]: DoRA, LoRA, DoRA (weights folded into the scales).
+    const rows = 8;
+    const cols = 5;
+    const one = inputs(rows, cols, 2, 'transposed', 21);
+    const two = inputs(rows, cols, 3, 'transposed', 22);
+    const three = inputs(rows, cols, 1, 'transposed', 23);
+    const m1 = Float32Array.from({ length: cols }, (_, j) => 0.4 + j / 9);
+    const m3 = Float32Array.from({ length: cols }, (_, j) => 1.3 - j / 11);
+    const files: Record<string, Float32Array> = { w: one.w, a1: one.a, b1: one.b, a2: two.a, b2: two.b, a3: three.a, b3: three.b, m1, m3 };
+    const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
+    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, adapter: `ad${i}`, weight: 1, orientation: 'transposed' as const, rows, cols });
+    const source = {
+      kind: 'merge' as const,
+      base: ref('w'),
+      deltas: [delta(1, 2, 0.5), delta(2, 3, -0.25), delta(3, 1, 2)],
+      dora: [{ adapter: 'ad1', magnitude: ref('m1'), featureAxis: 'column' as const }, { adapter: 'ad3', magnitude: ref('m3'), featureAxis: 'column' as const }],
+    };
+    expect(doraInSequence(source)).toBe(true);
+    const result = await mergeOnCpu(source, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
+    // Independently, in f64 from the factors: ΔWᵢ[i, j] = sᵢ Σ_k Aᵢ[k, i] Bᵢ[j, k] (Conv1D), the norm per column j.
+    const dw = (f: { a: Float32Array; b: Float32Array }, rank: number, scale: number) => Float64Array.from({ length: rows * cols }, (_, x) => {
+      const [i, j] = [Math.floor(x / cols), x % cols];
+      let sum = 0;
+      for (let k = 0; k < rank; k++) sum += f.a[k * rows + i]! * f.b[j * rank + k]!;
+      return scale * sum;
+    });
+    const factor = (d: Float64Array, m: Float32Array) => Array.from({ length: cols }, (_, j) => {
+      let ss = 0;
+      for (let i = 0; i < rows; i++) ss += (one.w[i * cols + j]! + d[i * cols + j]!) ** 2;
+      return m[j]! / Math.sqrt(ss);
+    });
+    const [d1, d2, d3] = [dw(one, 2, 0.5), dw(two, 3, -0.25), dw(three, 1, 2)];
+    const [f1, f3] = [factor(d1, m1), factor(d3, m3)];
+    const want = Float64Array.from({ length: rows * cols }, (_, x) => {
+      const j = x % cols;
+      const v1 = f1[j]! * (one.w[x]! + d1[x]!);
+      return f3[j]! * (v1 + d2[x]! + d3[x]!);
+    });
+    const got = new Float32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols);
+    got.forEach((g, x) => expect(Math.abs(g - want[x]!)).toBeLessThanOrEqual(4e-7 * Math.max(1, Math.abs(want[x]!))));
+    // Not the one-adapter formula on the summed ΔW.
+    const summed = await mergeOnCpu({ ...source, deltas: source.deltas.map((d) => ({ ...d, adapter: 'one' })), dora: [{ ...source.dora[0]!, adapter: 'one' }] }, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
+    expect([...new Uint32Array(summed.bytes.buffer)]).not.toEqual([...new Uint32Array(result.bytes.buffer)]);
+    expect(result.nonFinite).toBe(0);
   });
 });

@@ -6,10 +6,10 @@
  * W updated in place. The same math the WebGPU kernel is tested against.
  */
 import { loraMergeSizes, type LoraMergeOrientation } from '@lorafuse/kernels/internal';
-import { doraScaleRef } from '@lorafuse/kernels/reference';
+import { doraFactorsRef, doraScaleRef, scaleFeaturesRef } from '@lorafuse/kernels/reference';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '../safetensors/dtype.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
-import type { TensorSource } from '../plan/types.js';
+import type { LoraDeltaSpec, TensorSource } from '../plan/types.js';
 
 /** Reads a tensor's bytes (by file range). */
 export type ReadTensorBytes = (ref: TensorRef) => Promise<Uint8Array>;
@@ -142,36 +142,82 @@ export function countNonFinite(values: Float32Array): number {
   return n;
 }
 
+type MergeSource = Extract<TensorSource, { kind: 'merge' }>;
+
+/**
+ * Whether a `merge` source's DoRA steps must run adapter by adapter: DoRA with deltas of more than
+ * one adapter, where each DoRA step rescales what the adapters before it left. Every executor
+ * computes such a source with {@link mergeOnCpu}, so all devices give the same bytes.
+ */
+export function doraInSequence(source: MergeSource): boolean {
+  return (source.dora?.length ?? 0) > 0 && new Set(source.deltas.map((d) => d.adapter)).size > 1;
+}
+
 /**
  * Computes `base + Σ scale · delta` for a `merge` source (then its DoRA step, if any), encoded as
  * `outDtype`, on this thread. Bit-identical to applying `loraMergeRef` delta after delta, then
- * `doraScaleRef`.
+ * `doraScaleRef`; a source whose DoRA runs in sequence ({@link doraInSequence}) is computed adapter
+ * by adapter.
  */
-export async function mergeOnCpu(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<CpuMergeResult> {
+export async function mergeOnCpu(source: MergeSource, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<CpuMergeResult> {
+  if (doraInSequence(source)) return mergeDoraSequence(source, outDtype, read);
   const w = decodeToF32(source.base.dtype as FloatCodecDtype, await read(source.base));
   let nonFinite = 0;
-  for (const d of source.deltas) {
-    const a = decodeToF32(d.a.dtype as FloatCodecDtype, await read(d.a));
-    const b = decodeToF32(d.b.dtype as FloatCodecDtype, await read(d.b));
-    nonFinite = loraMergeRowsInPlace({ w, a, b, rows: d.rows, cols: d.cols, rank: d.rank, orientation: d.orientation, scale: d.scale });
-  }
+  for (const d of source.deltas) nonFinite = await addLoraDelta(w, d, read);
   // With no delta (never planned), nothing was counted; count what the base holds.
   if (source.deltas.length === 0) nonFinite = countNonFinite(w);
   const scaled = await applyDoraStep(source, w, read);
   return { bytes: encodeFromF32(outDtype, w), nonFinite: scaled ?? nonFinite };
 }
 
+async function addLoraDelta(w: Float32Array, d: LoraDeltaSpec, read: ReadTensorBytes): Promise<number> {
+  const a = decodeToF32(d.a.dtype as FloatCodecDtype, await read(d.a));
+  const b = decodeToF32(d.b.dtype as FloatCodecDtype, await read(d.b));
+  return loraMergeRowsInPlace({ w, a, b, rows: d.rows, cols: d.cols, rank: d.rank, orientation: d.orientation, scale: d.scale });
+}
+
 /**
- * The DoRA step of a `merge` source, in place on its merged f32 matrix `w` (= W + ΔW): each output
- * feature scaled by `m / ‖W + ΔW‖` with the kernels' reference (`doraScaleRef`). Returns the count
- * of NaN/Inf values after it, or `null` when the source has no DoRA step (`w` untouched). Every
- * executor calls this after its own LoRA merge, so all devices give the same bytes.
+ * Several adapters with DoRA among them, as PEFT's model runs them all active: V starts as W; each
+ * adapter in turn adds its ΔW (f32, from zero as the kernels' reference sums it), and a DoRA adapter
+ * then scales V + ΔW by `m / ‖W + ΔW‖` per output feature, the norm from the base and its own ΔW.
+ * One rounding to f32 per step, one to `outDtype` at the end.
  */
-export async function applyDoraStep(source: Extract<TensorSource, { kind: 'merge' }>, w: Float32Array, read: ReadTensorBytes): Promise<number | null> {
-  const dora = source.dora;
-  if (!dora) return null;
+async function mergeDoraSequence(source: MergeSource, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<CpuMergeResult> {
+  const { rows, cols } = source.deltas[0]!;
+  const base = decodeToF32(source.base.dtype as FloatCodecDtype, await read(source.base));
+  const v = base.slice();
+  const adapters = [...new Set(source.deltas.map((d) => d.adapter))];
+  for (const adapter of adapters) {
+    const delta = new Float32Array(rows * cols);
+    for (const d of source.deltas) if (d.adapter === adapter) await addLoraDelta(delta, d, read);
+    const step = source.dora!.find((s) => s.adapter === adapter);
+    if (step) {
+      const normed = new Float32Array(rows * cols);
+      for (let i = 0; i < normed.length; i++) normed[i] = Math.fround(base[i]! + delta[i]!);
+      const magnitude = decodeToF32(step.magnitude.dtype as FloatCodecDtype, await read(step.magnitude));
+      const factor = doraFactorsRef({ w: normed, rows, cols, magnitude, featureAxis: step.featureAxis });
+      for (let i = 0; i < v.length; i++) v[i] = Math.fround(v[i]! + delta[i]!);
+      scaleFeaturesRef(v, rows, cols, factor, step.featureAxis);
+    } else {
+      for (let i = 0; i < v.length; i++) v[i] = Math.fround(v[i]! + delta[i]!);
+    }
+  }
+  return { bytes: encodeFromF32(outDtype, v), nonFinite: countNonFinite(v) };
+}
+
+/**
+ * The DoRA step of a one-adapter `merge` source, in place on its merged f32 matrix `w` (= W + ΔW):
+ * each output feature scaled by `m / ‖W + ΔW‖` with the kernels' reference (`doraScaleRef`). Returns
+ * the count of NaN/Inf values after it, or `null` when the source has no DoRA step (`w` untouched).
+ * Every executor calls this after its own LoRA merge, so all devices give the same bytes; a source
+ * whose DoRA runs in sequence is not for this step ({@link mergeOnCpu} computes it).
+ */
+export async function applyDoraStep(source: MergeSource, w: Float32Array, read: ReadTensorBytes): Promise<number | null> {
+  const step = source.dora?.[0];
+  if (!step) return null;
+  if (doraInSequence(source)) throw new Error('internal: a DoRA step in sequence reached the one-adapter DoRA step');
   const first = source.deltas[0];
   const [rows, cols] = first ? [first.rows, first.cols] : (source.base.shape as [number, number]);
-  const magnitude = decodeToF32(dora.magnitude.dtype as FloatCodecDtype, await read(dora.magnitude));
-  return doraScaleRef({ w, rows, cols, magnitude, featureAxis: dora.featureAxis });
+  const magnitude = decodeToF32(step.magnitude.dtype as FloatCodecDtype, await read(step.magnitude));
+  return doraScaleRef({ w, rows, cols, magnitude, featureAxis: step.featureAxis });
 }

@@ -3,6 +3,7 @@ import { parseAdapterConfig } from '../peft/adapter-config.js';
 import { SeededRandom } from '../testing/random.js';
 import { defaultLoraConfig } from '../testing/fixtures.js';
 import { buildGpt2Model, type ParamTable, type ParamValues } from './build-model.js';
+import type { LoraTerm } from './gpt2-model.js';
 import { forwardConfigOf } from './forward-config.js';
 import { cpuLogitsRunner } from './logits-runner.js';
 import { emptyKvCache, forwardGpt2, pooledPosition } from './run-forward.js';
@@ -212,6 +213,57 @@ describe('applyAdapterUnmerged', () => {
     expect(plain.notes.join(' ')).toMatch(/lora_magnitude_vector: a DoRA magnitude vector, ignored/);
     const plainModel = buildGpt2Model({ config: forwardConfigOf({ ...config, tie_word_embeddings: false }, 'c'), params: plain.params, lora: plain.lora, label: 'p' });
     expect(compareLogits(ids, a, forwardGpt2(plainModel, ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBeGreaterThan(0);
+  });
+
+  it('several adapters with DoRA among them: each DoRA step rescales the module\'s output so far, as PEFT runs them all active', () => {
+    // c_attn of block 0 [E, 3E] trained by three adapters in order: LoRA, DoRA, DoRA.
+    const base = randomParams(30);
+    const name = 'transformer.h.0.attn.c_attn.weight';
+    const r = 2;
+    const mag = (key: string) => ({ key, shape: [3 * E], values: Float32Array.from(rng.normalArray(3 * E, 0.5), (v) => 1 + Math.abs(v)) });
+    const adapters = [false, true, true].map((dora) => ({
+      dora,
+      tensors: [
+        factor('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', [r, E]),
+        factor('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight', [3 * E, r]),
+        ...(dora ? [mag('base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector')] : []),
+      ],
+    }));
+    let params: ParamTable = base;
+    const lora = new Map<string, LoraTerm[]>();
+    for (const [i, ad] of adapters.entries()) {
+      const cfg = adapterConfig({ r, lora_alpha: 2, use_dora: ad.dora, target_modules: ['c_attn'] });
+      const parts = applyAdapterUnmerged({ base: params, baseTied: true, baseArchitecture: 'GPT2LMHeadModel', config: cfg, tensors: ad.tensors, label: `a${i}`, weight: i === 2 ? -0.5 : 1 });
+      params = parts.params;
+      for (const [module, terms] of parts.lora) lora.set(module, [...(lora.get(module) ?? []), ...terms]);
+    }
+    const unmerged = buildGpt2Model({ config: forwardConfigOf(config, 'c'), params, lora, label: 'u' });
+    // By hand, from the base: V = W + Δ1, then V = f ⊙ (V + Δᵢ) with f = m / ‖W + Δᵢ‖ per output column.
+    const w = base.get(name)!.values;
+    const deltaOf = (i: number) => {
+      const [a, b] = [adapters[i]!.tensors[0]!.values, adapters[i]!.tensors[1]!.values];
+      return mergedByHand(new Float32Array(w.length), a, b, r, 3 * E, E, i === 2 ? -0.5 : 1, true);
+    };
+    let v = Float64Array.from(w, (x, k) => x + deltaOf(0)[k]!);
+    for (const i of [1, 2]) {
+      const d = deltaOf(i);
+      const m = adapters[i]!.tensors[2]!.values;
+      const f = Array.from({ length: 3 * E }, (_, o) => {
+        let ss = 0;
+        for (let k = 0; k < E; k++) ss += (w[k * 3 * E + o]! + d[k * 3 * E + o]!) ** 2;
+        return m[o]! / Math.sqrt(ss);
+      });
+      v = v.map((x, k) => f[k % (3 * E)]! * (x + d[k]!));
+    }
+    const merged = new Map(base);
+    merged.set(name, { shape: [E, 3 * E], values: Float32Array.from(v) });
+    const ids = [0, 4, 19, 7];
+    const a = forwardGpt2(unmerged, ids);
+    expect(compareLogits(ids, a, forwardGpt2(model(merged), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBe(0);
+    // The DoRA steps matter: the plain sum of the three deltas is another model.
+    const sumOfDeltas = new Map(base);
+    sumOfDeltas.set(name, { shape: [E, 3 * E], values: Float32Array.from(w, (x, k) => x + deltaOf(0)[k]! + deltaOf(1)[k]! + deltaOf(2)[k]!) });
+    expect(compareLogits(ids, a, forwardGpt2(model(sumOfDeltas), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBeGreaterThan(0);
   });
 
   it('DoRA without its magnitude vector is refused, naming the tensor', () => {

@@ -40,26 +40,32 @@ export function checkForwardInput(model: Gpt2Model, ids: readonly number[], past
 }
 
 /**
- * `x → x W + b + Σ scale·(x Aᵀ) Bᵀ` for `rows` rows. A DoRA term adds, as PEFT's forward does,
- * `(f - 1)·(x W) + f·scale·(x Aᵀ) Bᵀ` with f = `m / ‖W + s·B·A‖` per output feature.
+ * `x → x W + b + Σ scale·(x Aᵀ) Bᵀ` for `rows` rows, the terms in adapter order. A DoRA term adds, as
+ * PEFT's forward does, `(f - 1)·r + f·scale·(x Aᵀ) Bᵀ` with f = `m / ‖W + s·B·A‖` per output feature,
+ * where r is the module's output so far without its bias: `x W` for the first term, the earlier
+ * adapters' outputs included after them.
  */
 export function applyLinear(unit: LinearUnit, x: Float32Array, rows: number): Float32Array {
   const shape = { rows, inDim: unit.inDim, outDim: unit.outDim, order: unit.order };
   const y = matmulRef(x, unit.weight, shape, unit.bias);
-  let base: Float32Array | undefined;
+  // PEFT subtracts the base bias from the result so far: DoRA's scaling applies to the rest.
+  const sofar = unit.lora.some((t) => t.magnitude) ? matmulRef(x, unit.weight, shape) : undefined;
   for (const t of unit.lora) {
     const down = matmulRef(x, t.a, { rows, inDim: unit.inDim, outDim: t.rank, order: 'out-in' });
     const up = matmulRef(down, t.b, { rows, inDim: t.rank, outDim: unit.outDim, order: 'out-in' });
     if (!t.magnitude) {
-      for (let i = 0; i < y.length; i++) y[i] = y[i]! + up[i]! * t.scale;
+      for (let i = 0; i < y.length; i++) {
+        y[i] = y[i]! + up[i]! * t.scale;
+        if (sofar) sofar[i] = sofar[i]! + up[i]! * t.scale;
+      }
       continue;
     }
-    // PEFT subtracts the bias from the base result: the scaling applies to x W alone.
-    base ??= matmulRef(x, unit.weight, shape);
     const f = doraMagnitudeScale(unit, t, t.magnitude);
     for (let i = 0; i < y.length; i++) {
       const fo = f[i % unit.outDim]!;
-      y[i] = y[i]! + (fo - 1) * base[i]! + fo * up[i]! * t.scale;
+      const add = (fo - 1) * sofar![i]! + fo * up[i]! * t.scale;
+      y[i] = y[i]! + add;
+      sofar![i] = sofar![i]! + add;
     }
   }
   return y;

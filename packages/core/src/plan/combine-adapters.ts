@@ -1,7 +1,8 @@
 /**
  * Planning stage: several adapters active together, as one effect on the base. On a weight that
  * several adapters train with LoRA, their deltas add up in adapter order (each already carries its
- * weight), which is exactly what PEFT's model computes with all of them active. A full tensor
+ * weight), which is exactly what PEFT's model computes with all of them active; a DoRA adapter among
+ * them keeps its step in that order, since it rescales what the adapters before it left. A full tensor
  * (modules_to_save, saved embedding, trained bias, added head) or trainable-token rows are values,
  * not deltas: two adapters may give the same one only byte-identically (checked on the bytes before
  * anything is written); different values, or one adapter's LoRA on a tensor another replaces, have
@@ -83,7 +84,8 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
         }
         // A base_layer weight one adapter saved must be the weight the other's delta starts from.
         sameBytes(canonical, prior.base, first, source.base, e.label);
-        effective.set(canonical, { kind: 'merge', base: prior.base, deltas: [...prior.deltas, ...source.deltas] });
+        const dora = [...(prior.dora ?? []), ...(source.dora ?? [])];
+        effective.set(canonical, { kind: 'merge', base: prior.base, deltas: [...prior.deltas, ...source.deltas], ...(dora.length > 0 ? { dora } : {}) });
         continue;
       }
       if (prior.kind === 'bias' && source.kind === 'bias') {
@@ -112,6 +114,7 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
       throw conflict(canonical, first, e.label, `${first} ${describe(prior)} and ${e.label} ${describe(source)}`, `PEFT keeps one active adapter per module saved whole or with trainable tokens, so the two together have no single meaning; lorafuse does not guess. ${ONE_AT_A_TIME}`);
     }
   }
+  refuseLoraBiasBeforeDora(effective, changedBy, effects.map((e) => e.label));
   for (const [canonical, source] of effective) {
     if (source.kind !== 'merge' || new Set(source.deltas.map((d) => d.adapter)).size < 2) continue;
     const ranks = source.deltas.map((d) => `${d.adapter}: r=${d.rank}, weight ${d.weight}`);
@@ -123,4 +126,27 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
     });
   }
   return { effective, changedBy, newHead, loraModules, duplicateCopies: [...duplicates.values()], findings };
+}
+
+/**
+ * PEFT's DoRA layer rescales the module's output so far, an earlier adapter's `lora_B` bias included,
+ * so that bias would no longer be a plain sum on the module's bias; lorafuse refuses the order rather
+ * than approximate it (PEFT itself refuses lora_bias and DoRA in one adapter).
+ */
+function refuseLoraBiasBeforeDora(effective: ReadonlyMap<string, TensorSource>, changedBy: ReadonlyMap<string, readonly string[]>, order: readonly string[]): void {
+  for (const [canonical, source] of effective) {
+    if (source.kind !== 'merge' || !source.dora || !canonical.endsWith('.weight')) continue;
+    const biasName = `${canonical.slice(0, -'.weight'.length)}.bias`;
+    if (effective.get(biasName)?.kind !== 'bias') continue;
+    const biasBy = changedBy.get(biasName) ?? [];
+    for (const step of source.dora) {
+      const earlier = biasBy.find((label) => order.indexOf(label) < order.indexOf(step.adapter));
+      if (earlier) {
+        throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `adapter ${step.adapter} applies DoRA to "${canonical}" after ${earlier} trained a lora_B bias on it: DoRA would rescale that bias, which lorafuse does not merge`, {
+          subject: biasName,
+          hint: `Put ${step.adapter} before ${earlier} on the command line, or ${ONE_AT_A_TIME.charAt(0).toLowerCase()}${ONE_AT_A_TIME.slice(1)}`,
+        });
+      }
+    }
+  }
 }

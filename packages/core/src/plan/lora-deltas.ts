@@ -49,7 +49,7 @@ function planDora(input: SingleAdapterInput, pair: LoraPair, outFeatures: number
       hint: 'Was the adapter trained on another model? Re-save it with PEFT.',
     });
   }
-  return { magnitude: tensorRefOf(adapter.file, m), featureAxis: layout.featureAxis };
+  return { adapter: adapter.label, magnitude: tensorRefOf(adapter.file, m), featureAxis: layout.featureAxis };
 }
 
 /** Plans one `merge` per LoRA module; throws for factors that do not fit their module or weight. */
@@ -139,7 +139,7 @@ export function planLoraMerges(input: SingleAdapterInput, tensors: AdapterTensor
       kind: 'merge',
       base: start,
       deltas: [{ modulePath, a: tensorRefOf(adapter.file, a), b: tensorRefOf(adapter.file, b), rank, alpha: hp.alpha, scale: hp.scale * weight, adapter: adapter.label, weight, orientation: layout.orientation, rows: start.shape[0]!, cols: start.shape[1]! }],
-      ...(dora ? { dora } : {}),
+      ...(dora ? { dora: [dora] } : {}),
     });
   }
   if (!adapter.config.fanInFanOut && [...sources.values()].some((s) => s.deltas.some((d) => moduleKind(d.modulePath) === 'conv1d' && d.orientation === 'transposed'))) {

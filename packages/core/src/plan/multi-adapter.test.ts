@@ -118,9 +118,37 @@ describe('several adapters in one merge', () => {
     expect(e.code).toBe('ADAPTER_TARGET_MISSING');
     expect(e.message).toMatch(/^a2: /);
     const dora = refusal(await inputs({}, [{ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) }, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { use_dora: true } }]));
-    expect(dora).toMatchObject({ code: 'ADAPTER_FEATURE_UNSUPPORTED', subject: 'use_dora' });
-    expect(dora.message).toMatch(/^a2: a DoRA adapter .* among several adapters is not supported yet/);
+    expect(dora).toMatchObject({ code: 'DORA_MAGNITUDE_MISSING' });
+    expect(dora.message).toMatch(/^a2: /);
     const nan = refusal(await inputs({}, [{ modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), weight: Number.NaN }]));
     expect(nan.code).toBe('ADAPTER_WEIGHT_INVALID');
+  });
+
+  it('DoRA among several adapters: each DoRA step is kept with its adapter, in order, on the modules it trains', async () => {
+    const p = planMerge(await inputs({}, [
+      { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { r: 2, lora_alpha: 4 } },
+      { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn'], 2), config: { r: 2, lora_alpha: 2 }, dora: true, weight: 0.5 },
+      { modules: gpt2LoraModules(16, [1], ['attn.c_attn', 'mlp.c_fc'], 2), config: { r: 2, lora_alpha: 2 }, dora: true },
+    ]));
+    const byName = new Map(p.tensors.map((t) => [t.name, t.source]));
+    const attn0 = byName.get('transformer.h.0.attn.c_attn.weight')!;
+    const attn1 = byName.get('transformer.h.1.attn.c_attn.weight')!;
+    const fc1 = byName.get('transformer.h.1.mlp.c_fc.weight')!;
+    if (attn0.kind !== 'merge' || attn1.kind !== 'merge' || fc1.kind !== 'merge') throw new Error('should merge');
+    expect(attn0.deltas.map((d) => [d.adapter, d.scale])).toEqual([['a1', 2], ['a2', 0.5]]);
+    expect(attn0.dora?.map((s) => [s.adapter, s.featureAxis, s.magnitude.file])).toEqual([['a2', 'column', 'a2/adapter_model.safetensors']]);
+    expect(attn1.dora?.map((s) => s.adapter)).toEqual(['a2', 'a3']);
+    expect(fc1.dora?.map((s) => s.adapter)).toEqual(['a3']);
+  });
+
+  it('refuses a DoRA adapter after one that trained a lora_B bias on the same module (DoRA would rescale that bias)', async () => {
+    const bias = { name: 'transformer.h.0.attn.c_attn.lora_B.bias', shape: [48], values: new Float32Array(48).fill(0.5) };
+    const lora = { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), config: { lora_bias: true }, extraTensors: [bias] };
+    const dora = { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2), dora: true };
+    const e = refusal(await inputs({}, [lora, dora]));
+    expect(e).toMatchObject({ code: 'ADAPTER_FEATURE_UNSUPPORTED', subject: 'transformer.h.0.attn.c_attn.bias' });
+    expect(e.message).toMatch(/adapter a2 applies DoRA to "transformer\.h\.0\.attn\.c_attn\.weight" after a1 trained a lora_B bias/);
+    // The other order is a plain sum on the bias: the DoRA adapter's scaling came before it.
+    expect(tryPlanMerge(await inputs({}, [dora, lora]))).not.toBeInstanceOf(InputError);
   });
 });

@@ -78,10 +78,10 @@ describe('planMerge', () => {
     const byName = new Map(p.tensors.map((t) => [t.name, t.source]));
     const attn = byName.get('transformer.h.0.attn.c_attn.weight')!;
     if (attn.kind !== 'merge') throw new Error('not a merge');
-    expect(attn.dora).toMatchObject({ featureAxis: 'column', magnitude: { name: 'base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', shape: [48] } });
+    expect(attn.dora).toMatchObject([{ adapter: 'adapter', featureAxis: 'column', magnitude: { name: 'base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', shape: [48] } }]);
     const head = byName.get('lm_head.weight')!;
     if (head.kind !== 'merge') throw new Error('not a merge');
-    expect(head.dora).toMatchObject({ featureAxis: 'row', magnitude: { shape: [50] } });
+    expect(head.dora).toMatchObject([{ featureAxis: 'row', magnitude: { shape: [50] } }]);
     // Plain LoRA plans no DoRA step.
     const plain = await plan({}, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) });
     const source = plain.tensors.find((t) => t.name === 'transformer.h.0.attn.c_attn.weight')!.source;
@@ -113,7 +113,7 @@ describe('planMerge', () => {
     if (p.tie.state !== 'pending') throw new Error();
     expect(p.tie.touched).toBe('lm_head: DoRA');
     expect(p.tie.wte.source.kind).toBe('copy');
-    expect(p.tie.lmHead.source).toMatchObject({ kind: 'merge', dora: { featureAxis: 'row' } });
+    expect(p.tie.lmHead.source).toMatchObject({ kind: 'merge', dora: [{ featureAxis: 'row' }] });
   });
 
   it('refuses features that are not merged yet, by name, instead of skipping them', async () => {

@@ -21,15 +21,6 @@ import type { Finding, MergedAdapter, MergePlan, PlanMergeInput, TensorSource } 
 export function planMerge(input: PlanMergeInput): MergePlan {
   const options = input.options ?? {};
   if (input.adapters.length === 0) throw new InputError('ADAPTER_MISSING', 'no adapter to merge', { hint: 'Give at least one adapter directory.' });
-  const dora = input.adapters.find((a) => a.config.useDora);
-  if (dora && input.adapters.length > 1) {
-    // PEFT merges DoRA adapters one after the other, each rescaling what the earlier ones left; that
-    // order is not a sum of deltas, and is not implemented yet.
-    throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `${dora.label}: a DoRA adapter (use_dora: true) among several adapters is not supported yet`, {
-      subject: 'use_dora',
-      hint: 'Merge the DoRA adapter on its own, then merge the others into that output.',
-    });
-  }
   const base = indexBaseTensors(input.base);
   const effects = input.adapters.map((adapter) => planAdapterEffect({ base: input.base, adapter }, base, options));
   const combined = combineAdapterEffects(effects);

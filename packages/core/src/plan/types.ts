@@ -38,10 +38,15 @@ export interface LoraDeltaSpec {
 }
 
 /**
- * DoRA's last step of a merge: `W' = (m / ‖W + ΔW‖) ⊙ (W + ΔW)`, one L2 norm per output feature of
- * the merged f32 matrix, taken from the unmerged base plus this merge's deltas.
+ * One adapter's DoRA step in a merge: `V' = (m / ‖W + ΔW‖) ⊙ (V + ΔW)`, where W is the unmerged
+ * base, ΔW this adapter's deltas and V what the adapters before it left (W itself for the first or
+ * only one); one L2 norm per output feature. This is PEFT's run-time DoRA: the norm comes from the
+ * base and the adapter's own product, and the scaling applies to everything the module computed so
+ * far (its earlier adapters' outputs included).
  */
 export interface DoraSpec {
+  /** The adapter (its label) the step belongs to. */
+  readonly adapter: string;
   /** The magnitude vector m, one value per output feature. */
   readonly magnitude: TensorRef;
   /**
@@ -62,10 +67,11 @@ export type TensorSource =
   | { readonly kind: 'replace'; readonly from: TensorRef; readonly reason: ReplaceReason; readonly replaces: TensorRef | null }
   /**
    * A weight plus LoRA deltas, computed in f32 and rounded once to the output dtype. The deltas are
-   * the contributions of every adapter to this weight, in adapter order; with `dora`, the sum is then
-   * scaled per output feature (DoRA).
+   * the contributions of every adapter to this weight, in adapter order. Without `dora` they add up;
+   * with it, the adapters apply in order, each LoRA one adding its deltas and each DoRA one taking its
+   * {@link DoraSpec} step (for one adapter: `(m / ‖W + ΔW‖) ⊙ (W + ΔW)`).
    */
-  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[]; readonly dora?: DoraSpec }
+  | { readonly kind: 'merge'; readonly base: TensorRef; readonly deltas: readonly LoraDeltaSpec[]; readonly dora?: readonly DoraSpec[] }
   /**
    * Trainable tokens: the adapter's rows replace rows of the base, row k at `indices[k]` (PEFT's
    * `index_copy`); the rows are full values, not deltas.

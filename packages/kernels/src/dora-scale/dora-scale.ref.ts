@@ -29,14 +29,13 @@ export function doraFeatureCount(rows: number, cols: number, featureAxis: DoraFe
 }
 
 /**
- * Scales V in place by `m[j] / ‖V_j‖₂` per output feature j. The sum of squares runs in f64 in
- * ascending element order, the norm and the factor `m / norm` stay f64, and each product is rounded
- * to f32 once. A zero norm gives ±Inf or NaN, as PEFT's division does. Returns the count of NaN/Inf
- * values written.
+ * The DoRA factors `m[j] / ‖V_j‖₂`, one per output feature j of V: the sum of squares runs in f64 in
+ * ascending element order and the factors stay f64. A zero norm gives ±Inf or NaN, as PEFT's
+ * division does.
  *
  * @throws RangeError for bad sizes or a magnitude vector of the wrong length.
  */
-export function doraScaleRef(p: DoraScaleRefParams): number {
+export function doraFactorsRef(p: DoraScaleRefParams): Float64Array {
   const { w, rows, cols, magnitude, featureAxis } = p;
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) throw new RangeError(`dora-scale: bad shape [${rows}, ${cols}].`);
   if (w.length < rows * cols) throw new RangeError(`dora-scale: need ${rows * cols} values of W, got ${w.length}.`);
@@ -57,6 +56,14 @@ export function doraScaleRef(p: DoraScaleRefParams): number {
     }
     for (let c = 0; c < cols; c++) factor[c] = (magnitude[c] as number) / Math.sqrt(sums[c]!);
   }
+  return factor;
+}
+
+/**
+ * `w[i] = f32(factor[feature of i] · w[i])` in place, one rounding per value; returns the count of
+ * NaN/Inf values written.
+ */
+export function scaleFeaturesRef(w: Float32Array, rows: number, cols: number, factor: Float64Array, featureAxis: DoraFeatureAxis): number {
   let nonFinite = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0, i = r * cols; c < cols; c++, i++) {
@@ -66,4 +73,15 @@ export function doraScaleRef(p: DoraScaleRefParams): number {
     }
   }
   return nonFinite;
+}
+
+/**
+ * Scales V in place by `m[j] / ‖V_j‖₂` per output feature j ({@link doraFactorsRef}, then
+ * {@link scaleFeaturesRef}): each product is rounded to f32 once. Returns the count of NaN/Inf
+ * values written.
+ *
+ * @throws RangeError for bad sizes or a magnitude vector of the wrong length.
+ */
+export function doraScaleRef(p: DoraScaleRefParams): number {
+  return scaleFeaturesRef(p.w, p.rows, p.cols, doraFactorsRef(p), p.featureAxis);
 }

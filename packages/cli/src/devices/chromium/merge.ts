@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { addDeltaThenDora, type FloatCodecDtype } from '@lorafuse/core';
+import { addDeltaThenDora, doraInSequence, mergeOnCpu, type FloatCodecDtype } from '@lorafuse/core';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
 import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';
@@ -53,6 +53,8 @@ export async function createWebGpuExecutor(files: OpenFiles, options: WebGpuExec
   const session = await startPageSession(MERGE_PAGE_BUNDLE, CPU_HINT, options);
   const { runner, description, offer } = session;
   const mergeOne = async (t: MergeTensor): Promise<MergedBytes> => {
+    // DoRA adapters among several: the per-adapter steps run on the CPU (core), as on every device.
+    if (doraInSequence(t.source)) return mergeOnCpu(t.source, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength));
     const { base, deltas } = t.source;
     const { rows, cols } = deltas[0]!;
     const factors = deltas.map((d) => ({ d, a: offer(d.a), b: offer(d.b) }));

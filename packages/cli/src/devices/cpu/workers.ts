@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { applyDoraStep, decodeToF32, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
+import { applyDoraStep, decodeToF32, doraInSequence, encodeFromF32, mergeOnCpu, type FloatCodecDtype, type ReadTensorBytes, type TensorRef, type TensorSource } from '@lorafuse/core';
 import type { MergedBytes } from '../device.js';
 
 /** A row range of one merge, sent to a worker. `w`, `a`, `b` are shared f32 buffers. */
@@ -140,7 +140,7 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
     },
     async merge(source, outDtype, read, readInto) {
       const { rows, cols } = source.deltas[0] ?? { rows: 0, cols: 0 };
-      if (broken || source.deltas.length === 0 || rows * cols < MIN_PARALLEL_ELEMENTS) return mergeOnCpu(source, outDtype, read);
+      if (broken || source.deltas.length === 0 || rows * cols < MIN_PARALLEL_ELEMENTS || doraInSequence(source)) return mergeOnCpu(source, outDtype, read);
       const deltas: Array<RowJob['deltas'][number]> = [];
       for (const d of source.deltas) {
         deltas.push({

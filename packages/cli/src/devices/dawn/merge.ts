@@ -4,7 +4,7 @@
  * loopback transfers: A and B are written to the GPU, ΔW is read back and added to W in Node exactly
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
-import { addDeltaThenDora, decodeToF32, EnvironmentError, type FloatCodecDtype } from '@lorafuse/core';
+import { addDeltaThenDora, decodeToF32, doraInSequence, EnvironmentError, mergeOnCpu, type FloatCodecDtype } from '@lorafuse/core';
 import type { AdapterIdentity } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
 import type { OpenFiles } from '../../fs/inputs.js';
@@ -37,6 +37,8 @@ export async function createDawnExecutor(files: OpenFiles, options: DawnExecutor
 
   const mergeOne = async (t: MergeTensor): Promise<MergedBytes> => {
     if (dawn.lostReason !== undefined) throw new EnvironmentError('DEVICE_LOST', `the Dawn WebGPU device was lost: ${dawn.lostReason}`, { hint: CPU_HINT });
+    // DoRA adapters among several: the per-adapter steps run on the CPU (core), as on every device.
+    if (doraInSequence(t.source)) return mergeOnCpu(t.source, t.dtype as FloatCodecDtype, read);
     const { base, deltas } = t.source;
     const [wBytes, ...factorBytes] = await Promise.all([read(base), ...deltas.flatMap((d) => [read(d.a), read(d.b)])]);
     const terms = deltas.map((d, i) => ({ a: decodeToF32(d.a.dtype as FloatCodecDtype, factorBytes[2 * i]!), b: decodeToF32(d.b.dtype as FloatCodecDtype, factorBytes[2 * i + 1]!), rank: d.rank, orientation: d.orientation, scale: d.scale, label: d.modulePath }));
