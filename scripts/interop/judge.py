@@ -284,6 +284,9 @@ class Reference:
         stripped = {k.removeprefix("base_model.model."): t for k, t in adapter.items()}
         # DoRA (use_dora): canonical weight name -> (magnitude [features], dim the norm runs over in base layout).
         self.dora: dict[str, tuple[torch.Tensor, int]] = {}
+        # Several adapters with DoRA among them (set by reference_of): canonical weight name -> the adapters'
+        # (weighted delta, DoRA (magnitude, dim) or None), in adapter order.
+        self.sequence: dict[str, list[tuple[torch.Tensor, tuple[torch.Tensor, int] | None]]] = {}
         use_dora = bool(adapter_cfg.get("use_dora", False))
         for key in stripped:
             if key.endswith("lora_magnitude_vector") and not use_dora:
@@ -415,6 +418,18 @@ class Reference:
             if rows.shape[1] != b.shape[1] or max(indices) >= b.shape[0]:
                 raise ValueError(f"trainable-token rows {list(rows.shape)} at {indices} do not fit {name} {list(b.shape)}")
             return b.index_copy(0, torch.tensor(indices), rows.double())
+        if name in self.sequence:
+            # In adapter order: a LoRA adapter adds its delta; a DoRA one scales everything so far plus its
+            # delta by m / ||W + its delta||, the norm from the unmerged weight W (PEFT's forward and 0.21's merge).
+            merged = b
+            for delta, dora in self.sequence[name]:
+                if dora is None:
+                    merged = merged + delta
+                else:
+                    mag, dim = dora
+                    factor = (mag / torch.linalg.norm(b + delta, dim=dim)).unsqueeze(dim)
+                    merged = factor * (merged + delta)
+            return merged
         merged = b + self.deltas[name] if name in self.deltas else b
         if name in self.dora:
             # DoRA: W' = m / ||W + dW|| * (W + dW), the norm from the unmerged weight plus this delta.
@@ -551,7 +566,8 @@ def resized_vocab(ref: Reference) -> int | None:
 def reference_of(case_dir: Path, case: dict, base: dict[str, torch.Tensor], v: Verdict, base_tied: bool):
     """The float64 reference of a case and its adapter tensors. A multi-adapter case (case.json
     `multi_adapter`: adapter dirs and weights) combines one Reference per adapter as PEFT's model with all of
-    them active computes: every LoRA delta times its adapter's weight, summed; full tensors and token rows as
+    them active computes: every LoRA delta times its adapter's weight, summed (where a DoRA adapter trains a
+    weight, the adapters apply in order, see Reference.expected); full tensors and token rows as
     saved (two adapters giving one differently is a judge error: the case has no single meaning). The adapter
     tensors returned are then the first adapter's (peft_reference is not used for such cases)."""
     multi = case.get("multi_adapter")
@@ -564,9 +580,13 @@ def reference_of(case_dir: Path, case: dict, base: dict[str, torch.Tensor], v: V
         refs.append((Reference(base, cfg, tensors, v, base_tied=base_tied), float(weight), tensors))
     combined = copy.copy(refs[0][0])
     combined.deltas, combined.replacements, combined.token_rows, combined.scales = {}, {}, {}, {}
+    combined.dora, combined.sequence = {}, {}
+    doras = set(n for ref, _, _ in refs for n in ref.dora)
     for ref, weight, _ in refs:
         for name, delta in ref.deltas.items():
             combined.deltas[name] = combined.deltas.get(name, 0) + weight * delta
+            if name in doras:
+                combined.sequence.setdefault(name, []).append((weight * delta, ref.dora.get(name)))
         for name, t in ref.replacements.items():
             if name in combined.replacements and not same_bytes(combined.replacements[name], t):
                 v.fail(f"judge: two adapters of the case replace {name} with different values")

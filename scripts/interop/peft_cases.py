@@ -273,6 +273,15 @@ CASES: dict[str, dict] = {
                              dict(target_modules=["lm_head"], r=4, lora_alpha=8)],
                    weights=[1, -0.75, 0.5], perturb={1: ["ln_f"]}),
     ),
+    "multi-dora": dict(
+        desc="(multi c) three adapters, weights [1, 0.5, -0.75], DoRA among them (magnitudes perturbed): LoRA on c_attn; "
+             "DoRA on c_attn and c_fc; DoRA on c_attn and the untied-by-effect lm_head. In order, each DoRA adapter "
+             "scales what the earlier ones left plus its delta by m / ||W + its delta||, as PEFT 0.21's forward and merge do",
+        multi=dict(adapters=[dict(target_modules=["c_attn"], r=4, lora_alpha=8),
+                             dict(target_modules=["c_attn", "c_fc"], r=2, lora_alpha=4, use_dora=True),
+                             dict(target_modules=["c_attn", "lm_head"], r=4, lora_alpha=4, use_dora=True)],
+                   weights=[1, 0.5, -0.75]),
+    ),
     # ---- adapters people actually have: lora_bias, trained biases, MiCA, target_parameters, a classifier
     # base. `perturb` (tiny cases) adds seeded noise, standing in for training, to the named trainable tensors.
     "bias-all-lora-bias": dict(
@@ -593,23 +602,30 @@ def effective_weights(peft_model) -> dict:
     return out
 
 
-def dora_effective_weight(module):
-    """The weight a DoRA layer's unmerged forward uses, in base layout, from PEFT's own pieces: the delta
-    (get_delta_weight), the weight norm of base + delta (its DoRA layer's get_weight_norm, one per output
-    feature) and the magnitude vector; for an Embedding the delta is transposed for the norm and the factor
-    scales the columns, as DoraEmbeddingVariant does."""
-    import torch
+def dora_factor_and_delta(module, adapter: str = "default", weight: float = 1.0):
+    """One DoRA adapter's pieces on a layer, in base layout, from PEFT's own functions: its delta
+    (weight · get_delta_weight, the weight folded into the scaling as the weighted active model has it) and
+    the factor m / ||W + delta|| per output feature (its DoRA layer's get_weight_norm of the *base* weight plus
+    this delta); for an Embedding the delta is transposed for the norm and the factor scales the columns, as
+    DoraEmbeddingVariant does."""
     from peft.tuners.lora.layer import Embedding as LoraEmbedding
     from peft.utils.other import transpose
     w = module.get_base_layer().weight.detach()
-    delta = module.get_delta_weight("default")
-    dora = module.lora_magnitude_vector["default"]
+    delta = weight * module.get_delta_weight(adapter)
+    dora = module.lora_magnitude_vector[adapter]
     if isinstance(module, LoraEmbedding):
         norm = dora.get_weight_norm(w, delta.T, scaling=1).detach()
         factor = (dora.weight / norm).view(1, -1)
     else:
         norm = dora.get_weight_norm(w, transpose(delta, module.fan_in_fan_out), scaling=1).detach()
         factor = transpose((dora.weight / norm).view(-1, 1), module.fan_in_fan_out)
+    return factor.detach(), delta.detach()
+
+
+def dora_effective_weight(module):
+    """The weight a DoRA layer's unmerged forward uses, in base layout (see dora_factor_and_delta)."""
+    w = module.get_base_layer().weight.detach()
+    factor, delta = dora_factor_and_delta(module)
     return (factor * (w + delta)).detach().clone()
 
 
@@ -860,6 +876,8 @@ def write_multi_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
         torch.manual_seed(seeds[dir_name])
         model = GPT2LMHeadModel.from_pretrained(base_dir, dtype=torch.float32).eval()
         peft_model = get_peft_model(model, LoraConfig(**kwargs, init_lora_weights=False))
+        if kwargs.get("use_dora"):
+            perturb_dora_magnitudes(f"{name}/{dir_name}", peft_model)
         for mod in multi.get("perturb", {}).get(i, []):
             wrapper = peft_model.base_model.model.get_submodule(f"transformer.{mod}" if mod != "lm_head" else mod)
             copy_w = wrapper.modules_to_save["default"].weight
@@ -893,9 +911,14 @@ def write_multi_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
             for n, t in base.named_parameters(recurse=False):
                 eff[prefix + n] = t.detach().clone()
             with torch.no_grad():
+                # In adapter order, as the forward runs them: a LoRA adapter adds its delta, a DoRA one scales
+                # everything so far plus its delta by m / ||W + its delta|| (W the base weight).
                 w = base.weight.detach().clone()
                 for a in adapter_names:
-                    if a in module.lora_A or a in module.lora_embedding_A:
+                    if a in module.lora_magnitude_vector:
+                        factor, delta = dora_factor_and_delta(module, a, weight_of[a])
+                        w = factor * (w + delta)
+                    elif a in module.lora_A or a in module.lora_embedding_A:
                         w = w + weight_of[a] * module.get_delta_weight(a)
                 eff[prefix + "weight"] = w
             return
