@@ -7,7 +7,7 @@
  */
 import {
   addDeltaThenDora,
-  applyTokenRows,
+  computeTokenRows,
   canonicalName,
   compareDotNatural,
   compareTiePair,
@@ -96,7 +96,7 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep): Promise
       let out: { bytes: Uint8Array; nonFinite: number } | undefined;
       if (s.kind === 'merge') out = await computeMerge(t as MergeTensor);
       else if (s.kind === 'bias') out = await computeLoraBias(s, read);
-      else if (s.kind === 'rows') return applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1);
+      else if (s.kind === 'rows') return computeTokenRows(s, read);
       if (!out) return undefined;
       const refusal = nonFiniteRefusal(t, out, 'merge it with the CLI and --allow-nonfinite');
       if (refusal) throw refusal;

@@ -1,4 +1,4 @@
-import { applyTokenRows, computeLoraBias, nonFiniteRefusal, type FloatCodecDtype, type PlannedTensor, type TensorRef } from '@lorafuse/core';
+import { computeLoraBias, computeTokenRows, nonFiniteRefusal, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -59,7 +59,7 @@ export function tensorProducer(files: OpenFiles, executor: Promise<MergeExecutor
     const s = t.source;
     if (s.kind === 'merge') return checkFinite(t, await (await executor).merge(t as MergeTensor));
     if (s.kind === 'bias') return checkFinite(t, await computeLoraBias(s, read));
-    if (s.kind === 'rows') return { bytes: applyTokenRows(await read(s.base), s.base.dtype as FloatCodecDtype, await read(s.rows), s.rows.dtype as FloatCodecDtype, s.indices, s.base.shape[1] ?? 1), nonFinite: 0 };
+    if (s.kind === 'rows') return { bytes: await computeTokenRows(s, read), nonFinite: 0 };
     return undefined;
   };
   return {

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyTokenRows, computeLoraBias, effectiveParameters, planMerge, type FloatCodecDtype, type FollowRule, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
+import { computeLoraBias, computeTokenRows, effectiveParameters, planMerge, type FollowRule, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles, planInputOf, type AdapterDir } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
@@ -69,7 +69,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
       const src = want.source;
       if (src.kind === 'merge') return (await exec.merge(want as MergeTensor)).bytes;
       if (src.kind === 'bias') return (await computeLoraBias(src, read)).bytes;
-      if (src.kind === 'rows') return applyTokenRows(await read(src.base), src.base.dtype as FloatCodecDtype, await read(src.rows), src.rows.dtype as FloatCodecDtype, src.indices, src.base.shape[1] ?? 1);
+      if (src.kind === 'rows') return computeTokenRows(src, read);
       return read(src.from);
     };
     const progress = new Progress(opts.io, 'verifying', 2 * out.headers.reduce((n, h) => n + h.tensors.length, 0), opts.quiet);

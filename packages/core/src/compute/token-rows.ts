@@ -2,6 +2,16 @@
  * Applying trainable-token rows (PEFT's `index_copy`) to an embedding's bytes: pure, dtype-aware.
  */
 import { decodeToF32, encodeFromF32, floatCodecBytes, type FloatCodecDtype } from '../safetensors/dtype.js';
+import type { TensorSource } from '../plan/types.js';
+import type { ReadTensorBytes } from './cpu-merge.js';
+
+/**
+ * A `rows` source's bytes: the base embedding with the adapter's rows copied in, in the base's
+ * dtype. Every executor computes trainable tokens with this.
+ */
+export async function computeTokenRows(source: Extract<TensorSource, { kind: 'rows' }>, read: ReadTensorBytes): Promise<Uint8Array> {
+  return applyTokenRows(await read(source.base), source.base.dtype as FloatCodecDtype, await read(source.rows), source.rows.dtype as FloatCodecDtype, source.indices, source.base.shape[1] ?? 1);
+}
 
 /**
  * Returns a copy of `base` (row-major `[rows, dim]` in `baseDtype`) with row `indices[k]` replaced by

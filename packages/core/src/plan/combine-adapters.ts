@@ -106,7 +106,8 @@ export function combineAdapterEffects(effects: readonly AdapterEffect[]): Combin
       }
       if (prior.kind === 'rows' && source.kind === 'rows') {
         if (prior.indices.join() !== source.indices.join() || !sameType(prior.rows, source.rows)) {
-          throw new InputError('ADAPTER_FEATURE_UNSUPPORTED', `adapters ${first} and ${e.label} both train tokens of "${canonical}" (rows ${JSON.stringify(prior.indices)} and ${JSON.stringify(source.indices)}): trainable tokens from several adapters on one embedding are not supported yet`, { subject: canonical, hint: ONE_AT_A_TIME });
+          // PEFT's TrainableTokensWrapper.set_adapter refuses more than one of them active at once.
+          throw conflict(canonical, first, e.label, `both train tokens of it (rows ${JSON.stringify(prior.indices)} and ${JSON.stringify(source.indices)}): PEFT activates one adapter's trainable tokens per embedding at a time, so the two together have no single meaning`, ONE_AT_A_TIME);
         }
         sameBytes(canonical, prior.rows, first, source.rows, e.label);
         continue;

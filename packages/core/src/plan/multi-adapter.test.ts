@@ -94,8 +94,8 @@ describe('several adapters in one merge', () => {
       { modules: [], config: { trainable_token_indices: [1, 2] }, extraTensors: [rows(1)] },
       { modules: [], config: { trainable_token_indices: [3, 4] }, extraTensors: [rows(2)] },
     ]));
-    expect(e.code).toBe('ADAPTER_FEATURE_UNSUPPORTED');
-    expect(e.message).toMatch(/a1 and a2 both train tokens of "transformer\.wte\.weight"/);
+    expect(e.code).toBe('ADAPTER_CONFLICT');
+    expect(e.message).toMatch(/adapters a1 and a2 both change "transformer\.wte\.weight": both train tokens of it .*PEFT activates one adapter's trainable tokens per embedding at a time/);
   });
 
   it('decides the tie on the combined effect: one adapter\'s trained lm_head unties even if the others leave it alone', async () => {
