@@ -132,6 +132,14 @@ CASES: dict[str, dict] = {
         lora=dict(target_modules=["c_attn", "c_fc"], r=4, lora_alpha=8, use_dora=True),
         dora_perturb=True,
     ),
+    "dora-untied-embeddings": dict(
+        desc="DoRA on wte and lm_head of an untied base (tie_word_embeddings false, lm_head its own matrix) plus c_fc: "
+             "wte's norm per embedding dimension over the vocabulary, lm_head's per vocabulary row; each use "
+             "merged on its own; expected = PEFT's merge",
+        lora=dict(target_modules=["wte", "lm_head", "c_fc"], r=4, lora_alpha=8, use_dora=True),
+        dora_perturb=True,
+        untied_base=True,
+    ),
     "dora-base-bf16": dict(
         desc="DoRA on c_attn and c_proj over a BF16 base (as base-bf16): norms and scaling in f32, one rounding to "
              "bfloat16",
@@ -471,7 +479,8 @@ def write_tiny_case(name: str, spec: dict, case_dir: Path, size: str) -> dict:
 
     base_seed, adapter_seed = seed_of(name, "base"), seed_of(name, "adapter")
     torch.manual_seed(base_seed)
-    model = model_cls(GPT2Config(**dims)).eval()
+    # `untied_base`: a base saved with tie_word_embeddings false, so lm_head is a matrix of its own.
+    model = model_cls(GPT2Config(**dims, **({"tie_word_embeddings": False} if spec.get("untied_base") else {}))).eval()
     # f16/bf16: round once, then build the adapter on the rounded weights upcast to f32 (exact).
     model = model.to(base_dtype).to(torch.float32)
 
