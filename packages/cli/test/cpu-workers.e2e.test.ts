@@ -34,6 +34,11 @@ describe('CPU merge pool (worker threads, built)', () => {
     base: put('w', values(rows * cols, 1), [rows, cols]),
     deltas: [{ modulePath: 'm', a: put('a', values(rank * cols, 2), [rank, cols]), b: put('b', values(rows * rank, 3), [rows, rank]), rank, alpha: 8, scale: 2, adapter: 'adapter', weight: 1, orientation: 'linear', rows, cols }],
   };
+  // The same weight trained by a second adapter (rank 9, a negative weight in its scale).
+  const twoAdapters: typeof source = {
+    ...source,
+    deltas: [...source.deltas, { modulePath: 'm', a: put('a2', values(9 * cols, 5), [9, cols]), b: put('b2', values(rows * 9, 6), [rows, 9]), rank: 9, alpha: 9, scale: -0.5, adapter: 'second', weight: -0.5, orientation: 'linear', rows, cols }],
+  };
   const read = async (ref: TensorRef) => file.get(ref.file)!.slice();
   const readInto = async (ref: TensorRef, target: Uint8Array) => void target.set(file.get(ref.file)!);
   let pool: ReturnType<PoolModule['startCpuMergePool']>;
@@ -54,6 +59,14 @@ describe('CPU merge pool (worker threads, built)', () => {
     expect(got.digest).toBe(createHash('sha256').update(expected.bytes).digest('hex'));
     expect(got.bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
     got.release!();
+  });
+
+  it('several adapters\' deltas on one weight: the workers\' row ranges round W once, bit-identical to mergeOnCpu', async () => {
+    const expected = await mergeOnCpu(twoAdapters, 'F32', read);
+    expect(Buffer.compare(expected.bytes, (await mergeOnCpu(source, 'F32', read)).bytes)).not.toBe(0);
+    const got = await pool.merge(twoAdapters, 'F32', read, readInto);
+    expect(Buffer.compare(got.bytes, expected.bytes)).toBe(0);
+    got.release?.();
   });
 
   it('DoRA: the rows merged by the workers, then the per-feature scaling, bit-identical to mergeOnCpu', async () => {

@@ -1,8 +1,8 @@
-/** The CPU executor's merge is bit-identical to the kernels' f64 reference, row range by row range. */
+/** The CPU executor's merge is bit-identical to the kernels' f64 reference, row range by row range; several deltas round W once. */
 import { describe, expect, it } from 'vitest';
 import { loraMergeRef } from '@lorafuse/kernels/reference';
 import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
-import { countNonFinite, doraInSequence, loraMergeColumnFactor, loraMergeRowsInPlace, mergeOnCpu } from './cpu-merge.js';
+import { countNonFinite, doraInSequence, loraMergeColumnFactor, loraMergeRowsInPlace, loraMergeTermsRowsInPlace, mergeOnCpu } from './cpu-merge.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { SeededRandom } from '../testing/random.js';
 
@@ -59,18 +59,47 @@ describe('loraMergeRowsInPlace', () => {
 });
 
 describe('mergeOnCpu', () => {
-  it('applies several deltas in turn, each rounded to f32, like the reference', async () => {
+  it('adds several deltas in f64 and rounds W once (not once per delta)', async () => {
     const rows = 9;
     const cols = 7;
     const one = inputs(rows, cols, 3, 'transposed', 5);
     const two = inputs(rows, cols, 2, 'transposed', 6);
     const files: Record<string, Float32Array> = { w: one.w, a1: one.a, b1: one.b, a2: two.a, b2: two.b };
     const ref = (file: string): TensorRef => ({ file, name: file, dtype: 'F32', shape: [files[file]!.length], fileOffset: 0, byteLength: files[file]!.byteLength });
-    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, adapter: 'adapter', weight: 1, orientation: 'transposed' as const, rows, cols });
+    const delta = (i: number, rank: number, scale: number) => ({ modulePath: `m${i}`, a: ref(`a${i}`), b: ref(`b${i}`), rank, alpha: 1, scale, adapter: `adapter${i}`, weight: 1, orientation: 'transposed' as const, rows, cols });
     const result = await mergeOnCpu({ kind: 'merge', base: ref('w'), deltas: [delta(1, 3, 0.5), delta(2, 2, 3)] }, 'F32', async (r) => new Uint8Array(files[r.file]!.buffer.slice(0)));
-    const expected = loraMergeRef({ rows, cols, rank: 2, orientation: 'transposed', a: two.a, b: two.b, scale: 3, w: loraMergeRef({ rows, cols, rank: 3, orientation: 'transposed', a: one.a, b: one.b, scale: 0.5, w: one.w }) });
+    // Independently: f32(W + 0.5·Σ_k A1ᵀB1ᵀ + 3·Σ_k A2ᵀB2ᵀ), the sums in f64 (Conv1D layout: ΔW[i, j] = Σ_k A[k, i]·B[j, k]).
+    const dw = (f: { a: Float32Array; b: Float32Array }, rank: number, i: number, j: number) => {
+      let sum = 0;
+      for (let k = 0; k < rank; k++) sum += f.a[k * rows + i]! * f.b[j * rank + k]!;
+      return sum;
+    };
+    const expected = Float32Array.from({ length: rows * cols }, (_, x) => {
+      const [i, j] = [Math.floor(x / cols), x % cols];
+      return one.w[x]! + (0.5 * dw(one, 3, i, j) + 3 * dw(two, 2, i, j));
+    });
     expect([...new Uint32Array(result.bytes.buffer, result.bytes.byteOffset, rows * cols)]).toEqual([...bits(expected)]);
+    // Rounding after each delta (the reference applied twice) is a different result somewhere.
+    const twice = loraMergeRef({ rows, cols, rank: 2, orientation: 'transposed', a: two.a, b: two.b, scale: 3, w: loraMergeRef({ rows, cols, rank: 3, orientation: 'transposed', a: one.a, b: one.b, scale: 0.5, w: one.w }) });
+    expect([...bits(twice)]).not.toEqual([...bits(expected)]);
     expect(result.nonFinite).toBe(0);
+  });
+
+  it('loraMergeTermsRowsInPlace by row ranges equals the whole; one term is loraMergeRowsInPlace', () => {
+    const rows = 23;
+    const cols = 10;
+    const one = inputs(rows, cols, 8, 'linear', 41);
+    const two = inputs(rows, cols, 5, 'linear', 42);
+    const terms = [{ a: one.a, b: one.b, rank: 8, orientation: 'linear' as const, scale: 0.7 }, { a: two.a, b: two.b, rank: 5, orientation: 'linear' as const, scale: -1.5 }];
+    const whole = one.w.slice();
+    loraMergeTermsRowsInPlace(whole, rows, cols, terms);
+    const split = one.w.slice();
+    for (const [s, e] of [[0, 4], [4, 5], [5, rows]] as const) loraMergeTermsRowsInPlace(split, rows, cols, terms, s, e);
+    expect([...bits(split)]).toEqual([...bits(whole)]);
+    const single = one.w.slice();
+    loraMergeTermsRowsInPlace(single, rows, cols, [terms[0]!]);
+    expect([...bits(single)]).toEqual([...bits(loraMergeRef({ rows, cols, rank: 8, orientation: 'linear', a: one.a, b: one.b, scale: 0.7, w: one.w }))]);
+    expect(() => loraMergeTermsRowsInPlace(new Float32Array(3), rows, cols, terms)).toThrow(RangeError);
   });
 
   it('DoRA: scales W + ΔW per output feature to m / ‖W + ΔW‖ (columns of Conv1D/Embedding, rows of Linear), then rounds once', async () => {

@@ -123,6 +123,53 @@ export function loraMergeRowsInPlace(p: LoraMergeInPlaceParams, rowStart = 0, ro
   return nonFinite;
 }
 
+/** One LoRA term of {@link loraMergeTermsRowsInPlace}: the factors of {@link LoraMergeInPlaceParams}. */
+export type LoraMergeTerm = Omit<LoraMergeInPlaceParams, 'w' | 'rows' | 'cols'>;
+
+/**
+ * `W[row, col] = f32(W[row, col] + Σ_terms scale · Σ_k L[row, k] · R[k, col])` for rows
+ * `[rowStart, rowEnd)`, in place: every term's sum in f64 (over k in ascending order, as
+ * {@link loraMergeRowsInPlace}), the terms added in f64 in their order, and W rounded once. With one
+ * term it is {@link loraMergeRowsInPlace}. Returns the count of NaN/Inf values written.
+ */
+export function loraMergeTermsRowsInPlace(w: Float32Array, rows: number, cols: number, terms: readonly LoraMergeTerm[], rowStart = 0, rowEnd = rows): number {
+  if (terms.length === 1) return loraMergeRowsInPlace({ ...terms[0]!, w, rows, cols }, rowStart, rowEnd);
+  const params = terms.map((t) => ({ ...t, w, rows, cols }));
+  for (const p of params) {
+    const sizes = loraMergeSizes(p);
+    if (w.length < sizes.w || p.a.length < sizes.a || p.b.length < sizes.b) {
+      throw new RangeError(`loraMergeTermsRowsInPlace: need W ${sizes.w}, A ${sizes.a}, B ${sizes.b} values; got ${w.length}, ${p.a.length}, ${p.b.length}.`);
+    }
+  }
+  if (!(rowStart >= 0 && rowEnd <= rows && rowStart <= rowEnd)) throw new RangeError(`loraMergeTermsRowsInPlace: bad row range [${rowStart}, ${rowEnd}) of ${rows}.`);
+  if (cols === 0 || rowStart === rowEnd) return 0;
+  const columns = params.map(columnFactor);
+  const acc = new Float64Array(cols);
+  let nonFinite = 0;
+  for (let row = rowStart; row < rowEnd; row++) {
+    acc.fill(0);
+    for (const [t, p] of params.entries()) {
+      const { rank, a, b, scale } = p;
+      const r = columns[t]!;
+      const l = new Float64Array(rank);
+      if (p.orientation === 'linear') for (let k = 0; k < rank; k++) l[k] = b[row * rank + k]!;
+      else for (let k = 0; k < rank; k++) l[k] = a[k * rows + row]!;
+      for (let col = 0, j = 0; col < cols; col++, j += rank) {
+        let sum = 0;
+        for (let k = 0; k < rank; k++) sum += r[j + k]! * l[k]!;
+        acc[col] = acc[col]! + scale * sum;
+      }
+    }
+    const base = row * cols;
+    for (let col = 0; col < cols; col++) {
+      const v = Math.fround(w[base + col]! + acc[col]!);
+      w[base + col] = v;
+      if (v - v !== 0) nonFinite++;
+    }
+  }
+  return nonFinite;
+}
+
 /**
  * The f64 `[cols, rank]` column factor of {@link loraMergeRowsInPlace}, for callers that split W's
  * rows over several threads and want to build it once.
@@ -155,25 +202,27 @@ export function doraInSequence(source: MergeSource): boolean {
 
 /**
  * Computes `base + Σ scale · delta` for a `merge` source (then its DoRA step, if any), encoded as
- * `outDtype`, on this thread. Bit-identical to applying `loraMergeRef` delta after delta, then
+ * `outDtype`, on this thread: the deltas summed in f64 and W rounded once to f32
+ * ({@link loraMergeTermsRowsInPlace}; with one delta bit-identical to `loraMergeRef`), then
  * `doraScaleRef`; a source whose DoRA runs in sequence ({@link doraInSequence}) is computed adapter
  * by adapter.
  */
 export async function mergeOnCpu(source: MergeSource, outDtype: FloatCodecDtype, read: ReadTensorBytes): Promise<CpuMergeResult> {
   if (doraInSequence(source)) return mergeDoraSequence(source, outDtype, read);
   const w = decodeToF32(source.base.dtype as FloatCodecDtype, await read(source.base));
-  let nonFinite = 0;
-  for (const d of source.deltas) nonFinite = await addLoraDelta(w, d, read);
-  // With no delta (never planned), nothing was counted; count what the base holds.
-  if (source.deltas.length === 0) nonFinite = countNonFinite(w);
+  // With no delta (never planned), nothing is added; count what the base holds.
+  const nonFinite = source.deltas.length === 0 ? countNonFinite(w) : await addLoraDeltas(w, source.deltas, read);
   const scaled = await applyDoraStep(source, w, read);
   return { bytes: encodeFromF32(outDtype, w), nonFinite: scaled ?? nonFinite };
 }
 
-async function addLoraDelta(w: Float32Array, d: LoraDeltaSpec, read: ReadTensorBytes): Promise<number> {
-  const a = decodeToF32(d.a.dtype as FloatCodecDtype, await read(d.a));
-  const b = decodeToF32(d.b.dtype as FloatCodecDtype, await read(d.b));
-  return loraMergeRowsInPlace({ w, a, b, rows: d.rows, cols: d.cols, rank: d.rank, orientation: d.orientation, scale: d.scale });
+/** W += Σ scale·delta for `deltas` (all of one W), summed in f64 and rounded once; returns the NaN/Inf count. */
+async function addLoraDeltas(w: Float32Array, deltas: readonly LoraDeltaSpec[], read: ReadTensorBytes): Promise<number> {
+  const terms: LoraMergeTerm[] = [];
+  for (const d of deltas) {
+    terms.push({ a: decodeToF32(d.a.dtype as FloatCodecDtype, await read(d.a)), b: decodeToF32(d.b.dtype as FloatCodecDtype, await read(d.b)), rank: d.rank, orientation: d.orientation, scale: d.scale });
+  }
+  return loraMergeTermsRowsInPlace(w, deltas[0]!.rows, deltas[0]!.cols, terms);
 }
 
 /**
@@ -189,7 +238,7 @@ async function mergeDoraSequence(source: MergeSource, outDtype: FloatCodecDtype,
   const adapters = [...new Set(source.deltas.map((d) => d.adapter))];
   for (const adapter of adapters) {
     const delta = new Float32Array(rows * cols);
-    for (const d of source.deltas) if (d.adapter === adapter) await addLoraDelta(delta, d, read);
+    await addLoraDeltas(delta, source.deltas.filter((d) => d.adapter === adapter), read);
     const step = source.dora!.find((s) => s.adapter === adapter);
     if (step) {
       const normed = new Float32Array(rows * cols);
