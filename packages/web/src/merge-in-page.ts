@@ -37,7 +37,7 @@ import {
 } from '@lorafuse/core';
 import { requestLorafuseDevice } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
-import { rangesEqualBySlices } from './byte-ranges.js';
+import { rangesEqualOnce } from './byte-ranges.js';
 import { digestBytes, digestRange } from './digest.js';
 import { OUTPUT_WEIGHTS, type MergeOutput, type WrittenFiles } from './merge-output.js';
 import type { OpenedInputs } from './open-inputs.js';
@@ -191,7 +191,9 @@ async function proveModel(written: ByteSource, plan: MergePlan, intents: Readonl
     intendedOf: mergeIntentOf(plan, intents, lmHeadIntent, 'the tie was kept by force'),
     meantBy: 'the merge',
     digestRange,
-    rangesEqual: rangesEqualBySlices,
+    rangesEqual: rangesEqualOnce(),
+    // Reads of the written Blob or file and of the inputs overlap with the comparing (each check holds two slices).
+    concurrency: 4,
   });
   if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was kept or offered for download. This is a bug in lorafuse: please report it with the inputs.');
   return report;
