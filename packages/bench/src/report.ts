@@ -397,6 +397,7 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
       lines.push(`| lorafuse merge --device webgpu | ${range(app.cliS!)} | 1 | – |`);
       lines.push(`| the app, click to proven (output in Blob parts) | ${range(app.appMergeS!)} | ${fmt(app.appMergeS!.median / app.cliS!.median)} | ${range(app.peakJsHeapMB!)} |`);
       lines.push(`| the app, click to model.safetensors downloaded | ${range(app.appSavedS!)} | ${fmt(app.appVsCli!)} | – |`);
+      if (app.appDirectoryS) lines.push(`| the app, into a chosen directory (written, proven, closed) | ${range(app.appDirectoryS)} | ${fmt(app.appDirectoryVsCli!)} | – |`);
       lines.push('');
     }
   }
