@@ -192,8 +192,6 @@ async function proveModel(written: ByteSource, plan: MergePlan, intents: Readonl
     meantBy: 'the merge',
     digestRange,
     rangesEqual: rangesEqualOnce(),
-    // Reads of the written Blob or file and of the inputs overlap with the comparing (each check holds two slices).
-    concurrency: 4,
   });
   if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was kept or offered for download. This is a bug in lorafuse: please report it with the inputs.');
   return report;
