@@ -125,42 +125,41 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
     const specs = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })).sort((a, b) => compareDotNatural(a.name, b.name));
     const layout = layoutSafetensors(specs);
     const weights = await output.openWeights(layout.totalSize);
-    try {
-      const writer = new SafetensorsPositionalWriter(weights, layout);
-      await writer.start();
-      const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
-      const intents = new Map<string, Intended>();
-      let done = 0;
-      for (const entry of layout.entries) {
-        const t = byName.get(entry.name)!;
-        onStep(`merging ${++done}/${layout.entries.length}: ${t.name}`);
-        const ready = precomputed.get(t.name) ?? (await computed(t));
-        // Written, a tensor is the output's: the page keeps only its digest.
-        precomputed.delete(t.name);
-        if (ready) {
-          await writer.writeTensorChunk(t.name, ready);
-          intents.set(canonicalName(t.name), { kind: 'digest', digest: await digestBytes(ready) });
-        } else {
-          const from = copiedRef(t);
-          for (let at = 0; at < from.byteLength; at += COPY_CHUNK_BYTES) {
-            await writer.writeTensorChunk(t.name, await inputs.sourceOf(from.file).read(from.fileOffset + at, Math.min(COPY_CHUNK_BYTES, from.byteLength - at)));
-          }
-          intents.set(canonicalName(t.name), { kind: 'range', ref: from });
+    const writer = new SafetensorsPositionalWriter(weights, layout);
+    await writer.start();
+    const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
+    const intents = new Map<string, Intended>();
+    let done = 0;
+    for (const entry of layout.entries) {
+      const t = byName.get(entry.name)!;
+      onStep(`merging ${++done}/${layout.entries.length}: ${t.name}`);
+      const ready = precomputed.get(t.name) ?? (await computed(t));
+      // Written, a tensor is the output's: the page keeps only its digest.
+      precomputed.delete(t.name);
+      if (ready) {
+        await writer.writeTensorChunk(t.name, ready);
+        intents.set(canonicalName(t.name), { kind: 'digest', digest: await digestBytes(ready) });
+      } else {
+        const from = copiedRef(t);
+        for (let at = 0; at < from.byteLength; at += COPY_CHUNK_BYTES) {
+          await writer.writeTensorChunk(t.name, await inputs.sourceOf(from.file).read(from.fileOffset + at, Math.min(COPY_CHUNK_BYTES, from.byteLength - at)));
         }
+        intents.set(canonicalName(t.name), { kind: 'range', ref: from });
       }
-      await writer.finish();
-      onStep('closing the output');
-      const written = fileSource(`merged/${OUTPUT_WEIGHTS}`, await weights.close());
-      const config = plan.outputConfig ? new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`) : inputs.base.configBytes;
-
-      onStep('proving what transformers loads');
-      const proof = await proveModel(written, plan, intents, lmHeadIntent, inputs);
-      const files = await output.commit(config);
-      return { plan, doctorNotes: planned.doctorNotes, adapterDescription: description, files, proof };
-    } catch (e) {
-      await output.discard();
-      throw e;
     }
+    await writer.finish();
+    onStep('closing the output');
+    const written = fileSource(`merged/${OUTPUT_WEIGHTS}`, await weights.close());
+    const config = plan.outputConfig ? new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`) : inputs.base.configBytes;
+
+    onStep('proving what transformers loads');
+    const proof = await proveModel(written, plan, intents, lmHeadIntent, inputs);
+    const files = await output.commit(config);
+    return { plan, doctorNotes: planned.doctorNotes, adapterDescription: description, files, proof };
+  } catch (e) {
+    // Whatever was written goes: a failed merge leaves nothing in the output.
+    await output.discard();
+    throw e;
   } finally {
     device.destroy();
   }

@@ -31,6 +31,6 @@ export interface MergeOutput {
   openWeights(size: number): Promise<WeightsFile>;
   /** Writes config.json next to the closed weights: after this, both files are there. */
   commit(config: Uint8Array): Promise<WrittenFiles>;
-  /** Removes whatever this output wrote (a failed or unproven merge leaves nothing behind). Never throws. */
+  /** Removes whatever this output wrote, if anything yet (a failed or unproven merge leaves nothing behind). Never throws. */
   discard(): Promise<void>;
 }
