@@ -21,7 +21,7 @@ export function canChooseDirectory(): boolean {
   return directoryPicker() !== undefined;
 }
 
-/** Asks for an output directory (read-write); undefined when the person cancels the picker. */
+/** Asks for an output directory (read-write); undefined when the person cancels the picker, an `EnvironmentError` when the browser refuses one. */
 export async function chooseDirectory(): Promise<FileSystemDirectoryHandle | undefined> {
   const picker = directoryPicker();
   if (!picker) return undefined;
@@ -29,7 +29,11 @@ export async function chooseDirectory(): Promise<FileSystemDirectoryHandle | und
     return await picker({ id: 'lorafuse-output', mode: 'readwrite' });
   } catch (e) {
     if (e instanceof DOMException && e.name === 'AbortError') return undefined;
-    throw e;
+    // The browser refused (a system directory, a denied permission): say so, and what else there is.
+    throw new EnvironmentError('OUTPUT_DIR_REFUSED', `the browser gave no output directory (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)})`, {
+      hint: 'Choose another directory, or none: the merged files are then offered as downloads.',
+      cause: e,
+    });
   }
 }
 
