@@ -1,7 +1,8 @@
 /** bench/report: the targets against the peers and the XL size, and how the README and chart show them. */
 import { describe, expect, it } from 'vitest';
 import type { E2eFigures, E2eResult } from './e2e.js';
-import { checkTargets, renderReadmeSection, renderSvg, type BenchResults } from './report.js';
+import type { AppResult } from './app.js';
+import { appTarget, checkTargets, renderReadmeSection, renderSvg, type BenchResults } from './report.js';
 import { summarize } from './stats.js';
 import type { XlResult } from './xl.js';
 
@@ -116,6 +117,17 @@ describe('renderReadmeSection and renderSvg', () => {
     expect(md).toContain('| bf16 | swap | 2.4e-4 | 2.4e-4 | 20 |');
     expect(md).toContain('| bf16 | rebuild | 0 | 0 | 18 |');
     expect(md).toContain('2.4e-4 after 1 cycle, 1.5e-2 after 1000');
+  });
+
+  it('shows the merge app next to the CLI on its adapter, with its JS heap, and judges it against 2x the CLI', () => {
+    const app: AppResult = { adapter: 'c_attn-r8', runs: 1, appMergeS: summarize([10], 's'), appSavedS: summarize([12], 's'), cliS: summarize([8], 's'), appVsCli: 1.5, peakJsHeapMB: summarize([3], 'MB'), notes: [] };
+    const md = renderReadmeSection({ ...results, app }, 'chart.svg');
+    expect(md).toContain('| the app, click to proven (output in Blob parts) | 10 (10–10) | 1.25 | 3 (3–3) |');
+    expect(md).toContain('| the app, click to model.safetensors downloaded | 12 (12–12) | 1.5 | – |');
+    expect(appTarget(app)).toEqual([expect.objectContaining({ met: true, measured: expect.stringContaining('1.5x (app 12 s vs CLI 8 s') })]);
+    expect(appTarget({ ...app, appVsCli: 2.5 })[0]!.met).toBe(false);
+    expect(appTarget({ adapter: 'c_attn-r8', runs: 1, skipped: 'the app is not built', notes: [] })[0]).toMatchObject({ met: null, measured: 'not measured: the app is not built' });
+    expect(appTarget(null)).toEqual([]);
   });
 
   it('draws the size panel', () => {

@@ -8,6 +8,7 @@ import type { CompareKernelResult, KernelResult } from './kernels.js';
 import type { Summary } from './stats.js';
 import type { TransferResult } from './transfers.js';
 import type { XlResult } from './xl.js';
+import { APP_TARGET_RATIO, type AppResult } from './app.js';
 import type { ForwardResult } from './forward.js';
 import type { SwapResult } from './swap.js';
 
@@ -36,6 +37,8 @@ export interface BenchResults {
   readonly compare: readonly CompareKernelResult[] | string;
   readonly transfers: readonly TransferResult[];
   readonly endToEnd: readonly E2eResult[];
+  /** The browser merge app next to `lorafuse merge --device webgpu` (absent in runs from before it existed). */
+  readonly app?: AppResult | null;
   /** The size benchmark (GPT-2-XL-shaped checkpoint), or null when it was not run. */
   readonly xl: XlResult | null;
   /** The GPT-2 forward pass (absent in runs from before it existed). */
@@ -48,6 +51,14 @@ export interface BenchResults {
 
 const fmt = (x: number, digits = 3) => (x >= 100 ? x.toFixed(0) : Number(x.toPrecision(digits)).toString());
 const range = (s: Summary, digits = 3) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+
+/** The app's target: its saved merge within {@link APP_TARGET_RATIO}× the CLI's on the same WebGPU adapter. */
+export function appTarget(app: AppResult | null): TargetCheck[] {
+  if (!app) return [];
+  const target = `End to end, ${app.adapter}: the merge app (click to saved download) <= ${APP_TARGET_RATIO}x lorafuse merge --device webgpu`;
+  if (app.skipped || app.appVsCli === undefined) return [{ target, measured: `not measured: ${app.skipped ?? 'no runs'}`, met: null }];
+  return [{ target, measured: `${app.appVsCli}x (app ${app.appSavedS!.median} s vs CLI ${app.cliS!.median} s; peak JS heap ${app.peakJsHeapMB!.median} MB)`, met: app.appVsCli <= APP_TARGET_RATIO }];
+}
 
 /** Best page→node and node→page channels. */
 export function bestTransfers(transfers: readonly TransferResult[]): { up?: TransferResult; down?: TransferResult } {
@@ -376,6 +387,19 @@ export function renderReadmeSection(results: BenchResults, chartPath: string): s
       lines.push(`| ${f.label}${f.device ? ` — ran on ${f.device}` : ''} | ${f.wallS ? range(f.wallS) : f.status} | ${rel(r.wallVsFsync[f.id])} | ${rel(r.wallVsTorch[f.id])} | ${rel(r.wallVsPeft[f.id])} | ${f.peakRssMB ? range(f.peakRssMB) : '–'} |`);
     }
     lines.push('');
+  }
+  const app = results.app;
+  if (app) {
+    if (app.skipped) lines.push(`The merge app, GPT-2-124M + \`${app.adapter}\`: ${app.skipped}`, '');
+    else {
+      lines.push(`The merge app (packages/web) in headless Chromium on the same adapter as --device webgpu, GPT-2-124M + \`${app.adapter}\`, median (min–max) of ${app.runs} interleaved runs:`, '');
+      lines.push('| contender | wall time, s | × CLI | peak JS heap, MB |', '|---|---|---|---|');
+      lines.push(`| lorafuse merge --device webgpu | ${range(app.cliS!)} | 1 | – |`);
+      lines.push(`| the app, click to proven (output in Blob parts) | ${range(app.appMergeS!)} | ${fmt(app.appMergeS!.median / app.cliS!.median)} | ${range(app.peakJsHeapMB!)} |`);
+      lines.push(`| the app, click to model.safetensors downloaded | ${range(app.appSavedS!)} | ${fmt(app.appVsCli!)} | – |`);
+      if (app.appDirectoryS) lines.push(`| the app, into a chosen directory (written, proven, closed) | ${range(app.appDirectoryS)} | ${fmt(app.appDirectoryVsCli!)} | – |`);
+      lines.push('');
+    }
   }
   const xl = results.xl;
   if (xl) {

@@ -11,13 +11,14 @@ import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM_WEBGPU_ARGS, startBrowserRunner, type BrowserRunner } from '@lorafuse/runner';
+import { benchApp, type AppResult } from './app.js';
 import { benchEndToEnd, cliSupportsAuto, e2eCommands, PEER_IDS, type E2eResult } from './e2e.js';
 import { BENCH_ADAPTERS, GPT2_XL, writeGpt2Fixture, type WrittenFixture } from './fixture.js';
 import { checkCpFsync, type FsyncCheck } from './io-floor.js';
 import { benchDawnKernels, type DawnKernelResults } from './dawn-kernels.js';
 import { benchCompareKernels, benchKernels, COMPARE_SHAPES, KERNEL_SHAPES, type CompareKernelResult, type KernelResult } from './kernels.js';
 import { findPeft, findTorch, type PeftPeer } from './python.js';
-import { bestTransfers, checkTargets, renderReadmeSection, renderSvg, updateReadme, type BenchResults } from './report.js';
+import { appTarget, bestTransfers, checkTargets, renderReadmeSection, renderSvg, updateReadme, type BenchResults } from './report.js';
 import { summarize } from './stats.js';
 import { stopTimedRuns } from './timed-run.js';
 import { benchTransfers, type TransferResult } from './transfers.js';
@@ -26,7 +27,7 @@ import { benchForward, type ForwardResult } from './forward.js';
 import { benchSwap, type SwapResult } from './swap.js';
 
 /** The sections of a benchmark run, in the order they run. */
-export const BENCH_SECTIONS = ['kernels', 'swap', 'transfers', 'e2e', 'forward', 'xl'] as const;
+export const BENCH_SECTIONS = ['kernels', 'swap', 'transfers', 'e2e', 'app', 'forward', 'xl'] as const;
 /** One section of a benchmark run. */
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
@@ -57,7 +58,8 @@ const USAGE = `Usage: npm run bench [-- options]   (or: node packages/bench/dist
 
   --quick                 rough pass: fewer repetitions, 16 MiB transfers, c_attn adapter only
                           (the xl section keeps its size: see --xl-layers)
-  --only <list>           comma-separated sections: kernels, swap, transfers, e2e, forward, xl (default: all)
+  --only <list>           comma-separated sections: kernels, swap, transfers, e2e, app, forward, xl (default: all)
+                          (app: the browser merge app on the 124M checkpoint next to --device webgpu)
   --runs <n>              end-to-end runs per contender (default 5, quick 3)
   --devices <list>        lorafuse --device values end to end (default: cpu,webgpu,dawn,auto)
   --xl-layers <n>         layers of the GPT-2-XL-shaped checkpoint of the xl section (default 48:
@@ -148,6 +150,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
   let dawnKernels: DawnKernelResults = { status: 'not run' };
   let transfers: TransferResult[] = [];
   let e2e: E2eResult[] = [];
+  let app: AppResult | null = null;
   let xl: XlResult | null = null;
   let forward: ForwardResult | null = null;
   let swap: SwapResult | null = null;
@@ -189,14 +192,20 @@ export async function runBench(options: BenchOptions): Promise<number> {
     }
     // A floor whose fsync was not seen would flatter every ratio against it: leave it out instead.
     const floorSkipped = fsyncCheck?.fsynced === false ? `its fsync was not observed (${fsyncCheck.detail})` : undefined;
-    if (options.only.has('e2e')) {
+    if (options.only.has('e2e') || options.only.has('app')) {
       log('writing the GPT-2-124M-shaped checkpoint and adapters ...');
       fixture = await writeGpt2Fixture(join(workDir, 'fixture'));
+    }
+    if (options.only.has('e2e') && fixture) {
       if (!autoSupported && options.devices.includes('auto')) notes.push('`lorafuse merge --device auto` is not accepted by the built CLI; auto was not run.');
       const commands = e2eCommands({ repoRoot: REPO_ROOT, torch, peft, workDir, devices: options.devices, autoSupported }).map((c) => (c.id === PEER_IDS.fsync && floorSkipped ? { ...c, skipped: floorSkipped } : c));
       e2e = await benchEndToEnd({ fixture, adapters: options.quick ? ['c_attn-r8'] : BENCH_ADAPTERS.map((a) => a.id), commands, runs: options.runs, workDir, log });
-      await rm(join(workDir, 'fixture'), { recursive: true, force: true });
     }
+    if (options.only.has('app') && fixture) {
+      app = await benchApp({ repoRoot: REPO_ROOT, workDir, fixture, adapterId: 'c_attn-r8', runs: options.quick ? 1 : Math.min(options.runs, 3), log });
+      if (app.skipped) log(`app: ${app.skipped}`);
+    }
+    if (fixture) await rm(join(workDir, 'fixture'), { recursive: true, force: true });
     if (options.only.has('forward')) forward = await benchForward({ workDir, peft, quick: options.quick, log });
     if (options.only.has('xl')) {
       xl = await benchXl({ repoRoot: REPO_ROOT, workDir, layers: options.xlLayers, device: autoSupported ? 'auto' : 'cpu', ...(floorSkipped ? { floorSkipped } : {}), log });
@@ -243,10 +252,11 @@ export async function runBench(options: BenchOptions): Promise<number> {
     compare,
     transfers,
     endToEnd: e2e,
+    app,
     xl,
     forward,
     swap,
-    targets: checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward, swap),
+    targets: [...checkTargets(kernels, compare, transfers, e2e, defaultDevice, xl, forward, swap), ...appTarget(app)],
     notes,
   };
   const { up, down } = bestTransfers(transfers);

@@ -7,7 +7,7 @@ export async function digestBytes(bytes: Uint8Array): Promise<string> {
   return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** SHA-256 of a byte range (read whole: the app holds small checkpoints in memory). */
+/** SHA-256 of a byte range, read in one slice (SubtleCrypto hashes one buffer: the proof asks for one tensor at a time). */
 export async function digestRange(source: ByteSource, offset: number, length: number): Promise<string> {
   return digestBytes(await source.read(offset, length));
 }

@@ -1,11 +1,14 @@
 /**
  * The merge app's page: two pickers (base and adapter directory, or their files), a merge button,
- * and what came of it — findings, plan, proof — with the merged model.safetensors and config.json
- * offered as downloads. Everything stays in the page: nothing is uploaded anywhere.
+ * an output choice, and what came of it — findings, plan, proof — with the merged model.safetensors
+ * and config.json written into the chosen directory or offered as downloads. Everything stays on the
+ * machine: nothing is uploaded anywhere.
  */
 import { LorafuseError } from '@lorafuse/errors';
-import { mergeInPage, OUTPUT_WEIGHTS } from './merge-in-page.js';
+import { mergeInPage } from './merge-in-page.js';
+import { OUTPUT_CONFIG, OUTPUT_WEIGHTS } from './merge-output.js';
 import { openInputs } from './open-inputs.js';
+import { wireOutputChoice } from './output-choice.js';
 import { pickedDir } from './picked-files.js';
 import { findingLines, planLines, proofLines } from './plan-view.js';
 
@@ -21,6 +24,11 @@ const planBox = byTestId('plan');
 const proofBox = byTestId('proof');
 const downloadModel = byTestId<HTMLAnchorElement>('download-model');
 const downloadConfig = byTestId<HTMLAnchorElement>('download-config');
+const showError = (e: unknown) => {
+  errorBox.hidden = false;
+  errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+};
+const nextOutput = wireOutputChoice(byTestId<HTMLButtonElement>('choose-output'), byTestId('output-dir'), showError);
 
 /** The latest choice per picker: its file input, its directory input or a drop, whichever came last. */
 const chosen = new Map<HTMLInputElement, File[]>();
@@ -63,8 +71,8 @@ const fill = (box: HTMLElement, lines: readonly string[]) => {
 };
 
 let urls: string[] = [];
-function offer(link: HTMLAnchorElement, bytes: Uint8Array, name: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
+function offer(link: HTMLAnchorElement, file: Blob, name: string): void {
+  const url = URL.createObjectURL(file);
   urls.push(url);
   link.href = url;
   link.download = name;
@@ -84,17 +92,20 @@ mergeButton.addEventListener('click', () => {
     try {
       status.textContent = 'reading the headers';
       const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), pickedDir('adapter', filesOf(adapterInput)));
-      const result = await mergeInPage(inputs, (text) => (status.textContent = text));
+      const result = await mergeInPage(inputs, (text) => (status.textContent = text), nextOutput());
       fill(findings, findingLines([...result.doctorNotes, ...result.plan.findings]));
       fill(planBox, planLines(result.plan));
       fill(proofBox, proofLines(result.proof));
-      offer(downloadModel, result.model, OUTPUT_WEIGHTS, 'application/octet-stream');
-      offer(downloadConfig, result.config, 'config.json', 'application/json');
-      status.textContent = `merged on WebGPU (${result.adapterDescription}); what transformers v4 and v5 load is verified`;
+      const { files } = result;
+      if (files.directory === undefined) {
+        offer(downloadModel, files.model, OUTPUT_WEIGHTS);
+        offer(downloadConfig, files.config, OUTPUT_CONFIG);
+      }
+      const where = files.directory === undefined ? '' : ` into ${files.directory}/`;
+      status.textContent = `merged on WebGPU (${result.adapterDescription})${where}; what transformers v4 and v5 load is verified`;
     } catch (e) {
       status.textContent = 'failed';
-      errorBox.hidden = false;
-      errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+      showError(e);
     } finally {
       mergeButton.disabled = false;
     }

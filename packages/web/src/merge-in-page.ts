@@ -1,9 +1,9 @@
 /**
  * The merge, in the page: the CLI's road (open → plan once → settle the tie → apply → prove) with
  * core's steps, ΔW on WebGPU with the kernels' `withLoraDelta` and W + ΔW on the host with core's
- * `addDeltaThenDora` — what `lorafuse merge --device webgpu` does, so the bytes are the same. The
- * output is assembled in memory (small checkpoints: a streaming writer is a later step) and proven
- * with core's `proveLoads` before it is offered for download.
+ * `addDeltaThenDora` — what `lorafuse merge --device webgpu` does, so the bytes are the same. Each
+ * tensor goes to the output (a chosen directory or a download's Blob parts) as soon as it is made,
+ * and the proof — core's `proveLoads` — reads back what was written. A failure discards the output.
  */
 import {
   addDeltaThenDora,
@@ -17,7 +17,6 @@ import {
   EnvironmentError,
   headerMismatch,
   layoutSafetensors,
-  memorySource,
   mergeOnCpu,
   mergeIntentOf,
   nonFiniteRefusal,
@@ -34,24 +33,28 @@ import {
   type MergePlan,
   type MergeTensor,
   type PlannedTensor,
+  type ByteSource,
   type TensorRef,
   type VerifyReport,
 } from '@lorafuse/core';
 import { requestLorafuseDevice } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
+import { rangesEqualOnce } from './byte-ranges.js';
 import { digestBytes, digestRange } from './digest.js';
+import { OUTPUT_WEIGHTS, type MergeOutput, type WrittenFiles } from './merge-output.js';
 import type { OpenedInputs } from './open-inputs.js';
+import { fileSource } from './picked-files.js';
 
-/** The name the merged weights are saved under (one file: the app does not shard). */
-export const OUTPUT_WEIGHTS = 'model.safetensors';
+/** Bytes of a copied tensor read and written per step (GPT-2's token embedding alone is 154 MB). */
+const COPY_CHUNK_BYTES = 16 * 2 ** 20;
 
 /** What the page shows and offers after a merge. */
 export interface PageMergeResult {
   readonly plan: MergePlan;
   readonly doctorNotes: CheckedPlan['doctorNotes'];
   readonly adapterDescription: string;
-  readonly model: Uint8Array;
-  readonly config: Uint8Array;
+  /** model.safetensors and config.json where they were written. */
+  readonly files: WrittenFiles;
   readonly proof: VerifyReport;
 }
 
@@ -69,8 +72,11 @@ async function startDevice(): Promise<{ device: GPUDevice; description: string }
   return { device: await requestLorafuseDevice(adapter, 'lorafuse app device'), description };
 }
 
-/** Runs the whole merge on the opened inputs; throws the typed errors the CLI throws. */
-export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep): Promise<PageMergeResult> {
+/**
+ * Runs the whole merge on the opened inputs, writing into `output`; throws the typed errors the CLI
+ * throws, and then `output` holds nothing.
+ */
+export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput): Promise<PageMergeResult> {
   onStep('planning');
   const planned = planChecked(inputs.planInput, { tie: 'auto', force: false });
   const read = (ref: TensorRef) => inputs.sourceOf(ref.file).read(ref.fileOffset, ref.byteLength);
@@ -122,8 +128,8 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep): Promise
     // One weight file, its tensors in transformers' sorted order, as the CLI lays it out.
     const specs = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })).sort((a, b) => compareDotNatural(a.name, b.name));
     const layout = layoutSafetensors(specs);
-    const model = new Uint8Array(layout.totalSize);
-    const writer = new SafetensorsPositionalWriter({ writeAt: async (offset, chunk) => void model.set(chunk, offset) }, layout);
+    const weights = await output.openWeights(layout.totalSize);
+    const writer = new SafetensorsPositionalWriter(weights, layout);
     await writer.start();
     const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
     const intents = new Map<string, Intended>();
@@ -132,21 +138,32 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep): Promise
       const t = byName.get(entry.name)!;
       onStep(`merging ${++done}/${layout.entries.length}: ${t.name}`);
       const ready = precomputed.get(t.name) ?? (await computed(t));
+      // Written, a tensor is the output's: the page keeps only its digest.
+      precomputed.delete(t.name);
       if (ready) {
         await writer.writeTensorChunk(t.name, ready);
         intents.set(canonicalName(t.name), { kind: 'digest', digest: await digestBytes(ready) });
       } else {
         const from = copiedRef(t);
-        await writer.writeTensorChunk(t.name, await read(from));
+        for (let at = 0; at < from.byteLength; at += COPY_CHUNK_BYTES) {
+          await writer.writeTensorChunk(t.name, await inputs.sourceOf(from.file).read(from.fileOffset + at, Math.min(COPY_CHUNK_BYTES, from.byteLength - at)));
+        }
         intents.set(canonicalName(t.name), { kind: 'range', ref: from });
       }
     }
     await writer.finish();
+    onStep('closing the output');
+    const written = fileSource(`merged/${OUTPUT_WEIGHTS}`, await weights.close());
     const config = plan.outputConfig ? new TextEncoder().encode(`${JSON.stringify(plan.outputConfig, null, 2)}\n`) : inputs.base.configBytes;
 
     onStep('proving what transformers loads');
-    const proof = await proveModel(model, plan, intents, lmHeadIntent, inputs);
-    return { plan, doctorNotes: planned.doctorNotes, adapterDescription: description, model, config, proof };
+    const proof = await proveModel(written, plan, intents, lmHeadIntent, inputs);
+    const files = await output.commit(config);
+    return { plan, doctorNotes: planned.doctorNotes, adapterDescription: description, files, proof };
+  } catch (e) {
+    // Whatever was written goes: a failed merge leaves nothing in the output.
+    await output.discard();
+    throw e;
   } finally {
     device.destroy();
   }
@@ -162,11 +179,11 @@ function copiedBytes(t: PlannedTensor, read: (ref: TensorRef) => Promise<Uint8Ar
 }
 
 /**
- * The CLI's proof of a written checkpoint on the bytes in memory: the header read back must hold
- * every planned tensor as planned, and what transformers v4 and v5 load must be what was meant.
+ * The CLI's proof of a written checkpoint, on the bytes read back from where they were written: the
+ * header must hold every planned tensor as planned, and what transformers v4 and v5 load must be what
+ * was meant.
  */
-async function proveModel(model: Uint8Array, plan: MergePlan, intents: ReadonlyMap<string, Intended>, lmHeadIntent: Intended | undefined, inputs: OpenedInputs): Promise<VerifyReport> {
-  const written = memorySource(`merged/${OUTPUT_WEIGHTS}`, model);
+async function proveModel(written: ByteSource, plan: MergePlan, intents: ReadonlyMap<string, Intended>, lmHeadIntent: Intended | undefined, inputs: OpenedInputs): Promise<VerifyReport> {
   const header = await readSafetensorsHeader(written);
   const problems = writtenHeaderProblems(plan, [{ file: OUTPUT_WEIGHTS, header }], () => OUTPUT_WEIGHTS);
   if (problems.length > 0) throw headerMismatch(OUTPUT_WEIGHTS, problems, OUTPUT_WEIGHTS);
@@ -177,7 +194,8 @@ async function proveModel(model: Uint8Array, plan: MergePlan, intents: ReadonlyM
     intendedOf: mergeIntentOf(plan, intents, lmHeadIntent, 'the tie was kept by force'),
     meantBy: 'the merge',
     digestRange,
+    rangesEqual: rangesEqualOnce(),
   });
-  if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was offered for download. This is a bug in lorafuse: please report it with the inputs.');
+  if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was kept or offered for download. This is a bug in lorafuse: please report it with the inputs.');
   return report;
 }

@@ -2,8 +2,10 @@
  * The merge app end to end: its server started as `npm run app` starts it, real headless Chromium
  * (WebGPU on SwiftShader, as the CLI's webgpu device runs), files chosen through the file choosers,
  * the merge run and proven in the page, and the downloaded model.safetensors and config.json
- * compared byte for byte with `lorafuse merge --device webgpu` on the same inputs. Bad inputs show
- * the CLI's message in the page.
+ * compared byte for byte with `lorafuse merge --device webgpu` on the same inputs. The chosen-directory
+ * output is driven through an origin-private directory handed out as the picker's choice: the files
+ * written there must be the CLI's, and a write that fails midway must leave nothing there. Bad inputs
+ * show the CLI's message in the page.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -57,12 +59,74 @@ function runCli(args: readonly string[]): Promise<{ code: number; stderr: string
   });
 }
 
-/** Opens the app with downloads going to `downloads`, chooses the files and clicks merge. */
-async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly string[], downloads: string): Promise<Page> {
+/** An output directory for the app: a directory of the origin-private file system, given by a stubbed `showDirectoryPicker`. */
+interface PickedOutput {
+  readonly dir: string;
+  /** Writes ending past this many bytes of a file fail as a full disk fails them. */
+  readonly failAfterBytes?: number;
+}
+
+/**
+ * Makes `window.showDirectoryPicker` answer with the origin-private directory `dir` (created), or a
+ * wrapper of it whose files' writes fail past `failAfterBytes`, as a full disk would fail them.
+ */
+async function stubDirectoryPicker(page: Page, output: PickedOutput): Promise<void> {
+  await page.evaluateOnNewDocument((dirName: string, failAfter: number | null) => {
+    (window as unknown as { showDirectoryPicker: () => Promise<unknown> }).showDirectoryPicker = async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle(dirName, { create: true });
+      if (failAfter === null) return dir;
+      return {
+        kind: 'directory',
+        name: dir.name,
+        removeEntry: (name: string) => dir.removeEntry(name),
+        getFileHandle: async (name: string, options?: FileSystemGetFileOptions) => {
+          const file = await dir.getFileHandle(name, options);
+          return {
+            kind: 'file',
+            name: file.name,
+            getFile: () => file.getFile(),
+            createWritable: async (o?: FileSystemCreateWritableOptions) => {
+              const w = await file.createWritable(o);
+              return {
+                write: async (arg: { type: 'write'; position: number; data: Uint8Array }) => {
+                  if (arg.position + arg.data.byteLength > failAfter) throw new DOMException('the quota is exceeded', 'QuotaExceededError');
+                  await w.write(arg as WriteParams);
+                },
+                close: () => w.close(),
+                abort: () => w.abort(),
+              };
+            },
+          };
+        },
+      };
+    };
+  }, output.dir, output.failAfterBytes ?? null);
+}
+
+/** The names in the origin-private directory `dir`, and the bytes of each file there. */
+async function opfsFiles(page: Page, dir: string): Promise<Record<string, Uint8Array>> {
+  const files = await page.evaluate(async (dirName: string) => {
+    const handle = await (await navigator.storage.getDirectory()).getDirectoryHandle(dirName);
+    const out: Record<string, number[]> = {};
+    for await (const [name, entry] of (handle as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+      out[name] = entry.kind === 'file' ? Array.from(new Uint8Array(await (await (entry as FileSystemFileHandle).getFile()).arrayBuffer())) : [];
+    }
+    return out;
+  }, dir);
+  return Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Uint8Array(bytes)]));
+}
+
+/** Opens the app with downloads going to `downloads` (or its output directory `output` chosen), chooses the files and clicks merge. */
+async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly string[], downloads: string, output?: PickedOutput): Promise<Page> {
   const page = await browser.newPage();
   const cdp = await page.createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  if (output) await stubDirectoryPicker(page, output);
   await page.goto(url);
+  if (output) {
+    await page.click('[data-testid="choose-output"]');
+    await page.waitForFunction((name: string) => document.querySelector('[data-testid="output-dir"]')!.textContent!.includes(name), {}, output.dir);
+  }
   const base = (await page.$('[data-testid="base-files"]')) as ElementHandle<HTMLInputElement>;
   await base.uploadFile(...baseFiles);
   const adapter = (await page.$('[data-testid="adapter-files"]')) as ElementHandle<HTMLInputElement>;
@@ -96,8 +160,15 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe('the merge app in headless Chromium', () => {
-  it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
+/** The picked files and the CLI's output of the case whose lm_head is trained (made once, for the tests that share it). */
+interface UntiedCase {
+  readonly baseFiles: string[];
+  readonly adapterFiles: string[];
+  readonly cliOut: string;
+}
+let untied: Promise<UntiedCase> | undefined;
+function untiedCase(): Promise<UntiedCase> {
+  untied ??= (async () => {
     const base = await makeGpt2Checkpoint({ seed: 21, nEmbd: E, vocabSize: V });
     // lm_head is trained: the tie must be settled (untied) and config.json changes.
     const adapter = await makeLoraAdapter({
@@ -110,9 +181,16 @@ describe('the merge app in headless Chromium', () => {
     const cliOut = join(work, 'cli-out');
     const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
     expect(cli.code, cli.stderr).toBe(0);
+    return { baseFiles: Object.keys(base.files).map((n) => join(baseDir, n)), adapterFiles: Object.keys(adapter.files).map((n) => join(adapterDir, n)), cliOut };
+  })();
+  return untied;
+}
 
+describe('the merge app in headless Chromium', () => {
+  it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
+    const { baseFiles, adapterFiles, cliOut } = await untiedCase();
     const downloads = await mkdtemp(join(work, 'downloads-'));
-    const page = await mergeInApp(Object.keys(base.files).map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    const page = await mergeInApp(baseFiles, adapterFiles, downloads);
     const text = (id: string) => page.$eval(`[data-testid="${id}"]`, (el) => el.textContent ?? '');
     expect(await text('error')).toBe('');
     expect(await text('status')).toMatch(/ verified$/);
@@ -129,6 +207,53 @@ describe('the merge app in headless Chromium', () => {
     expect(Buffer.from(model).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
     expect(Buffer.from(config).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
     await page.close();
+  }, 240_000);
+
+  it('writes model.safetensors and config.json into a chosen directory: the bytes the CLI writes, and no download offered', async () => {
+    const { baseFiles, adapterFiles, cliOut } = await untiedCase();
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp(baseFiles, adapterFiles, downloads, { dir: 'out-chosen' });
+    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ into out-chosen\/; .* verified$/);
+    const files = await opfsFiles(page, 'out-chosen');
+    expect(Object.keys(files).sort()).toEqual(['config.json', 'model.safetensors']);
+    expect(Buffer.from(files['model.safetensors']!).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    expect(Buffer.from(files['config.json']!).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
+    expect(await readdir(downloads)).toEqual([]);
+    await page.close();
+  }, 240_000);
+
+  it('leaves nothing in the chosen directory when a write fails midway, and says why', async () => {
+    const { baseFiles, adapterFiles, cliOut } = await untiedCase();
+    const size = (await readFile(join(cliOut, 'model.safetensors'))).byteLength;
+    const page = await mergeInApp(baseFiles, adapterFiles, await mkdtemp(join(work, 'downloads-')), { dir: 'out-full', failAfterBytes: Math.floor(size / 2) });
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
+    const error = await page.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
+    expect(error.split('\n')[0]).toBe('no space left writing out-full/model.safetensors');
+    expect(error).toContain('nothing was left there');
+    expect(await opfsFiles(page, 'out-full')).toEqual({});
+    await page.close();
+  }, 240_000);
+
+  it('refuses a chosen directory that already holds model.safetensors, and leaves that file as it was', async () => {
+    const { baseFiles, adapterFiles } = await untiedCase();
+    const page = await browser.newPage();
+    await page.goto(url);
+    const earlier = [1, 2, 3, 4];
+    await page.evaluate(async (bytes: number[]) => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('out-taken', { create: true });
+      const w = await (await dir.getFileHandle('model.safetensors', { create: true })).createWritable();
+      await w.write(new Uint8Array(bytes));
+      await w.close();
+    }, earlier);
+    await page.close();
+    const merged = await mergeInApp(baseFiles, adapterFiles, await mkdtemp(join(work, 'downloads-')), { dir: 'out-taken' });
+    expect(await merged.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
+    const error = await merged.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
+    expect(error.split('\n')[0]).toBe('output directory out-taken already holds model.safetensors');
+    expect(await opfsFiles(merged, 'out-taken')).toEqual({ 'model.safetensors': new Uint8Array(earlier) });
+    await merged.close();
   }, 240_000);
 
   it('merges a sharded base (model.safetensors.index.json) into the bytes the CLI writes', async () => {
