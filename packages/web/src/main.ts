@@ -4,6 +4,7 @@
  * offered as downloads. Everything stays in the page: nothing is uploaded anywhere.
  */
 import { LorafuseError } from '@lorafuse/errors';
+import { mountDeltaView } from './delta/delta-view.js';
 import { mergeInPage, OUTPUT_WEIGHTS } from './merge-in-page.js';
 import { openInputs } from './open-inputs.js';
 import { pickedDir } from './picked-files.js';
@@ -21,6 +22,7 @@ const planBox = byTestId('plan');
 const proofBox = byTestId('proof');
 const downloadModel = byTestId<HTMLAnchorElement>('download-model');
 const downloadConfig = byTestId<HTMLAnchorElement>('download-config');
+const deltaView = mountDeltaView(byTestId('delta-pictures'));
 
 /** The latest choice per picker: its file input, its directory input or a drop, whichever came last. */
 const chosen = new Map<HTMLInputElement, File[]>();
@@ -84,14 +86,20 @@ mergeButton.addEventListener('click', () => {
     try {
       status.textContent = 'reading the headers';
       const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), pickedDir('adapter', filesOf(adapterInput)));
-      const result = await mergeInPage(inputs, (text) => (status.textContent = text));
+      const result = await mergeInPage(inputs, (text) => (status.textContent = text), deltaView.begin());
       fill(findings, findingLines([...result.doctorNotes, ...result.plan.findings]));
       fill(planBox, planLines(result.plan));
       fill(proofBox, proofLines(result.proof));
       offer(downloadModel, result.model, OUTPUT_WEIGHTS, 'application/octet-stream');
       offer(downloadConfig, result.config, 'config.json', 'application/json');
       status.textContent = `merged on WebGPU (${result.adapterDescription}); what transformers v4 and v5 load is verified`;
+      await deltaView.show().catch((e: unknown) => {
+        // The merge stands; only its picture is missing.
+        errorBox.hidden = false;
+        errorBox.textContent = `the picture of ΔW could not be drawn: ${e instanceof Error ? e.message : String(e)}`;
+      });
     } catch (e) {
+      deltaView.clear();
       status.textContent = 'failed';
       errorBox.hidden = false;
       errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
