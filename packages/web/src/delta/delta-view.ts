@@ -61,7 +61,7 @@ export function mountDeltaView(root: HTMLElement): DeltaView {
   const chart = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   chart.dataset['testid'] = 'layer-norms';
   chart.style.cssText = 'width: 100%; max-width: 720px; display: block';
-  const chartNote = make('p', { textContent: 'Bars: ‖ΔW‖_F (Frobenius norm of Σ s·B·A) per module; above each layer, the norm of all its modules together (√Σ of squares). Hover a bar for its value.' });
+  const chartNote = make('p', { textContent: 'Bars: ‖ΔW‖_F (Frobenius norm of Σ s·B·A) per module; above each layer, the norm of all its modules together (√Σ of squares). Hover a bar for its value. Tensors replaced whole (modules_to_save) have no ΔW and are not shown.' });
   root.append(make('h2', { textContent: 'What the adapter changed' }), make('label', { textContent: 'Tensor: ' }), select, caption, canvas, hover, legend, make('h3', { textContent: 'ΔW norm per layer' }), chart, chartNote);
 
   let device: GPUDevice | undefined;
