@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Regenerates docs/images/merge-app.png, the README's picture of the merge app: serves packages/web
 // (built already), opens it in headless Chromium with WebGPU, merges the bundled demo and captures
-// the page once it says "verified".
+// the page once it says "verified" and the heatmap of ΔW is drawn.
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -31,6 +31,8 @@ try {
   await (await page.$('[data-testid="adapter-files"]')).uploadFile(join(demo, 'adapter', 'adapter_config.json'), join(demo, 'adapter', 'adapter_model.safetensors'));
   await page.click('[data-testid="merge"]');
   await page.waitForFunction(() => /verified$|error/i.test(document.querySelector('[data-testid="status"]')?.textContent ?? ''), { timeout: 600_000 });
+  // The heatmap of ΔW is drawn after the merge is proven, on the next animation frame.
+  await page.waitForSelector('[data-testid="delta-view"][data-draws]', { timeout: 60_000 });
   await mkdir(dirname(out), { recursive: true });
   await page.screenshot({ path: out, fullPage: true });
   process.stdout.write(`wrote ${out}: ${await page.$eval('[data-testid="status"]', (e) => e.textContent)}\n`);

@@ -233,7 +233,9 @@ describe('withLoraDelta (ΔW on a zero matrix, W kept by the caller)', () => {
     const upload = server.expectUpload(`${id}-out`, rows * cols * 4);
     const args: DeltaFromUrlsArgs = { rows, cols, terms: served, outUrl: server.uploadUrl(`${id}-out`), ...(limits === undefined ? {} : { limits }) };
     try {
-      await runner.call('deltaFromUrls', args);
+      const result = await runner.call<{ deviceMatches: boolean }>('deltaFromUrls', args);
+      // What withLoraDelta hands `use` on the device is the ΔW it read back.
+      expect(result.deviceMatches).toBe(true);
       const bytes = await upload;
       const gpu = new Float32Array(bytes.slice().buffer);
       let ref: Float32Array = new Float32Array(rows * cols);

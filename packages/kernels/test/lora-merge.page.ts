@@ -7,6 +7,7 @@
 import { fetchBytes, getDevice, postBytes, registerPageApi, startPage } from '@lorafuse/runner/page';
 import { requestLorafuseDevice } from '../src/index.js';
 import { encodeLoraMerge, runLoraMerge, withLoraDelta, type LoraMergeLimits, type LoraMergeOrientation } from '../src/internal.js';
+import { readBufferBytes } from '../src/testing/index.js';
 
 startPage({ requestDevice: (adapter) => requestLorafuseDevice(adapter, 'lora-merge test device') });
 
@@ -59,8 +60,14 @@ registerPageApi({
     const terms = await Promise.all(
       args.terms.map(async (t) => ({ a: f32(await fetchBytes(t.aUrl)), b: f32(await fetchBytes(t.bUrl)), rank: t.rank, orientation: t.orientation, scale: t.scale })),
     );
-    await withLoraDelta(device, { rows: args.rows, cols: args.cols, terms, label: 'test delta', ...(args.limits === undefined ? {} : { limits: args.limits }) }, (delta) => postBytes(args.outUrl, delta));
-    return { values: args.rows * args.cols };
+    // The device buffer `use` gets must still hold the ΔW that was read back.
+    let deviceMatches = false;
+    await withLoraDelta(device, { rows: args.rows, cols: args.cols, terms, label: 'test delta', ...(args.limits === undefined ? {} : { limits: args.limits }) }, async (delta, onDevice) => {
+      const again = onDevice === undefined ? new Uint8Array(0) : await readBufferBytes(device, onDevice, delta.byteLength);
+      deviceMatches = again.length === delta.length && again.every((b, i) => b === delta[i]);
+      await postBytes(args.outUrl, delta);
+    });
+    return { values: args.rows * args.cols, deviceMatches };
   },
 
   async mergeFromUrls(args: MergeFromUrlsArgs) {

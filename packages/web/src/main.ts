@@ -5,6 +5,7 @@
  * machine: nothing is uploaded anywhere.
  */
 import { LorafuseError } from '@lorafuse/errors';
+import { mountDeltaView } from './delta/delta-view.js';
 import { mergeInPage } from './merge-in-page.js';
 import { OUTPUT_CONFIG, OUTPUT_WEIGHTS } from './merge-output.js';
 import { openInputs } from './open-inputs.js';
@@ -29,6 +30,7 @@ const showError = (e: unknown) => {
   errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
 };
 const nextOutput = wireOutputChoice(byTestId<HTMLButtonElement>('choose-output'), byTestId('output-dir'), showError);
+const deltaView = mountDeltaView(byTestId('delta-pictures'));
 
 /** The latest choice per picker: its file input, its directory input or a drop, whichever came last. */
 const chosen = new Map<HTMLInputElement, File[]>();
@@ -92,7 +94,7 @@ mergeButton.addEventListener('click', () => {
     try {
       status.textContent = 'reading the headers';
       const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), pickedDir('adapter', filesOf(adapterInput)));
-      const result = await mergeInPage(inputs, (text) => (status.textContent = text), nextOutput());
+      const result = await mergeInPage(inputs, (text) => (status.textContent = text), nextOutput(), deltaView.begin());
       fill(findings, findingLines([...result.doctorNotes, ...result.plan.findings]));
       fill(planBox, planLines(result.plan));
       fill(proofBox, proofLines(result.proof));
@@ -103,7 +105,13 @@ mergeButton.addEventListener('click', () => {
       }
       const where = files.directory === undefined ? '' : ` into ${files.directory}/`;
       status.textContent = `merged on WebGPU (${result.adapterDescription})${where}; what transformers v4 and v5 load is verified`;
+      await deltaView.show().catch((e: unknown) => {
+        // The merge stands; only its picture is missing.
+        errorBox.hidden = false;
+        errorBox.textContent = `the picture of ΔW could not be drawn: ${e instanceof Error ? e.message : String(e)}`;
+      });
     } catch (e) {
+      deltaView.clear();
       status.textContent = 'failed';
       showError(e);
     } finally {

@@ -61,6 +61,13 @@ export interface PageMergeResult {
 /** Step reports for the page's status line. */
 export type OnStep = (text: string) => void;
 
+/**
+ * Called once per merged tensor while its ΔW is on the device (`delta`: row-major f32 `[rows, cols]`
+ * as W is stored; undefined when empty), valid until the returned promise settles: take what a
+ * picture needs there, since ΔW itself is gone after it.
+ */
+export type OnDelta = (device: GPUDevice, tensor: { name: string; rows: number; cols: number }, delta: GPUBuffer | undefined) => Promise<void>;
+
 /** The WebGPU device of the page, or an `EnvironmentError` saying why there is none. */
 async function startDevice(): Promise<{ device: GPUDevice; description: string }> {
   const hint = 'Open the app in a browser with WebGPU (a recent Chrome or Edge), or merge with the CLI: `lorafuse merge --device cpu`.';
@@ -73,10 +80,11 @@ async function startDevice(): Promise<{ device: GPUDevice; description: string }
 }
 
 /**
- * Runs the whole merge on the opened inputs, writing into `output`; throws the typed errors the CLI
- * throws, and then `output` holds nothing.
+ * Runs the whole merge on the opened inputs, writing into `output`, and hands each ΔW to `onDelta`
+ * (the picture of what the adapter changed); throws the typed errors the CLI throws, and then
+ * `output` holds nothing.
  */
-export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput): Promise<PageMergeResult> {
+export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput, onDelta?: OnDelta): Promise<PageMergeResult> {
   onStep('planning');
   const planned = planChecked(inputs.planInput, { tie: 'auto', force: false });
   const read = (ref: TensorRef) => inputs.sourceOf(ref.file).read(ref.fileOffset, ref.byteLength);
@@ -95,7 +103,10 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
       }
       // A fresh read: W + ΔW is summed into these bytes.
       const w = await read(base);
-      return withLoraDelta(device, { rows, cols, terms, label: `ΔW ${t.name}` }, (delta) => addDeltaThenDora(t.source, w, delta, t.dtype as FloatCodecDtype, read));
+      return withLoraDelta(device, { rows, cols, terms, label: `ΔW ${t.name}` }, async (delta, onDevice) => {
+        await onDelta?.(device, { name: t.name, rows, cols }, onDevice);
+        return addDeltaThenDora(t.source, w, delta, t.dtype as FloatCodecDtype, read);
+      });
     };
     const computed = async (t: PlannedTensor): Promise<Uint8Array | undefined> => {
       const s = t.source;

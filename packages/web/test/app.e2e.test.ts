@@ -4,8 +4,10 @@
  * the merge run and proven in the page, and the downloaded model.safetensors and config.json
  * compared byte for byte with `lorafuse merge --device webgpu` on the same inputs. The chosen-directory
  * output is driven through an origin-private directory handed out as the picker's choice: the files
- * written there must be the CLI's, and a write that fails midway must leave nothing there. Bad inputs
- * show the CLI's message in the page.
+ * written there must be the CLI's, and a write that fails midway must leave nothing there. The picture
+ * of ΔW is drawn (a heatmap that changes with the tensor picked, the wheel and a drag) and its
+ * per-layer norms equal ‖s·B·A‖_F computed on the CPU from the adapter file. Bad inputs show the CLI's
+ * message in the page.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memorySource, readSafetensorsHeader } from '@lorafuse/core';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
 
@@ -149,6 +152,57 @@ async function downloaded(dir: string, name: string): Promise<Uint8Array> {
   throw new Error(`${name} was not downloaded into ${dir} (there: ${(await readdir(dir)).join(', ')})`);
 }
 
+/**
+ * ‖s·B·A‖_F of each LoRA module in an adapter_model.safetensors (F32), in f64, keyed by the merged
+ * tensor (`<module>.weight`); `scaleOf` gives s per module.
+ */
+async function cpuDeltaNorms(file: string, scaleOf: (module: string) => number): Promise<Map<string, number>> {
+  const header = await readSafetensorsHeader(memorySource(file, new Uint8Array(await readFile(file))));
+  const bytes = await readFile(file);
+  const values = (name: string) => {
+    const t = header.byName.get(name)!;
+    return { shape: t.shape, v: new Float32Array(bytes.buffer.slice(bytes.byteOffset + t.fileOffset, bytes.byteOffset + t.fileOffset + t.byteLength)) };
+  };
+  const norms = new Map<string, number>();
+  for (const name of header.byName.keys()) {
+    const m = /^base_model\.model\.(.+)\.lora_A\.weight$/.exec(name);
+    if (!m) continue;
+    const a = values(name);
+    const b = values(`base_model.model.${m[1]}.lora_B.weight`);
+    const [rank, cols] = a.shape as [number, number];
+    const rows = b.shape[0]!;
+    const s = scaleOf(m[1]!);
+    let sum = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        let d = 0;
+        for (let k = 0; k < rank; k++) d += b.v[i * rank + k]! * a.v[k * cols + j]!;
+        sum += (s * d) ** 2;
+      }
+    }
+    norms.set(`${m[1]}.weight`, Math.sqrt(sum));
+  }
+  return norms;
+}
+
+/** The ΔW heatmap's pixels as the page shows them: RGBA of the canvas, via toDataURL. */
+async function heatmapPixels(page: Page): Promise<{ colours: number; digest: string }> {
+  return page.evaluate(async () => {
+    const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="delta-view"]')!;
+    const img = new Image();
+    img.src = canvas.toDataURL();
+    await img.decode();
+    const copy = Object.assign(document.createElement('canvas'), { width: canvas.width, height: canvas.height });
+    const ctx = copy.getContext('2d')!;
+    ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length; i += 4) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+    const digest = await crypto.subtle.digest('SHA-256', data);
+    return { colours: seen.size, digest: Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('') };
+  });
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'lorafuse-app-'));
   ({ child: server, url } = await startServer());
@@ -164,6 +218,7 @@ afterAll(async () => {
 interface UntiedCase {
   readonly baseFiles: string[];
   readonly adapterFiles: string[];
+  readonly adapterDir: string;
   readonly cliOut: string;
 }
 let untied: Promise<UntiedCase> | undefined;
@@ -181,14 +236,14 @@ function untiedCase(): Promise<UntiedCase> {
     const cliOut = join(work, 'cli-out');
     const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
     expect(cli.code, cli.stderr).toBe(0);
-    return { baseFiles: Object.keys(base.files).map((n) => join(baseDir, n)), adapterFiles: Object.keys(adapter.files).map((n) => join(adapterDir, n)), cliOut };
+    return { baseFiles: Object.keys(base.files).map((n) => join(baseDir, n)), adapterFiles: Object.keys(adapter.files).map((n) => join(adapterDir, n)), adapterDir, cliOut };
   })();
   return untied;
 }
 
 describe('the merge app in headless Chromium', () => {
   it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
-    const { baseFiles, adapterFiles, cliOut } = await untiedCase();
+    const { baseFiles, adapterFiles, adapterDir, cliOut } = await untiedCase();
     const downloads = await mkdtemp(join(work, 'downloads-'));
     const page = await mergeInApp(baseFiles, adapterFiles, downloads);
     const text = (id: string) => page.$eval(`[data-testid="${id}"]`, (el) => el.textContent ?? '');
@@ -199,6 +254,51 @@ describe('the merge app in headless Chromium', () => {
     expect(plan).toContain('tie: untie');
     expect(plan).toContain('config.json: tie_word_embeddings');
     expect(await text('proof')).toContain('transformers v4');
+
+    // The picture of ΔW: a heatmap per merged tensor, and ‖ΔW‖_F per layer and module.
+    await page.waitForSelector('[data-testid="delta-view"][data-draws]', { timeout: 60_000 });
+    const merged = ['transformer.h.0.attn.c_attn.weight', 'transformer.h.0.mlp.c_fc.weight', 'transformer.h.1.attn.c_attn.weight', 'transformer.h.1.mlp.c_fc.weight', 'lm_head.weight'];
+    const options = await page.$$eval('[data-testid="delta-tensor"] option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(options).toEqual(merged);
+    const first = await heatmapPixels(page);
+    expect(first.colours).toBeGreaterThan(20); // a picture of random factors, not a blank or flat canvas
+    const drawsBefore = Number(await page.$eval('[data-testid="delta-view"]', (el) => (el as HTMLElement).dataset['draws']));
+    await page.select('[data-testid="delta-tensor"]', 'lm_head.weight');
+    await page.waitForFunction((n) => {
+      const el = document.querySelector<HTMLElement>('[data-testid="delta-view"]')!;
+      return el.dataset['tensor'] === 'lm_head.weight' && Number(el.dataset['draws']) > n;
+    }, { timeout: 30_000 }, drawsBefore);
+    const second = await heatmapPixels(page);
+    expect(second.colours).toBeGreaterThan(20);
+    expect(second.digest).not.toBe(first.digest);
+    expect(await text('delta-caption')).toContain('lm_head.weight: ΔW [50 × 16]');
+    // Wheel zooms about the pointer, a drag pans; each redraws a different picture.
+    await page.$eval('[data-testid="delta-view"]', (el) => el.scrollIntoView({ block: 'center' }));
+    const box = (await (await page.$('[data-testid="delta-view"]'))!.boundingBox())!;
+    const drawn = () => page.$eval('[data-testid="delta-view"]', (el) => Number((el as HTMLElement).dataset['draws']));
+    const redrawn = (n: number) => page.waitForFunction((m) => Number(document.querySelector<HTMLElement>('[data-testid="delta-view"]')!.dataset['draws']) > m, { timeout: 30_000 }, n);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    let n = await drawn();
+    await page.mouse.wheel({ deltaY: -600 });
+    await redrawn(n);
+    expect(Number(await page.$eval('[data-testid="delta-view"]', (el) => (el as HTMLElement).dataset['zoom']))).toBeGreaterThan(2);
+    const zoomed = await heatmapPixels(page);
+    expect(zoomed.digest).not.toBe(second.digest);
+    expect(await text('delta-hover')).toMatch(/^row \d+, column \d+: max \|ΔW\| = \d/);
+    n = await drawn();
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 40, { steps: 4 });
+    await page.mouse.up();
+    await redrawn(n);
+    expect((await heatmapPixels(page)).digest).not.toBe(zoomed.digest);
+
+    const bars = await page.$$eval('[data-testid="layer-norms"] rect[data-tensor]', (rs) => rs.map((r) => [r.getAttribute('data-tensor')!, Number(r.getAttribute('data-norm'))] as const));
+    const cpu = await cpuDeltaNorms(join(adapterDir, 'adapter_model.safetensors'), (module) => (module === 'lm_head' ? 8 / 2 : 8 / 4));
+    expect(bars.map(([t]) => t).sort()).toEqual([...cpu.keys()].sort());
+    for (const [tensor, norm] of bars) {
+      // f32 ΔW elements and f32 block sums of squares, summed in f64: a few f32 roundings relative.
+      expect(Math.abs(norm - cpu.get(tensor)!), tensor).toBeLessThanOrEqual(1e-5 * cpu.get(tensor)!);
+    }
 
     await page.click('[data-testid="download-model"]');
     await page.click('[data-testid="download-config"]');
@@ -310,6 +410,7 @@ describe('the merge app in headless Chromium', () => {
     expect(error.split('\n')[1]).toBe(hint!.slice(hint!.indexOf('what to do: ') + 'what to do: '.length));
     expect(error).toContain(mentions);
     expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
+    expect(await page.$eval('[data-testid="delta-pictures"]', (el) => (el as HTMLElement).hidden)).toBe(true);
     await page.close();
   }, 120_000);
 });

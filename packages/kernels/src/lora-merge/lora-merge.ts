@@ -288,17 +288,19 @@ export interface LoraDeltaParams {
  * is rounded as the kernel's own `W += …` rounds), without W ever going to the device: callers that
  * hold W elsewhere add ΔW themselves. `use` gets the f32 bytes of ΔW straight from the mapped
  * read-back buffer (valid only until its promise settles; no copy is made) and its result is
- * returned. GPU validation and out-of-memory errors are thrown before `use` is called; every buffer
- * created is destroyed, also on failure.
+ * returned. `use` also gets the device buffer that holds ΔW (row-major f32 `[rows, cols]`, STORAGE |
+ * COPY_SRC; undefined for an empty ΔW), alive until its promise settles, for more GPU work on ΔW
+ * (a picture of it, say) without uploading it again. GPU validation and out-of-memory errors are
+ * thrown before `use` is called; every buffer created is destroyed, also on failure.
  */
-export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParams, use: (delta: Uint8Array) => T | Promise<T>): Promise<T> {
+export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParams, use: (delta: Uint8Array, onDevice: GPUBuffer | undefined) => T | Promise<T>): Promise<T> {
   const label = params.label ?? 'lora-delta';
   const byteLength = params.rows * params.cols * 4;
   for (const [i, t] of params.terms.entries()) {
     const sizes = loraMergeSizes({ rows: params.rows, cols: params.cols, rank: t.rank, orientation: t.orientation });
     if (t.a.length !== sizes.a || t.b.length !== sizes.b) throw new RangeError(`withLoraDelta: term ${i} has A ${t.a.length} and B ${t.b.length} values, the shape needs ${sizes.a} and ${sizes.b}.`);
   }
-  if (byteLength === 0) return use(new Uint8Array(0));
+  if (byteLength === 0) return use(new Uint8Array(0), undefined);
   if (byteLength > device.limits.maxBufferSize) {
     throw new RangeError(`withLoraDelta: ΔW (${byteLength} bytes) is larger than the device's maxBufferSize (${device.limits.maxBufferSize} bytes).`);
   }
@@ -312,10 +314,11 @@ export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParam
     return buffer;
   };
   let readback: GPUBuffer | undefined;
+  let delta: GPUBuffer | undefined;
   let thrown: unknown;
   try {
     // A new buffer is zero-filled: the kernel's in-place W += ... leaves ΔW in it.
-    const delta = device.createBuffer({ label: `${label} ΔW`, size: byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    delta = device.createBuffer({ label: `${label} ΔW`, size: byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     created.push(delta);
     readback = device.createBuffer({ label: `${label} readback`, size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     created.push(readback);
@@ -343,7 +346,7 @@ export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParam
     }
     await readback.mapAsync(GPUMapMode.READ);
     try {
-      return await use(new Uint8Array(readback.getMappedRange(0, byteLength)));
+      return await use(new Uint8Array(readback.getMappedRange(0, byteLength)), delta);
     } finally {
       readback.unmap();
     }
