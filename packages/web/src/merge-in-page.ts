@@ -23,6 +23,7 @@ import {
   planChecked,
   proofFailure,
   proveLoads,
+  rangesEqualOnce,
   readSafetensorsHeader,
   resolveTie,
   SafetensorsPositionalWriter,
@@ -39,7 +40,6 @@ import {
 } from '@lorafuse/core';
 import { requestLorafuseDevice } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
-import { rangesEqualOnce } from './byte-ranges.js';
 import { digestBytes, digestRange } from './digest.js';
 import { OUTPUT_WEIGHTS, type MergeOutput, type WrittenFiles } from './merge-output.js';
 import type { OpenedInputs } from './open-inputs.js';

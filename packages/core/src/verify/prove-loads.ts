@@ -12,6 +12,7 @@ import { emulateTransformersLoad, type LoadedParam } from '../load/index.js';
 import type { PlannedTensor } from '../plan/types.js';
 import type { SafetensorsHeader } from '../safetensors/header.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
+import { rangesEqualBySlices } from './ranges-equal.js';
 import { verifyLoads, type ParamCheck, type VerifyReport } from './verify-load.js';
 
 /**
@@ -58,13 +59,6 @@ export interface ProveInput {
   readonly rangesEqual?: (a: ByteSource, offsetA: number, b: ByteSource, offsetB: number, length: number) => Promise<boolean>;
 }
 
-async function readAndCompare(a: ByteSource, offsetA: number, b: ByteSource, offsetB: number, length: number): Promise<boolean> {
-  if (a === b && offsetA === offsetB) return true;
-  const [x, y] = await Promise.all([a.read(offsetA, length), b.read(offsetB, length)]);
-  for (let i = 0; i < length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
 function elementTypeOf(ref: { readonly name: string; readonly dtype: string }): 'f32' | 'f16' | 'bf16' {
   if (ref.dtype === 'F32') return 'f32';
   if (ref.dtype === 'F16') return 'f16';
@@ -87,7 +81,7 @@ export async function proveLoads(input: ProveInput): Promise<VerifyReport> {
     return d;
   };
   const sameBytes = async (a: TensorRef, b: TensorRef) =>
-    a.dtype === b.dtype && a.byteLength === b.byteLength && (input.knownEqual?.(a, b) === true || await (input.rangesEqual ?? readAndCompare)(input.sourceOf(a.file), a.fileOffset, input.sourceOf(b.file), b.fileOffset, a.byteLength));
+    a.dtype === b.dtype && a.byteLength === b.byteLength && (input.knownEqual?.(a, b) === true || await (input.rangesEqual ?? rangesEqualBySlices)(input.sourceOf(a.file), a.fileOffset, input.sourceOf(b.file), b.fileOffset, a.byteLength));
   const equal = async (a: TensorRef, b: TensorRef) => a.dtype === b.dtype && a.byteLength === b.byteLength && (await digestOf(a)) === (await digestOf(b));
   const emulations = [
     await emulateTransformersLoad({ config: input.config, files: input.headers, version: 'v4', equal }),

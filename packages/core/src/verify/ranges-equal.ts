@@ -1,5 +1,8 @@
-/** Byte-range comparison in the page, slice by slice, so the proof never holds two whole large tensors. */
-import type { ByteSource } from '@lorafuse/core';
+/**
+ * Byte-range comparison slice by slice, so a proof never holds two whole large tensors: the default
+ * of `proveLoads` (the CLI passes its own, reading into reused buffers).
+ */
+import type { ByteSource } from '../io.js';
 
 /** Bytes compared per step: bounded memory whatever the tensor's size. */
 export const COMPARE_CHUNK_BYTES = 16 * 2 ** 20;

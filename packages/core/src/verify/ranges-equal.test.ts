@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { memorySource } from '@lorafuse/core';
-import { COMPARE_CHUNK_BYTES, rangesEqualBySlices, rangesEqualOnce } from './byte-ranges.js';
+import { memorySource } from '../io.js';
+import { COMPARE_CHUNK_BYTES, rangesEqualBySlices, rangesEqualOnce } from './ranges-equal.js';
 
 describe('rangesEqualBySlices', () => {
   it('compares ranges longer than one slice, at any offsets, and finds a difference in the last slice', async () => {
