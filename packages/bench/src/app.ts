@@ -8,11 +8,12 @@
  * out as the picker's choice: a real picker cannot be driven headless), click to proven and closed.
  * Either output must be byte for byte the CLI's before any figure counts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import puppeteer, { type Browser, type ElementHandle } from 'puppeteer-core';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
 import { commandArgv, lorafuseCommand } from './e2e.js';
@@ -50,19 +51,10 @@ export const APP_TARGET_RATIO = 2;
 
 const WEB_DIR = (repoRoot: string) => join(repoRoot, 'packages', 'web');
 
-/** Starts the built app's server on a free port. */
-function startAppServer(repoRoot: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(WEB_DIR(repoRoot), 'scripts', 'serve.mjs'), '--port', '0', '--no-build'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.stderr!.on('data', (d) => (out += d));
-    child.on('exit', (code) => reject(new Error(`the app server exited (${code}): ${out.trim()}`)));
-  });
+/** Starts the built app's server on a free port (packages/web's own starter, shared with its tests). */
+async function startAppServer(repoRoot: string): Promise<{ child: ChildProcess; url: string }> {
+  const starter = (await import(pathToFileURL(join(WEB_DIR(repoRoot), 'scripts', 'start-app-server.mjs')).href)) as { startAppServer(): Promise<{ child: ChildProcess; url: string }> };
+  return starter.startAppServer();
 }
 
 async function sha256File(path: string): Promise<string> {

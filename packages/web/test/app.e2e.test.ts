@@ -20,8 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memorySource, readSafetensorsHeader } from '@lorafuse/core';
 import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
+import { startAppServer } from '../scripts/start-app-server.mjs';
 
-const SERVE = fileURLToPath(new URL('../scripts/serve.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../../cli/bin/lorafuse.js', import.meta.url));
 const E = 16;
 const V = 50;
@@ -35,21 +35,6 @@ async function writeDir(dir: string, files: Record<string, Uint8Array | string>)
   await mkdir(dir, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
   return dir;
-}
-
-/** Starts the app's server on a free port (built already: `npm test` builds every package first) and returns its URL. */
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVE, '--port', '0', '--no-build'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.stderr!.on('data', (d) => (out += d));
-    child.on('exit', (code) => reject(new Error(`the app server exited (${code}): ${out}`)));
-  });
 }
 
 function runCli(args: readonly string[]): Promise<{ code: number; stderr: string }> {
@@ -205,7 +190,7 @@ async function heatmapPixels(page: Page): Promise<{ colours: number; digest: str
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'lorafuse-app-'));
-  ({ child: server, url } = await startServer());
+  ({ child: server, url } = await startAppServer());
   browser = await puppeteer.launch({ executablePath: findChromium().path, headless: true, args: [...CHROMIUM_WEBGPU_ARGS, '--use-webgpu-adapter=swiftshader'] });
 }, 60_000);
 afterAll(async () => {
