@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -175,11 +176,12 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
     for (const listener of [...fatalListeners]) listener(err);
   };
 
-  const killNow = (): void => {
-    const proc = browser?.process();
+  const killGroup = (b: Browser | undefined): void => {
+    const proc = b?.process();
     try {
-      // The whole process group (puppeteer starts Chromium as a group leader): a GPU or renderer
-      // process still alive would keep writing into the profile while it is being removed.
+      // The whole process group (puppeteer starts Chromium as a group leader): a GPU, renderer or
+      // zygote process still alive would keep writing into the profile and its TMPDIR while they
+      // are being removed.
       if (proc?.pid !== undefined && process.platform !== 'win32') process.kill(-proc.pid, 'SIGKILL');
       else proc?.kill('SIGKILL');
     } catch {
@@ -189,6 +191,20 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
         // already gone
       }
     }
+  };
+  const killByScratchDir = (): void => {
+    if (process.platform === 'win32') return;
+    try {
+      execFileSync('pkill', ['-KILL', '-f', scratchDir], { stdio: 'ignore', timeout: 2_000 });
+    } catch {
+      // none left (pkill exits 1), or no pkill: nothing more to do on exit
+    }
+  };
+  const killNow = (): void => {
+    killGroup(browser);
+    // Still launching (no process handle yet): the only Chromium started with this scratch directory
+    // is ours. Left alive, it would recreate the profile after it is removed.
+    if (browser === undefined && launching !== undefined) killByScratchDir();
     try {
       rmSync(scratchDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     } catch {
@@ -221,17 +237,16 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       const closedErr = new Error('The browser runner was closed.');
       for (const listener of [...fatalListeners]) listener(closedErr);
       if (browser === undefined && launching !== undefined) browser = await launching.catch(() => undefined);
+      if (browser === undefined && launching !== undefined) killByScratchDir();
       if (browser !== undefined) {
         const b = browser;
         try {
           await withTimeout(b.close(), 10_000, () => new Error('browser.close() timed out'));
         } catch {
-          try {
-            b.process()?.kill('SIGKILL');
-          } catch {
-            // already gone
-          }
+          // killed below
         }
+        // Whatever the close left of the group (or all of it, when the close timed out) ends now.
+        killGroup(b);
       }
       await server?.close();
       await rm(scratchDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
