@@ -78,8 +78,8 @@ export class WeightKernels {
     private readonly pipelines: {
       readonly inPlace: GPUComputePipeline;
       readonly fromPristine: GPUComputePipeline;
-      /** The tiled entry per element type, in place (`[0]`) and from the pristine copy (`[1]`). */
-      readonly tiled: Readonly<Record<WeightElement, readonly [GPUComputePipeline, GPUComputePipeline]>>;
+      /** The tiled entry per element type. */
+      readonly tiled: Readonly<Record<WeightElement, GPUComputePipeline>>;
       readonly inspect: GPUComputePipeline;
       readonly doraNorms: GPUComputePipeline;
       readonly doraFactors: GPUComputePipeline;
@@ -102,18 +102,19 @@ export class WeightKernels {
       maxStorageBufferBindingSize: Math.min(device.limits.maxStorageBufferBindingSize, options.limits?.maxStorageBufferBindingSize ?? Infinity),
     };
     const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
-    const compile = (entryPoint: string, tile?: { element: number; fromPristine: boolean }) =>
+    // The tiled entry is made once per element type (its ELEMENT constant).
+    const compile = (entryPoint: string, element?: number) =>
       device.createComputePipelineAsync({
         label: `lorafuse weights ${entryPoint}`,
         layout: 'auto',
-        compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT, ...(tile ? { ELEMENT: tile.element, FROM_PRISTINE: tile.fromPristine ? 1 : 0 } : {}) } },
+        compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT, ...(element === undefined ? {} : { ELEMENT: element }) } },
       });
-    const tiledOf = async (element: number) => Promise.all([false, true].map((fromPristine) => compile('apply_tiled', { element, fromPristine }))) as Promise<[GPUComputePipeline, GPUComputePipeline]>;
-    const [[inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale], [f32, f16, bf16]] = await Promise.all([
-      Promise.all(['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map((entry) => compile(entry))),
-      Promise.all([0, 1, 2].map(tiledOf)),
-    ]) as [GPUComputePipeline[], Array<[GPUComputePipeline, GPUComputePipeline]>];
-    const tiled = { f32: f32!, f16: f16!, bf16: bf16! };
+    type Nine = [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
+    const [inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale, f32, f16, bf16] = (await Promise.all([
+      ...['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map((entry) => compile(entry)),
+      ...[0, 1, 2].map((element) => compile('apply_tiled', element)),
+    ])) as Nine;
+    const tiled = { f32, f16, bf16 };
     const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
     return new WeightKernels(device, limits, { inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale }, dummy);
   }
@@ -239,7 +240,7 @@ export class WeightKernels {
       await this.submit(op, (encoder) => {
         const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
         for (const { group, fromPristine, uniforms } of passes) {
-          const pipeline = tiled ? this.pipelines.tiled[target.element][fromPristine ? 1 : 0] : fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
+          const pipeline = tiled ? this.pipelines.tiled[target.element] : fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
           pass.setPipeline(pipeline);
           const layout = pipeline.getBindGroupLayout(0);
           const slots = this.termSlots(group, SLOTS);
@@ -250,7 +251,7 @@ export class WeightKernels {
               { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
               ...slots,
             ];
-            // The tiled entry always binds a source (its in-place pipeline never reads it).
+            // The tiled entry always binds a source; it reads it only on a rebuild's first pass.
             if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine!.buffer, offset: (pristine!.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
             else if (tiled) entries.push({ binding: 8, resource: { buffer: this.dummy } });
             pass.setBindGroup(0, device.createBindGroup({ layout, entries }));

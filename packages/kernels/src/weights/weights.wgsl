@@ -2,10 +2,11 @@
 //
 //   W[row, col] = S[row, col] + sum_t scale_t * sum_k L_t[row, k] * R_t[k, col]
 //
-// where S is W itself (`apply_in_place`) or a pristine copy of the base weight that the app keeps
-// (`apply_from_pristine`, the drift-free mode: W is recomputed from the base, so no rounding error
-// builds up over merge/unmerge cycles). Up to three terms per dispatch, so a swap (add one adapter,
-// remove another) reads and writes W once.
+// where S is W itself or a pristine copy of the base weight that the app keeps (the drift-free
+// mode: W is recomputed from the base, so no rounding error builds up over merge/unmerge cycles).
+// Up to three terms per dispatch, so a swap (add one adapter, remove another) reads and writes W
+// once. `apply_tiled` (at the end) serves every W whose rows start on a word; the word-per-invocation
+// entries `apply_in_place` and `apply_from_pristine` serve 16-bit W with rows of an odd length.
 //
 // W is bound as u32 words whatever its element type, because 16-bit elements can only be read and
 // written two at a time without `shader-f16`: a word holds one f32, or two f16/bf16 elements (low
@@ -58,8 +59,8 @@ struct Params {
   segments: u32,      // DoRA: runs of DORA_SEGMENT elements along the other axis
   from_pristine: u32, // DoRA: 1 when the source words are the pristine copy
   pad: u32,
-  tile_row0: u32,     // tiled entries: first W row of this chunk's tiles
-  tile_count: u32,    // tiled entries: tiles in this chunk
+  tile_row0: u32,     // tiled entry: first W row of this chunk's tiles
+  tile_count: u32,    // tiled entry: tiles in this chunk
   pad1: u32,
   pad2: u32,
 }
@@ -509,7 +510,8 @@ const TR: u32 = 8u; // rows per tile
 const TC: u32 = 8u; // columns per tile
 
 // The tile's accumulators, row j in fields rj (columns 0..3) and qj (columns 4..7). Named fields,
-// not an array: SwiftShader keeps a private array in memory, which made a k step many times dearer.
+// not an array indexed in a loop: SwiftShader turns a computed index into a private array into a
+// memory access per lane.
 struct Tile {
   r0: vec4f, q0: vec4f, r1: vec4f, q1: vec4f, r2: vec4f, q2: vec4f, r3: vec4f, q3: vec4f,
   r4: vec4f, q4: vec4f, r5: vec4f, q5: vec4f, r6: vec4f, q6: vec4f, r7: vec4f, q7: vec4f,
@@ -641,12 +643,9 @@ fn tile_term2(t: TileIndex) -> Tile {
   return acc;
 }
 
-// The source word at `at` (inside the chunk): W's own, or the pristine copy's on a rebuild's first
-// pass. A pipeline constant for the reason given at ELEMENT.
-override FROM_PRISTINE: bool = false;
-
+// The source word at `at` (inside the chunk): W's own, or the pristine copy's on a rebuild's first pass.
 fn tile_source(at: u32) -> u32 {
-  if (FROM_PRISTINE) {
+  if (params.from_pristine == 1u) {
     return pristine[at];
   }
   return w[at];
@@ -674,32 +673,44 @@ fn tile_write_word(word: u32, d_lo: f32, d_hi: f32) {
   }
 }
 
-// Writes row `row` of the tile (columns col0..col0+7, those inside W) from its deltas d0 | d1.
-// Written out with constant components: a computed vector index or a switch over the rows costs
-// SwiftShader more than the writes themselves.
-fn tile_write_row(row: u32, col0: u32, d0: vec4f, d1: vec4f) {
-  if (row >= params.rows) {
-    return;
+// Row j of the tile's deltas: columns 0..3 and 4..7.
+struct TileRow {
+  lo: vec4f,
+  hi: vec4f,
+}
+
+fn tile_row(d: Tile, j: u32) -> TileRow {
+  switch (j) {
+    case 0u: { return TileRow(d.r0, d.q0); }
+    case 1u: { return TileRow(d.r1, d.q1); }
+    case 2u: { return TileRow(d.r2, d.q2); }
+    case 3u: { return TileRow(d.r3, d.q3); }
+    case 4u: { return TileRow(d.r4, d.q4); }
+    case 5u: { return TileRow(d.r5, d.q5); }
+    case 6u: { return TileRow(d.r6, d.q6); }
+    default: { return TileRow(d.r7, d.q7); }
   }
-  let n = min(TC, params.cols - col0);
-  if (ELEMENT == 0u) {
-    let word = row * params.cols + col0;
-    tile_write_word(word, d0.x, 0.0);
-    if (n > 1u) { tile_write_word(word + 1u, d0.y, 0.0); }
-    if (n > 2u) { tile_write_word(word + 2u, d0.z, 0.0); }
-    if (n > 3u) { tile_write_word(word + 3u, d0.w, 0.0); }
-    if (n > 4u) { tile_write_word(word + 4u, d1.x, 0.0); }
-    if (n > 5u) { tile_write_word(word + 5u, d1.y, 0.0); }
-    if (n > 6u) { tile_write_word(word + 6u, d1.z, 0.0); }
-    if (n > 7u) { tile_write_word(word + 7u, d1.w, 0.0); }
-    return;
+}
+
+// Column c (0..7) of a tile row.
+fn tile_column(r: TileRow, c: u32) -> f32 {
+  return select(r.hi[c & 3u], r.lo[c & 3u], c < 4u);
+}
+
+// Writes the tile's rows inside W, word by word, in loops: written out, the rounding would be
+// inlined once per word (64 copies), which makes the pipeline many times slower to create.
+fn tile_write(row0: u32, col0: u32, d: Tile) {
+  let per_word = select(2u, 1u, ELEMENT == 0u);
+  // Rows of 16-bit W have an even number of columns here, so every tile row starts on a word.
+  let words = min(TC, params.cols - col0) / per_word;
+  let rows = min(TR, params.rows - row0);
+  for (var j = 0u; j < rows; j++) {
+    let r = tile_row(d, j);
+    let word0 = ((row0 + j) * params.cols + col0) / per_word;
+    for (var m = 0u; m < words; m++) {
+      tile_write_word(word0 + m, tile_column(r, m * per_word), tile_column(r, m * per_word + 1u));
+    }
   }
-  // Rows of 16-bit W have an even number of columns here, so the tile's row starts on a word.
-  let word = (row * params.cols + col0) / 2u;
-  tile_write_word(word, d0.x, d0.y);
-  if (n > 2u) { tile_write_word(word + 1u, d0.z, d0.w); }
-  if (n > 4u) { tile_write_word(word + 2u, d1.x, d1.y); }
-  if (n > 6u) { tile_write_word(word + 3u, d1.z, d1.w); }
 }
 
 @compute @workgroup_size(WG)
@@ -725,12 +736,5 @@ fn apply_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) group
   if (params.terms > 2u) {
     d = tile_add_scaled(d, params.scale2, tile_term2(t));
   }
-  tile_write_row(row0, col0, d.r0, d.q0);
-  tile_write_row(row0 + 1u, col0, d.r1, d.q1);
-  tile_write_row(row0 + 2u, col0, d.r2, d.q2);
-  tile_write_row(row0 + 3u, col0, d.r3, d.q3);
-  tile_write_row(row0 + 4u, col0, d.r4, d.q4);
-  tile_write_row(row0 + 5u, col0, d.r5, d.q5);
-  tile_write_row(row0 + 6u, col0, d.r6, d.q6);
-  tile_write_row(row0 + 7u, col0, d.r7, d.q7);
+  tile_write(row0, col0, d);
 }
