@@ -161,7 +161,13 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
   await runCase({ name: 'f16 in-out 13x21 r4->r2', rows: 13, cols: 21, layout: 'in-out', element: 'f16', ranks: [4, 2] }, kernels, 'swap');
   await runCase({ name: 'bf16 out-in 12x10 r1..r4 (two passes)', rows: 12, cols: 10, layout: 'out-in', element: 'bf16', ranks: [1, 2, 3, 4] }, kernels, 'rebuild');
   await runCase({ name: 'f16 in-out 8x8 no terms (copy of pristine)', rows: 8, cols: 8, layout: 'in-out', element: 'f16', ranks: [] }, kernels, 'rebuild');
-  // Rows of a multiple of 4 elements take the tiled entry: odd row counts, chunks that cut rows, one row.
+  // W whose rows start on a word (f32, or an even row length) takes the 8 x 8 tiled entry: rows and
+  // columns that are not multiples of 8, fewer than 8 of either, chunks that cut rows, one row.
+  await runCase({ name: 'f32 out-in 13x11 r3+r5 (tiled, odd columns)', rows: 13, cols: 11, layout: 'out-in', element: 'f32', ranks: [3, 5] }, kernels, 'merge');
+  await runCase({ name: 'bf16 in-out 9x6 r2 (tiled, one partial column block)', rows: 9, cols: 6, layout: 'in-out', element: 'bf16', ranks: [2] }, kernels, 'merge');
+  await runCase({ name: 'f16 out-in 3x26 r2->r1 (tiled, fewer rows than a tile)', rows: 3, cols: 26, layout: 'out-in', element: 'f16', ranks: [2, 1] }, kernels, 'swap');
+  await runCase({ name: 'f32 in-out 23x19 r256 (tiled)', rows: 23, cols: 19, layout: 'in-out', element: 'f32', ranks: [256] }, kernels, 'rebuild');
+  await runCase({ name: 'f32 out-in 21x19 r3 (tiled, chunks cut rows and tiles)', rows: 21, cols: 19, layout: 'out-in', element: 'f32', ranks: [3] }, chunked, 'merge');
   await runCase({ name: 'f32 in-out 67x132 r3+r2 (tiled)', rows: 67, cols: 132, layout: 'in-out', element: 'f32', ranks: [3, 2] }, kernels, 'merge');
   await runCase({ name: 'f16 out-in 33x12 r1 (tiled)', rows: 33, cols: 12, layout: 'out-in', element: 'f16', ranks: [1] }, kernels, 'merge');
   await runCase({ name: 'bf16 in-out 1x4 r2 (tiled)', rows: 1, cols: 4, layout: 'in-out', element: 'bf16', ranks: [2] }, kernels, 'merge');

@@ -26,6 +26,7 @@ import {
   weightWords,
   type BindingLimits,
   type LoraFactors,
+  type WeightElement,
   type WeightView,
 } from './weight-view.js';
 
@@ -43,8 +44,9 @@ const RECORD_WORDS = 8;
 const PARAMS_BYTES = 24 * 4;
 // DoRA: elements one invocation sums along the other axis (the shader's DORA_SEGMENT).
 const DORA_SEGMENT = 256;
-/** Rows and columns of the tile one invocation of the tiled entry owns. */
-const TILE = 4;
+/** Rows and columns of the tile one invocation of the tiled entry owns (the shader's TR, TC). */
+const TILE_ROWS = 8;
+const TILE_COLS = 8;
 const SLOTS = TERMS_PER_PASS * 2;
 
 /** What {@link WeightKernels.inspect} measured on the GPU. */
@@ -76,7 +78,8 @@ export class WeightKernels {
     private readonly pipelines: {
       readonly inPlace: GPUComputePipeline;
       readonly fromPristine: GPUComputePipeline;
-      readonly tiled: GPUComputePipeline;
+      /** The tiled entry per element type. */
+      readonly tiled: Readonly<Record<WeightElement, GPUComputePipeline>>;
       readonly inspect: GPUComputePipeline;
       readonly doraNorms: GPUComputePipeline;
       readonly doraFactors: GPUComputePipeline;
@@ -99,11 +102,19 @@ export class WeightKernels {
       maxStorageBufferBindingSize: Math.min(device.limits.maxStorageBufferBindingSize, options.limits?.maxStorageBufferBindingSize ?? Infinity),
     };
     const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
-    const compile = (entryPoint: string) =>
-      device.createComputePipelineAsync({ label: `lorafuse weights ${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT } } });
-    const [inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale] = await Promise.all(
-      ['apply_in_place', 'apply_from_pristine', 'apply_tiled', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map(compile),
-    ) as [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
+    // The tiled entry is made once per element type (its ELEMENT constant).
+    const compile = (entryPoint: string, element?: number) =>
+      device.createComputePipelineAsync({
+        label: `lorafuse weights ${entryPoint}`,
+        layout: 'auto',
+        compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT, ...(element === undefined ? {} : { ELEMENT: element }) } },
+      });
+    type Nine = [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
+    const [inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale, f32, f16, bf16] = (await Promise.all([
+      ...['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map((entry) => compile(entry)),
+      ...[0, 1, 2].map((element) => compile('apply_tiled', element)),
+    ])) as Nine;
+    const tiled = { f32, f16, bf16 };
     const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
     return new WeightKernels(device, limits, { inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale }, dummy);
   }
@@ -216,23 +227,20 @@ export class WeightKernels {
     for (let i = 0; i < terms.length; i += TERMS_PER_PASS) groups.push(terms.slice(i, i + TERMS_PER_PASS));
     if (groups.length === 0 && pristine !== null) groups.push([]);
     if (chunks.length === 0 || groups.length === 0) return;
-    // Rows of a multiple of 4 elements (every GPT-2 weight) take the tiled entry; a rebuild then
-    // starts with a copy of the pristine words when the buffers allow it.
-    const tiled = target.cols % TILE === 0;
-    const copyPristine = tiled && pristine !== null && (pristine.buffer.usage & GPUBufferUsage.COPY_SRC) !== 0 && (target.binding.buffer.usage & GPUBufferUsage.COPY_DST) !== 0;
+    // W whose rows start on a word (every GPT-2 weight) takes the tiled entry, which reads the
+    // pristine copy itself on a rebuild; 16-bit rows of an odd length take the word entries.
+    const tiled = tilesRows(target);
     const device = this.device;
     const { make, release } = callBuffers(device);
     try {
       const passes = groups.map((group, g) => {
-        const fromPristine = g === 0 && pristine !== null && !copyPristine;
-        return { group, fromPristine, tiled: tiled && !fromPristine, uniforms: this.uniforms(make, target, chunks, group, false) };
+        const fromPristine = g === 0 && pristine !== null;
+        return { group, fromPristine, uniforms: this.uniforms(make, target, chunks, group, false, undefined, fromPristine) };
       });
       await this.submit(op, (encoder) => {
-        if (copyPristine) encoder.copyBufferToBuffer(pristine!.buffer, pristine!.offset ?? 0, target.binding.buffer, target.binding.offset ?? 0, weightWords(target) * 4);
         const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
-        for (const { group, fromPristine, tiled: useTiles, uniforms } of passes) {
-          if (group.length === 0 && !fromPristine) continue;
-          const pipeline = fromPristine ? this.pipelines.fromPristine : useTiles ? this.pipelines.tiled : this.pipelines.inPlace;
+        for (const { group, fromPristine, uniforms } of passes) {
+          const pipeline = tiled ? this.pipelines.tiled[target.element] : fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
           pass.setPipeline(pipeline);
           const layout = pipeline.getBindGroupLayout(0);
           const slots = this.termSlots(group, SLOTS);
@@ -243,9 +251,11 @@ export class WeightKernels {
               { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
               ...slots,
             ];
+            // The tiled entry always binds a source; it reads it only on a rebuild's first pass.
             if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine!.buffer, offset: (pristine!.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
+            else if (tiled) entries.push({ binding: 8, resource: { buffer: this.dummy } });
             pass.setBindGroup(0, device.createBindGroup({ layout, entries }));
-            const invocations = useTiles ? chunkTiles(target, chunk).count : chunk.wordCount;
+            const invocations = tiled ? chunkTiles(target, chunk).count : chunk.wordCount;
             const [x, y] = foldDispatch(Math.ceil(invocations / WG), device.limits.maxComputeWorkgroupsPerDimension);
             pass.dispatchWorkgroups(x, y);
           });
@@ -356,6 +366,7 @@ export class WeightKernels {
     terms: readonly LoraFactors[],
     hasReference: boolean,
     dora?: { readonly features: number; readonly segments: number; readonly fromPristine: boolean },
+    fromPristine = false,
   ) {
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const stride = Math.ceil(PARAMS_BYTES / align) * align;
@@ -365,7 +376,7 @@ export class WeightKernels {
     chunks.forEach((chunk, c) => {
       const u32 = new Uint32Array(mapped, c * stride, PARAMS_BYTES / 4);
       const f32 = new Float32Array(mapped, c * stride, PARAMS_BYTES / 4);
-      const tiles = target.cols % TILE === 0 ? chunkTiles(target, chunk) : { row0: 0, count: 0 };
+      const tiles = tilesRows(target) ? chunkTiles(target, chunk) : { row0: 0, count: 0 };
       // groups_x of a dispatch over the chunk's words (the tiled entry reads its grid from num_workgroups).
       const groupsX = foldDispatch(Math.ceil(chunk.wordCount / WG), this.device.limits.maxComputeWorkgroupsPerDimension)[0];
       u32.set([target.rows, target.cols, target.layout === 'in-out' ? 1 : 0, element, chunk.wordStart, chunk.wordCount, target.rows * target.cols, groupsX, terms.length, hasReference ? 1 : 0]);
@@ -376,6 +387,7 @@ export class WeightKernels {
         f32[13 + t] = term.scale;
       });
       if (dora) u32.set([dora.features, dora.segments, dora.fromPristine ? 1 : 0], 16);
+      else u32[18] = fromPristine ? 1 : 0;
     });
     buffer.unmap();
     return { buffer, stride };
@@ -394,7 +406,12 @@ export class WeightKernels {
   }
 }
 
-/** The tiles of the tiled entry that touch a chunk's words: 4-row bands from the chunk's first row. */
+/** True when every row of W starts on a word, which the tiled entry needs (f32, or an even row length). */
+function tilesRows(target: WeightView): boolean {
+  return target.element === 'f32' || target.cols % 2 === 0;
+}
+
+/** The tiles of the tiled entry that touch a chunk's words: 8-row bands from the chunk's first row. */
 function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; readonly wordCount: number }): { row0: number; count: number } {
   const perWord = target.element === 'f32' ? 1 : 2;
   const n = target.rows * target.cols;
@@ -403,7 +420,7 @@ function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; rea
   if (end <= first || target.cols === 0) return { row0: 0, count: 0 };
   const row0 = Math.floor(first / target.cols);
   const rowEnd = Math.ceil(end / target.cols);
-  return { row0, count: Math.ceil((rowEnd - row0) / TILE) * (target.cols / TILE) };
+  return { row0, count: Math.ceil((rowEnd - row0) / TILE_ROWS) * Math.ceil(target.cols / TILE_COLS) };
 }
 
 /**

@@ -2,10 +2,11 @@
 //
 //   W[row, col] = S[row, col] + sum_t scale_t * sum_k L_t[row, k] * R_t[k, col]
 //
-// where S is W itself (`apply_in_place`) or a pristine copy of the base weight that the app keeps
-// (`apply_from_pristine`, the drift-free mode: W is recomputed from the base, so no rounding error
-// builds up over merge/unmerge cycles). Up to three terms per dispatch, so a swap (add one adapter,
-// remove another) reads and writes W once.
+// where S is W itself or a pristine copy of the base weight that the app keeps (the drift-free
+// mode: W is recomputed from the base, so no rounding error builds up over merge/unmerge cycles).
+// Up to three terms per dispatch, so a swap (add one adapter, remove another) reads and writes W
+// once. `apply_tiled` (at the end) serves every W whose rows start on a word; the word-per-invocation
+// entries `apply_in_place` and `apply_from_pristine` serve 16-bit W with rows of an odd length.
 //
 // W is bound as u32 words whatever its element type, because 16-bit elements can only be read and
 // written two at a time without `shader-f16`: a word holds one f32, or two f16/bf16 elements (low
@@ -58,8 +59,8 @@ struct Params {
   segments: u32,      // DoRA: runs of DORA_SEGMENT elements along the other axis
   from_pristine: u32, // DoRA: 1 when the source words are the pristine copy
   pad: u32,
-  tile_row0: u32,     // tiled entries: first W row of this chunk's tiles
-  tile_count: u32,    // tiled entries: tiles in this chunk
+  tile_row0: u32,     // tiled entry: first W row of this chunk's tiles
+  tile_count: u32,    // tiled entry: tiles in this chunk
   pad1: u32,
   pad2: u32,
 }
@@ -487,165 +488,228 @@ fn inspect(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
   }
 }
 
-// ---- Tiled entry points, for W whose rows hold a multiple of 4 elements (every GPT-2 weight): each
-// invocation owns a 4 x 4 tile of W and reuses 4 values of each factor per k for 16 outputs, with the
-// same f32 operations per element, in the same order, as the word-per-invocation entries above.
-// A tile's words outside the current chunk are left to the chunk that holds them.
+// ---- The tiled entry, for every W whose rows start on a word (f32, or 16-bit with an even number
+// of columns; every GPT-2 weight): each invocation owns an 8 x 8 tile of W (8 rows, 8 columns, so 8
+// f32 words or 4 words of two 16-bit elements per row).
+//
+// Why this shape: on SwiftShader (the CPU fallback, and what CI runs) invocations are SIMD lanes of
+// a CPU thread and every storage access with a computed index is a per-lane gather or scatter,
+// several times dearer than the arithmetic. A k step of the tile reads 8 values of L and 8 of R
+// for 64 products, a quarter of a read per product, against one per product for an element per
+// invocation; W is read once and written once. Workgroup-memory tiles were tried and lost: their
+// barriers are coroutine switches on SwiftShader, costlier than the reads they save. On GPUs the
+// 8 + 8 reads per k come from cache and the 64 accumulators stay in registers.
+//
+// The sums are the word-per-invocation entries' exactly: per term, acc += L[row, k] * R[k, col] for
+// k ascending from 0, then delta += scale * acc, terms in order, and S + delta rounded once. Rows
+// and columns past the edge of W are clamped for loading (their products are never written), so
+// the k loop has no branches. A tile's words outside the current chunk are left to the chunk that
+// holds them.
 
-const TR: u32 = 4u;
-const TC: u32 = 4u;
+const TR: u32 = 8u; // rows per tile
+const TC: u32 = 8u; // columns per tile
 
-// One term's products for the tile, per row; the three copies differ only in the bindings they
-// read (WGSL has no portable way to pass a storage array), and the layout test sits outside the loop.
-fn tile_term0(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
+// The tile's accumulators, row j in fields rj (columns 0..3) and qj (columns 4..7). Named fields,
+// not an array indexed in a loop: SwiftShader turns a computed index into a private array into a
+// memory access per lane.
+struct Tile {
+  r0: vec4f, q0: vec4f, r1: vec4f, q1: vec4f, r2: vec4f, q2: vec4f, r3: vec4f, q3: vec4f,
+  r4: vec4f, q4: vec4f, r5: vec4f, q5: vec4f, r6: vec4f, q6: vec4f, r7: vec4f, q7: vec4f,
+}
+
+// acc + l[j] * (c0 | c1) for the tile's 8 rows, l = l0 (rows 0..3) | l1 (rows 4..7).
+fn tile_step(acc: Tile, l0: vec4f, l1: vec4f, c0: vec4f, c1: vec4f) -> Tile {
+  return Tile(
+    acc.r0 + l0.x * c0, acc.q0 + l0.x * c1, acc.r1 + l0.y * c0, acc.q1 + l0.y * c1,
+    acc.r2 + l0.z * c0, acc.q2 + l0.z * c1, acc.r3 + l0.w * c0, acc.q3 + l0.w * c1,
+    acc.r4 + l1.x * c0, acc.q4 + l1.x * c1, acc.r5 + l1.y * c0, acc.q5 + l1.y * c1,
+    acc.r6 + l1.z * c0, acc.q6 + l1.z * c1, acc.r7 + l1.w * c0, acc.q7 + l1.w * c1,
+  );
+}
+
+// delta + scale * acc, element by element.
+fn tile_add_scaled(d: Tile, scale: f32, acc: Tile) -> Tile {
+  return Tile(
+    d.r0 + scale * acc.r0, d.q0 + scale * acc.q0, d.r1 + scale * acc.r1, d.q1 + scale * acc.q1,
+    d.r2 + scale * acc.r2, d.q2 + scale * acc.q2, d.r3 + scale * acc.r3, d.q3 + scale * acc.q3,
+    d.r4 + scale * acc.r4, d.q4 + scale * acc.q4, d.r5 + scale * acc.r5, d.q5 + scale * acc.q5,
+    d.r6 + scale * acc.r6, d.q6 + scale * acc.q6, d.r7 + scale * acc.r7, d.q7 + scale * acc.q7,
+  );
+}
+
+// The tile's rows and columns, clamped into W for loading.
+struct TileIndex {
+  rows0: vec4u,
+  rows1: vec4u,
+  cols0: vec4u,
+  cols1: vec4u,
+}
+
+fn tile_index(row0: u32, col0: u32) -> TileIndex {
+  let last_row = vec4u(params.rows - 1u);
+  let last_col = vec4u(params.cols - 1u);
+  let j = vec4u(0u, 1u, 2u, 3u);
+  return TileIndex(min(row0 + j, last_row), min(row0 + 4u + j, last_row), min(col0 + j, last_col), min(col0 + 4u + j, last_col));
+}
+
+// One term's products for the tile; the three copies differ only in the bindings they read (WGSL
+// has no portable way to pass a storage array), and the layout test sits outside the k loop.
+fn tile_term0(t: TileIndex) -> Tile {
+  var acc = Tile();
   let r = params.rank0;
   if (params.in_out == 1u) {
     // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    let c0 = t.cols0 * r;
+    let c1 = t.cols1 * r;
     for (var k = 0u; k < r; k++) {
-      let rv = vec4f(b0[col0 * r + k], b0[(col0 + 1u) * r + k], b0[(col0 + 2u) * r + k], b0[(col0 + 3u) * r + k]);
       let base = k * params.rows;
-      acc0 += a0[base + rows4.x] * rv;
-      acc1 += a0[base + rows4.y] * rv;
-      acc2 += a0[base + rows4.z] * rv;
-      acc3 += a0[base + rows4.w] * rv;
+      let l0 = vec4f(a0[base + t.rows0.x], a0[base + t.rows0.y], a0[base + t.rows0.z], a0[base + t.rows0.w]);
+      let l1 = vec4f(a0[base + t.rows1.x], a0[base + t.rows1.y], a0[base + t.rows1.z], a0[base + t.rows1.w]);
+      let r0 = vec4f(b0[c0.x + k], b0[c0.y + k], b0[c0.z + k], b0[c0.w + k]);
+      let r1 = vec4f(b0[c1.x + k], b0[c1.y + k], b0[c1.z + k], b0[c1.w + k]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   } else {
     // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    let rows0 = t.rows0 * r;
+    let rows1 = t.rows1 * r;
     for (var k = 0u; k < r; k++) {
-      let at = k * params.cols + col0;
-      let rv = vec4f(a0[at], a0[at + 1u], a0[at + 2u], a0[at + 3u]);
-      acc0 += b0[rows4.x * r + k] * rv;
-      acc1 += b0[rows4.y * r + k] * rv;
-      acc2 += b0[rows4.z * r + k] * rv;
-      acc3 += b0[rows4.w * r + k] * rv;
+      let base = k * params.cols;
+      let l0 = vec4f(b0[rows0.x + k], b0[rows0.y + k], b0[rows0.z + k], b0[rows0.w + k]);
+      let l1 = vec4f(b0[rows1.x + k], b0[rows1.y + k], b0[rows1.z + k], b0[rows1.w + k]);
+      let r0 = vec4f(a0[base + t.cols0.x], a0[base + t.cols0.y], a0[base + t.cols0.z], a0[base + t.cols0.w]);
+      let r1 = vec4f(a0[base + t.cols1.x], a0[base + t.cols1.y], a0[base + t.cols1.z], a0[base + t.cols1.w]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   }
-  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+  return acc;
 }
 
-fn tile_term1(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
+fn tile_term1(t: TileIndex) -> Tile {
+  var acc = Tile();
   let r = params.rank1;
   if (params.in_out == 1u) {
-    // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    let c0 = t.cols0 * r;
+    let c1 = t.cols1 * r;
     for (var k = 0u; k < r; k++) {
-      let rv = vec4f(b1[col0 * r + k], b1[(col0 + 1u) * r + k], b1[(col0 + 2u) * r + k], b1[(col0 + 3u) * r + k]);
       let base = k * params.rows;
-      acc0 += a1[base + rows4.x] * rv;
-      acc1 += a1[base + rows4.y] * rv;
-      acc2 += a1[base + rows4.z] * rv;
-      acc3 += a1[base + rows4.w] * rv;
+      let l0 = vec4f(a1[base + t.rows0.x], a1[base + t.rows0.y], a1[base + t.rows0.z], a1[base + t.rows0.w]);
+      let l1 = vec4f(a1[base + t.rows1.x], a1[base + t.rows1.y], a1[base + t.rows1.z], a1[base + t.rows1.w]);
+      let r0 = vec4f(b1[c0.x + k], b1[c0.y + k], b1[c0.z + k], b1[c0.w + k]);
+      let r1 = vec4f(b1[c1.x + k], b1[c1.y + k], b1[c1.z + k], b1[c1.w + k]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   } else {
-    // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    let rows0 = t.rows0 * r;
+    let rows1 = t.rows1 * r;
     for (var k = 0u; k < r; k++) {
-      let at = k * params.cols + col0;
-      let rv = vec4f(a1[at], a1[at + 1u], a1[at + 2u], a1[at + 3u]);
-      acc0 += b1[rows4.x * r + k] * rv;
-      acc1 += b1[rows4.y * r + k] * rv;
-      acc2 += b1[rows4.z * r + k] * rv;
-      acc3 += b1[rows4.w * r + k] * rv;
+      let base = k * params.cols;
+      let l0 = vec4f(b1[rows0.x + k], b1[rows0.y + k], b1[rows0.z + k], b1[rows0.w + k]);
+      let l1 = vec4f(b1[rows1.x + k], b1[rows1.y + k], b1[rows1.z + k], b1[rows1.w + k]);
+      let r0 = vec4f(a1[base + t.cols0.x], a1[base + t.cols0.y], a1[base + t.cols0.z], a1[base + t.cols0.w]);
+      let r1 = vec4f(a1[base + t.cols1.x], a1[base + t.cols1.y], a1[base + t.cols1.z], a1[base + t.cols1.w]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   }
-  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+  return acc;
 }
 
-fn tile_term2(rows4: vec4u, col0: u32) -> array<vec4f, 4> {
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
+fn tile_term2(t: TileIndex) -> Tile {
+  var acc = Tile();
   let r = params.rank2;
   if (params.in_out == 1u) {
-    // L[row, k] = A[k, row], R[k, col] = B[col, k]
+    let c0 = t.cols0 * r;
+    let c1 = t.cols1 * r;
     for (var k = 0u; k < r; k++) {
-      let rv = vec4f(b2[col0 * r + k], b2[(col0 + 1u) * r + k], b2[(col0 + 2u) * r + k], b2[(col0 + 3u) * r + k]);
       let base = k * params.rows;
-      acc0 += a2[base + rows4.x] * rv;
-      acc1 += a2[base + rows4.y] * rv;
-      acc2 += a2[base + rows4.z] * rv;
-      acc3 += a2[base + rows4.w] * rv;
+      let l0 = vec4f(a2[base + t.rows0.x], a2[base + t.rows0.y], a2[base + t.rows0.z], a2[base + t.rows0.w]);
+      let l1 = vec4f(a2[base + t.rows1.x], a2[base + t.rows1.y], a2[base + t.rows1.z], a2[base + t.rows1.w]);
+      let r0 = vec4f(b2[c0.x + k], b2[c0.y + k], b2[c0.z + k], b2[c0.w + k]);
+      let r1 = vec4f(b2[c1.x + k], b2[c1.y + k], b2[c1.z + k], b2[c1.w + k]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   } else {
-    // L[row, k] = B[row, k], R[k, col] = A[k, col]
+    let rows0 = t.rows0 * r;
+    let rows1 = t.rows1 * r;
     for (var k = 0u; k < r; k++) {
-      let at = k * params.cols + col0;
-      let rv = vec4f(a2[at], a2[at + 1u], a2[at + 2u], a2[at + 3u]);
-      acc0 += b2[rows4.x * r + k] * rv;
-      acc1 += b2[rows4.y * r + k] * rv;
-      acc2 += b2[rows4.z * r + k] * rv;
-      acc3 += b2[rows4.w * r + k] * rv;
+      let base = k * params.cols;
+      let l0 = vec4f(b2[rows0.x + k], b2[rows0.y + k], b2[rows0.z + k], b2[rows0.w + k]);
+      let l1 = vec4f(b2[rows1.x + k], b2[rows1.y + k], b2[rows1.z + k], b2[rows1.w + k]);
+      let r0 = vec4f(a2[base + t.cols0.x], a2[base + t.cols0.y], a2[base + t.cols0.z], a2[base + t.cols0.w]);
+      let r1 = vec4f(a2[base + t.cols1.x], a2[base + t.cols1.y], a2[base + t.cols1.z], a2[base + t.cols1.w]);
+      acc = tile_step(acc, l0, l1, r0, r1);
     }
   }
-  return array<vec4f, 4>(acc0, acc1, acc2, acc3);
+  return acc;
 }
 
-// The delta of the tile at rows row0.., columns col0.. (rows past the end of W read row 0: their
-// results are never written).
-fn tile_delta(row0: u32, col0: u32) -> array<vec4f, 4> {
-  let last = params.rows - 1u;
-  let rows4 = vec4u(row0, min(row0 + 1u, last), min(row0 + 2u, last), min(row0 + 3u, last));
-  var d0 = vec4f(0.0);
-  var d1 = vec4f(0.0);
-  var d2 = vec4f(0.0);
-  var d3 = vec4f(0.0);
-  if (params.terms > 0u) {
-    let p = tile_term0(rows4, col0);
-    d0 += params.scale0 * p[0]; d1 += params.scale0 * p[1]; d2 += params.scale0 * p[2]; d3 += params.scale0 * p[3];
+// The source word at `at` (inside the chunk): W's own, or the pristine copy's on a rebuild's first pass.
+fn tile_source(at: u32) -> u32 {
+  if (params.from_pristine == 1u) {
+    return pristine[at];
   }
-  if (params.terms > 1u) {
-    let p = tile_term1(rows4, col0);
-    d0 += params.scale1 * p[0]; d1 += params.scale1 * p[1]; d2 += params.scale1 * p[2]; d3 += params.scale1 * p[3];
-  }
-  if (params.terms > 2u) {
-    let p = tile_term2(rows4, col0);
-    d0 += params.scale2 * p[0]; d1 += params.scale2 * p[1]; d2 += params.scale2 * p[2]; d3 += params.scale2 * p[3];
-  }
-  return array<vec4f, 4>(d0, d1, d2, d3);
+  return w[at];
 }
 
-// Writes one row of a tile: 4 f32 words, or 2 words of two 16-bit elements (rows hold a multiple of 4
-// elements, so a row starts on a word). Words outside the current chunk are left to their own chunk.
-fn write_tile_row(row: u32, col0: u32, dv: vec4f) {
-  if (row >= params.rows) {
+// The tiled entry's element type (0: f32, 1: f16, 2: bf16), fixed when the pipeline is made: one
+// pipeline per type. SwiftShader runs both sides of a branch with masked lanes, so a branch on
+// `params.element` made every f32 word pay for the 16-bit rounding, ten times the cost of its add.
+override ELEMENT: u32 = 0u;
+
+// Writes W's word `word` (counted from W's start) of the tile's row from the source word and the
+// deltas of its elements (one for f32, two for 16-bit), when the word lies in this chunk.
+fn tile_write_word(word: u32, d_lo: f32, d_hi: f32) {
+  if (word < params.word_start || word >= params.word_start + params.word_count) {
     return;
   }
-  let chunk_end = params.word_start + params.word_count;
-  if (params.element == 0u) {
-    let word = row * params.cols + col0;
-    if (word >= params.word_start && word + 3u < chunk_end) {
-      let at = word - params.word_start;
-      w[at] = bitcast<u32>(bitcast<f32>(w[at]) + dv.x);
-      w[at + 1u] = bitcast<u32>(bitcast<f32>(w[at + 1u]) + dv.y);
-      w[at + 2u] = bitcast<u32>(bitcast<f32>(w[at + 2u]) + dv.z);
-      w[at + 3u] = bitcast<u32>(bitcast<f32>(w[at + 3u]) + dv.w);
-      return;
-    }
-    for (var j = 0u; j < TC; j++) {
-      if (word + j >= params.word_start && word + j < chunk_end) {
-        let at = word + j - params.word_start;
-        w[at] = bitcast<u32>(bitcast<f32>(w[at]) + dv[j]);
-      }
-    }
-    return;
+  let at = word - params.word_start;
+  let src = tile_source(at);
+  if (ELEMENT == 0u) {
+    w[at] = bitcast<u32>(bitcast<f32>(src) + d_lo);
+  } else if (ELEMENT == 1u) {
+    w[at] = f32_to_f16(f16_to_f32(src & 0xffffu) + d_lo) | (f32_to_f16(f16_to_f32(src >> 16u) + d_hi) << 16u);
+  } else {
+    w[at] = f32_to_bf16(bitcast<f32>(src << 16u) + d_lo) | (f32_to_bf16(bitcast<f32>(src & 0xffff0000u) + d_hi) << 16u);
   }
-  let word = (row * params.cols + col0) / 2u;
-  if (word >= params.word_start && word < chunk_end) {
-    let at = word - params.word_start;
-    let src = w[at];
-    w[at] = encode(decode(src & 0xffffu) + dv.x) | (encode(decode(src >> 16u) + dv.y) << 16u);
+}
+
+// Row j of the tile's deltas: columns 0..3 and 4..7.
+struct TileRow {
+  lo: vec4f,
+  hi: vec4f,
+}
+
+fn tile_row(d: Tile, j: u32) -> TileRow {
+  switch (j) {
+    case 0u: { return TileRow(d.r0, d.q0); }
+    case 1u: { return TileRow(d.r1, d.q1); }
+    case 2u: { return TileRow(d.r2, d.q2); }
+    case 3u: { return TileRow(d.r3, d.q3); }
+    case 4u: { return TileRow(d.r4, d.q4); }
+    case 5u: { return TileRow(d.r5, d.q5); }
+    case 6u: { return TileRow(d.r6, d.q6); }
+    default: { return TileRow(d.r7, d.q7); }
   }
-  if (word + 1u >= params.word_start && word + 1u < chunk_end) {
-    let at = word + 1u - params.word_start;
-    let src = w[at];
-    w[at] = encode(decode(src & 0xffffu) + dv.z) | (encode(decode(src >> 16u) + dv.w) << 16u);
+}
+
+// Column c (0..7) of a tile row.
+fn tile_column(r: TileRow, c: u32) -> f32 {
+  return select(r.hi[c & 3u], r.lo[c & 3u], c < 4u);
+}
+
+// Writes the tile's rows inside W, word by word, in loops: written out, the rounding would be
+// inlined once per word (64 copies), which makes the pipeline many times slower to create.
+fn tile_write(row0: u32, col0: u32, d: Tile) {
+  let per_word = select(2u, 1u, ELEMENT == 0u);
+  // Rows of 16-bit W have an even number of columns here, so every tile row starts on a word.
+  let words = min(TC, params.cols - col0) / per_word;
+  let rows = min(TR, params.rows - row0);
+  for (var j = 0u; j < rows; j++) {
+    let r = tile_row(d, j);
+    let word0 = ((row0 + j) * params.cols + col0) / per_word;
+    for (var m = 0u; m < words; m++) {
+      tile_write_word(word0 + m, tile_column(r, m * per_word), tile_column(r, m * per_word + 1u));
+    }
   }
 }
 
@@ -655,15 +719,22 @@ fn apply_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) group
   if (i >= params.tile_count) {
     return;
   }
-  let tiles_x = params.cols / TC;
+  let tiles_x = (params.cols + TC - 1u) / TC;
   let row0 = params.tile_row0 + (i / tiles_x) * TR;
   let col0 = (i % tiles_x) * TC;
   if (row0 >= params.rows) {
     return;
   }
-  let d = tile_delta(row0, col0);
-  write_tile_row(row0, col0, d[0]);
-  write_tile_row(row0 + 1u, col0, d[1]);
-  write_tile_row(row0 + 2u, col0, d[2]);
-  write_tile_row(row0 + 3u, col0, d[3]);
+  let t = tile_index(row0, col0);
+  var d = Tile();
+  if (params.terms > 0u) {
+    d = tile_add_scaled(d, params.scale0, tile_term0(t));
+  }
+  if (params.terms > 1u) {
+    d = tile_add_scaled(d, params.scale1, tile_term1(t));
+  }
+  if (params.terms > 2u) {
+    d = tile_add_scaled(d, params.scale2, tile_term2(t));
+  }
+  tile_write(row0, col0, d);
 }
