@@ -14,3 +14,4 @@ export * from './verify/index.js';
 export * from './doctor/index.js';
 export * from './compare/index.js';
 export * from './forward/index.js';
+export * from './output-files.js';

@@ -6,7 +6,7 @@
  * already there are never replaced: the directory might be the base's own.
  */
 import { EnvironmentError, UsageError } from '@lorafuse/errors';
-import { OUTPUT_CONFIG, OUTPUT_WEIGHTS, type MergeOutput, type WeightsFile, type WrittenFiles } from './merge-output.js';
+import { OUTPUT_CONFIG, OUTPUT_WEIGHTS, type CarriedFile, type MergeOutput, type WeightsFile, type WrittenFiles } from './merge-output.js';
 
 /** `window.showDirectoryPicker`, where the browser has it (not in TypeScript's DOM library yet). */
 type DirectoryPicker = (options?: { id?: string; mode?: 'read' | 'readwrite' }) => Promise<FileSystemDirectoryHandle>;
@@ -79,9 +79,9 @@ export function directoryOutput(dir: FileSystemDirectoryHandle): MergeOutput {
   };
 
   return {
-    async openWeights(): Promise<WeightsFile> {
+    async openWeights(_size: number, carried: readonly string[] = []): Promise<WeightsFile> {
       const there = [];
-      for (const name of [OUTPUT_WEIGHTS, OUTPUT_CONFIG]) if (await exists(dir, name)) there.push(name);
+      for (const name of [OUTPUT_WEIGHTS, OUTPUT_CONFIG, ...carried]) if (await exists(dir, name)) there.push(name);
       if (there.length > 0) {
         throw new UsageError('OUT_DIR_NOT_EMPTY', `output directory ${dir.name} already holds ${there.join(' and ')}`, {
           subject: dir.name,
@@ -110,18 +110,25 @@ export function directoryOutput(dir: FileSystemDirectoryHandle): MergeOutput {
         },
       };
     },
-    async commit(config: Uint8Array): Promise<WrittenFiles> {
+    async commit(config: Uint8Array, carried: readonly CarriedFile[] = []): Promise<WrittenFiles> {
       if (!model) throw new Error('internal: config committed before the weights were closed');
-      const { handle, writable } = await createFile(OUTPUT_CONFIG);
-      open = writable;
-      try {
-        await writable.write(config as Uint8Array<ArrayBuffer>);
-        await writable.close();
-        open = undefined;
-        return { model, config: await handle.getFile(), directory: dir.name };
-      } catch (e) {
-        throw writeError(e, pathOf(OUTPUT_CONFIG));
-      }
+      const writeWhole = async (name: string, bytes: Blob): Promise<File> => {
+        const { handle, writable } = await createFile(name);
+        open = writable;
+        try {
+          await writable.write(bytes);
+          await writable.close();
+          open = undefined;
+          return await handle.getFile();
+        } catch (e) {
+          throw writeError(e, pathOf(name));
+        }
+      };
+      const written: CarriedFile[] = [];
+      for (const c of carried) written.push({ name: c.name, file: await writeWhole(c.name, c.file) });
+      // config.json last: it is what makes the directory a checkpoint.
+      const configFile = await writeWhole(OUTPUT_CONFIG, new Blob([config as Uint8Array<ArrayBuffer>]));
+      return { model, config: configFile, carried: written, directory: dir.name };
     },
     async discard(): Promise<void> {
       // The swap file goes with the abort; then the entries this output created (empty or whole).

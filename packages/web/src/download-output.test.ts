@@ -10,7 +10,7 @@ describe('downloadOutput (the download assembled from Blob parts)', () => {
       { name: 'b', dtype: 'F32', shape: [3] },
     ]);
     const output = downloadOutput();
-    const weights = await output.openWeights(layout.totalSize);
+    const weights = await output.openWeights(layout.totalSize, []);
     const writer = new SafetensorsPositionalWriter(weights, layout);
     await writer.start();
     const a = new Uint8Array(8).fill(1);
@@ -27,24 +27,24 @@ describe('downloadOutput (the download assembled from Blob parts)', () => {
     expect(header.tensors.map((t) => t.name)).toEqual(['a', 'b']);
     const bRef = header.byName.get('b')!;
     expect(await source.read(bRef.fileOffset, bRef.byteLength)).toEqual(b);
-    const files = await output.commit(new TextEncoder().encode('{}\n'));
+    const files = await output.commit(new TextEncoder().encode('{}\n'), []);
     expect(files.directory).toBeUndefined();
     expect(await files.config.text()).toBe('{}\n');
     expect(files.model).toBe(model);
   });
 
   it('refuses to close weights with a gap, an overlap or missing bytes, and to commit before the weights are closed', async () => {
-    const gap = await downloadOutput().openWeights(8);
+    const gap = await downloadOutput().openWeights(8, []);
     await gap.writeAt(0, new Uint8Array(2));
     await gap.writeAt(4, new Uint8Array(4));
     await expect(gap.close()).rejects.toThrow('leave a gap at byte 2');
-    const overlap = await downloadOutput().openWeights(4);
+    const overlap = await downloadOutput().openWeights(4, []);
     await overlap.writeAt(0, new Uint8Array(3));
     await overlap.writeAt(2, new Uint8Array(2));
     await expect(overlap.close()).rejects.toThrow('overlap at byte 2');
-    const short = await downloadOutput().openWeights(8);
+    const short = await downloadOutput().openWeights(8, []);
     await short.writeAt(0, new Uint8Array(4));
     await expect(short.close()).rejects.toThrow('4 of the weights\' 8 bytes were written');
-    await expect(downloadOutput().commit(new Uint8Array(1))).rejects.toThrow('before the weights were closed');
+    await expect(downloadOutput().commit(new Uint8Array(1), [])).rejects.toThrow('before the weights were closed');
   });
 });

@@ -3,13 +3,13 @@
  * the browser may keep the bytes off the JS heap (large blobs go to its blob storage, on disk if
  * need be) instead of one checkpoint-sized Uint8Array.
  */
-import type { MergeOutput, WeightsFile, WrittenFiles } from './merge-output.js';
+import type { CarriedFile, MergeOutput, WeightsFile, WrittenFiles } from './merge-output.js';
 
 /** A {@link MergeOutput} whose files are Blobs, offered as downloads afterwards. */
 export function downloadOutput(): MergeOutput {
   let model: Blob | undefined;
   return {
-    async openWeights(size: number): Promise<WeightsFile> {
+    async openWeights(size: number, _carried: readonly string[] = []): Promise<WeightsFile> {
       const parts: Array<{ offset: number; part: Blob }> = [];
       return {
         async writeAt(offset: number, chunk: Uint8Array): Promise<void> {
@@ -30,9 +30,9 @@ export function downloadOutput(): MergeOutput {
         },
       };
     },
-    async commit(config: Uint8Array): Promise<WrittenFiles> {
+    async commit(config: Uint8Array, carried: readonly CarriedFile[] = []): Promise<WrittenFiles> {
       if (!model) throw new Error('internal: config committed before the weights were closed');
-      return { model, config: new Blob([config as Uint8Array<ArrayBuffer>], { type: 'application/json' }) };
+      return { model, config: new Blob([config as Uint8Array<ArrayBuffer>], { type: 'application/json' }), carried };
     },
     async discard(): Promise<void> {
       model = undefined;

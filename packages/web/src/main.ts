@@ -25,6 +25,8 @@ const planBox = byTestId('plan');
 const proofBox = byTestId('proof');
 const downloadModel = byTestId<HTMLAnchorElement>('download-model');
 const downloadConfig = byTestId<HTMLAnchorElement>('download-config');
+// The base's other files (tokenizer, generation_config.json, ...), one link each.
+const downloadCarried = byTestId('download-carried');
 const showError = (e: unknown) => {
   errorBox.hidden = false;
   errorBox.textContent = e instanceof LorafuseError ? `${e.message}${e.hint ? `\n${e.hint}` : ''}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
@@ -90,6 +92,7 @@ mergeButton.addEventListener('click', () => {
     urls = [];
     downloadModel.hidden = true;
     downloadConfig.hidden = true;
+    downloadCarried.replaceChildren();
     for (const box of [findings, planBox, proofBox]) box.replaceChildren();
     try {
       status.textContent = 'reading the headers';
@@ -102,6 +105,11 @@ mergeButton.addEventListener('click', () => {
       if (files.directory === undefined) {
         offer(downloadModel, files.model, OUTPUT_WEIGHTS);
         offer(downloadConfig, files.config, OUTPUT_CONFIG);
+        for (const c of files.carried) {
+          const link = Object.assign(document.createElement('a'), { textContent: `Save ${c.name} ` });
+          offer(link, c.file, c.name);
+          downloadCarried.append(link);
+        }
       }
       const where = files.directory === undefined ? '' : ` into ${files.directory}/`;
       status.textContent = `merged on WebGPU (${result.adapterDescription})${where}; what transformers v4 and v5 load is verified`;

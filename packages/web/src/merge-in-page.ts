@@ -139,7 +139,7 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
     // One weight file, its tensors in transformers' sorted order, as the CLI lays it out.
     const specs = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })).sort((a, b) => compareDotNatural(a.name, b.name));
     const layout = layoutSafetensors(specs);
-    const weights = await output.openWeights(layout.totalSize);
+    const weights = await output.openWeights(layout.totalSize, inputs.carried.map((c) => c.name));
     const writer = new SafetensorsPositionalWriter(weights, layout);
     await writer.start();
     const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
@@ -169,7 +169,7 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
 
     onStep('proving what transformers loads');
     const proof = await proveModel(written, plan, intents, lmHeadIntent, inputs);
-    const files = await output.commit(config);
+    const files = await output.commit(config, inputs.carried);
     return { plan, doctorNotes: planned.doctorNotes, adapterDescription: description, files, proof };
   } catch (e) {
     // Whatever was written goes: a failed merge leaves nothing in the output.

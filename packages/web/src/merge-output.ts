@@ -17,20 +17,31 @@ export interface WeightsFile extends PositionalByteSink {
   close(): Promise<Blob>;
 }
 
+/** A file the output carries as picked (the base's tokenizer, generation_config.json, ...). */
+export interface CarriedFile {
+  readonly name: string;
+  readonly file: Blob;
+}
+
 /** The merged files, settled. */
 export interface WrittenFiles {
   readonly model: Blob;
   readonly config: Blob;
+  /** The carried files, as written. */
+  readonly carried: readonly CarriedFile[];
   /** The chosen directory's name when the files were written there; undefined for a download. */
   readonly directory?: string;
 }
 
 /** One merge's output: open the weights, write them, then commit the config, or discard everything. */
 export interface MergeOutput {
-  /** Opens model.safetensors, `size` bytes long when written in full; throws if the output cannot take it. */
-  openWeights(size: number): Promise<WeightsFile>;
-  /** Writes config.json next to the closed weights: after this, both files are there. */
-  commit(config: Uint8Array): Promise<WrittenFiles>;
+  /**
+   * Opens model.safetensors, `size` bytes long when written in full; throws if the output cannot take
+   * it, or already holds one of the files or of `carried` (the names commit will write too).
+   */
+  openWeights(size: number, carried: readonly string[]): Promise<WeightsFile>;
+  /** Writes config.json and the carried files next to the closed weights: after this, all are there. */
+  commit(config: Uint8Array, carried: readonly CarriedFile[]): Promise<WrittenFiles>;
   /** Removes whatever this output wrote, if anything yet (a failed or unproven merge leaves nothing behind). Never throws. */
   discard(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * parsed and checked with core's checks, the safetensors headers read, no tensor bytes read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, baseConfigMissing, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, tokenizerFilesOf, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -28,6 +28,12 @@ export interface OpenedInputs {
   readonly adapter: OpenedAdapter;
   readonly planInput: Omit<PlanMergeInput, 'options'>;
   readonly sourceOf: (label: string) => ByteSource;
+  /**
+   * The picked files the output carries as they are, as `lorafuse merge` copies them: the base's
+   * other files (tokenizer, generation_config.json, ...), the adapter's tokenizer instead of the
+   * base's when it saved one.
+   */
+  readonly carried: ReadonlyArray<{ readonly name: string; readonly file: File }>;
 }
 
 const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
@@ -77,9 +83,15 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
 
   const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
   const openedAdapter: OpenedAdapter = { label: adapter.dir, config: adapterConfig, header: adapterHeader };
+  const adapterTokenizer = tokenizerFilesOf(adapter.files.keys());
+  const carried = [
+    ...baseFilesCarried(base.files.keys(), adapterTokenizer.length > 0).map((name) => ({ name, file: base.files.get(name)! })),
+    ...adapterTokenizer.map((name) => ({ name, file: adapter.files.get(name)! })),
+  ].sort((x, y) => (x.name < y.name ? -1 : 1));
   return {
     base: openedBase,
     adapter: openedAdapter,
+    carried,
     planInput: {
       base: { label: openedBase.label, config, files: openedBase.headers },
       adapters: [{ label: openedAdapter.label, config: adapterConfig, file: adapterHeader }],

@@ -216,12 +216,14 @@ function untiedCase(): Promise<UntiedCase> {
       modules: [...gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'mlp.c_fc'], 4), { module: 'lm_head', inFeatures: E, outFeatures: V, rank: 2 }],
       config: { target_modules: ['c_attn', 'c_fc', 'lm_head'], r: 4, lora_alpha: 8, rank_pattern: { lm_head: 2 } },
     });
-    const baseDir = await writeDir(join(work, 'base'), base.files);
+    // A tokenizer beside the weights: the output carries it, as `lorafuse merge` copies it.
+    const tokenizer = { 'tokenizer.json': new TextEncoder().encode('{"version": "1.0", "model": {"type": "BPE"}}\n'), 'tokenizer_config.json': new TextEncoder().encode('{"model_max_length": 64}\n') };
+    const baseDir = await writeDir(join(work, 'base'), { ...base.files, ...tokenizer });
     const adapterDir = await writeDir(join(work, 'adapter'), adapter.files);
     const cliOut = join(work, 'cli-out');
     const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
     expect(cli.code, cli.stderr).toBe(0);
-    return { baseFiles: Object.keys(base.files).map((n) => join(baseDir, n)), adapterFiles: Object.keys(adapter.files).map((n) => join(adapterDir, n)), adapterDir, cliOut };
+    return { baseFiles: [...Object.keys(base.files), ...Object.keys(tokenizer)].map((n) => join(baseDir, n)), adapterFiles: Object.keys(adapter.files).map((n) => join(adapterDir, n)), adapterDir, cliOut };
   })();
   return untied;
 }
@@ -291,19 +293,27 @@ describe('the merge app in headless Chromium', () => {
     const config = await downloaded(downloads, 'config.json');
     expect(Buffer.from(model).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
     expect(Buffer.from(config).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    // The base's other files, one link each: the files the CLI copied, byte for byte.
+    const carried = (await readdir(cliOut)).filter((n) => n !== 'model.safetensors' && n !== 'config.json').sort();
+    expect(carried).toEqual(expect.arrayContaining(['generation_config.json', 'tokenizer.json', 'tokenizer_config.json']));
+    expect(await page.$$eval('[data-testid="download-carried"] a', (as) => as.map((a) => (a as HTMLAnchorElement).download).sort())).toEqual(carried);
+    for (const name of carried) {
+      await page.click(`[data-testid="download-carried"] a[download="${name}"]`);
+      expect(Buffer.from(await downloaded(downloads, name)).equals(await readFile(join(cliOut, name))), name).toBe(true);
+    }
     await page.close();
   }, 240_000);
 
-  it('writes model.safetensors and config.json into a chosen directory: the bytes the CLI writes, and no download offered', async () => {
+  it('writes model.safetensors, config.json and the carried files into a chosen directory: the files the CLI writes, and no download offered', async () => {
     const { baseFiles, adapterFiles, cliOut } = await untiedCase();
     const downloads = await mkdtemp(join(work, 'downloads-'));
     const page = await mergeInApp(baseFiles, adapterFiles, downloads, { dir: 'out-chosen' });
     expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
     expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ into out-chosen\/; .* verified$/);
     const files = await opfsFiles(page, 'out-chosen');
-    expect(Object.keys(files).sort()).toEqual(['config.json', 'model.safetensors']);
-    expect(Buffer.from(files['model.safetensors']!).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
-    expect(Buffer.from(files['config.json']!).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    // What the CLI writes, every file of it (the base's tokenizer and generation config carried).
+    expect(Object.keys(files).sort()).toEqual((await readdir(cliOut)).sort());
+    for (const name of Object.keys(files)) expect(Buffer.from(files[name]!).equals(await readFile(join(cliOut, name))), name).toBe(true);
     expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
     expect(await readdir(downloads)).toEqual([]);
     await page.close();
@@ -321,23 +331,26 @@ describe('the merge app in headless Chromium', () => {
     await page.close();
   }, 240_000);
 
-  it('refuses a chosen directory that already holds model.safetensors, and leaves that file as it was', async () => {
+  it('refuses a chosen directory that already holds model.safetensors or a carried file, and leaves them as they were', async () => {
     const { baseFiles, adapterFiles } = await untiedCase();
     const page = await browser.newPage();
     await page.goto(url);
     const earlier = [1, 2, 3, 4];
     await page.evaluate(async (bytes: number[]) => {
       const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('out-taken', { create: true });
-      const w = await (await dir.getFileHandle('model.safetensors', { create: true })).createWritable();
-      await w.write(new Uint8Array(bytes));
-      await w.close();
+      for (const name of ['model.safetensors', 'tokenizer.json']) {
+        const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+        await w.write(new Uint8Array(bytes));
+        await w.close();
+      }
     }, earlier);
     await page.close();
     const merged = await mergeInApp(baseFiles, adapterFiles, await mkdtemp(join(work, 'downloads-')), { dir: 'out-taken' });
     expect(await merged.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
     const error = await merged.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
-    expect(error.split('\n')[0]).toBe('output directory out-taken already holds model.safetensors');
-    expect(await opfsFiles(merged, 'out-taken')).toEqual({ 'model.safetensors': new Uint8Array(earlier) });
+    // A carried file counts too: the app never replaces files.
+    expect(error.split('\n')[0]).toBe('output directory out-taken already holds model.safetensors and tokenizer.json');
+    expect(await opfsFiles(merged, 'out-taken')).toEqual({ 'model.safetensors': new Uint8Array(earlier), 'tokenizer.json': new Uint8Array(earlier) });
     await merged.close();
   }, 240_000);
 

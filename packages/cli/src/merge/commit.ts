@@ -4,22 +4,11 @@
  * is swapped into place at once.
  */
 import { join } from 'node:path';
-import { InputError } from '@lorafuse/core';
+import { baseFilesCarried, InputError, tokenizerFilesOf } from '@lorafuse/core';
 import { readInputFile, statInputFile } from '../fs/input-file.js';
 import { listRegularFiles, type AdapterDir, type BaseDir } from '../fs/inputs.js';
 import type { Committed, OutputTransaction } from '../fs/output-dir.js';
-import { isWeightFileName } from '../fs/output-leftovers.js';
 
-/** The base's files the output carries besides config.json and the weights. */
-export function baseFilesToCopy(base: BaseDir): string[] {
-  // A merged checkpoint must never carry adapter files: transformers would apply the adapter again on
-  // load. Nor the base's stray weight files (an index or shards beside its model.safetensors): the
-  // output's weights are the merge's own, and a stale index there would send transformers to them.
-  return base.otherFiles.filter((name) => name !== 'adapter_config.json' && !name.startsWith('adapter_model.') && !isWeightFileName(name));
-}
-
-/** The files of a Hugging Face tokenizer, as `tokenizer.save_pretrained` writes them. */
-const TOKENIZER_FILES = new Set(['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'chat_template.jinja']);
 
 /** The files the output carries besides config.json and its weights, and where each comes from. */
 export interface FilesToCopy {
@@ -39,8 +28,8 @@ export interface FilesToCopy {
 export async function filesToCopy(base: BaseDir, adapters: readonly AdapterDir[]): Promise<FilesToCopy> {
   let chosen: { dir: string; names: string[] } | null = null;
   for (const adapter of adapters) {
-    const names = (await listRegularFiles(adapter.dir)).filter((n) => TOKENIZER_FILES.has(n)).sort();
-    if (!(names.includes('tokenizer.json') || names.includes('tokenizer_config.json'))) continue;
+    const names = tokenizerFilesOf(await listRegularFiles(adapter.dir));
+    if (names.length === 0) continue;
     if (!chosen) {
       chosen = { dir: adapter.dir, names };
       continue;
@@ -53,7 +42,7 @@ export async function filesToCopy(base: BaseDir, adapters: readonly AdapterDir[]
       });
     }
   }
-  const fromBase = baseFilesToCopy(base).filter((n) => !(chosen && TOKENIZER_FILES.has(n)));
+  const fromBase = baseFilesCarried(base.otherFiles, chosen !== null);
   return { fromBase, fromAdapter: chosen?.names ?? [], adapterDir: chosen?.dir ?? null };
 }
 

@@ -1,0 +1,27 @@
+/**
+ * Which files a merged checkpoint carries besides its config.json and weights, decided once for the
+ * CLI (directories on disk) and the app (picked files): the base's other files (tokenizer,
+ * generation_config.json, ...), and an adapter's tokenizer instead of the base's when it saved one
+ * (it is the tokenizer training used: it knows the tokens a resized vocabulary added).
+ */
+
+/** The files of a Hugging Face tokenizer, as `tokenizer.save_pretrained` writes them. */
+export const TOKENIZER_FILES: ReadonlySet<string> = new Set(['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'chat_template.jinja']);
+
+const CHECKPOINT_FILE = /^(?:config\.json|model\.safetensors(?:\.index\.json)?|model-\d+-of-\d+\.safetensors|pytorch_model\.bin(?:\.index\.json)?|pytorch_model-\d+-of-\d+\.bin)$/;
+
+/** A directory's tokenizer files (sorted), when they make a tokenizer (`tokenizer.json` or `tokenizer_config.json`); else none. */
+export function tokenizerFilesOf(names: Iterable<string>): string[] {
+  const found = [...names].filter((n) => TOKENIZER_FILES.has(n)).sort();
+  return found.includes('tokenizer.json') || found.includes('tokenizer_config.json') ? found : [];
+}
+
+/**
+ * The base's files the output carries: never its config or weights in any format (the output's are
+ * the merge's own, and a stale index would send transformers to them), never adapter files
+ * (transformers would apply the adapter again on load), and not its tokenizer files when an adapter
+ * brings its own tokenizer (they are replaced as a set).
+ */
+export function baseFilesCarried(baseFiles: Iterable<string>, adapterHasTokenizer: boolean): string[] {
+  return [...baseFiles].filter((name) => !CHECKPOINT_FILE.test(name) && name !== 'adapter_config.json' && !name.startsWith('adapter_model.') && !(adapterHasTokenizer && TOKENIZER_FILES.has(name)));
+}
