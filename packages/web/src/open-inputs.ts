@@ -1,9 +1,11 @@
 /**
  * Opening the picked base and adapter directories as the CLI opens them from disk: the configs
- * parsed and checked with core's checks, the safetensors headers read, no tensor bytes read. The
+ * parsed and checked with core's checks, the weight headers read (safetensors, or the torch.save files
+ * of older PEFT and transformers, whose pickles core interprets without executing), no tensor bytes
+ * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, SHARD_INDEX_FILE, tokenizerFilesOf, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, tokenizerFilesOf, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -37,6 +39,9 @@ export interface OpenedInputs {
 }
 
 const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
+// The torch.save files of older PEFT and transformers, read without executing anything (core's reader).
+const ADAPTER_TORCH = 'adapter_model.bin';
+const BASE_TORCH = 'pytorch_model.bin';
 
 async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }> {
   const bytes = new Uint8Array(await file.arrayBuffer());
@@ -73,13 +78,16 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   const { text: adapterText } = await readText(adapterConfigFile);
   parseJsonObject(adapterText, adapterConfigLabel, 'adapter_config.json');
   const adapterConfig = parseAdapterConfig(adapterText, adapterConfigLabel);
-  if (!adapter.files.has(ADAPTER_SAFETENSORS)) {
-    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${adapter.dir} has no ${ADAPTER_SAFETENSORS}`, {
+  // safetensors first where both are there, as PEFT loads them.
+  let adapterHeader: SafetensorsHeader;
+  if (adapter.files.has(ADAPTER_SAFETENSORS)) adapterHeader = await readSafetensorsHeader(open(adapter, ADAPTER_SAFETENSORS));
+  else if (adapter.files.has(ADAPTER_TORCH)) adapterHeader = await readTorchCheckpoint(open(adapter, ADAPTER_TORCH));
+  else {
+    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${adapter.dir} has no ${ADAPTER_SAFETENSORS} or ${ADAPTER_TORCH}`, {
       subject: labelOf(adapter, ADAPTER_SAFETENSORS),
-      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} as written by PEFT (for adapter_model.bin, use the CLI).`,
+      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} (or ${ADAPTER_TORCH}) as written by PEFT.`,
     });
   }
-  const adapterHeader = await readSafetensorsHeader(open(adapter, ADAPTER_SAFETENSORS));
 
   const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
   const openedAdapter: OpenedAdapter = { label: adapter.dir, config: adapterConfig, header: adapterHeader };
@@ -106,15 +114,16 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
 
 /**
  * The base's weight headers: model.safetensors, or else the shards its model.safetensors.index.json
- * lists (each must have been picked), as the CLI finds them.
+ * lists (each must have been picked), or else pytorch_model.bin, as the CLI finds them.
  */
 async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<SafetensorsHeader[]> {
   if (base.files.has('model.safetensors')) return [await readSafetensorsHeader(open(base, 'model.safetensors'))];
   const indexFile = base.files.get(SHARD_INDEX_FILE);
+  if (!indexFile && base.files.has(BASE_TORCH)) return [await readTorchCheckpoint(open(base, BASE_TORCH))];
   if (!indexFile) {
-    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors or ${SHARD_INDEX_FILE}`, {
+    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors, ${SHARD_INDEX_FILE} or ${BASE_TORCH}`, {
       subject: base.dir,
-      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors; for pytorch_model.bin, use the CLI).',
+      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints; for sharded .bin checkpoints, use the CLI).',
     });
   }
   const indexLabel = labelOf(base, SHARD_INDEX_FILE);

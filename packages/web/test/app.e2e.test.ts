@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memorySource, readSafetensorsHeader } from '@lorafuse/core';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, torchSaveBytes } from '@lorafuse/core/testing';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
 import { startAppServer } from '../scripts/start-app-server.mjs';
 
@@ -352,6 +352,25 @@ describe('the merge app in headless Chromium', () => {
     expect(error.split('\n')[0]).toBe('output directory out-taken already holds model.safetensors and tokenizer.json');
     expect(await opfsFiles(merged, 'out-taken')).toEqual({ 'model.safetensors': new Uint8Array(earlier), 'tokenizer.json': new Uint8Array(earlier) });
     await merged.close();
+  }, 240_000);
+
+  it('merges torch.save inputs (pytorch_model.bin, adapter_model.bin) into the bytes the CLI writes from them', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 27, nEmbd: E, vocabSize: V });
+    const adapter = await makeLoraAdapter({ seed: 28, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn'], 2), config: { target_modules: ['c_attn'], r: 2, lora_alpha: 4 } });
+    const baseDir = await writeDir(join(work, 'bin-base'), { 'config.json': base.files['config.json']!, 'pytorch_model.bin': torchSaveBytes(base.tensors, { archive: 'pytorch_model' }) });
+    const adapterDir = await writeDir(join(work, 'bin-adapter'), { 'adapter_config.json': adapter.files['adapter_config.json']!, 'adapter_model.bin': torchSaveBytes(adapter.tensors, { archive: 'adapter_model' }) });
+    const cliOut = join(work, 'bin-cli-out');
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const page = await mergeInApp(['config.json', 'pytorch_model.bin'].map((n) => join(baseDir, n)), ['adapter_config.json', 'adapter_model.bin'].map((n) => join(adapterDir, n)), downloads);
+    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
+    await page.click('[data-testid="download-model"]');
+    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    // The .bin files are weights, never carried into the output.
+    expect(await page.$$eval('[data-testid="download-carried"] a', (as) => as.length)).toBe(0);
+    await page.close();
   }, 240_000);
 
   it('merges a sharded base (model.safetensors.index.json) into the bytes the CLI writes', async () => {
