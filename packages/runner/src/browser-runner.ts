@@ -195,7 +195,8 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   const killByScratchDir = (): void => {
     if (process.platform === 'win32') return;
     try {
-      execFileSync('pkill', ['-KILL', '-f', scratchDir], { stdio: 'ignore', timeout: 2_000 });
+      // pkill takes a regular expression: the path's own characters (a '.' or '+' in TMPDIR) match literally.
+      execFileSync('pkill', ['-KILL', '-f', scratchDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')], { stdio: 'ignore', timeout: 2_000 });
     } catch {
       // none left (pkill exits 1), or no pkill: nothing more to do on exit
     }

@@ -144,6 +144,8 @@ export function loraMergeTermsRowsInPlace(w: Float32Array, rows: number, cols: n
   if (!(rowStart >= 0 && rowEnd <= rows && rowStart <= rowEnd)) throw new RangeError(`loraMergeTermsRowsInPlace: bad row range [${rowStart}, ${rowEnd}) of ${rows}.`);
   if (cols === 0 || rowStart === rowEnd) return 0;
   const columns = params.map(columnFactor);
+  // Allocated once, not per row: this runs over every row of the weight.
+  const rowFactors = params.map((p) => new Float64Array(p.rank));
   const acc = new Float64Array(cols);
   let nonFinite = 0;
   for (let row = rowStart; row < rowEnd; row++) {
@@ -151,7 +153,7 @@ export function loraMergeTermsRowsInPlace(w: Float32Array, rows: number, cols: n
     for (const [t, p] of params.entries()) {
       const { rank, a, b, scale } = p;
       const r = columns[t]!;
-      const l = new Float64Array(rank);
+      const l = rowFactors[t]!;
       if (p.orientation === 'linear') for (let k = 0; k < rank; k++) l[k] = b[row * rank + k]!;
       else for (let k = 0; k < rank; k++) l[k] = a[k * rows + row]!;
       for (let col = 0, j = 0; col < cols; col++, j += rank) {
@@ -241,11 +243,11 @@ async function mergeDoraSequence(source: MergeSource, outDtype: FloatCodecDtype,
     await addLoraDeltas(delta, source.deltas.filter((d) => d.adapter === adapter), read);
     const step = source.dora!.find((s) => s.adapter === adapter);
     if (step) {
-      const normed = new Float32Array(rows * cols);
-      for (let i = 0; i < normed.length; i++) normed[i] = Math.fround(base[i]! + delta[i]!);
-      const magnitude = decodeToF32(step.magnitude.dtype as FloatCodecDtype, await read(step.magnitude));
-      const factor = doraFactorsRef({ w: normed, rows, cols, magnitude, featureAxis: step.featureAxis });
       for (let i = 0; i < v.length; i++) v[i] = Math.fround(v[i]! + delta[i]!);
+      // W + this adapter's ΔW, for its norms, in ΔW's own array (no fourth weight-sized array).
+      for (let i = 0; i < delta.length; i++) delta[i] = Math.fround(base[i]! + delta[i]!);
+      const magnitude = decodeToF32(step.magnitude.dtype as FloatCodecDtype, await read(step.magnitude));
+      const factor = doraFactorsRef({ w: delta, rows, cols, magnitude, featureAxis: step.featureAxis });
       scaleFeaturesRef(v, rows, cols, factor, step.featureAxis);
     } else {
       for (let i = 0; i < v.length; i++) v[i] = Math.fround(v[i]! + delta[i]!);
