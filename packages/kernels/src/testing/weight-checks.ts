@@ -176,9 +176,32 @@ export async function runWeightChecks(device: GPUDevice): Promise<CheckResult[]>
   await runCase({ name: 'bf16 out-in 19x20 r2+r1+r3+r1 (tiled, two passes)', rows: 19, cols: 20, layout: 'out-in', element: 'bf16', ranks: [2, 1, 3, 1] }, chunked, 'rebuild');
   await runCase({ name: 'f16 in-out 7x300 r256 (tiled)', rows: 7, cols: 300, layout: 'in-out', element: 'f16', ranks: [256] }, kernels, 'unmerge');
 
+  // W with a multiple of 8 columns at a 32-byte aligned offset takes the band entries (8 columns of
+  // 32 rows per invocation, up to three slots of 8 k's): rows past a band, one term filling several
+  // slots, three terms, both layouts, chunks that cut rows, a rebuild with no terms; past three
+  // slots the tiled entry takes over.
+  await runCase({ name: 'f32 in-out 37x24 r3 (band)', rows: 37, cols: 24, layout: 'in-out', element: 'f32', ranks: [3] }, kernels, 'merge');
+  await runCase({ name: 'f16 out-in 70x16 r8->r8 (band, two slots)', rows: 70, cols: 16, layout: 'out-in', element: 'f16', ranks: [8, 8] }, kernels, 'swap');
+  await runCase({ name: 'bf16 in-out 33x40 r20 (band, one term in three slots)', rows: 33, cols: 40, layout: 'in-out', element: 'bf16', ranks: [20] }, kernels, 'merge');
+  await runCase({ name: 'f32 out-in 9x8 r9 (band, slots of 8 + 1)', rows: 9, cols: 8, layout: 'out-in', element: 'f32', ranks: [9] }, kernels, 'rebuild');
+  await runCase({ name: 'f16 in-out 65x32 r3+r2+r1 (band, three terms)', rows: 65, cols: 32, layout: 'in-out', element: 'f16', ranks: [3, 2, 1] }, kernels, 'merge');
+  await runCase({ name: 'bf16 out-in 41x56 r4 (band, chunks cut rows)', rows: 41, cols: 56, layout: 'out-in', element: 'bf16', ranks: [4] }, chunked, 'unmerge');
+  await runCase({ name: 'f32 in-out 30x40 r3 (band, chunks cut rows)', rows: 30, cols: 40, layout: 'in-out', element: 'f32', ranks: [3] }, chunked, 'merge');
+  await runCase({ name: 'f32 in-out 50x48 r8->r16 (band, three slots)', rows: 50, cols: 48, layout: 'in-out', element: 'f32', ranks: [8, 16] }, kernels, 'swap');
+  await runCase({ name: 'f16 out-in 24x8 no terms (band, copy of pristine)', rows: 24, cols: 8, layout: 'out-in', element: 'f16', ranks: [] }, chunked, 'rebuild');
+  await runCase({ name: 'f32 out-in 3x8 r25 (four slots: tiled)', rows: 3, cols: 8, layout: 'out-in', element: 'f32', ranks: [25] }, kernels, 'merge');
+  // Kernels prepared for f16 only compile the f32 pipelines on their first f32 call.
+  const f16Only = await WeightKernels.prepare(device, { elements: ['f16'] });
+  await runCase({ name: 'f32 in-out 16x16 r2 (prepared for f16 only)', rows: 16, cols: 16, layout: 'in-out', element: 'f32', ranks: [2] }, f16Only, 'merge');
+  await runCase({ name: 'f32 in-out 16x12 r2 (prepared for f16 only, tiled)', rows: 16, cols: 12, layout: 'in-out', element: 'f32', ranks: [2] }, f16Only, 'merge');
+
   // Rounding: exact halfway values go to the even neighbour, overflow goes to Inf (W = 0, A = the values, B = 1).
   for (const [element, ulp, max] of [['f16', 2 ** -10, 65504], ['bf16', 2 ** -7, 3.3895313892515355e38]] as const) {
-    const values = new Float32Array([1 + ulp / 2, 1 + (3 * ulp) / 2, -(1 + ulp / 2), 2 + ulp, 1 + ulp / 2 + ulp / 64, max * 2, -max * 2, 0.75 * ulp * 2 ** -14]);
+    // 16 columns: the band entries' branch-free rounding (and its subnormal, overflow and NaN edges).
+    const values = new Float32Array([
+      1 + ulp / 2, 1 + (3 * ulp) / 2, -(1 + ulp / 2), 2 + ulp, 1 + ulp / 2 + ulp / 64, max * 2, -max * 2, 0.75 * ulp * 2 ** -14,
+      65519, 65520, 2 ** -25, 3 * 2 ** -25, 2 ** -14 - 2 ** -25, -(2 ** -24), 1e-10, Number.NaN,
+    ]);
     const cols = values.length;
     const wBuffer = track(upload(device, new Uint8Array(cols * 2), `${element} ties W`));
     const factors = track(upload(device, new Uint8Array([...new Uint8Array(values.buffer), ...new Uint8Array(align - ((cols * 4) % align)), ...new Uint8Array(new Float32Array([1]).buffer)]), `${element} ties factors`));

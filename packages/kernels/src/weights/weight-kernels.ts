@@ -4,13 +4,15 @@
  * modes; and an on-GPU inspection (NaN/Inf, max |ΔW|, cosine)
  * that reads back a few kilobytes instead of W.
  *
- * One lifecycle: {@link WeightKernels.prepare} compiles every pipeline ahead with
- * `createComputePipelineAsync`; each call creates its own small GPU objects (a uniform, bind
- * groups, a readback buffer) and releases them; nothing the app owns is kept.
+ * One lifecycle: {@link WeightKernels.prepare} compiles the pipelines ahead with
+ * `createComputePipelineAsync` (rarer combinations of the band entries on their first call); each
+ * call creates its own small GPU objects (a uniform, bind groups, a readback buffer) and releases
+ * them; nothing the app owns is kept.
  */
 import { foldDispatch } from '../dispatch.js';
 import { KernelError } from '../errors.js';
-import shaderSource from './weights.wgsl';
+import weightsSource from './weights.wgsl';
+import bandSlotSource from './band-slot.wgsl';
 import {
   bindingsOverlap,
   checkBinding,
@@ -40,14 +42,22 @@ export const WEIGHT_KERNEL_REQUIREMENTS: { readonly limits: Readonly<Record<stri
 const WG = 64;
 const INSPECT_GROUPS = 256;
 const RECORD_WORDS = 8;
-// The WGSL Params struct (22 words), padded to 16 bytes.
-const PARAMS_BYTES = 24 * 4;
+// The WGSL Params struct (32 words).
+const PARAMS_BYTES = 32 * 4;
+/** The band entries' three term slots, instantiated from one template (see band-slot.wgsl). */
+const shaderSource = weightsSource + [0, 1, 2].map((slot) => bandSlotSource.replaceAll('SLOT', String(slot))).join('\n');
 // DoRA: elements one invocation sums along the other axis (the shader's DORA_SEGMENT).
 const DORA_SEGMENT = 256;
 /** Rows and columns of the tile one invocation of the tiled entry owns (the shader's TR, TC). */
 const TILE_ROWS = 8;
 const TILE_COLS = 8;
 const SLOTS = TERMS_PER_PASS * 2;
+/** Rows one invocation of the band entries walks (their BAND_ROWS), and its columns. */
+const BAND_ROWS = 32;
+const BAND_COLS = 8;
+/** k's per slot of the band entries, and their slots per pass. */
+const BAND_SLOT_K = 8;
+const BAND_SLOTS = 3;
 
 /** What {@link WeightKernels.inspect} measured on the GPU. */
 export interface WeightStats {
@@ -68,6 +78,11 @@ export interface WeightStats {
 export interface WeightKernelOptions {
   /** Lower limits than the device's, to exercise chunking in tests. */
   readonly limits?: Partial<BindingLimits>;
+  /**
+   * The element types whose pipelines {@link WeightKernels.prepare} compiles ahead (default: all
+   * three); the others compile on their first call.
+   */
+  readonly elements?: readonly WeightElement[];
 }
 
 /** The prepared kernels for one device. */
@@ -79,7 +94,12 @@ export class WeightKernels {
       readonly inPlace: GPUComputePipeline;
       readonly fromPristine: GPUComputePipeline;
       /** The tiled entry per element type. */
-      readonly tiled: Readonly<Record<WeightElement, GPUComputePipeline>>;
+      readonly tiled: (element: WeightElement) => Promise<GPUComputePipeline>;
+      /**
+       * The band entries by element type, slots and source, compiled on first use except those
+       * {@link prepare} compiles ahead (see {@link BAND_AHEAD}).
+       */
+      readonly band: (key: BandKey) => Promise<GPUComputePipeline>;
       readonly inspect: GPUComputePipeline;
       readonly doraNorms: GPUComputePipeline;
       readonly doraFactors: GPUComputePipeline;
@@ -102,21 +122,34 @@ export class WeightKernels {
       maxStorageBufferBindingSize: Math.min(device.limits.maxStorageBufferBindingSize, options.limits?.maxStorageBufferBindingSize ?? Infinity),
     };
     const module = device.createShaderModule({ label: 'lorafuse weights shader', code: shaderSource });
-    // The tiled entry is made once per element type (its ELEMENT constant).
-    const compile = (entryPoint: string, element?: number) =>
+    // The tiled and band entries are made once per element type (their ELEMENT constant), the
+    // band entries also per number of slots and source.
+    const compile = (entryPoint: string, constants: Record<string, number> = {}) =>
       device.createComputePipelineAsync({
-        label: `lorafuse weights ${entryPoint}`,
+        label: `lorafuse weights ${entryPoint}${Object.entries(constants).map(([k, v]) => ` ${k}=${v}`).join('')}`,
         layout: 'auto',
-        compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT, ...(element === undefined ? {} : { ELEMENT: element }) } },
+        compute: { module, entryPoint, constants: { WG, INSPECT_GROUPS, DORA_SEGMENT, ...constants } },
       });
-    type Nine = [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
-    const [inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale, f32, f16, bf16] = (await Promise.all([
-      ...['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map((entry) => compile(entry)),
-      ...[0, 1, 2].map((element) => compile('apply_tiled', element)),
-    ])) as Nine;
-    const tiled = { f32, f16, bf16 };
+    // Compiled once each, on first use or ahead by the Promise.all below.
+    const cached = <K>(name: (key: K) => string, make: (key: K) => Promise<GPUComputePipeline>) => {
+      const pipelines = new Map<string, Promise<GPUComputePipeline>>();
+      return (key: K) => {
+        let pipeline = pipelines.get(name(key));
+        if (pipeline === undefined) pipelines.set(name(key), (pipeline = make(key)));
+        return pipeline;
+      };
+    };
+    const band = cached(bandKeyName, (key: BandKey) =>
+      compile(key.element === 'f32' ? 'apply_band_f32' : 'apply_band_half', { ELEMENT: ELEMENT_CODES[key.element], BAND_ROWS, BAND_TERMS: key.slots, BAND_PRISTINE: key.pristine ? 1 : 0 }),
+    );
+    const tiled = cached(String, (element: WeightElement) => compile('apply_tiled', { ELEMENT: ELEMENT_CODES[element] }));
+    const elements = options.elements ?? (['f32', 'f16', 'bf16'] as const);
+    const [[inPlace, fromPristine, inspect, doraNorms, doraFactors, doraScale]] = await Promise.all([
+      Promise.all(['apply_in_place', 'apply_from_pristine', 'inspect', 'dora_norms', 'dora_factors_of_norms', 'dora_scale'].map((entry) => compile(entry))),
+      Promise.all(elements.flatMap((element) => [tiled(element), ...BAND_AHEAD.map((ahead) => band({ element, ...ahead }))])),
+    ]);
     const dummy = device.createBuffer({ label: 'lorafuse weights unused term', size: 16, usage: GPUBufferUsage.STORAGE });
-    return new WeightKernels(device, limits, { inPlace, fromPristine, tiled, inspect, doraNorms, doraFactors, doraScale }, dummy);
+    return new WeightKernels(device, limits, { inPlace: inPlace!, fromPristine: fromPristine!, tiled, band, inspect: inspect!, doraNorms: doraNorms!, doraFactors: doraFactors!, doraScale: doraScale! }, dummy);
   }
 
   /** W += Σ scaleᵢ · deltaᵢ. */
@@ -227,35 +260,46 @@ export class WeightKernels {
     for (let i = 0; i < terms.length; i += TERMS_PER_PASS) groups.push(terms.slice(i, i + TERMS_PER_PASS));
     if (groups.length === 0 && pristine !== null) groups.push([]);
     if (chunks.length === 0 || groups.length === 0) return;
-    // W whose rows start on a word (every GPT-2 weight) takes the tiled entry, which reads the
-    // pristine copy itself on a rebuild; 16-bit rows of an odd length take the word entries.
-    const tiled = tilesRows(target);
+    // Each pass takes the band entries when W's columns come in eights and its terms fit three
+    // slots of 8 k's (every GPT-2 weight; a merge of rank up to 24, a swap of two of rank 8), else
+    // the tiled entry when W's rows start on a word, else the word entries (16-bit rows of an odd length).
     const device = this.device;
     const { make, release } = callBuffers(device);
     try {
-      const passes = groups.map((group, g) => {
-        const fromPristine = g === 0 && pristine !== null;
-        return { group, fromPristine, uniforms: this.uniforms(make, target, chunks, group, false, undefined, fromPristine) };
-      });
+      const passes = await Promise.all(
+        groups.map(async (group, g) => {
+          const fromPristine = g === 0 && pristine !== null;
+          const slots = bandSlots(target, group, this.limits);
+          const entry: ApplyEntry = slots !== null ? 'band' : tilesRows(target) ? 'tiled' : 'word';
+          const pipeline =
+            slots !== null
+              ? await this.pipelines.band({ element: target.element, slots: slots.length, pristine: fromPristine })
+              : entry === 'tiled'
+                ? await this.pipelines.tiled(target.element)
+                : fromPristine
+                  ? this.pipelines.fromPristine
+                  : this.pipelines.inPlace;
+          const bindings = slots === null ? this.termSlots(group, SLOTS) : this.bandSlotBindings(target, slots);
+          return { fromPristine, entry, pipeline, bindings, uniforms: this.uniforms(make, target, chunks, slots ?? group, false, undefined, fromPristine, entry) };
+        }),
+      );
       await this.submit(op, (encoder) => {
         const pass = encoder.beginComputePass({ label: `lorafuse ${op}` });
-        for (const { group, fromPristine, uniforms } of passes) {
-          const pipeline = tiled ? this.pipelines.tiled[target.element] : fromPristine ? this.pipelines.fromPristine : this.pipelines.inPlace;
+        for (const { fromPristine, entry, pipeline, bindings, uniforms } of passes) {
           pass.setPipeline(pipeline);
           const layout = pipeline.getBindGroupLayout(0);
-          const slots = this.termSlots(group, SLOTS);
           chunks.forEach((chunk, c) => {
             const bytes = chunk.wordCount * 4;
             const entries: GPUBindGroupEntry[] = [
               { binding: 0, resource: { buffer: uniforms.buffer, offset: c * uniforms.stride, size: PARAMS_BYTES } },
               { binding: 1, resource: { buffer: target.binding.buffer, offset: chunk.offset, size: bytes } },
-              ...slots,
+              ...bindings,
             ];
-            // The tiled entry always binds a source; it reads it only on a rebuild's first pass.
+            // The tiled and band entries always bind a source; they read it only on a rebuild's first pass.
             if (fromPristine) entries.push({ binding: 8, resource: { buffer: pristine!.buffer, offset: (pristine!.offset ?? 0) + chunk.wordStart * 4, size: bytes } });
-            else if (tiled) entries.push({ binding: 8, resource: { buffer: this.dummy } });
+            else if (entry !== 'word') entries.push({ binding: 8, resource: { buffer: this.dummy } });
             pass.setBindGroup(0, device.createBindGroup({ layout, entries }));
-            const invocations = tiled ? chunkTiles(target, chunk).count : chunk.wordCount;
+            const invocations = entry === 'word' ? chunk.wordCount : chunkGrid(target, chunk, entry).count;
             const [x, y] = foldDispatch(Math.ceil(invocations / WG), device.limits.maxComputeWorkgroupsPerDimension);
             pass.dispatchWorkgroups(x, y);
           });
@@ -265,6 +309,20 @@ export class WeightKernels {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Bind-group entries 2.. of the band slots: each slot's L and R (A and B, or B and A for an out-in
+   * W); every pipeline binds all three slots, the unused ones on a small placeholder.
+   */
+  private bandSlotBindings(target: WeightView, slots: readonly BandSlot[]): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = [];
+    for (let s = 0; s < BAND_SLOTS; s++) {
+      const term = slots[s]?.term;
+      const [l, r] = term === undefined ? [{ buffer: this.dummy }, { buffer: this.dummy }] : target.layout === 'in-out' ? [term.a, term.b] : [term.b, term.a];
+      entries.push({ binding: 2 + 2 * s, resource: l }, { binding: 3 + 2 * s, resource: r });
+    }
+    return entries;
   }
 
   /**
@@ -363,28 +421,35 @@ export class WeightKernels {
     make: (d: GPUBufferDescriptor) => GPUBuffer,
     target: WeightView,
     chunks: ReturnType<typeof planWordChunks>,
-    terms: readonly LoraFactors[],
+    terms: readonly (LoraFactors | BandSlot)[],
     hasReference: boolean,
     dora?: { readonly features: number; readonly segments: number; readonly fromPristine: boolean },
     fromPristine = false,
+    entry: ApplyEntry = 'word',
   ) {
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const stride = Math.ceil(PARAMS_BYTES / align) * align;
     const buffer = make({ label: 'lorafuse weights params', size: stride * chunks.length, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
     const mapped = buffer.getMappedRange();
-    const element = target.element === 'f32' ? 0 : target.element === 'f16' ? 1 : 2;
+    const element = ELEMENT_CODES[target.element];
     chunks.forEach((chunk, c) => {
       const u32 = new Uint32Array(mapped, c * stride, PARAMS_BYTES / 4);
       const f32 = new Float32Array(mapped, c * stride, PARAMS_BYTES / 4);
-      const tiles = tilesRows(target) ? chunkTiles(target, chunk) : { row0: 0, count: 0 };
+      const tiles = entry === 'word' ? { row0: 0, count: 0 } : chunkGrid(target, chunk, entry);
       // groups_x of a dispatch over the chunk's words (the tiled entry reads its grid from num_workgroups).
       const groupsX = foldDispatch(Math.ceil(chunk.wordCount / WG), this.device.limits.maxComputeWorkgroupsPerDimension)[0];
       u32.set([target.rows, target.cols, target.layout === 'in-out' ? 1 : 0, element, chunk.wordStart, chunk.wordCount, target.rows * target.cols, groupsX, terms.length, hasReference ? 1 : 0]);
       u32[20] = tiles.row0;
       u32[21] = tiles.count;
-      terms.forEach((term, t) => {
+      terms.forEach((item, t) => {
+        const term = 'term' in item ? item.term : item;
         u32[10 + t] = term.rank;
         f32[13 + t] = term.scale;
+        if ('term' in item) {
+          u32[22 + t] = item.first;
+          u32[25 + t] = item.count;
+          u32[28 + t] = item.first + item.count === term.rank ? 1 : 0;
+        }
       });
       if (dora) u32.set([dora.features, dora.segments, dora.fromPristine ? 1 : 0], 16);
       else u32[18] = fromPristine ? 1 : 0;
@@ -411,8 +476,60 @@ function tilesRows(target: WeightView): boolean {
   return target.element === 'f32' || target.cols % 2 === 0;
 }
 
-/** The tiles of the tiled entry that touch a chunk's words: 8-row bands from the chunk's first row. */
-function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; readonly wordCount: number }): { row0: number; count: number } {
+/** Which entry a pass of merge/unmerge/swap/rebuild takes. */
+type ApplyEntry = 'band' | 'tiled' | 'word';
+
+/** k's first .. first + count − 1 of a term, one slot of the band entries. */
+interface BandSlot {
+  readonly term: LoraFactors;
+  readonly first: number;
+  readonly count: number;
+}
+
+/** Which band pipeline: element type, number of slots, source. */
+interface BandKey {
+  readonly element: WeightElement;
+  readonly slots: number;
+  readonly pristine: boolean;
+}
+
+function bandKeyName(key: BandKey): string {
+  return `${key.element}/${key.slots}/${key.pristine ? 'pristine' : 'w'}`;
+}
+
+/**
+ * The band pipelines {@link WeightKernels.prepare} compiles ahead for each element type: merge and
+ * unmerge of an adapter of rank up to 8, a swap of two such, a rebuild from the pristine copy.
+ * Other combinations (higher ranks, three terms, a rebuild with two) compile on their first call.
+ */
+const BAND_AHEAD: readonly Omit<BandKey, 'element'>[] = [
+  { slots: 1, pristine: false },
+  { slots: 2, pristine: false },
+  { slots: 1, pristine: true },
+];
+
+const ELEMENT_CODES: Readonly<Record<WeightElement, number>> = { f32: 0, f16: 1, bf16: 2 };
+
+/**
+ * A pass's terms as slots of the band entries (none for a rebuild to the pristine weight), or null
+ * when the pass cannot take them: W's columns must come in eights, W and every chunk must start on
+ * a 32-byte boundary (so no chunk cuts an invocation's 8 columns), and the terms must fit
+ * {@link BAND_SLOTS} slots of {@link BAND_SLOT_K} k's.
+ */
+function bandSlots(target: WeightView, terms: readonly LoraFactors[], limits: BindingLimits): BandSlot[] | null {
+  if (target.cols % BAND_COLS !== 0 || (target.binding.offset ?? 0) % 32 !== 0 || limits.minStorageBufferOffsetAlignment % 32 !== 0) return null;
+  const slots: BandSlot[] = [];
+  for (const term of terms) {
+    for (let first = 0; first < term.rank; first += BAND_SLOT_K) slots.push({ term, first, count: Math.min(BAND_SLOT_K, term.rank - first) });
+  }
+  return slots.length <= BAND_SLOTS ? slots : null;
+}
+
+/**
+ * The invocations of the tiled or band entry that touch a chunk's words, from the chunk's first
+ * row: 8-row bands of 8-column tiles, or BAND_ROWS-row bands of 4-column groups.
+ */
+function chunkGrid(target: WeightView, chunk: { readonly wordStart: number; readonly wordCount: number }, entry: 'band' | 'tiled'): { row0: number; count: number } {
   const perWord = target.element === 'f32' ? 1 : 2;
   const n = target.rows * target.cols;
   const first = chunk.wordStart * perWord;
@@ -420,7 +537,8 @@ function chunkTiles(target: WeightView, chunk: { readonly wordStart: number; rea
   if (end <= first || target.cols === 0) return { row0: 0, count: 0 };
   const row0 = Math.floor(first / target.cols);
   const rowEnd = Math.ceil(end / target.cols);
-  return { row0, count: Math.ceil((rowEnd - row0) / TILE_ROWS) * Math.ceil(target.cols / TILE_COLS) };
+  const [bandRows, bandCols] = entry === 'band' ? [BAND_ROWS, BAND_COLS] : [TILE_ROWS, TILE_COLS];
+  return { row0, count: Math.ceil((rowEnd - row0) / bandRows) * Math.ceil(target.cols / bandCols) };
 }
 
 /**

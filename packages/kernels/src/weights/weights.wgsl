@@ -59,10 +59,18 @@ struct Params {
   segments: u32,      // DoRA: runs of DORA_SEGMENT elements along the other axis
   from_pristine: u32, // DoRA: 1 when the source words are the pristine copy
   pad: u32,
-  tile_row0: u32,     // tiled entry: first W row of this chunk's tiles
-  tile_count: u32,    // tiled entry: tiles in this chunk
-  pad1: u32,
-  pad2: u32,
+  tile_row0: u32,     // tiled and band entries: first W row of this chunk's tiles or bands
+  tile_count: u32,    // tiled and band entries: tiles or (column group, band) pairs in this chunk
+  band_first0: u32,   // band entries: each slot's first k of its term (rank0..2: the term's rank)
+  band_first1: u32,
+  band_first2: u32,
+  band_count0: u32,   // band entries: each slot's number of k's, 1..8
+  band_count1: u32,
+  band_count2: u32,
+  band_last0: u32,    // band entries: 1 when the slot holds its term's last k's
+  band_last1: u32,
+  band_last2: u32,
+  pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -82,6 +90,8 @@ struct Params {
 @group(0) @binding(10) var<storage, read> magnitude: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dora_factors: array<u32>;
 @group(0) @binding(11) var<storage, read> dora_factors_read: array<u32>;
+@group(0) @binding(1) var<storage, read_write> w_x4: array<vec4u>;
+@group(0) @binding(8) var<storage, read> pristine_x4: array<vec4u>;
 
 override WG: u32 = 64;
 // inspect: invocations stride over the chunk with this many workgroups.
@@ -737,4 +747,191 @@ fn apply_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) group
     d = tile_add_scaled(d, params.scale2, tile_term2(t));
   }
   tile_write(row0, col0, d);
+}
+
+// ---- The band entries, for W with a multiple of 4 columns: each invocation owns 8 adjacent
+// columns (8 f32 words, or 4 words of 16-bit pairs) of BAND_ROWS consecutive rows. It loads R[k, its
+// columns] once, then walks its rows: per row, one value of L per k and
+// one read and one write of its words. A pass has BAND_TERMS slots (0..3) of up to 8 k's each; the
+// host gives a term of higher rank several slots (the same buffers, later k's); a rebuild with no
+// terms copies the pristine weight.
+//
+// Why this shape: SwiftShader (the CPU fallback, and what CI runs) pays for the instructions a
+// pipeline contains even where a branch skips them, and a loop costs far more than its body (the
+// tiled entry's copy of W alone ran several times slower than a plain copy; a row loop with an
+// inner k loop, twice slower than one without). So the k's of a slot are written out (8, the
+// ones past its count multiplied by 0), the host binds each term's L and R (A and B swapped by
+// layout) so both layouts are one product with different strides, and the element type, the
+// number of slots and the source (W or the pristine copy) are pipeline constants. On GPUs
+// neighbouring invocations touch neighbouring words of W and read the same L.
+//
+// The sums are the word entries' exactly (see band_delta), then one rounding to W's type.
+
+override BAND_ROWS: u32 = 32u;
+override BAND_TERMS: u32 = 1u;
+// 1: the source is the pristine copy (a rebuild), 0: W itself.
+override BAND_PRISTINE: u32 = 0u;
+
+fn f16_to_f32x4(h: vec4u) -> vec4f {
+  let sign = (h & vec4u(0x8000u)) << vec4u(16u);
+  let e = (h >> vec4u(10u)) & vec4u(0x1fu);
+  let m = h & vec4u(0x3ffu);
+  let normal = sign | ((e + vec4u(112u)) << vec4u(23u)) | (m << vec4u(13u));
+  let special = sign | vec4u(0x7f800000u) | (m << vec4u(13u));
+  // A subnormal half is m * 2^-24, exact in f32.
+  let sub = sign | bitcast<vec4u>(vec4f(m) * 5.9604644775390625e-8);
+  return bitcast<vec4f>(select(select(normal, special, e == vec4u(0x1fu)), sub, e == vec4u(0u)));
+}
+
+// f32_to_f16 four at a time, without branches (round to nearest even, as PyTorch rounds).
+fn f32_to_f16x4(v: vec4f) -> vec4u {
+  let x = bitcast<vec4u>(v);
+  let a = x & vec4u(0x7fffffffu);
+  // Normal halves: adding 0xfff plus the lowest kept bit, then dropping 13 bits, rounds to
+  // nearest even; a carry moves into the exponent (up to Inf), as it should.
+  let normal = ((a + vec4u(0xfffu) + ((a >> vec4u(13u)) & vec4u(1u))) >> vec4u(13u)) - vec4u(112u << 10u);
+  // Below 2^-14 the half is a multiple of 2^-24: round() ties to even, and 2^-14 itself comes
+  // out as 0x400, the smallest normal half.
+  let sub = vec4u(round(bitcast<vec4f>(a) * 16777216.0));
+  var h = select(sub, normal, a >= vec4u(0x38800000u));
+  // From 65520 up (and Inf) the half is Inf; NaN stays NaN (quiet, its top mantissa bits kept).
+  h = select(h, vec4u(0x7c00u), a >= vec4u(0x477ff000u));
+  h = select(h, vec4u(0x7e00u) | ((a >> vec4u(13u)) & vec4u(0x3ffu)), a > vec4u(0x7f800000u));
+  return ((x >> vec4u(16u)) & vec4u(0x8000u)) | h;
+}
+
+// f32_to_bf16 four at a time.
+fn f32_to_bf16x4(v: vec4f) -> vec4u {
+  let x = bitcast<vec4u>(v);
+  let rounded = (x + vec4u(0x7fffu) + ((x >> vec4u(16u)) & vec4u(1u))) >> vec4u(16u);
+  let quiet = (x >> vec4u(16u)) | vec4u(0x40u);
+  return select(rounded, quiet, (x & vec4u(0x7fffffffu)) > vec4u(0x7f800000u)) & vec4u(0xffffu);
+}
+
+// Strides of L[row, k] and R[k, col] for a term of rank r: (L row, L k, R k, R col).
+//   in-out  L[row, k] = A[k, row], R[k, col] = B[col, k]
+//   out-in  L[row, k] = B[row, k], R[k, col] = A[k, col]
+fn band_strides(r: u32) -> vec4u {
+  return select(vec4u(r, 1u, params.cols, 1u), vec4u(1u, params.rows, 1u, r), params.in_out == 1u);
+}
+
+// A slot's scaled R at 4 columns, k's 0..7 of the slot.
+struct BandR {
+  k0: vec4f, k1: vec4f, k2: vec4f, k3: vec4f, k4: vec4f, k5: vec4f, k6: vec4f, k7: vec4f,
+}
+
+// A row's deltas at the invocation's 8 columns: 0..3 and 4..7.
+struct BandD {
+  lo: vec4f,
+  hi: vec4f,
+}
+
+// This invocation's column group and rows: (group, first row, end row); no rows past the chunk's bands.
+fn band_of(i: u32) -> vec3u {
+  if (i >= params.tile_count) {
+    return vec3u(0u);
+  }
+  let groups_per_row = params.cols / 8u;
+  let row0 = params.tile_row0 + (i / groups_per_row) * BAND_ROWS;
+  return vec3u(i % groups_per_row, row0, min(row0 + BAND_ROWS, params.rows));
+}
+
+// Every slot's R at the invocation's 8 columns: columns 0..3 in a, 4..7 in b.
+struct BandRs {
+  a0: BandR, b0: BandR, a1: BandR, b1: BandR, a2: BandR, b2: BandR,
+}
+
+fn band_load_r(c: u32) -> BandRs {
+  var r = BandRs();
+  if (BAND_TERMS > 0u) {
+    r.a0 = band_slot_r0(c);
+    r.b0 = band_slot_r0(c + 4u);
+  }
+  if (BAND_TERMS > 1u) {
+    r.a1 = band_slot_r1(c);
+    r.b1 = band_slot_r1(c + 4u);
+  }
+  if (BAND_TERMS > 2u) {
+    r.a2 = band_slot_r2(c);
+    r.b2 = band_slot_r2(c + 4u);
+  }
+  return r;
+}
+
+// Σ over the pass's terms of scale · Σ_k L[row, k] · R[k, 8 columns], in the word entries' order:
+// per term the products added for k ascending from 0 (a term's slots continue one sum), then
+// scaled and added to the deltas of the terms before it.
+fn band_delta(row: u32, r: BandRs) -> BandD {
+  let zero = BandD(vec4f(0.0), vec4f(0.0));
+  if (BAND_TERMS == 0u) {
+    return zero;
+  }
+  var acc = band_slot_sum0(row, r.a0, r.b0, zero);
+  var d = band_slot_end0(acc, zero);
+  if (BAND_TERMS > 1u) {
+    acc = band_slot_sum1(row, r.a1, r.b1, band_slot_carry0(acc));
+    d = band_slot_end1(acc, d);
+  }
+  if (BAND_TERMS > 2u) {
+    acc = band_slot_sum2(row, r.a2, r.b2, band_slot_carry1(acc));
+    d = band_slot_end2(acc, d);
+  }
+  return d;
+}
+
+// Row `row`'s 4-word group `group` (8 f32 columns are two groups, 8 16-bit columns one), counted
+// from the chunk's first word, or -1 when it is outside the chunk.
+fn band_group_in_chunk(row: u32, group: u32, groups_per_row: u32) -> i32 {
+  let q = row * groups_per_row + group;
+  let first = params.word_start / 4u;
+  if (q < first || q >= (params.word_start + params.word_count) / 4u) {
+    return -1;
+  }
+  return i32(q - first);
+}
+
+fn band_source(at: u32) -> vec4u {
+  if (BAND_PRISTINE == 1u) {
+    return pristine_x4[at];
+  }
+  return w_x4[at];
+}
+
+@compute @workgroup_size(WG)
+fn apply_band_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let band = band_of(flat_index(wid, groups, lid));
+  let r = band_load_r(band.x * 8u);
+  let groups_per_row = params.cols / 4u;
+  for (var row = band.y; row < band.z; row++) {
+    let q = band_group_in_chunk(row, band.x * 2u, groups_per_row);
+    if (q >= 0) {
+      let at = u32(q);
+      let d = band_delta(row, r);
+      w_x4[at] = bitcast<vec4u>(bitcast<vec4f>(band_source(at)) + d.lo);
+      w_x4[at + 1u] = bitcast<vec4u>(bitcast<vec4f>(band_source(at + 1u)) + d.hi);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn apply_band_half(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let band = band_of(flat_index(wid, groups, lid));
+  let r = band_load_r(band.x * 8u);
+  let groups_per_row = params.cols / 8u;
+  for (var row = band.y; row < band.z; row++) {
+    let q = band_group_in_chunk(row, band.x, groups_per_row);
+    if (q >= 0) {
+      let at = u32(q);
+      let src = band_source(at);
+      let d = band_delta(row, r);
+      // Word m holds columns 2m (low half) and 2m + 1 (high half).
+      let even = vec4f(d.lo.x, d.lo.z, d.hi.x, d.hi.z);
+      let odd = vec4f(d.lo.y, d.lo.w, d.hi.y, d.hi.w);
+      if (ELEMENT == 1u) {
+        w_x4[at] = f32_to_f16x4(f16_to_f32x4(src & vec4u(0xffffu)) + even) | (f32_to_f16x4(f16_to_f32x4(src >> vec4u(16u)) + odd) << vec4u(16u));
+      } else {
+        w_x4[at] = f32_to_bf16x4(bitcast<vec4f>(src << vec4u(16u)) + even) | (f32_to_bf16x4(bitcast<vec4f>(src & vec4u(0xffff0000u)) + odd) << vec4u(16u));
+      }
+    }
+  }
 }
