@@ -4,7 +4,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
+import type { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '@lorafuse/core';
 import { fromFsError } from '../fs/fs-error.js';
 
@@ -49,9 +49,11 @@ export async function findTokenizer(dirs: readonly string[]): Promise<TextCodec 
     const json = await readJsonFile(path);
     if (json === undefined) continue;
     const config = (await readJsonFile(join(dir, 'tokenizer_config.json'))) ?? {};
+    // Loaded here, not with the CLI: every other command (merge above all) starts without it.
+    const { Tokenizer: TokenizerClass } = await import('@huggingface/tokenizers');
     let tokenizer: Tokenizer;
     try {
-      tokenizer = new Tokenizer(json as object, config as object);
+      tokenizer = new TokenizerClass(json as object, config as object);
     } catch (e) {
       throw new InputError('TOKENIZER_INVALID', `${path} could not be read as a tokenizer: ${(e as Error).message}`, { subject: path, hint: 'Save the tokenizer again with `tokenizer.save_pretrained(dir)`.' });
     }

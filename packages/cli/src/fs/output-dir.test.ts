@@ -78,6 +78,31 @@ describe('OutputTransaction', () => {
     expect(await readdir(work)).toEqual([]);
   });
 
+  it('a file written out of order past several background data syncs holds every byte; abort mid-sync leaves nothing', async () => {
+    const out = join(work, 'out');
+    const tx = new OutputTransaction(out, opts());
+    await tx.begin();
+    const f = await tx.createFile('model.safetensors');
+    // 48 MiB in 1 MiB chunks, written from the end backwards and a few at once: the data syncs
+    // (every 16 MiB) run while writes are in flight.
+    const chunk = (i: number) => new Uint8Array(1 << 20).fill(i + 1);
+    const order = Array.from({ length: 48 }, (_, i) => 47 - i);
+    for (let i = 0; i < order.length; i += 4) await Promise.all(order.slice(i, i + 4).map((c) => f.writeAt(c << 20, chunk(c))));
+    await f.close();
+    await tx.commit();
+    const bytes = await readFile(join(out, 'model.safetensors'));
+    expect(bytes.byteLength).toBe(48 << 20);
+    const wrong = order.filter((c) => bytes.subarray(c << 20, (c + 1) << 20).some((b) => b !== c + 1));
+    expect(wrong).toEqual([]);
+
+    const again = new OutputTransaction(join(work, 'other'), opts());
+    await again.begin();
+    const g = await again.createFile('model.safetensors');
+    await Promise.all(Array.from({ length: 20 }, (_, c) => g.writeAt(c << 20, chunk(c))));
+    await again.abort();
+    expect((await readdir(work)).sort()).toEqual(['out']);
+  });
+
   it('--overwrite replaces an earlier output and lists what it replaced; an empty directory is simply used', async () => {
     const out = join(work, 'out');
     await mkdir(out);

@@ -59,6 +59,8 @@ export async function assertOutDirSeparate(outDir: string, inputs: readonly stri
  * full disk would (a real small tmpfs needs privileges CI may not have).
  */
 const faultAfterBytes = process.env['LORAFUSE_FAULT_ENOSPC_AFTER_BYTES'] === undefined ? undefined : Number(process.env['LORAFUSE_FAULT_ENOSPC_AFTER_BYTES']);
+/** Bytes a weight file grows by between its background data syncs (see `createFile`). */
+const WRITEBACK_STEP = 16 * 1024 * 1024;
 
 /** A write failure as a lorafuse error: a full disk or quota is the machine's, not the input's. */
 function writeError(e: unknown, path: string): unknown {
@@ -275,6 +277,25 @@ export class OutputTransaction {
     const entry = { handle: handle as FileHandle | null };
     this.files.set(name, entry);
     let written = 0;
+    // Early writeback: a data sync in the background after every WRITEBACK_STEP bytes, one at a
+    // time, so the disk writes while the merge still reads and computes and the fsync at close
+    // has little left (Linux would otherwise hold a whole checkpoint in the page cache first).
+    let syncedUpTo = 0;
+    let syncing: Promise<void> | null = null;
+    let syncFailure: unknown;
+    const writeBack = () => {
+      if (syncing !== null || written - syncedUpTo < WRITEBACK_STEP || this.stopping) return;
+      syncedUpTo = written;
+      syncing = this.track(() => handle.datasync()).then(
+        () => {
+          syncing = null;
+        },
+        (e: unknown) => {
+          syncFailure ??= e;
+          syncing = null;
+        },
+      );
+    };
     /** Writes all of `chunk` at `position`, or at the end of what was appended when null. */
     const put = (chunk: Uint8Array, position: number | null): Promise<void> =>
       this.track(async () => {
@@ -290,6 +311,7 @@ export class OutputTransaction {
             const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at, position === null ? null : position + at);
             at += bytesWritten;
           }
+          writeBack();
         } catch (e) {
           throw writeError(e, final);
         }
@@ -306,6 +328,8 @@ export class OutputTransaction {
           if (!entry.handle) return;
           entry.handle = null;
           try {
+            await syncing;
+            if (syncFailure !== undefined) throw writeError(syncFailure, final);
             await handle.sync();
           } finally {
             await handle.close();
