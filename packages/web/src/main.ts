@@ -1,22 +1,24 @@
 /**
- * The merge app's page: two pickers (base and adapter directory, or their files), a merge button,
- * an output choice, and what came of it — findings, plan, proof — with the merged model.safetensors
- * and config.json written into the chosen directory or offered as downloads. Everything stays on the
- * machine: nothing is uploaded anywhere.
+ * The merge app's page: pickers for the base and one or more adapter directories (or their files),
+ * each adapter's weight, the CLI's plan options, a merge button, an output choice, and what came of
+ * it — findings, plan, proof — with the merged model.safetensors and config.json written into the
+ * chosen directory or offered as downloads. Everything stays on the machine: nothing is uploaded anywhere.
  */
-import { LorafuseError } from '@lorafuse/errors';
+import { LorafuseError, UsageError } from '@lorafuse/errors';
+import type { PlanMergeOptions } from '@lorafuse/core';
 import { mountDeltaView } from './delta/delta-view.js';
 import { mergeInPage } from './merge-in-page.js';
 import { OUTPUT_CONFIG, OUTPUT_WEIGHTS } from './merge-output.js';
 import { openInputs } from './open-inputs.js';
 import { wireOutputChoice } from './output-choice.js';
-import { pickedDir } from './picked-files.js';
+import { pickedDir, type PickedDir } from './picked-files.js';
 import { findingLines, planLines, proofLines } from './plan-view.js';
 
 const byTestId = <T extends HTMLElement>(id: string) => document.querySelector<T>(`[data-testid="${id}"]`)!;
 
 const baseInput = byTestId<HTMLInputElement>('base-files');
-const adapterInput = byTestId<HTMLInputElement>('adapter-files');
+const adaptersBox = byTestId('adapters');
+const firstAdapterZone = adaptersBox.querySelector<HTMLElement>('.drop')!;
 const mergeButton = byTestId<HTMLButtonElement>('merge');
 const status = byTestId('status');
 const errorBox = byTestId('error');
@@ -38,7 +40,7 @@ const deltaView = mountDeltaView(byTestId('delta-pictures'));
 const chosen = new Map<HTMLInputElement, File[]>();
 const filesOf = (input: HTMLInputElement): File[] => chosen.get(input) ?? [];
 
-for (const input of [baseInput, adapterInput]) {
+function wirePicker(input: HTMLInputElement): void {
   const zone = input.closest<HTMLElement>('.drop')!;
   const picked = zone.querySelector('.picked')!;
   const choose = (files: File[]) => {
@@ -51,6 +53,47 @@ for (const input of [baseInput, adapterInput]) {
     e.preventDefault();
     void droppedFiles(e.dataTransfer).then(choose);
   });
+}
+wirePicker(baseInput);
+wirePicker(firstAdapterZone.querySelector<HTMLInputElement>('[data-testid="adapter-files"]')!);
+
+/** Adapter n (from 2) gets a picker like the first's: test ids `adapter-files-n`, `adapter-weight-n`. */
+byTestId<HTMLButtonElement>('add-adapter').addEventListener('click', () => {
+  const n = adaptersBox.querySelectorAll('.drop').length + 1;
+  const zone = firstAdapterZone.cloneNode(true) as HTMLElement;
+  zone.querySelector('.title')!.textContent = `Adapter ${n} directory`;
+  zone.querySelector('.picked')!.textContent = '';
+  zone.querySelector('[data-testid="adapter-files"]')!.setAttribute('data-testid', `adapter-files-${n}`);
+  const weight = zone.querySelector<HTMLInputElement>('[data-testid="adapter-weight"]')!;
+  weight.setAttribute('data-testid', `adapter-weight-${n}`);
+  weight.value = '1';
+  adaptersBox.append(zone);
+  wirePicker(zone.querySelector<HTMLInputElement>(`[data-testid="adapter-files-${n}"]`)!);
+});
+
+/** The adapters as picked, in order (`adapter`, `adapter-2`, ...), and their weights (none when all are 1, as without --weights). */
+function pickedAdapters(): { dirs: PickedDir[]; weights: number[] | undefined } {
+  const zones = [...adaptersBox.querySelectorAll<HTMLElement>('.drop')];
+  const weights = zones.map((zone, i) => {
+    const text = zone.querySelector<HTMLInputElement>('input.weight')!.value.trim();
+    const w = text === '' ? 1 : Number(text);
+    if (!Number.isFinite(w)) throw new UsageError('BAD_ARGUMENTS', `the weight of adapter ${i + 1} must be a number, got "${text}"`, { subject: 'weight', hint: 'Example: 1, 0.5 or -1 (a negative weight subtracts the adapter).' });
+    return w;
+  });
+  const dirs = zones.map((zone, i) => pickedDir(i === 0 ? 'adapter' : `adapter-${i + 1}`, filesOf(zone.querySelector<HTMLInputElement>('input[type="file"]:not(.dir)')!)));
+  return { dirs, weights: weights.every((w) => w === 1) ? undefined : weights };
+}
+
+/** The plan options chosen, as `lorafuse merge` would take them. */
+function chosenOptions(): PlanMergeOptions {
+  const tie = byTestId<HTMLSelectElement>('tie').value as NonNullable<PlanMergeOptions['tie']>;
+  const follow = byTestId<HTMLSelectElement>('follow').value;
+  const padText = byTestId<HTMLInputElement>('pad-token-id').value.trim();
+  const pad = padText === '' ? undefined : Number(padText);
+  if (pad !== undefined && !(Number.isInteger(pad) && pad >= 0)) {
+    throw new UsageError('BAD_ARGUMENTS', `--pad-token-id must be a non-negative integer token id, got "${padText}"`, { subject: '--pad-token-id', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' });
+  }
+  return { tie, force: byTestId<HTMLInputElement>('force').checked, ...(follow === 'config' || follow === 'tensors' ? { follow } : {}), ...(pad === undefined ? {} : { padTokenId: pad }) };
 }
 
 /** The files of a drop: a dropped directory's top-level files, or the dropped files themselves. */
@@ -96,8 +139,10 @@ mergeButton.addEventListener('click', () => {
     for (const box of [findings, planBox, proofBox]) box.replaceChildren();
     try {
       status.textContent = 'reading the headers';
-      const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), pickedDir('adapter', filesOf(adapterInput)));
-      const result = await mergeInPage(inputs, (text) => (status.textContent = text), nextOutput(), deltaView.begin());
+      const options = chosenOptions();
+      const adapters = pickedAdapters();
+      const inputs = await openInputs(pickedDir('base', filesOf(baseInput)), adapters.dirs, adapters.weights);
+      const result = await mergeInPage(inputs, (text) => (status.textContent = text), nextOutput(), deltaView.begin(), options);
       fill(findings, findingLines([...result.doctorNotes, ...result.plan.findings]));
       fill(planBox, planLines(result.plan));
       fill(proofBox, proofLines(result.proof));

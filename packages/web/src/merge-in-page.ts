@@ -34,6 +34,7 @@ import {
   type MergePlan,
   type MergeTensor,
   type PlannedTensor,
+  type PlanMergeOptions,
   type ByteSource,
   type TensorRef,
   type VerifyReport,
@@ -80,13 +81,13 @@ async function startDevice(): Promise<{ device: GPUDevice; description: string }
 }
 
 /**
- * Runs the whole merge on the opened inputs, writing into `output`, and hands each ΔW to `onDelta`
- * (the picture of what the adapter changed); throws the typed errors the CLI throws, and then
- * `output` holds nothing.
+ * Runs the whole merge on the opened inputs with the CLI's plan options (`--tie`, `--force`,
+ * `--follow`, `--pad-token-id`), writing into `output`, and hands each ΔW to `onDelta` (the picture
+ * of what the adapters changed); throws the typed errors the CLI throws, and then `output` holds nothing.
  */
-export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput, onDelta?: OnDelta): Promise<PageMergeResult> {
+export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput, onDelta?: OnDelta, options: PlanMergeOptions = {}): Promise<PageMergeResult> {
   onStep('planning');
-  const planned = planChecked(inputs.planInput, { tie: 'auto', force: false });
+  const planned = planChecked(inputs.planInput, { tie: 'auto', force: false, ...options });
   const read = (ref: TensorRef) => inputs.sourceOf(ref.file).read(ref.fileOffset, ref.byteLength);
 
   onStep('starting WebGPU');

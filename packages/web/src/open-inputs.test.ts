@@ -22,7 +22,7 @@ async function refusal(p: Promise<unknown>): Promise<LorafuseError> {
 describe('openInputs (the picked base and adapter files)', () => {
   it('opens a picked base and adapter: the planner sees every tensor under its picked label', async () => {
     const { base, adapter } = await fixtures();
-    const opened = await openInputs(pickedDir('base', filesOf(base.files)), pickedDir('adapter', filesOf(adapter.files)));
+    const opened = await openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf(adapter.files))]);
     expect(opened.planInput.base.files.map((h) => h.label)).toEqual(['base/model.safetensors']);
     expect(opened.planInput.base.files[0]!.tensors.length).toBe(base.tensors.length);
     expect(opened.planInput.adapters[0]!.file.label).toBe('adapter/adapter_model.safetensors');
@@ -34,10 +34,10 @@ describe('openInputs (the picked base and adapter files)', () => {
     const index = JSON.stringify({ weight_map: Object.fromEntries(base.tensors.map((t, i) => [t.name, i % 2 === 0 ? 'a.safetensors' : 'b.safetensors'])) });
     const shards = { 'a.safetensors': await safetensorsBytes(base.tensors.filter((_, i) => i % 2 === 0)), 'b.safetensors': await safetensorsBytes(base.tensors.filter((_, i) => i % 2 === 1)) };
     const picked = { 'config.json': base.files['config.json']!, 'model.safetensors.index.json': index, ...shards };
-    const opened = await openInputs(pickedDir('base', filesOf(picked)), pickedDir('adapter', filesOf(adapter.files)));
+    const opened = await openInputs(pickedDir('base', filesOf(picked)), [pickedDir('adapter', filesOf(adapter.files))]);
     expect(opened.planInput.base.files.map((h) => h.label)).toEqual(['base/a.safetensors', 'base/b.safetensors']);
     const { 'b.safetensors': _, ...missing } = picked;
-    const e = await refusal(openInputs(pickedDir('base', filesOf(missing)), pickedDir('adapter', filesOf(adapter.files))));
+    const e = await refusal(openInputs(pickedDir('base', filesOf(missing)), [pickedDir('adapter', filesOf(adapter.files))]));
     expect(e.code).toBe('SHARD_MISSING');
     expect(e.message).toBe('base/model.safetensors.index.json lists b.safetensors, which was not picked with it');
   });
@@ -45,15 +45,29 @@ describe('openInputs (the picked base and adapter files)', () => {
   it('refuses a missing or malformed config with the messages the CLI gives', async () => {
     const { base, adapter } = await fixtures();
     const { 'config.json': _, ...noConfig } = base.files;
-    let e = await refusal(openInputs(pickedDir('base', filesOf(noConfig)), pickedDir('adapter', filesOf(adapter.files))));
+    let e = await refusal(openInputs(pickedDir('base', filesOf(noConfig)), [pickedDir('adapter', filesOf(adapter.files))]));
     expect([e.code, e.message, e.hint]).toEqual(['BASE_CONFIG_MISSING', 'base has no config.json', 'The base directory must be what GPT2LMHeadModel.save_pretrained writes: config.json and model.safetensors.']);
-    e = await refusal(openInputs(pickedDir('base', filesOf({ ...base.files, 'config.json': '{"model_type": "llama"}' })), pickedDir('adapter', filesOf(adapter.files))));
+    e = await refusal(openInputs(pickedDir('base', filesOf({ ...base.files, 'config.json': '{"model_type": "llama"}' })), [pickedDir('adapter', filesOf(adapter.files))]));
     expect([e.code, e.message]).toEqual(['BASE_NOT_GPT2', 'base/config.json: model_type is "llama"; lorafuse merges into GPT-2 checkpoints']);
-    e = await refusal(openInputs(pickedDir('base', filesOf(base.files)), pickedDir('adapter', filesOf({ ...adapter.files, 'adapter_config.json': '{"r": ' }))));
+    e = await refusal(openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf({ ...adapter.files, 'adapter_config.json': '{"r": ' }))]));
     expect(e.code).toBe('CONFIG_JSON');
     expect(e.message).toMatch(/^adapter\/adapter_config\.json is not valid JSON/);
     const { 'adapter_model.safetensors': __, ...noWeights } = adapter.files;
-    e = await refusal(openInputs(pickedDir('base', filesOf(base.files)), pickedDir('adapter', filesOf(noWeights))));
+    e = await refusal(openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf(noWeights))]));
     expect(e.code).toBe('ADAPTER_WEIGHTS_MISSING');
+  });
+
+  it('opens several adapters in order with their weights; their tokenizers must agree, as the CLI requires', async () => {
+    const { base, adapter } = await fixtures();
+    const other = await makeLoraAdapter({ seed: 3, modules: gpt2LoraModules(E, [0], ['mlp.c_fc'], 2), config: { target_modules: ['c_fc'], r: 2, lora_alpha: 4 } });
+    const tokenizer = (text: string) => ({ 'tokenizer.json': `{"version": "${text}"}`, 'tokenizer_config.json': '{}' });
+    const opened = await openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf(adapter.files)), pickedDir('adapter-2', filesOf({ ...other.files, ...tokenizer('1.0') }))], [1, -0.5]);
+    expect(opened.planInput.adapters.map((a) => [a.label, a.weight])).toEqual([['adapter', 1], ['adapter-2', -0.5]]);
+    // The second adapter's tokenizer replaces the base's.
+    expect(opened.carried.map((c) => c.name)).toEqual(['generation_config.json', 'tokenizer.json', 'tokenizer_config.json']);
+    const e = await refusal(openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf({ ...adapter.files, ...tokenizer('1.0') })), pickedDir('adapter-2', filesOf({ ...other.files, ...tokenizer('2.0') }))]));
+    expect(e.code).toBe('ADAPTER_TOKENIZERS_DIFFER');
+    expect(e.message).toContain('their tokenizer.json differ');
+    expect((await refusal(openInputs(pickedDir('base', filesOf(base.files)), [pickedDir('adapter', filesOf(adapter.files)), pickedDir('adapter-2', [])]))).message).toBe('no directory was picked for adapter-2');
   });
 });

@@ -5,7 +5,7 @@
  * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, tokenizerFilesOf, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -27,13 +27,14 @@ export interface OpenedAdapter {
 /** The opened inputs: the planner's view, and the byte source of every file a plan may name. */
 export interface OpenedInputs {
   readonly base: OpenedBase;
-  readonly adapter: OpenedAdapter;
+  /** The adapters, in merge order. */
+  readonly adapters: readonly OpenedAdapter[];
   readonly planInput: Omit<PlanMergeInput, 'options'>;
   readonly sourceOf: (label: string) => ByteSource;
   /**
    * The picked files the output carries as they are, as `lorafuse merge` copies them: the base's
-   * other files (tokenizer, generation_config.json, ...), the adapter's tokenizer instead of the
-   * base's when it saved one.
+   * other files (tokenizer, generation_config.json, ...), an adapter's tokenizer instead of the
+   * base's when one saved it.
    */
   readonly carried: ReadonlyArray<{ readonly name: string; readonly file: File }>;
 }
@@ -48,8 +49,11 @@ async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }
   return { text: new TextDecoder().decode(bytes), bytes };
 }
 
-/** Opens both directories; throws the CLI's typed errors for what is missing or malformed. */
-export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<OpenedInputs> {
+/**
+ * Opens the base and the adapters (merged active together in this order, `weights[i]` adapter i's
+ * weight, default 1); throws the CLI's typed errors for what is missing or malformed.
+ */
+export async function openInputs(base: PickedDir, adapters: readonly PickedDir[], weights?: readonly number[]): Promise<OpenedInputs> {
   const sources = new Map<string, ByteSource>();
   const open = (dir: PickedDir, name: string) => {
     const label = labelOf(dir, name);
@@ -68,8 +72,43 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
   const config = parseJsonObject(configText, configLabel, 'config.json');
   checkBaseConfig(config, configLabel);
   const baseHeaders = await openBaseWeights(base, open);
+  const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
 
-  if (adapter.files.size === 0) throw new InputError('ADAPTER_DIR_MISSING', 'no adapter directory was picked', { subject: adapter.dir, hint: 'Pick the directory PeftModel.save_pretrained wrote (adapter_config.json and adapter_model.safetensors).' });
+  if (adapters.length === 0) adapters = [{ dir: 'adapter', files: new Map() }];
+  const opened: OpenedAdapter[] = [];
+  for (const adapter of adapters) opened.push(await openAdapter(adapter, open));
+
+  const tokenizer = await adapterTokenizer(
+    adapters.map((a) => ({ dir: a.dir, names: a.files.keys(), files: a.files })),
+    async (a, b, name) => equalBytes(new Uint8Array(await a.files.get(name)!.arrayBuffer()), new Uint8Array(await b.files.get(name)!.arrayBuffer())),
+  );
+  const carried = [
+    ...baseFilesCarried(base.files.keys(), tokenizer !== null).map((name) => ({ name, file: base.files.get(name)! })),
+    ...(tokenizer?.names ?? []).map((name) => ({ name, file: tokenizer!.adapter.files.get(name)! })),
+  ].sort((x, y) => (x.name < y.name ? -1 : 1));
+  return {
+    base: openedBase,
+    adapters: opened,
+    carried,
+    planInput: {
+      base: { label: openedBase.label, config, files: openedBase.headers },
+      adapters: opened.map((a, i) => ({ label: a.label, config: a.config, file: a.header, ...(weights?.[i] === undefined ? {} : { weight: weights[i] }) })),
+    },
+    sourceOf: (label) => {
+      const s = sources.get(label);
+      if (!s) throw new Error(`internal: no picked file ${label}`);
+      return s;
+    },
+  };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** One adapter directory: its config parsed and checked, its weights' header read. */
+async function openAdapter(adapter: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<OpenedAdapter> {
+  if (adapter.files.size === 0) throw new InputError('ADAPTER_DIR_MISSING', adapter.dir === 'adapter' ? 'no adapter directory was picked' : `no directory was picked for ${adapter.dir}`, { subject: adapter.dir, hint: 'Pick the directory PeftModel.save_pretrained wrote (adapter_config.json and adapter_model.safetensors).' });
   const adapterConfigFile = adapter.files.get('adapter_config.json');
   if (!adapterConfigFile) {
     throw adapterConfigMissing(adapter.dir, labelOf(adapter, 'adapter_config.json'));
@@ -88,28 +127,7 @@ export async function openInputs(base: PickedDir, adapter: PickedDir): Promise<O
       hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} (or ${ADAPTER_TORCH}) as written by PEFT.`,
     });
   }
-
-  const openedBase: OpenedBase = { label: base.dir, config, configBytes, headers: baseHeaders };
-  const openedAdapter: OpenedAdapter = { label: adapter.dir, config: adapterConfig, header: adapterHeader };
-  const adapterTokenizer = tokenizerFilesOf(adapter.files.keys());
-  const carried = [
-    ...baseFilesCarried(base.files.keys(), adapterTokenizer.length > 0).map((name) => ({ name, file: base.files.get(name)! })),
-    ...adapterTokenizer.map((name) => ({ name, file: adapter.files.get(name)! })),
-  ].sort((x, y) => (x.name < y.name ? -1 : 1));
-  return {
-    base: openedBase,
-    adapter: openedAdapter,
-    carried,
-    planInput: {
-      base: { label: openedBase.label, config, files: openedBase.headers },
-      adapters: [{ label: openedAdapter.label, config: adapterConfig, file: adapterHeader }],
-    },
-    sourceOf: (label) => {
-      const s = sources.get(label);
-      if (!s) throw new Error(`internal: no picked file ${label}`);
-      return s;
-    },
-  };
+  return { label: adapter.dir, config: adapterConfig, header: adapterHeader };
 }
 
 /**

@@ -104,8 +104,16 @@ async function opfsFiles(page: Page, dir: string): Promise<Record<string, Uint8A
   return Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Uint8Array(bytes)]));
 }
 
+/** More of what a merge in the app can be given: adapters after the first, each adapter's weight, the plan options. */
+interface AppChoices {
+  readonly moreAdapters?: readonly (readonly string[])[];
+  readonly weights?: readonly number[];
+  readonly tie?: 'auto' | 'untie' | 'keep';
+  readonly padTokenId?: number;
+}
+
 /** Opens the app with downloads going to `downloads` (or its output directory `output` chosen), chooses the files and clicks merge. */
-async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly string[], downloads: string, output?: PickedOutput): Promise<Page> {
+async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly string[], downloads: string, output?: PickedOutput, choices: AppChoices = {}): Promise<Page> {
   const page = await browser.newPage();
   const cdp = await page.createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
@@ -119,6 +127,16 @@ async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly s
   await base.uploadFile(...baseFiles);
   const adapter = (await page.$('[data-testid="adapter-files"]')) as ElementHandle<HTMLInputElement>;
   await adapter.uploadFile(...adapterFiles);
+  for (const [i, files] of (choices.moreAdapters ?? []).entries()) {
+    await page.click('[data-testid="add-adapter"]');
+    const more = (await page.waitForSelector(`[data-testid="adapter-files-${i + 2}"]`)) as ElementHandle<HTMLInputElement>;
+    await more.uploadFile(...files);
+  }
+  for (const [i, w] of (choices.weights ?? []).entries()) {
+    await page.$eval(`[data-testid="${i === 0 ? 'adapter-weight' : `adapter-weight-${i + 1}`}"]`, (el, v) => ((el as HTMLInputElement).value = v), String(w));
+  }
+  if (choices.tie) await page.select('[data-testid="tie"]', choices.tie);
+  if (choices.padTokenId !== undefined) await page.$eval('[data-testid="pad-token-id"]', (el, v) => ((el as HTMLInputElement).value = v), String(choices.padTokenId));
   await page.click('[data-testid="merge"]');
   await page.waitForFunction(() => {
     const status = document.querySelector('[data-testid="status"]')!.textContent ?? '';
@@ -229,6 +247,32 @@ function untiedCase(): Promise<UntiedCase> {
 }
 
 describe('the merge app in headless Chromium', () => {
+  it('merges several adapters with their weights and the chosen options, as `lorafuse merge --weights ... --tie ... --pad-token-id ...` does', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 31, nEmbd: E, vocabSize: V });
+    const first = await makeLoraAdapter({ seed: 32, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn'], 4), config: { target_modules: ['c_attn'], r: 4, lora_alpha: 8 } });
+    const second = await makeLoraAdapter({ seed: 33, modules: gpt2LoraModules(E, [1], ['attn.c_attn', 'mlp.c_proj'], 2), config: { target_modules: ['c_attn', 'c_proj'], r: 2, lora_alpha: 2 } });
+    const baseDir = await writeDir(join(work, 'multi-base'), base.files);
+    const firstDir = await writeDir(join(work, 'multi-a1'), first.files);
+    const secondDir = await writeDir(join(work, 'multi-a2'), second.files);
+    const cliOut = join(work, 'multi-cli-out');
+    const cli = await runCli(['merge', baseDir, firstDir, secondDir, '--weights', '1,-0.5', '--tie', 'untie', '--pad-token-id', '7', '--out', cliOut, '--device', 'webgpu']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const filesIn = (dir: string, files: Record<string, unknown>) => Object.keys(files).map((n) => join(dir, n));
+    const page = await mergeInApp(filesIn(baseDir, base.files), filesIn(firstDir, first.files), downloads, undefined, { moreAdapters: [filesIn(secondDir, second.files)], weights: [1, -0.5], tie: 'untie', padTokenId: 7 });
+    const text = (id: string) => page.$eval(`[data-testid="${id}"]`, (el) => el.textContent ?? '');
+    expect(await text('error')).toBe('');
+    expect(await text('status')).toMatch(/ verified$/);
+    expect(await text('plan')).toContain('tie: untie');
+    await page.click('[data-testid="download-model"]');
+    await page.click('[data-testid="download-config"]');
+    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    const config = await downloaded(downloads, 'config.json');
+    expect(Buffer.from(config).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    expect(JSON.parse(new TextDecoder().decode(config))).toMatchObject({ pad_token_id: 7, tie_word_embeddings: false });
+    await page.close();
+  }, 180_000);
+
   it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
     const { baseFiles, adapterFiles, adapterDir, cliOut } = await untiedCase();
     const downloads = await mkdtemp(join(work, 'downloads-'));

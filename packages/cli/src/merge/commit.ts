@@ -4,11 +4,10 @@
  * is swapped into place at once.
  */
 import { join } from 'node:path';
-import { baseFilesCarried, InputError, tokenizerFilesOf } from '@lorafuse/core';
+import { adapterTokenizer, baseFilesCarried } from '@lorafuse/core';
 import { readInputFile, statInputFile } from '../fs/input-file.js';
 import { listRegularFiles, type AdapterDir, type BaseDir } from '../fs/inputs.js';
 import type { Committed, OutputTransaction } from '../fs/output-dir.js';
-
 
 /** The files the output carries besides config.json and its weights, and where each comes from. */
 export interface FilesToCopy {
@@ -26,32 +25,10 @@ export interface FilesToCopy {
  * give one token id two meanings, and no output could honour both.
  */
 export async function filesToCopy(base: BaseDir, adapters: readonly AdapterDir[]): Promise<FilesToCopy> {
-  let chosen: { dir: string; names: string[] } | null = null;
-  for (const adapter of adapters) {
-    const names = tokenizerFilesOf(await listRegularFiles(adapter.dir));
-    if (names.length === 0) continue;
-    if (!chosen) {
-      chosen = { dir: adapter.dir, names };
-      continue;
-    }
-    const differs = names.join() !== chosen.names.join() ? `their files differ (${chosen.names.join(', ')} against ${names.join(', ')})` : await firstDifferentFile(chosen.dir, adapter.dir, names);
-    if (differs) {
-      throw new InputError('ADAPTER_TOKENIZERS_DIFFER', `adapters ${chosen.dir} and ${adapter.dir} both carry a tokenizer, and ${differs}`, {
-        subject: 'tokenizer.json',
-        hint: 'Adapters merged together must share one tokenizer; remove the tokenizer files from all but one of them if they encode text alike, or merge them separately.',
-      });
-    }
-  }
+  const listed = await Promise.all(adapters.map(async (a) => ({ dir: a.dir, names: await listRegularFiles(a.dir) })));
+  const chosen = await adapterTokenizer(listed, async (a, b, name) => (await readInputFile(join(a.dir, name))).equals(await readInputFile(join(b.dir, name))));
   const fromBase = baseFilesCarried(base.otherFiles, chosen !== null);
-  return { fromBase, fromAdapter: chosen?.names ?? [], adapterDir: chosen?.dir ?? null };
-}
-
-async function firstDifferentFile(a: string, b: string, names: readonly string[]): Promise<string | null> {
-  for (const name of names) {
-    const [x, y] = [await readInputFile(join(a, name)), await readInputFile(join(b, name))];
-    if (!x.equals(y)) return `their ${name} differ`;
-  }
-  return null;
+  return { fromBase, fromAdapter: chosen?.names ?? [], adapterDir: chosen?.adapter.dir ?? null };
 }
 
 /**
