@@ -45,6 +45,11 @@ const SPECS = {
   gather: { kernel: 'forward-gather', code: gatherSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RW] },
 } satisfies Record<string, KernelPipelineSpec>;
 
+/** The matmul pipeline for a weight layout (0: in-out, 1: out-in) and rows of y per invocation (1 or 4). */
+function matmulSpec(order: number, rows: number): KernelPipelineSpec {
+  return { ...SPECS.matmul, constants: { ORDER: order, ROWS: rows } };
+}
+
 /** Splits `count` workgroups of a 1-D kernel into a grid the device accepts. */
 function grid1d(count: number, maxPerDimension: number): [number, number] {
   if (count <= maxPerDimension) return [Math.max(1, count), 1];
@@ -66,7 +71,8 @@ export class ForwardKernels {
 
   /** Builds the pipelines (cached per device) and returns the kernels. */
   static prepare(device: GPUDevice): ForwardKernels {
-    for (const spec of Object.values(SPECS)) kernelPipeline(device, spec);
+    for (const [name, spec] of Object.entries(SPECS)) if (name !== 'matmul') kernelPipeline(device, spec);
+    for (const order of [0, 1]) for (const rows of [1, 4]) kernelPipeline(device, matmulSpec(order, rows));
     return new ForwardKernels(device);
   }
 
@@ -141,7 +147,9 @@ export class ForwardKernels {
       u[8] = col0;
       // GPT-2's chunked Linear weights (lm_head, score) have no bias; a biased one must fit one binding.
       if (p.bias && p.w.chunks.length > 1) throw new RangeError('a bias on a chunked Linear weight is not supported');
-      this.dispatch(pass, SPECS.matmul, params, [p.x, chunk.buffer, p.bias ?? this.dummy, p.y], Math.ceil(outDim / 256), Math.ceil(p.rows / 4));
+      // One row (a decoding step) takes the 1-row pipeline; each layout has its own.
+      const rowsPerInvocation = p.rows === 1 ? 1 : 4;
+      this.dispatch(pass, matmulSpec(u[3]!, rowsPerInvocation), params, [p.x, chunk.buffer, p.bias ?? this.dummy, p.y], Math.ceil(outDim / 256), Math.ceil(p.rows / rowsPerInvocation));
     }
   }
 

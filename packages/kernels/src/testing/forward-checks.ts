@@ -56,7 +56,7 @@ export async function runForwardChecks(device: GPUDevice): Promise<CheckResult[]
   const vec = (values: Float32Array) => upload(values, 1, values.length).chunks[0]!.buffer;
 
   // matmul: both layouts, bias, scale, accumulation, one row, odd sizes, output chunks.
-  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 7, 65], [2, 129, 5], [5, 64, 300], [1, 256, 1]];
+  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 7, 65], [2, 129, 5], [5, 64, 300], [1, 256, 1], [1, 67, 130]];
   for (const [rows, inDim, outDim] of shapes) {
     for (const order of ['in-out', 'out-in'] as WeightOrder[]) {
       for (const variant of ['plain', 'bias+accumulate+alpha', 'chunked'] as const) {
