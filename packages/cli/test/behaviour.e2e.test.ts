@@ -146,6 +146,24 @@ describe('lorafuse verify --behaviour', () => {
     expect(json.behaviour.sequences[0].violations).toBeGreaterThan(0);
   });
 
+  it('compares a sequence classifier\'s label logits and decodes nothing greedily', async () => {
+    const root = await tempDir('lorafuse-behaviour-score-');
+    dirs.push(root);
+    const base = await makeGpt2Checkpoint({ seed: 7, nEmbd: E, vocabSize: V, nPositions: 24, head: 'score', numLabels: 3 });
+    const adapter = await makeLoraAdapter({ seed: 8, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn'], 4), config: { target_modules: ['c_attn'], r: 4, lora_alpha: 8, task_type: 'SEQ_CLS' } });
+    const [baseDir, adapterDir, out] = [join(root, 'base'), join(root, 'adapter'), join(root, 'out')];
+    await writeDir(baseDir, base.files);
+    await writeDir(adapterDir, adapter.files);
+    const merged = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const ok = await runLorafuse(['verify', out, '--base', baseDir, '--adapter', adapterDir, '--behaviour', '--json']);
+    expect(ok.code, ok.stdout).toBe(0);
+    const doc = JSON.parse(ok.stdout);
+    expect(doc.behaviour).toMatchObject({ ok: true, greedy: [] });
+    expect(doc.behaviour.sequences.length).toBeGreaterThan(0);
+    expect(doc.behaviour.notes.join('\n')).toMatch(/gives labels, not tokens/);
+  });
+
   it('fails on an output with a wrong merged weight, probing with the given ids', async () => {
     const c = await makeCase();
     const out = join(c.root, 'out2');

@@ -39,9 +39,12 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
   const reference = await loadUnmergedModel(baseDir, adapterDirs, files, opts.version, weights);
   const given = await promptIds('verify', reference, opts.ids, opts.prompt, false);
   const cfg = reference.model.config;
-  const probes: BehaviourProbes = given.ids
+  const asked: BehaviourProbes = given.ids
     ? { sequences: [given.ids], greedyPrompts: [given.ids], greedyTokens: Math.max(0, Math.min(opts.tokens, cfg.nPositions - given.ids.length)) }
     : defaultProbes({ vocabSize: cfg.vocabSize, nPositions: cfg.nPositions, baseVocabSize: reference.baseVocabSize, parameterCount: reference.parameterCount, greedyTokens: opts.tokens });
+  // A classifier's outputs are labels, not tokens: there is nothing to decode greedily.
+  const generates = cfg.head === 'lm_head';
+  const probes: BehaviourProbes = generates ? asked : { ...asked, greedyPrompts: [], greedyTokens: 0 };
   const dtype: FloatCodecDtype = coarsest(checkpoint.dtype, reference.dtype);
   const sameShape = checkpoint.model.head.outDim === reference.model.head.outDim && checkpoint.model.config.nPositions === cfg.nPositions;
   const device = await openForwardDevice(opts.device);
@@ -54,6 +57,7 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
     await device.close();
   }
   const notes = [...checkpoint.notes.map((n) => `checkpoint: ${n}`), ...reference.notes.map((n) => `base + adapter: ${n}`)];
+  if (!generates) notes.push(`a ${cfg.head} head gives labels, not tokens: its logits are compared, no greedy decoding`);
   if (!sameShape) notes.push(`the checkpoint has ${checkpoint.model.head.outDim} outputs and ${checkpoint.model.config.nPositions} positions, base + adapter ${reference.model.head.outDim} and ${cfg.nPositions}: not the same model`);
   const codec = given.codec;
   return {
@@ -64,7 +68,7 @@ export async function runBehaviourCheck(outDir: string, baseDir: string, adapter
     reference: reference.model.description,
     dtype,
     positions: positionsCovered(probes, cfg.nPositions),
-    ...(codec && reference.model.config.head === 'lm_head'
+    ...(codec && generates
       ? { text: report.greedy.map((g) => ({ checkpoint: codec.decode([...g.prompt, ...g.a]), reference: codec.decode([...g.prompt, ...g.b]) })) }
       : {}),
     notes,
