@@ -5,7 +5,7 @@
  * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -80,7 +80,7 @@ export async function openInputs(base: PickedDir, adapters: readonly PickedDir[]
 
   const tokenizer = await adapterTokenizer(
     adapters.map((a) => ({ dir: a.dir, names: a.files.keys(), files: a.files })),
-    async (a, b, name) => equalBytes(new Uint8Array(await a.files.get(name)!.arrayBuffer()), new Uint8Array(await b.files.get(name)!.arrayBuffer())),
+    async (a, b, name) => bytesEqual(new Uint8Array(await a.files.get(name)!.arrayBuffer()), new Uint8Array(await b.files.get(name)!.arrayBuffer())),
   );
   const carried = [
     ...baseFilesCarried(base.files.keys(), tokenizer !== null).map((name) => ({ name, file: base.files.get(name)! })),
@@ -100,10 +100,6 @@ export async function openInputs(base: PickedDir, adapters: readonly PickedDir[]
       return s;
     },
   };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** One adapter directory: its config parsed and checked, its weights' header read. */

@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { shapeText } from '../shape.js';
 import { decodeToF32, type FloatCodecDtype } from '../safetensors/dtype.js';
+import { bytesEqual } from '../verify/ranges-equal.js';
 import { outputTypeOf } from './tensor-source.js';
 import type { Finding, MergePlan, PlannedTensor, TieComparison, TieMode, TiePlan, TensorSource } from './types.js';
 
@@ -162,12 +163,6 @@ export function compareTiePair(wte: Uint8Array, wteDtype: string, head: Uint8Arr
     if (rowDiffers) differingRows++;
   }
   return { equal: false, differingRows, maxAbsDiff };
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** The tie's outcome in words, for reports: the decision (or why there was none to make) and the reason. */

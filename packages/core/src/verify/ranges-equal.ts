@@ -7,8 +7,9 @@ import type { ByteSource } from '../io.js';
 /** Bytes compared per step: bounded memory whatever the tensor's size. */
 export const COMPARE_CHUNK_BYTES = 16 * 2 ** 20;
 
-/** Whether two equally long byte arrays are equal: four bytes a step where both are aligned for it. */
-function bytesEqual(x: Uint8Array, y: Uint8Array): boolean {
+/** Whether two byte arrays are equal: four bytes a step where both are aligned for it. */
+export function bytesEqual(x: Uint8Array, y: Uint8Array): boolean {
+  if (x.byteLength !== y.byteLength) return false;
   let i = 0;
   if (x.byteOffset % 4 === 0 && y.byteOffset % 4 === 0) {
     const words = x.byteLength >>> 2;

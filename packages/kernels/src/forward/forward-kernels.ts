@@ -37,7 +37,6 @@ const ACTIVATION_CODE: Readonly<Record<Activation, number>> = { gelu_new: 0, gel
 const RW: GPUBufferBindingType = 'storage';
 const RO: GPUBufferBindingType = 'read-only-storage';
 const SPECS = {
-  matmul: { kernel: 'forward-matmul', code: matmulSource, entryPoint: 'main', constants: {}, paramsBytes: 48, storage: [RO, RO, RO, RW] },
   layerNorm: { kernel: 'forward-layer-norm', code: reduceSource + layerNormSource, entryPoint: 'main', constants: {}, paramsBytes: 16, storage: [RO, RO, RO, RW] },
   attention: { kernel: 'forward-attention', code: reduceSource + attentionSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RO, RW] },
   activation: { kernel: 'forward-elementwise', code: elementwiseSource, entryPoint: 'activation', constants: {}, paramsBytes: 16, storage: [RW, RW, RW] },
@@ -47,7 +46,7 @@ const SPECS = {
 
 /** The matmul pipeline for a weight layout (0: in-out, 1: out-in) and rows of y per invocation (1 or 4). */
 function matmulSpec(order: number, rows: number): KernelPipelineSpec {
-  return { ...SPECS.matmul, constants: { ORDER: order, ROWS: rows } };
+  return { kernel: 'forward-matmul', code: matmulSource, entryPoint: 'main', constants: { ORDER: order, ROWS: rows }, paramsBytes: 48, storage: [RO, RO, RO, RW] };
 }
 
 /** Splits `count` workgroups of a 1-D kernel into a grid the device accepts. */
@@ -71,7 +70,7 @@ export class ForwardKernels {
 
   /** Builds the pipelines (cached per device) and returns the kernels. */
   static prepare(device: GPUDevice): ForwardKernels {
-    for (const [name, spec] of Object.entries(SPECS)) if (name !== 'matmul') kernelPipeline(device, spec);
+    for (const spec of Object.values(SPECS)) kernelPipeline(device, spec);
     for (const order of [0, 1]) for (const rows of [1, 4]) kernelPipeline(device, matmulSpec(order, rows));
     return new ForwardKernels(device);
   }
