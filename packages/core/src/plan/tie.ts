@@ -9,7 +9,7 @@ import { InputError } from '../errors.js';
 import { canonicalName, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT } from '../gpt2/architecture.js';
 import { shapeText } from '../shape.js';
 import { decodeToF32, type FloatCodecDtype } from '../safetensors/dtype.js';
-import { bytesEqual } from '../verify/ranges-equal.js';
+import { bytesEqual } from '../bytes-equal.js';
 import { outputTypeOf } from './tensor-source.js';
 import type { Finding, MergePlan, PlannedTensor, TieComparison, TieMode, TiePlan, TensorSource } from './types.js';
 

@@ -2,25 +2,11 @@
  * Byte-range comparison slice by slice, so a proof never holds two whole large tensors: the default
  * of `proveLoads` (the CLI passes its own, reading into reused buffers).
  */
+import { bytesEqual } from '../bytes-equal.js';
 import type { ByteSource } from '../io.js';
 
 /** Bytes compared per step: bounded memory whatever the tensor's size. */
 export const COMPARE_CHUNK_BYTES = 16 * 2 ** 20;
-
-/** Whether two byte arrays are equal: four bytes a step where both are aligned for it. */
-export function bytesEqual(x: Uint8Array, y: Uint8Array): boolean {
-  if (x.byteLength !== y.byteLength) return false;
-  let i = 0;
-  if (x.byteOffset % 4 === 0 && y.byteOffset % 4 === 0) {
-    const words = x.byteLength >>> 2;
-    const xw = new Uint32Array(x.buffer, x.byteOffset, words);
-    const yw = new Uint32Array(y.buffer, y.byteOffset, words);
-    for (let k = 0; k < words; k++) if (xw[k] !== yw[k]) return false;
-    i = words << 2;
-  }
-  for (; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 /** Whether `length` bytes at `offsetA` of `a` equal those at `offsetB` of `b` (the first differing slice ends the reading). */
 export async function rangesEqualBySlices(a: ByteSource, offsetA: number, b: ByteSource, offsetB: number, length: number): Promise<boolean> {
