@@ -119,6 +119,19 @@ describe('runner failures and cleanup', () => {
     expect((err as RunnerError).hint).toMatch(/@lorafuse\/runner\/page/);
   });
 
+  it('BROWSER_LAUNCH_FAILED at once, naming --version, for an executable that is not Chromium', async () => {
+    // Prints no version and, launched as a browser, would never answer: only the version check can end the wait.
+    const fake = join(dir, 'not-chromium.sh');
+    await writeFile(fake, '#!/bin/sh\nif [ "$1" = "--version" ]; then exit 3; fi\nexec sleep 600\n', { mode: 0o755 });
+    const started = Date.now();
+    const err = await startBrowserRunner({ pageBundlePath: bundle, chromiumPath: fake, startupTimeoutMs: 60_000, handleProcessExit: false }).catch((e: unknown) => e);
+    expect((err as RunnerError).code).toBe('BROWSER_LAUNCH_FAILED');
+    expect((err as RunnerError).message).toMatch(/--version/);
+    expect(Date.now() - started, 'ended by the version check, not the 60 s startup limit').toBeLessThan(30_000);
+    const { execFileSync } = await import('node:child_process');
+    expect(() => execFileSync('pgrep', ['-f', fake]), 'the launched fake is killed').toThrow();
+  });
+
   it('BROWSER_NOT_FOUND when CHROME_PATH names nothing executable', async () => {
     const err = await startBrowserRunner({ pageBundlePath: bundle, env: { CHROME_PATH: join(dir, 'no-chrome') } }).catch((e: unknown) => e);
     expect((err as RunnerError).code).toBe('BROWSER_NOT_FOUND');
