@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './io.js';
 export * from './bytes-equal.js';
+export * from './checkpoint-weights.js';
 export * from './config-json.js';
 export * from './input-files.js';
 export * from './shape.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LorafuseError } from '@lorafuse/core';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, torchSaveBytes } from '@lorafuse/core/testing';
 import { openInputs } from './open-inputs.js';
 import { pickedDir } from './picked-files.js';
 
@@ -40,6 +40,29 @@ describe('openInputs (the picked base and adapter files)', () => {
     const e = await refusal(openInputs(pickedDir('base', filesOf(missing)), [pickedDir('adapter', filesOf(adapter.files))]));
     expect(e.code).toBe('SHARD_MISSING');
     expect(e.message).toBe('base/model.safetensors.index.json lists b.safetensors, which was not picked with it');
+  });
+
+  it('reads a sharded torch.save base (pytorch_model.bin.index.json) as the CLI does, and names a shard that was not picked', async () => {
+    const { base, adapter } = await fixtures();
+    const names = ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin'];
+    const half = Math.ceil(base.tensors.length / 2);
+    const index = JSON.stringify({ metadata: {}, weight_map: Object.fromEntries(base.tensors.map((t, i) => [t.name, names[i < half ? 0 : 1]])) });
+    const picked = {
+      'config.json': base.files['config.json']!,
+      'pytorch_model.bin.index.json': index,
+      [names[0]!]: torchSaveBytes(base.tensors.slice(0, half), { archive: 'pytorch_model-00001-of-00002' }),
+      [names[1]!]: torchSaveBytes(base.tensors.slice(half), { archive: 'pytorch_model-00002-of-00002' }),
+    };
+    const opened = await openInputs(pickedDir('base', filesOf(picked)), [pickedDir('adapter', filesOf(adapter.files))]);
+    expect(opened.planInput.base.files.map((h) => h.label)).toEqual(names.map((n) => `base/${n}`));
+    expect(opened.planInput.base.files.flatMap((h) => h.tensors.map((t) => t.name)).sort()).toEqual(base.tensors.map((t) => t.name).sort());
+    // Neither the index nor the shards are carried into the output.
+    expect(opened.carried.map((c) => c.name)).toEqual([]);
+    const { [names[1]!]: _, ...missing } = picked;
+    const e = await refusal(openInputs(pickedDir('base', filesOf(missing)), [pickedDir('adapter', filesOf(adapter.files))]));
+    expect([e.code, e.message]).toEqual(['SHARD_MISSING', `base/pytorch_model.bin.index.json lists ${names[1]}, which was not picked with it`]);
+    const { 'pytorch_model.bin.index.json': __, ...noWeights } = missing;
+    expect((await refusal(openInputs(pickedDir('base', filesOf(noWeights)), [pickedDir('adapter', filesOf(adapter.files))]))).code).toBe('BASE_WEIGHTS_MISSING');
   });
 
   it('refuses a missing or malformed config with the messages the CLI gives', async () => {

@@ -5,7 +5,7 @@
  * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, InputError, parseAdapterConfig, parseJsonObject, parseShardIndex, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -42,7 +42,6 @@ export interface OpenedInputs {
 const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
 // The torch.save files of older PEFT and transformers, read without executing anything (core's reader).
 const ADAPTER_TORCH = 'adapter_model.bin';
-const BASE_TORCH = 'pytorch_model.bin';
 
 async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }> {
   const bytes = new Uint8Array(await file.arrayBuffer());
@@ -127,25 +126,26 @@ async function openAdapter(adapter: PickedDir, open: (dir: PickedDir, name: stri
 }
 
 /**
- * The base's weight headers: model.safetensors, or else the shards its model.safetensors.index.json
- * lists (each must have been picked), or else pytorch_model.bin, as the CLI finds them.
+ * The base's weight headers, from the files transformers would load (model.safetensors, its shard
+ * index, pytorch_model.bin, its shard index: core's {@link findCheckpointWeightFiles}), every shard
+ * an index lists picked with it. `.bin` files are read with core's torch reader, never unpickled.
  */
 async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<SafetensorsHeader[]> {
-  if (base.files.has('model.safetensors')) return [await readSafetensorsHeader(open(base, 'model.safetensors'))];
-  const indexFile = base.files.get(SHARD_INDEX_FILE);
-  if (!indexFile && base.files.has(BASE_TORCH)) return [await readTorchCheckpoint(open(base, BASE_TORCH))];
-  if (!indexFile) {
-    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors, ${SHARD_INDEX_FILE} or ${BASE_TORCH}`, {
+  const found = await findCheckpointWeightFiles(new Set(base.files.keys()), {
+    readIndex: async (name) => ({ text: (await readText(base.files.get(name)!)).text, label: labelOf(base, name) }),
+    checkShards: async (indexLabel, shards) => {
+      for (const shard of shards) {
+        if (!base.files.has(shard)) throw new InputError('SHARD_MISSING', `${indexLabel} lists ${shard}, which was not picked with it`, { subject: shard, hint: 'Pick every shard listed in the index (or the whole directory).' });
+      }
+    },
+  });
+  if (!found) {
+    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors, ${SHARD_INDEX_FILE}, ${TORCH_WEIGHTS_FILE} or ${TORCH_INDEX_FILE}`, {
       subject: base.dir,
-      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints; for sharded .bin checkpoints, use the CLI).',
+      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints).',
     });
   }
-  const indexLabel = labelOf(base, SHARD_INDEX_FILE);
-  const index = parseShardIndex((await readText(indexFile)).text, indexLabel);
   const headers: SafetensorsHeader[] = [];
-  for (const shard of index.shardFiles) {
-    if (!base.files.has(shard)) throw new InputError('SHARD_MISSING', `${indexLabel} lists ${shard}, which was not picked with it`, { subject: shard, hint: 'Pick every shard listed in the index (or the whole directory).' });
-    headers.push(await readSafetensorsHeader(open(base, shard)));
-  }
+  for (const name of found.dataFiles) headers.push(name.endsWith('.bin') ? await readTorchCheckpoint(open(base, name)) : await readSafetensorsHeader(open(base, name)));
   return headers;
 }

@@ -10,11 +10,13 @@ import {
   adapterConfigMissing,
   baseConfigMissing,
   checkBaseConfig,
+  findCheckpointWeightFiles,
   InputError,
   parseAdapterConfig,
   parseJsonObject,
-  parseShardIndex,
   SHARD_INDEX_FILE,
+  TORCH_INDEX_FILE,
+  TORCH_WEIGHTS_FILE,
   type LoraAdapterConfig,
   type PlanMergeInput,
   type SafetensorsHeader,
@@ -115,10 +117,6 @@ async function readJsonObject(path: string, what: string): Promise<{ text: strin
 /** PEFT's adapter weight files: safetensors, and the torch.save file of `safe_serialization=False`. */
 export const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
 export const ADAPTER_TORCH = 'adapter_model.bin';
-/** transformers' torch.save weight file and the index of its shards. */
-export const TORCH_WEIGHTS_FILE = 'pytorch_model.bin';
-export const TORCH_INDEX_FILE = 'pytorch_model.bin.index.json';
-
 const TORCH_SHARD = /^pytorch_model-\d+-of-\d+\.bin$/;
 
 /** Whether `name` is one of the weight files (or indexes) a transformers checkpoint may hold. */
@@ -145,21 +143,21 @@ export interface CheckpointWeights {
 export async function findCheckpointWeights(dir: string, entries: readonly Dirent[]): Promise<CheckpointWeights | undefined> {
   await refuseIrregularEntries(dir, entries, ['model.safetensors', SHARD_INDEX_FILE, TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]);
   const names = await listRegularFiles(dir);
-  for (const [single, indexName] of [['model.safetensors', SHARD_INDEX_FILE], [TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]] as const) {
-    if (names.includes(single)) return { names, weightFiles: [single], dataFiles: [single] };
-    if (names.includes(indexName)) {
-      const indexPath = join(dir, indexName);
-      const index = parseShardIndex(await readInputText(indexPath), indexPath);
-      await refuseIrregularEntries(dir, entries, index.shardFiles);
-      for (const shard of index.shardFiles) {
+  const found = await findCheckpointWeightFiles(new Set(names), {
+    readIndex: async (name) => {
+      const path = join(dir, name);
+      return { text: await readInputText(path), label: path };
+    },
+    checkShards: async (indexPath, shards) => {
+      await refuseIrregularEntries(dir, entries, shards);
+      for (const shard of shards) {
         if (!names.includes(shard)) {
           throw new InputError('SHARD_MISSING', `${indexPath} lists ${shard}, which is not in ${dir}`, { subject: shard, hint: 'Download every shard listed in the index.' });
         }
       }
-      return { names, weightFiles: [indexName, ...index.shardFiles], dataFiles: index.shardFiles };
-    }
-  }
-  return undefined;
+    },
+  });
+  return found && { names, ...found };
 }
 
 /** Opens a base checkpoint directory: config.json and its weights (see {@link findCheckpointWeights}). */
