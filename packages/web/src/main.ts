@@ -75,9 +75,11 @@ byTestId<HTMLButtonElement>('add-adapter').addEventListener('click', () => {
 function pickedAdapters(): { dirs: PickedDir[]; weights: number[] | undefined } {
   const zones = [...adaptersBox.querySelectorAll<HTMLElement>('.drop')];
   const weights = zones.map((zone, i) => {
-    const text = zone.querySelector<HTMLInputElement>('input.weight')!.value.trim();
-    const w = text === '' ? 1 : Number(text);
-    if (!Number.isFinite(w)) throw new UsageError('BAD_ARGUMENTS', `the weight of adapter ${i + 1} must be a number, got "${text}"`, { subject: 'weight', hint: 'Example: 1, 0.5 or -1 (a negative weight subtracts the adapter).' });
+    const field = zone.querySelector<HTMLInputElement>('input.weight')!;
+    const text = field.value.trim();
+    // A number field whose text does not parse reads as '' (badInput): not the default weight 1.
+    const w = field.validity.badInput ? NaN : text === '' ? 1 : Number(text);
+    if (!Number.isFinite(w)) throw new UsageError('BAD_ARGUMENTS', `the weight of adapter ${i + 1} must be a number${text === '' ? '' : `, got "${text}"`}`, { subject: 'weight', hint: 'Example: 1, 0.5 or -1 (a negative weight subtracts the adapter).' });
     return w;
   });
   const dirs = zones.map((zone, i) => pickedDir(i === 0 ? 'adapter' : `adapter-${i + 1}`, filesOf(zone.querySelector<HTMLInputElement>('input[type="file"]:not(.dir)')!)));
@@ -88,10 +90,12 @@ function pickedAdapters(): { dirs: PickedDir[]; weights: number[] | undefined } 
 function chosenOptions(): PlanMergeOptions {
   const tie = byTestId<HTMLSelectElement>('tie').value as NonNullable<PlanMergeOptions['tie']>;
   const follow = byTestId<HTMLSelectElement>('follow').value;
-  const padText = byTestId<HTMLInputElement>('pad-token-id').value.trim();
-  const pad = padText === '' ? undefined : Number(padText);
+  const padField = byTestId<HTMLInputElement>('pad-token-id');
+  const padText = padField.value.trim();
+  // Unparseable text reads as '' (badInput): an error, not "no --pad-token-id".
+  const pad = padField.validity.badInput ? NaN : padText === '' ? undefined : Number(padText);
   if (pad !== undefined && !(Number.isInteger(pad) && pad >= 0)) {
-    throw new UsageError('BAD_ARGUMENTS', `--pad-token-id must be a non-negative integer token id, got "${padText}"`, { subject: '--pad-token-id', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' });
+    throw new UsageError('BAD_ARGUMENTS', `--pad-token-id must be a non-negative integer token id${padText === '' ? '' : `, got "${padText}"`}`, { subject: '--pad-token-id', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' });
   }
   return { tie, force: byTestId<HTMLInputElement>('force').checked, ...(follow === 'config' || follow === 'tensors' ? { follow } : {}), ...(pad === undefined ? {} : { padTokenId: pad }) };
 }

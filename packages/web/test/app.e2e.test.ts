@@ -107,9 +107,10 @@ async function opfsFiles(page: Page, dir: string): Promise<Record<string, Uint8A
 /** More of what a merge in the app can be given: adapters after the first, each adapter's weight, the plan options. */
 interface AppChoices {
   readonly moreAdapters?: readonly (readonly string[])[];
-  readonly weights?: readonly number[];
+  /** As typed into the fields (a string may be what a person mistypes). */
+  readonly weights?: readonly (number | string)[];
   readonly tie?: 'auto' | 'untie' | 'keep';
-  readonly padTokenId?: number;
+  readonly padTokenId?: number | string;
 }
 
 /** Opens the app with downloads going to `downloads` (or its output directory `output` chosen), chooses the files and clicks merge. */
@@ -132,11 +133,17 @@ async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly s
     const more = (await page.waitForSelector(`[data-testid="adapter-files-${i + 2}"]`)) as ElementHandle<HTMLInputElement>;
     await more.uploadFile(...files);
   }
-  for (const [i, w] of (choices.weights ?? []).entries()) {
-    await page.$eval(`[data-testid="${i === 0 ? 'adapter-weight' : `adapter-weight-${i + 1}`}"]`, (el, v) => ((el as HTMLInputElement).value = v), String(w));
-  }
+  // Typed as a person types (a number field keeps text that does not parse as its bad input).
+  const typeInto = async (testId: string, value: number | string) => {
+    await page.$eval(`[data-testid="${testId}"]`, (el) => ((el as HTMLInputElement).value = ''));
+    await page.type(`[data-testid="${testId}"]`, String(value));
+  };
+  for (const [i, w] of (choices.weights ?? []).entries()) await typeInto(i === 0 ? 'adapter-weight' : `adapter-weight-${i + 1}`, w);
   if (choices.tie) await page.select('[data-testid="tie"]', choices.tie);
-  if (choices.padTokenId !== undefined) await page.$eval('[data-testid="pad-token-id"]', (el, v) => ((el as HTMLInputElement).value = v), String(choices.padTokenId));
+  if (choices.padTokenId !== undefined) {
+    await page.$eval('[data-testid="options"]', (el) => ((el as HTMLDetailsElement).open = true)); // a person opens the options to reach the field
+    await typeInto('pad-token-id', choices.padTokenId);
+  }
   await page.click('[data-testid="merge"]');
   await page.waitForFunction(() => {
     const status = document.querySelector('[data-testid="status"]')!.textContent ?? '';
@@ -272,6 +279,28 @@ describe('the merge app in headless Chromium', () => {
     expect(JSON.parse(new TextDecoder().decode(config))).toMatchObject({ pad_token_id: 7, tie_word_embeddings: false });
     await page.close();
   }, 180_000);
+
+  it.each([
+    // '1e' does not parse: the field reads '' and must not count as the default weight 1.
+    { what: 'a weight that does not parse', choices: { weights: [1, '1e'] }, message: 'the weight of adapter 2 must be a number', hint: 'Example: 1, 0.5 or -1 (a negative weight subtracts the adapter).' },
+    { what: 'a pad token id that is not a token id', choices: { padTokenId: '-1' }, message: '--pad-token-id must be a non-negative integer token id, got "-1"', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' },
+    { what: 'a pad token id that does not parse', choices: { padTokenId: '7e' }, message: '--pad-token-id must be a non-negative integer token id', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' },
+  ])('refuses $what with a message naming the field, and merges nothing', async ({ choices, message, hint }) => {
+    const base = await makeGpt2Checkpoint({ seed: 34, nEmbd: E, vocabSize: V });
+    const adapter = await makeLoraAdapter({ seed: 35, modules: gpt2LoraModules(E, [0], ['attn.c_attn'], 2), config: { target_modules: ['c_attn'], r: 2, lora_alpha: 4 } });
+    const baseDir = await writeDir(await mkdtemp(join(work, 'usage-base-')), base.files);
+    const adapterDir = await writeDir(await mkdtemp(join(work, 'usage-adapter-')), adapter.files);
+    const adapterFiles = Object.keys(adapter.files).map((n) => join(adapterDir, n));
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    const secondDir = await writeDir(await mkdtemp(join(work, 'usage-adapter-')), adapter.files);
+    const more = 'weights' in choices ? { moreAdapters: [Object.keys(adapter.files).map((n) => join(secondDir, n))] } : {};
+    const page = await mergeInApp(Object.keys(base.files).map((n) => join(baseDir, n)), adapterFiles, downloads, undefined, { ...more, ...choices });
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
+    expect((await page.$eval('[data-testid="error"]', (el) => el.textContent ?? '')).split('\n')).toEqual([message, hint]);
+    expect(await page.$eval('[data-testid="download-model"]', (el) => (el as HTMLElement).hidden)).toBe(true);
+    expect(await page.$eval('[data-testid="plan"]', (el) => el.textContent ?? '')).toBe('');
+    await page.close();
+  }, 120_000);
 
   it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
     const { baseFiles, adapterFiles, adapterDir, cliOut } = await untiedCase();
