@@ -65,6 +65,13 @@ describe('openInputs (the picked base and adapter files)', () => {
     expect((await refusal(openInputs(pickedDir('base', filesOf(noWeights)), [pickedDir('adapter', filesOf(adapter.files))]))).code).toBe('BASE_WEIGHTS_MISSING');
   });
 
+  it('refuses a weights file over the CLI\'s tensor cap by name', async () => {
+    const { base, adapter } = await fixtures();
+    const extra = Array.from({ length: 100_001 - base.tensors.length }, (_, i) => ({ name: `extra.t${i}`, shape: [1], values: new Float32Array([i]) }));
+    const e = await refusal(openInputs(pickedDir('base', filesOf({ ...base.files, 'model.safetensors': await safetensorsBytes([...base.tensors, ...extra]) })), [pickedDir('adapter', filesOf(adapter.files))]));
+    expect([e.code, e.message]).toEqual(['TOO_MANY_TENSORS', 'base/model.safetensors holds 100001 tensors; lorafuse reads at most 100,000 per file']);
+  }, 60_000);
+
   it('refuses a missing or malformed config with the messages the CLI gives', async () => {
     const { base, adapter } = await fixtures();
     const { 'config.json': _, ...noConfig } = base.files;

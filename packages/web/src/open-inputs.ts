@@ -5,7 +5,7 @@
  * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readSafetensorsHeader, readTorchCheckpoint, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readWeightsHeader, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -114,8 +114,8 @@ async function openAdapter(adapter: PickedDir, open: (dir: PickedDir, name: stri
   const adapterConfig = parseAdapterConfig(adapterText, adapterConfigLabel);
   // safetensors first where both are there, as PEFT loads them.
   let adapterHeader: SafetensorsHeader;
-  if (adapter.files.has(ADAPTER_SAFETENSORS)) adapterHeader = await readSafetensorsHeader(open(adapter, ADAPTER_SAFETENSORS));
-  else if (adapter.files.has(ADAPTER_TORCH)) adapterHeader = await readTorchCheckpoint(open(adapter, ADAPTER_TORCH));
+  if (adapter.files.has(ADAPTER_SAFETENSORS)) adapterHeader = await readWeightsHeader(open(adapter, ADAPTER_SAFETENSORS), ADAPTER_SAFETENSORS);
+  else if (adapter.files.has(ADAPTER_TORCH)) adapterHeader = await readWeightsHeader(open(adapter, ADAPTER_TORCH), ADAPTER_TORCH);
   else {
     throw new InputError('ADAPTER_WEIGHTS_MISSING', `${adapter.dir} has no ${ADAPTER_SAFETENSORS} or ${ADAPTER_TORCH}`, {
       subject: labelOf(adapter, ADAPTER_SAFETENSORS),
@@ -128,7 +128,8 @@ async function openAdapter(adapter: PickedDir, open: (dir: PickedDir, name: stri
 /**
  * The base's weight headers, from the files transformers would load (model.safetensors, its shard
  * index, pytorch_model.bin, its shard index: core's {@link findCheckpointWeightFiles}), every shard
- * an index lists picked with it. `.bin` files are read with core's torch reader, never unpickled.
+ * an index lists picked with it; each read by core's `readWeightsHeader` (`.bin` never unpickled,
+ * the CLI's tensor cap).
  */
 async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: string) => ByteSource): Promise<SafetensorsHeader[]> {
   const found = await findCheckpointWeightFiles(new Set(base.files.keys()), {
@@ -146,6 +147,6 @@ async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: str
     });
   }
   const headers: SafetensorsHeader[] = [];
-  for (const name of found.dataFiles) headers.push(name.endsWith('.bin') ? await readTorchCheckpoint(open(base, name)) : await readSafetensorsHeader(open(base, name)));
+  for (const name of found.dataFiles) headers.push(await readWeightsHeader(open(base, name), name));
   return headers;
 }

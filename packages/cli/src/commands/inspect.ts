@@ -1,12 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { canonicalName, parseAdapterKey, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
+import { canonicalName, isTorchWeightsFile, parseAdapterKey, TIED_INPUT_WEIGHT, TIED_OUTPUT_WEIGHT, UsageError, type SafetensorsHeader } from '@lorafuse/core';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { fromFsError } from '../fs/fs-error.js';
 import { statInputFile } from '../fs/input-file.js';
 import { openAdapterDir, openBaseDir, OpenFiles } from '../fs/inputs.js';
-import { isTorchWeightsFile, readInputHeader } from '../fs/read-header.js';
+import { readInputHeader } from '../fs/read-header.js';
 import { formatBytes, type Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
 

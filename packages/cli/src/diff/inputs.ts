@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { InputError, looksLikeAdapterKeys, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
+import { InputError, isTorchWeightsFile, looksLikeAdapterKeys, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
 import { fromFsError } from '../fs/fs-error.js';
 import { readInputText, refuseIrregularEntries, statInputFile } from '../fs/input-file.js';
 import {
@@ -17,7 +17,7 @@ import {
   listRegularFiles,
   type OpenFiles,
 } from '../fs/inputs.js';
-import { isTorchWeightsFile, readInputHeader } from '../fs/read-header.js';
+import { readInputHeader } from '../fs/read-header.js';
 
 
 /** One side of a diff, headers read. */

@@ -17,3 +17,4 @@ export {
 } from './pickle.js';
 export { readStateDictPickle, TorchStorageRef, TorchTensorView, type TorchStateDict } from './state-dict-pickle.js';
 export { MAX_PICKLE_BYTES, readTorchCheckpoint } from './checkpoint.js';
+export { isTorchWeightsFile, MAX_TENSORS_PER_FILE, readWeightsHeader } from './weights-header.js';
