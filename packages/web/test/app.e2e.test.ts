@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memorySource, readSafetensorsHeader } from '@lorafuse/core';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, torchSaveBytes } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes, torchSaveBytes, type FixtureTensor } from '@lorafuse/core/testing';
 import { CHROMIUM_WEBGPU_ARGS, findChromium } from '@lorafuse/runner';
 import { startAppServer } from '../scripts/start-app-server.mjs';
 
@@ -446,60 +446,38 @@ describe('the merge app in headless Chromium', () => {
     await page.close();
   }, 240_000);
 
-  it('merges a sharded torch.save base (pytorch_model.bin.index.json) into the bytes the CLI writes from it', async () => {
-    const base = await makeGpt2Checkpoint({ seed: 29, nEmbd: E, vocabSize: V });
-    const adapter = await makeLoraAdapter({ seed: 30, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'mlp.c_fc'], 2), config: { target_modules: ['c_attn', 'c_fc'], r: 2, lora_alpha: 4 } });
-    const names = ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin'];
-    const half = Math.ceil(base.tensors.length / 2);
-    const shards = [base.tensors.slice(0, half), base.tensors.slice(half)];
-    const baseDir = await writeDir(join(work, 'bin-sharded-base'), {
-      'config.json': base.files['config.json']!,
-      [names[0]!]: torchSaveBytes(shards[0]!, { archive: 'pytorch_model-00001-of-00002' }),
-      [names[1]!]: torchSaveBytes(shards[1]!, { archive: 'pytorch_model-00002-of-00002' }),
-      'pytorch_model.bin.index.json': JSON.stringify({ metadata: {}, weight_map: Object.fromEntries(shards.flatMap((ts, i) => ts.map((t) => [t.name, names[i]!]))) }),
-    });
-    const adapterDir = await writeDir(join(work, 'bin-sharded-adapter'), adapter.files);
-    const cliOut = join(work, 'bin-sharded-cli-out');
-    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
-    expect(cli.code, cli.stderr).toBe(0);
-    const downloads = await mkdtemp(join(work, 'downloads-'));
-    const page = await mergeInApp([...names, 'config.json', 'pytorch_model.bin.index.json'].map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
-    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
-    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
-    await page.click('[data-testid="download-model"]');
-    await page.click('[data-testid="download-config"]');
-    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
-    expect(Buffer.from(await downloaded(downloads, 'config.json')).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
-    expect(await page.$$eval('[data-testid="download-carried"] a', (as) => as.length)).toBe(0);
-    await page.close();
-  }, 240_000);
-
-  it('merges a sharded base (model.safetensors.index.json) into the bytes the CLI writes', async () => {
+  const shardedFormats = [
+    { index: 'model.safetensors.index.json', shard: (i: number) => `model-0000${i}-of-00002.safetensors`, bytes: (ts: readonly FixtureTensor[], _name: string) => safetensorsBytes(ts) },
+    { index: 'pytorch_model.bin.index.json', shard: (i: number) => `pytorch_model-0000${i}-of-00002.bin`, bytes: async (ts: readonly FixtureTensor[], name: string) => torchSaveBytes(ts, { archive: name.replace(/\.bin$/, '') }) },
+  ];
+  it.each(shardedFormats)('merges a sharded base ($index and its shards) into the bytes the CLI writes from it', async ({ index, shard, bytes }) => {
     const base = await makeGpt2Checkpoint({ seed: 25, nEmbd: E, vocabSize: V });
     const adapter = await makeLoraAdapter({ seed: 26, modules: gpt2LoraModules(E, [0, 1], ['attn.c_attn', 'attn.c_proj'], 2), config: { target_modules: ['c_attn', 'c_proj'], r: 2, lora_alpha: 4 } });
     const half = Math.ceil(base.tensors.length / 2);
     const shards = [base.tensors.slice(0, half), base.tensors.slice(half)];
-    const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    const names = [shard(1), shard(2)];
     const weightMap = Object.fromEntries(shards.flatMap((ts, i) => ts.map((t) => [t.name, names[i]!])));
-    const baseDir = await writeDir(join(work, 'sharded-base'), {
+    const baseDir = await writeDir(await mkdtemp(join(work, 'sharded-base-')), {
       'config.json': base.files['config.json']!,
-      [names[0]!]: await safetensorsBytes(shards[0]!),
-      [names[1]!]: await safetensorsBytes(shards[1]!),
-      'model.safetensors.index.json': JSON.stringify({ metadata: {}, weight_map: weightMap }),
+      [names[0]!]: await bytes(shards[0]!, names[0]!),
+      [names[1]!]: await bytes(shards[1]!, names[1]!),
+      [index]: JSON.stringify({ metadata: {}, weight_map: weightMap }),
     });
-    const adapterDir = await writeDir(join(work, 'sharded-adapter'), adapter.files);
-    const cliOut = join(work, 'sharded-cli-out');
+    const adapterDir = await writeDir(await mkdtemp(join(work, 'sharded-adapter-')), adapter.files);
+    const cliOut = join(await mkdtemp(join(work, 'sharded-cli-')), 'out');
     const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu']);
     expect(cli.code, cli.stderr).toBe(0);
 
     const downloads = await mkdtemp(join(work, 'downloads-'));
-    const page = await mergeInApp([...names, 'config.json', 'model.safetensors.index.json'].map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
+    const page = await mergeInApp([...names, 'config.json', index].map((n) => join(baseDir, n)), Object.keys(adapter.files).map((n) => join(adapterDir, n)), downloads);
     expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
     expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
     await page.click('[data-testid="download-model"]');
     await page.click('[data-testid="download-config"]');
     expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
     expect(Buffer.from(await downloaded(downloads, 'config.json')).equals(await readFile(join(cliOut, 'config.json')))).toBe(true);
+    // Neither the index nor the shards are carried into the output.
+    expect(await page.$$eval('[data-testid="download-carried"] a', (as) => as.length)).toBe(0);
     await page.close();
   }, 240_000);
 
