@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 
 /** Options of {@link bundlePage}. */
 export interface BundlePageOptions {
@@ -54,6 +54,9 @@ export async function bundlePage(entryPath: string, outFile: string, options: Bu
     const own = runnerPageEntry();
     if (own !== undefined) alias['@lorafuse/runner/page'] = own;
   }
+  // Loaded here, not at the top: every `lorafuse` run imports this package, and only builds and
+  // tests bundle pages (esbuild's import is ~60 ms of each CLI start).
+  const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [entryPath],
     outfile: outFile,
