@@ -7,7 +7,7 @@
 import { LorafuseError, UsageError } from '@lorafuse/errors';
 import type { PlanMergeOptions } from '@lorafuse/core';
 import { mountDeltaView } from './delta/delta-view.js';
-import { mergeInPage } from './merge-in-page.js';
+import { mergeInPage, type PageMergeOptions } from './merge-in-page.js';
 import { OUTPUT_CONFIG, OUTPUT_WEIGHTS } from './merge-output.js';
 import { openInputs } from './open-inputs.js';
 import { wireOutputChoice } from './output-choice.js';
@@ -86,8 +86,8 @@ function pickedAdapters(): { dirs: PickedDir[]; weights: number[] | undefined } 
   return { dirs, weights: weights.every((w) => w === 1) ? undefined : weights };
 }
 
-/** The plan options chosen, as `lorafuse merge` would take them. */
-function chosenOptions(): PlanMergeOptions {
+/** The options chosen, as `lorafuse merge` would take them. */
+function chosenOptions(): PageMergeOptions {
   const tie = byTestId<HTMLSelectElement>('tie').value as NonNullable<PlanMergeOptions['tie']>;
   const follow = byTestId<HTMLSelectElement>('follow').value;
   const padField = byTestId<HTMLInputElement>('pad-token-id');
@@ -97,7 +97,7 @@ function chosenOptions(): PlanMergeOptions {
   if (pad !== undefined && !(Number.isInteger(pad) && pad >= 0)) {
     throw new UsageError('BAD_ARGUMENTS', `--pad-token-id must be a non-negative integer token id${padText === '' ? '' : `, got "${padText}"`}`, { subject: '--pad-token-id', hint: 'Example: 50256 (GPT-2\'s <|endoftext|>).' });
   }
-  return { tie, force: byTestId<HTMLInputElement>('force').checked, ...(follow === 'config' || follow === 'tensors' ? { follow } : {}), ...(pad === undefined ? {} : { padTokenId: pad }) };
+  return { tie, force: byTestId<HTMLInputElement>('force').checked, allowNonFinite: byTestId<HTMLInputElement>('allow-nonfinite').checked, ...(follow === 'config' || follow === 'tensors' ? { follow } : {}), ...(pad === undefined ? {} : { padTokenId: pad }) };
 }
 
 /** The files of a drop: a dropped directory's top-level files, or the dropped files themselves. */

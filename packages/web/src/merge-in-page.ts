@@ -49,6 +49,12 @@ import { fileSource } from './picked-files.js';
 /** Bytes of a copied tensor read and written per step (GPT-2's token embedding alone is 154 MB). */
 const COPY_CHUNK_BYTES = 16 * 2 ** 20;
 
+/** The CLI's merge options the page takes: the plan's, and `--allow-nonfinite`. */
+export interface PageMergeOptions extends PlanMergeOptions {
+  /** Write merged tensors even if they hold NaN or Inf once rounded (`--allow-nonfinite`). */
+  readonly allowNonFinite?: boolean;
+}
+
 /** What the page shows and offers after a merge. */
 export interface PageMergeResult {
   readonly plan: MergePlan;
@@ -81,13 +87,14 @@ async function startDevice(): Promise<{ device: GPUDevice; description: string }
 }
 
 /**
- * Runs the whole merge on the opened inputs with the CLI's plan options (`--tie`, `--force`,
- * `--follow`, `--pad-token-id`), writing into `output`, and hands each ΔW to `onDelta` (the picture
+ * Runs the whole merge on the opened inputs with the CLI's options (`--tie`, `--force`,
+ * `--follow`, `--pad-token-id`, `--allow-nonfinite`), writing into `output`, and hands each ΔW to `onDelta` (the picture
  * of what the adapters changed); throws the typed errors the CLI throws, and then `output` holds nothing.
  */
-export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput, onDelta?: OnDelta, options: PlanMergeOptions = {}): Promise<PageMergeResult> {
+export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: MergeOutput, onDelta?: OnDelta, options: PageMergeOptions = {}): Promise<PageMergeResult> {
   onStep('planning');
-  const planned = planChecked(inputs.planInput, { tie: 'auto', force: false, ...options });
+  const { allowNonFinite = false, ...planOptions } = options;
+  const planned = planChecked(inputs.planInput, { tie: 'auto', force: false, ...planOptions });
   const read = (ref: TensorRef) => inputs.sourceOf(ref.file).read(ref.fileOffset, ref.byteLength);
 
   onStep('starting WebGPU');
@@ -116,7 +123,7 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
       else if (s.kind === 'bias') out = await computeLoraBias(s, read);
       else if (s.kind === 'rows') return computeTokenRows(s, read);
       if (!out) return undefined;
-      const refusal = nonFiniteRefusal(t, out, 'merge it with the CLI and --allow-nonfinite');
+      const refusal = allowNonFinite ? undefined : nonFiniteRefusal(t, out, 'tick "--allow-nonfinite" in the options to write the tensor anyway');
       if (refusal) throw refusal;
       return out.bytes;
     };

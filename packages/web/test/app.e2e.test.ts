@@ -111,6 +111,7 @@ interface AppChoices {
   readonly weights?: readonly (number | string)[];
   readonly tie?: 'auto' | 'untie' | 'keep';
   readonly padTokenId?: number | string;
+  readonly allowNonFinite?: boolean;
 }
 
 /** Opens the app with downloads going to `downloads` (or its output directory `output` chosen), chooses the files and clicks merge. */
@@ -140,6 +141,10 @@ async function mergeInApp(baseFiles: readonly string[], adapterFiles: readonly s
   };
   for (const [i, w] of (choices.weights ?? []).entries()) await typeInto(i === 0 ? 'adapter-weight' : `adapter-weight-${i + 1}`, w);
   if (choices.tie) await page.select('[data-testid="tie"]', choices.tie);
+  if (choices.allowNonFinite) {
+    await page.$eval('[data-testid="options"]', (el) => ((el as HTMLDetailsElement).open = true));
+    await page.click('[data-testid="allow-nonfinite"]');
+  }
   if (choices.padTokenId !== undefined) {
     await page.$eval('[data-testid="options"]', (el) => ((el as HTMLDetailsElement).open = true)); // a person opens the options to reach the field
     await typeInto('pad-token-id', choices.padTokenId);
@@ -301,6 +306,37 @@ describe('the merge app in headless Chromium', () => {
     expect(await page.$eval('[data-testid="plan"]', (el) => el.textContent ?? '')).toBe('');
     await page.close();
   }, 120_000);
+
+  it('an F16 merge that overflows once rounded: refused with the CLI\'s message, and with --allow-nonfinite ticked the bytes `lorafuse merge --allow-nonfinite` writes', async () => {
+    const base = await makeGpt2Checkpoint({ seed: 36, nEmbd: E, vocabSize: V, dtype: 'F16' });
+    // alpha / r makes |ΔW| ~ 1e6: finite in f32, beyond F16's 65504.
+    const adapter = await makeLoraAdapter({ seed: 37, modules: gpt2LoraModules(E, [0], ['attn.c_attn'], 4), config: { target_modules: ['c_attn'], r: 4, lora_alpha: 4e6 } });
+    const baseDir = await writeDir(await mkdtemp(join(work, 'inf-base-')), base.files);
+    const adapterDir = await writeDir(await mkdtemp(join(work, 'inf-adapter-')), adapter.files);
+    const baseFiles = Object.keys(base.files).map((n) => join(baseDir, n));
+    const adapterFiles = Object.keys(adapter.files).map((n) => join(adapterDir, n));
+    const refused = await runCli(['merge', baseDir, adapterDir, '--out', join(work, 'inf-refused'), '--device', 'webgpu']);
+    expect(refused.code).toBe(2);
+    let page = await mergeInApp(baseFiles, adapterFiles, await mkdtemp(join(work, 'downloads-')));
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toBe('failed');
+    const error = await page.$eval('[data-testid="error"]', (el) => el.textContent ?? '');
+    // The CLI's message, the picked directory named where the CLI names its path.
+    expect(error.split('\n')[0]).toBe(/lorafuse: (?:error: )?(.*)/.exec(refused.stderr.replaceAll(adapterDir, 'adapter').split('\n')[0]!)![1]);
+    expect(error).toMatch(/transformer\.h\.0\.attn\.c_attn\.weight.*NaN\/Inf value\(s\) once rounded to F16/);
+    expect(error).toContain('--allow-nonfinite');
+    await page.close();
+
+    const cliOut = join(work, 'inf-cli-out');
+    const cli = await runCli(['merge', baseDir, adapterDir, '--out', cliOut, '--device', 'webgpu', '--allow-nonfinite']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const downloads = await mkdtemp(join(work, 'downloads-'));
+    page = await mergeInApp(baseFiles, adapterFiles, downloads, undefined, { allowNonFinite: true });
+    expect(await page.$eval('[data-testid="error"]', (el) => el.textContent)).toBe('');
+    expect(await page.$eval('[data-testid="status"]', (el) => el.textContent)).toMatch(/ verified$/);
+    await page.click('[data-testid="download-model"]');
+    expect(Buffer.from(await downloaded(downloads, 'model.safetensors')).equals(await readFile(join(cliOut, 'model.safetensors')))).toBe(true);
+    await page.close();
+  }, 180_000);
 
   it('merges on WebGPU, shows findings, plan and proof, and saves the bytes `lorafuse merge --device webgpu` writes', async () => {
     const { baseFiles, adapterFiles, adapterDir, cliOut } = await untiedCase();
