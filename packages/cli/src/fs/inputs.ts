@@ -37,7 +37,7 @@ export interface BaseDir {
   readonly headers: readonly SafetensorsHeader[];
   /** File names (relative to `dir`) that hold weights or their index: not copied to the output. */
   readonly weightFiles: readonly string[];
-  /** Every other regular file of the directory, links followed (tokenizer, generation_config.json, ...). */
+  /** Every other regular file of the directory, links followed (tokenizer, generation_config.json, other weights, ...). */
   readonly otherFiles: readonly string[];
 }
 
@@ -117,13 +117,6 @@ async function readJsonObject(path: string, what: string): Promise<{ text: strin
 /** PEFT's adapter weight files: safetensors, and the torch.save file of `safe_serialization=False`. */
 export const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
 export const ADAPTER_TORCH = 'adapter_model.bin';
-const TORCH_SHARD = /^pytorch_model-\d+-of-\d+\.bin$/;
-
-/** Whether `name` is one of the weight files (or indexes) a transformers checkpoint may hold. */
-export function isCheckpointWeightsName(name: string): boolean {
-  return name === 'model.safetensors' || name === SHARD_INDEX_FILE || name === TORCH_WEIGHTS_FILE || name === TORCH_INDEX_FILE || TORCH_SHARD.test(name);
-}
-
 /** The weight files of a checkpoint directory: what to leave out of copies, and the files holding tensors. */
 export interface CheckpointWeights {
   /** Every regular file of the directory, links followed. */
@@ -188,9 +181,10 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
     await assertNotLfsPointer(path);
     headers.push(await readInputHeader(files, path));
   }
-  // The other format's weights are the unmerged base too: never carried into an output.
+  // The index's shards may have any names; every other checkpoint file (the other format's weights
+  // too) is left out by core's baseFilesCarried when the output's files are chosen.
   const skip = new Set([...weightFiles, 'config.json']);
-  const otherFiles = names.filter((n) => !skip.has(n) && !isCheckpointWeightsName(n));
+  const otherFiles = names.filter((n) => !skip.has(n));
   return { dir, config, headers, weightFiles, otherFiles };
 }
 
