@@ -1,9 +1,7 @@
 import type { Io } from './output.js';
 
-/** One CLI command: returns its exit code or throws a typed error (mapped in `main.ts`). */
+/** One CLI command (named and summarised in `main.ts`'s table): returns its exit code or throws a typed error (mapped there). */
 export interface Command {
-  readonly name: string;
-  readonly summary: string;
   /** Full `--help` text. */
   readonly help: string;
   run(argv: readonly string[], io: Io): Promise<number>;

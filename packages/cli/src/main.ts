@@ -4,19 +4,29 @@
  */
 import { exitCodeFor, LorafuseError } from '@lorafuse/core';
 import { wantsHelp, wantsJson, type Command } from './command.js';
-import { diffCommand } from './commands/diff.js';
-import { doctorCommand } from './commands/doctor.js';
-import { envCommand } from './commands/env.js';
-import { generateCommand } from './commands/generate.js';
-import { inspectCommand } from './commands/inspect.js';
-import { logitsCommand } from './commands/logits.js';
-import { mergeCommand } from './commands/merge.js';
-import { verifyCommand } from './commands/verify.js';
 import { fromUnmappedFsError } from './fs/fs-error.js';
 import { ignoreClosedPipes, processIo, type Io } from './output.js';
 import { terminalJson, terminalLines } from './terminal-text.js';
 
-export const commands: readonly Command[] = [mergeCommand, verifyCommand, diffCommand, doctorCommand, inspectCommand, logitsCommand, generateCommand, envCommand];
+/** A command as `lorafuse --help` lists it; its code is loaded only when it runs. */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
+// Each run loads one command's modules, not all eight (a merge need not load the forward pass, diff
+// or verify): ~70 ms of every start.
+export const commands: readonly CommandEntry[] = [
+  { name: 'merge', summary: 'merge LoRA adapters (one or several, weighted) into a GPT-2 checkpoint', load: async () => (await import('./commands/merge.js')).mergeCommand },
+  { name: 'verify', summary: 'check that a merged directory loads as base + adapter (also PEFT-written ones)', load: async () => (await import('./commands/verify.js')).verifyCommand },
+  { name: 'diff', summary: 'compare two checkpoints, adapters or .safetensors files tensor by tensor', load: async () => (await import('./commands/diff.js')).diffCommand },
+  { name: 'doctor', summary: 'check adapters and their base for misconfigurations, with a fix for each', load: async () => (await import('./commands/doctor.js')).doctorCommand },
+  { name: 'inspect', summary: 'show tensors, dtypes, shapes, config and tie status of a checkpoint or adapter', load: async () => (await import('./commands/inspect.js')).inspectCommand },
+  { name: 'logits', summary: 'run the GPT-2 forward pass (a checkpoint, or base + adapter unmerged) and print logits', load: async () => (await import('./commands/logits.js')).logitsCommand },
+  { name: 'generate', summary: 'greedy text generation from a checkpoint, or base + adapter unmerged', load: async () => (await import('./commands/generate.js')).generateCommand },
+  { name: 'env', summary: 'show Chromium path/version and the WebGPU adapter with its limits', load: async () => (await import('./commands/env.js')).envCommand },
+];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -46,11 +56,12 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     io.stdout.write('lorafuse 0.1.0\n');
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.stderr.write(`${terminalLines([`lorafuse: unknown command "${name}"`])}\n${topHelp()}`);
     return 2;
   }
+  const command = await entry.load();
   if (wantsHelp(rest)) {
     io.stdout.write(command.help);
     return 0;

@@ -90,8 +90,6 @@ export interface DiffReport {
 
 
 export const diffCommand: Command = {
-  name: 'diff',
-  summary: 'compare two checkpoints, adapters or .safetensors files tensor by tensor',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('diff', argv, {

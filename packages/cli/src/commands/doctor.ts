@@ -63,8 +63,6 @@ export function findingLines(findings: readonly Finding[]): string[] {
 }
 
 export const doctorCommand: Command = {
-  name: 'doctor',
-  summary: 'check adapters and their base for misconfigurations, with a fix for each',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('doctor', argv, { json: { type: 'boolean' }, weights: { type: 'string' } });

@@ -23,8 +23,6 @@ Options:
 const KEY_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize', 'minStorageBufferOffsetAlignment'];
 
 export const envCommand: Command = {
-  name: 'env',
-  summary: 'show Chromium path/version and the WebGPU adapter with its limits',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('env', argv, { json: { type: 'boolean' } });

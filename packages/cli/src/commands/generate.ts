@@ -30,8 +30,6 @@ Exit codes: 0 ok, 2 usage or input error.
 `;
 
 export const generateCommand: Command = {
-  name: 'generate',
-  summary: 'greedy text generation from a checkpoint, or base + adapter unmerged',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('generate', argv, {

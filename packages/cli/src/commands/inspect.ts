@@ -58,8 +58,6 @@ function rows(header: SafetensorsHeader, role?: (name: string) => string | undef
 }
 
 export const inspectCommand: Command = {
-  name: 'inspect',
-  summary: 'show tensors, dtypes, shapes, config and tie status of a checkpoint or adapter',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('inspect', argv, { json: { type: 'boolean' } });

@@ -29,8 +29,6 @@ Exit codes: 0 ok, 2 usage or input error.
 `;
 
 export const logitsCommand: Command = {
-  name: 'logits',
-  summary: 'run the GPT-2 forward pass (a checkpoint, or base + adapter unmerged) and print logits',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('logits', argv, {

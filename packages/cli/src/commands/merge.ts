@@ -81,8 +81,6 @@ Chromium is found via CHROME_PATH, /usr/bin/chromium, or the usual install paths
 `;
 
 export const mergeCommand: Command = {
-  name: 'merge',
-  summary: 'merge LoRA adapters (one or several, weighted) into a GPT-2 checkpoint',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('merge', argv, {

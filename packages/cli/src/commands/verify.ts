@@ -49,8 +49,6 @@ Exit codes: 0 verified, 1 something differs, 2 usage or input error.
 
 
 export const verifyCommand: Command = {
-  name: 'verify',
-  summary: 'check that a merged directory loads as base + adapter (also PEFT-written ones)',
   help: HELP,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('verify', argv, {
