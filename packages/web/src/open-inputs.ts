@@ -5,7 +5,7 @@
  * read. The
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
-import { adapterConfigMissing, adapterTokenizer, baseConfigMissing, baseFilesCarried, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readWeightsHeader, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
+import { ADAPTER_SAFETENSORS, adapterConfigMissing, adapterTokenizer, adapterWeightsFile, adapterWeightsMissing, baseConfigMissing, baseFilesCarried, baseWeightsMissing, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readWeightsHeader, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
 import { fileSource, labelOf, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
@@ -38,10 +38,6 @@ export interface OpenedInputs {
    */
   readonly carried: ReadonlyArray<{ readonly name: string; readonly file: File }>;
 }
-
-const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
-// The torch.save files of older PEFT and transformers, read without executing anything (core's reader).
-const ADAPTER_TORCH = 'adapter_model.bin';
 
 async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }> {
   const bytes = new Uint8Array(await file.arrayBuffer());
@@ -112,16 +108,9 @@ async function openAdapter(adapter: PickedDir, open: (dir: PickedDir, name: stri
   const { text: adapterText } = await readText(adapterConfigFile);
   parseJsonObject(adapterText, adapterConfigLabel, 'adapter_config.json');
   const adapterConfig = parseAdapterConfig(adapterText, adapterConfigLabel);
-  // safetensors first where both are there, as PEFT loads them.
-  let adapterHeader: SafetensorsHeader;
-  if (adapter.files.has(ADAPTER_SAFETENSORS)) adapterHeader = await readWeightsHeader(open(adapter, ADAPTER_SAFETENSORS), ADAPTER_SAFETENSORS);
-  else if (adapter.files.has(ADAPTER_TORCH)) adapterHeader = await readWeightsHeader(open(adapter, ADAPTER_TORCH), ADAPTER_TORCH);
-  else {
-    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${adapter.dir} has no ${ADAPTER_SAFETENSORS} or ${ADAPTER_TORCH}`, {
-      subject: labelOf(adapter, ADAPTER_SAFETENSORS),
-      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} (or ${ADAPTER_TORCH}) as written by PEFT.`,
-    });
-  }
+  const weightsName = adapterWeightsFile(new Set(adapter.files.keys()));
+  if (weightsName === undefined) throw adapterWeightsMissing(adapter.dir, labelOf(adapter, ADAPTER_SAFETENSORS));
+  const adapterHeader = await readWeightsHeader(open(adapter, weightsName), weightsName);
   return { label: adapter.dir, config: adapterConfig, header: adapterHeader };
 }
 
@@ -140,12 +129,7 @@ async function openBaseWeights(base: PickedDir, open: (dir: PickedDir, name: str
       }
     },
   });
-  if (!found) {
-    throw new InputError('BASE_WEIGHTS_MISSING', `${base.dir} has no model.safetensors, ${SHARD_INDEX_FILE}, ${TORCH_WEIGHTS_FILE} or ${TORCH_INDEX_FILE}`, {
-      subject: base.dir,
-      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints).',
-    });
-  }
+  if (!found) throw baseWeightsMissing(base.dir);
   const headers: SafetensorsHeader[] = [];
   for (const name of found.dataFiles) headers.push(await readWeightsHeader(open(base, name), name));
   return headers;

@@ -6,12 +6,10 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { InputError, isTorchWeightsFile, looksLikeAdapterKeys, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
+import { ADAPTER_SAFETENSORS, ADAPTER_TORCH, adapterWeightsFile, InputError, isTorchWeightsFile, looksLikeAdapterKeys, SHARD_INDEX_FILE, TORCH_INDEX_FILE, TORCH_WEIGHTS_FILE, type KeyNaming, type SafetensorsHeader } from '@lorafuse/core';
 import { fromFsError } from '../fs/fs-error.js';
 import { readInputText, refuseIrregularEntries, statInputFile } from '../fs/input-file.js';
 import {
-  ADAPTER_SAFETENSORS,
-  ADAPTER_TORCH,
   assertNotLfsPointer,
   findCheckpointWeights,
   listRegularFiles,
@@ -84,7 +82,7 @@ export async function openDiffInput(arg: string, role: 'a' | 'b', files: OpenFil
   await refuseIrregularEntries(path, entries, [ADAPTER_SAFETENSORS, ADAPTER_TORCH, 'config.json', 'model.safetensors', SHARD_INDEX_FILE, TORCH_WEIGHTS_FILE, TORCH_INDEX_FILE]);
   const listed = await listRegularFiles(path);
   // PEFT's loader takes the safetensors file when both are there.
-  const adapterFile = [ADAPTER_SAFETENSORS, ADAPTER_TORCH].find((n) => listed.includes(n));
+  const adapterFile = adapterWeightsFile(new Set(listed));
   if (adapterFile) {
     const header = await readHeader(join(path, adapterFile), files);
     return { path, kind: 'adapter', naming: 'adapter', headers: [header], weightFiles: [adapterFile], config: null };

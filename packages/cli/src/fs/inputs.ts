@@ -7,8 +7,13 @@ import type { Dirent } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  ADAPTER_SAFETENSORS,
+  ADAPTER_TORCH,
   adapterConfigMissing,
+  adapterWeightsFile,
+  adapterWeightsMissing,
   baseConfigMissing,
+  baseWeightsMissing,
   checkBaseConfig,
   findCheckpointWeightFiles,
   InputError,
@@ -114,9 +119,6 @@ async function readJsonObject(path: string, what: string): Promise<{ text: strin
   return { text, value: parseJsonObject(text, path, what) };
 }
 
-/** PEFT's adapter weight files: safetensors, and the torch.save file of `safe_serialization=False`. */
-export const ADAPTER_SAFETENSORS = 'adapter_model.safetensors';
-export const ADAPTER_TORCH = 'adapter_model.bin';
 /** The weight files of a checkpoint directory: what to leave out of copies, and the files holding tensors. */
 export interface CheckpointWeights {
   /** Every regular file of the directory, links followed. */
@@ -168,12 +170,7 @@ export async function openBaseDir(dirArg: string, files: OpenFiles): Promise<Bas
 
   const entries = await readdir(dir, { withFileTypes: true });
   const found = await findCheckpointWeights(dir, entries);
-  if (!found) {
-    throw new InputError('BASE_WEIGHTS_MISSING', `${dir} has no model.safetensors, ${SHARD_INDEX_FILE}, ${TORCH_WEIGHTS_FILE} or ${TORCH_INDEX_FILE}`, {
-      subject: dir,
-      hint: 'The base directory must hold config.json and the weights as transformers writes them (model.safetensors, or pytorch_model.bin for older checkpoints).',
-    });
-  }
+  if (!found) throw baseWeightsMissing(dir);
   const { names, weightFiles, dataFiles } = found;
   const headers: SafetensorsHeader[] = [];
   for (const name of dataFiles) {
@@ -204,14 +201,11 @@ export async function openAdapterDir(dirArg: string, files: OpenFiles): Promise<
   }
   const { text } = await readJsonObject(configPath, 'adapter_config.json');
   const config = parseAdapterConfig(text, configPath);
-  // PEFT's loader takes the safetensors file when both are there; so does lorafuse.
-  const weightsPath = (await exists(join(dir, ADAPTER_SAFETENSORS))) ? join(dir, ADAPTER_SAFETENSORS) : join(dir, ADAPTER_TORCH);
-  if (!(await exists(weightsPath))) {
-    throw new InputError('ADAPTER_WEIGHTS_MISSING', `${dir} has no ${ADAPTER_SAFETENSORS} (nor ${ADAPTER_TORCH})`, {
-      subject: join(dir, ADAPTER_SAFETENSORS),
-      hint: `The adapter directory must hold ${ADAPTER_SAFETENSORS} (or the older ${ADAPTER_TORCH}) as written by PEFT.`,
-    });
-  }
+  const present = new Set<string>();
+  for (const n of [ADAPTER_SAFETENSORS, ADAPTER_TORCH]) if (await exists(join(dir, n))) present.add(n);
+  const weightsName = adapterWeightsFile(present);
+  if (weightsName === undefined) throw adapterWeightsMissing(dir, join(dir, ADAPTER_SAFETENSORS));
+  const weightsPath = join(dir, weightsName);
   await assertNotLfsPointer(weightsPath);
   const header = await readInputHeader(files, weightsPath);
   return { dir, config, header };
