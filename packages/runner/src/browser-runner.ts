@@ -154,7 +154,13 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
   // browser do not pay for it) overlaps `chromium --version` and the server start.
   const puppeteerLoad = import('puppeteer-core');
   puppeteerLoad.catch(() => {}); // awaited below, after the version check that explains most failures
-  const version = await readChromiumVersion(chromiumPath);
+  // The version is asked while the browser starts, not before (through Debian's wrapper script it
+  // costs 0.2-0.4 s). A program that is not Chromium fails the check, and since launched as a
+  // browser it may never answer, its launch is then aborted rather than waited out.
+  const versionCheck = readChromiumVersion(chromiumPath);
+  versionCheck.catch(() => {}); // awaited below
+  const abortLaunch = new AbortController();
+  let version = 'version not known yet';
 
   // One directory holds the profile and Chromium's own TMPDIR: a browser killed mid-start leaves
   // org.chromium.* scratch directories in its TMPDIR, and this way they go with the profile.
@@ -269,6 +275,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       const { default: puppeteer } = await puppeteerLoad;
       if (closing !== undefined) throw new Error('The browser runner was closed during startup.');
       launching = puppeteer.launch({
+        signal: abortLaunch.signal,
         executablePath: chromiumPath,
         headless: true,
         args,
@@ -282,9 +289,17 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
         // Our own per-call timeouts decide; keep puppeteer's protocol timeout out of the way.
         protocolTimeout: 24 * 3600 * 1000,
       });
+      launching.catch(() => {}); // awaited below, after the version check
+      version = await versionCheck.catch((e: unknown) => {
+        abortLaunch.abort();
+        throw e;
+      });
       browser = await launching;
       if (closing !== undefined) throw new Error('The browser runner was closed during startup.');
     } catch (cause) {
+      if (cause instanceof RunnerError) throw cause;
+      // A launch that failed before the version was known: a failed version check explains it best.
+      version = await versionCheck;
       throw new RunnerError('BROWSER_LAUNCH_FAILED', `Could not launch ${chromiumPath} (${version}): ${(cause as Error).message}`, {
         subject: chromiumPath,
         hint: `Check that this Chromium runs headless on this machine (try \`${chromiumPath} --headless=new --no-sandbox --dump-dom about:blank\`). ${INSTALL_CHROMIUM_HINT}`,
