@@ -18,6 +18,7 @@ import {
   type CompareWorstElement,
 } from './compare.types.js';
 import shaderSource from './compare.wgsl';
+import { popCallScopes, pushCallScopes } from '../error-scopes.js';
 
 /** Elements covered by one workgroup (one record) on every device: chunks start at multiples of it. */
 export const COMPARE_ELEMENTS_PER_WORKGROUP = 4096;
@@ -469,8 +470,7 @@ export async function runCompare(device: GPUDevice, params: RunCompareParams): P
     }
   }
 
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
+  pushCallScopes(device);
   const uploaded: GPUBuffer[] = [];
   let encoded: EncodedCompare | undefined;
   let thrown: unknown;
@@ -507,8 +507,7 @@ export async function runCompare(device: GPUDevice, params: RunCompareParams): P
   } catch (err) {
     thrown = err;
   }
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
+  const { validation, outOfMemory: oom } = await popCallScopes(device);
   try {
     if (thrown !== undefined || validation !== null || oom !== null || encoded === undefined) {
       for (const buffer of encoded?.created ?? []) buffer.destroy();

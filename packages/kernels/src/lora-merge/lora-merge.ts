@@ -2,6 +2,7 @@ import { kernelPipeline } from '../pipeline-cache.js';
 import { foldDispatch, planRowChunks, type RowChunk } from '../dispatch.js';
 import { loraMergeSizes, type LoraMergeShape } from './lora-merge.shape.js';
 import shaderSource from './lora-merge.wgsl';
+import { popCallScopes, pushCallScopes } from '../error-scopes.js';
 
 /** Workgroup size of the merge kernel (override constants `WG_X`, `WG_Y`). */
 export const LORA_MERGE_WORKGROUP = { x: 16, y: 16 } as const;
@@ -216,8 +217,7 @@ export async function runLoraMerge(device: GPUDevice, params: RunLoraMergeParams
     throw new RangeError(`runLoraMerge: W (${sizes.w * 4} bytes) is larger than the device's maxBufferSize (${device.limits.maxBufferSize} bytes).`);
   }
 
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
+  pushCallScopes(device);
   const created: GPUBuffer[] = [];
   const upload = (name: string, data: Float32Array, extraUsage: number): GPUBuffer => {
     const buffer = device.createBuffer({ label: `${label} ${name}`, size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extraUsage });
@@ -246,8 +246,7 @@ export async function runLoraMerge(device: GPUDevice, params: RunLoraMergeParams
   } catch (err) {
     thrown = err;
   }
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
+  const { validation, outOfMemory: oom } = await popCallScopes(device);
   if (thrown !== undefined || validation !== null || oom !== null || readback === undefined) {
     for (const buffer of created) buffer.destroy();
     if (thrown !== undefined) throw thrown;
@@ -304,8 +303,7 @@ export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParam
   if (byteLength > device.limits.maxBufferSize) {
     throw new RangeError(`withLoraDelta: ΔW (${byteLength} bytes) is larger than the device's maxBufferSize (${device.limits.maxBufferSize} bytes).`);
   }
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
+  pushCallScopes(device);
   const created: GPUBuffer[] = [];
   const upload = (name: string, data: Float32Array): GPUBuffer => {
     const buffer = device.createBuffer({ label: `${label} ${name}`, size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
@@ -337,8 +335,7 @@ export async function withLoraDelta<T>(device: GPUDevice, params: LoraDeltaParam
   } catch (err) {
     thrown = err;
   }
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
+  const { validation, outOfMemory: oom } = await popCallScopes(device);
   try {
     if (thrown !== undefined) throw thrown;
     if (validation !== null || oom !== null || readback === undefined) {

@@ -2,6 +2,7 @@ import { foldDispatch, planRowChunks, type RowChunk } from '../dispatch.js';
 import { kernelPipeline } from '../pipeline-cache.js';
 import { magnitudeGridShape, type MagnitudeGridShape } from './magnitude-grid.shape.js';
 import shaderSource from './magnitude-grid.wgsl';
+import { popCallScopes, pushCallScopes } from '../error-scopes.js';
 
 /** Invocations per workgroup of the magnitude-grid kernel (override `WG`); one invocation per cell. */
 export const MAGNITUDE_GRID_WORKGROUP = 64;
@@ -169,8 +170,7 @@ export async function readMagnitudeGrid(device: GPUDevice, params: ReadMagnitude
     created.push(buffer);
     return buffer;
   };
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
+  pushCallScopes(device);
   let thrown: unknown;
   let readback: GPUBuffer | undefined;
   try {
@@ -187,8 +187,7 @@ export async function readMagnitudeGrid(device: GPUDevice, params: ReadMagnitude
   } catch (e) {
     thrown = e;
   }
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
+  const { validation, outOfMemory: oom } = await popCallScopes(device);
   try {
     if (thrown !== undefined) throw thrown;
     if (validation !== null || oom !== null || readback === undefined) {

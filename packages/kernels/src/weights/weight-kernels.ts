@@ -31,6 +31,7 @@ import {
   type WeightElement,
   type WeightView,
 } from './weight-view.js';
+import { popCallScopes, pushCallScopes } from '../error-scopes.js';
 
 /** What a device needs for these kernels; request at least this when creating the app's device. */
 export const WEIGHT_KERNEL_REQUIREMENTS: { readonly limits: Readonly<Record<string, number>>; readonly features: readonly GPUFeatureName[] } = {
@@ -460,12 +461,11 @@ export class WeightKernels {
 
   private async submit(op: string, record: (encoder: GPUCommandEncoder) => void): Promise<void> {
     const device = this.device;
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
+    pushCallScopes(device);
     const encoder = device.createCommandEncoder({ label: `lorafuse ${op}` });
     record(encoder);
     device.queue.submit([encoder.finish()]);
-    const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    const { validation, outOfMemory: memory } = await popCallScopes(device);
     const error = validation ?? memory;
     if (error) throw new KernelError('GPU_ERROR', `${op}: the GPU rejected the work: ${error.message}`);
   }
