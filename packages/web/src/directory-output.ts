@@ -98,6 +98,13 @@ export function directoryOutput(dir: FileSystemDirectoryHandle): MergeOutput {
             throw writeError(e, pathOf(OUTPUT_WEIGHTS));
           }
         },
+        async writeBlobAt(offset: number, blob: Blob): Promise<void> {
+          try {
+            await writable.write({ type: 'write', position: offset, data: blob });
+          } catch (e) {
+            throw writeError(e, pathOf(OUTPUT_WEIGHTS));
+          }
+        },
         async close(): Promise<Blob> {
           try {
             await writable.close();

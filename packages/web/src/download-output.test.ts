@@ -33,6 +33,16 @@ describe('downloadOutput (the download assembled from Blob parts)', () => {
     expect(files.model).toBe(model);
   });
 
+  it('takes a picked file\'s slice as a part as it is: the download holds the file\'s bytes there', async () => {
+    const picked = fileSource('base/model.safetensors', new Blob([Uint8Array.from({ length: 64 }, (_, i) => i)]));
+    const weights = await downloadOutput().openWeights(12, []);
+    await weights.writeBlobAt(4, picked.slice(10, 8));
+    await weights.writeAt(0, new Uint8Array([255, 254, 253, 252]));
+    const model = await weights.close();
+    expect([...new Uint8Array(await model.arrayBuffer())]).toEqual([255, 254, 253, 252, 10, 11, 12, 13, 14, 15, 16, 17]);
+    expect(() => picked.slice(60, 8)).toThrow(/base\/model\.safetensors/);
+  });
+
   it('refuses to close weights with a gap, an overlap or missing bytes, and to commit before the weights are closed', async () => {
     const gap = await downloadOutput().openWeights(8, []);
     await gap.writeAt(0, new Uint8Array(2));

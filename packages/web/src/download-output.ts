@@ -16,6 +16,10 @@ export function downloadOutput(): MergeOutput {
           // The Blob copies the chunk's bytes: the caller may drop or reuse its buffer at once.
           parts.push({ offset, part: new Blob([chunk as Uint8Array<ArrayBuffer>]) });
         },
+        async writeBlobAt(offset: number, blob: Blob): Promise<void> {
+          // A picked file's slice stays a reference to the file: its bytes are read when the download is saved.
+          parts.push({ offset, part: blob });
+        },
         async close(): Promise<Blob> {
           parts.sort((a, b) => a.offset - b.offset);
           let end = 0;

@@ -46,8 +46,10 @@ import { OUTPUT_WEIGHTS, type MergeOutput, type WrittenFiles } from './merge-out
 import type { OpenedInputs } from './open-inputs.js';
 import { fileSource } from './picked-files.js';
 
-/** Bytes of a copied tensor read and written per step (GPT-2's token embedding alone is 154 MB). */
-const COPY_CHUNK_BYTES = 16 * 2 ** 20;
+/** Bytes of merged tensors computed ahead of their turn (see mergesAhead). */
+const MERGE_AHEAD_BYTES = 32 * 2 ** 20;
+/** Checks of the proof in flight at once: each holds two compared slices, or one merged tensor it hashes. */
+const PROOF_CONCURRENCY = 4;
 
 /** The CLI's merge options the page takes: the plan's, and `--allow-nonfinite`. */
 export interface PageMergeOptions extends PlanMergeOptions {
@@ -151,22 +153,25 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
     const writer = new SafetensorsPositionalWriter(weights, layout);
     await writer.start();
     const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
+    const ahead = mergesAhead(
+      layout.entries.filter((e) => byName.get(e.name)!.source.kind === 'merge' && !precomputed.has(e.name)),
+      (name) => computed(byName.get(name)!),
+    );
     const intents = new Map<string, Intended>();
     let done = 0;
     for (const entry of layout.entries) {
       const t = byName.get(entry.name)!;
       onStep(`merging ${++done}/${layout.entries.length}: ${t.name}`);
-      const ready = precomputed.get(t.name) ?? (await computed(t));
+      const ready = precomputed.get(t.name) ?? (await (ahead.take(t.name) ?? computed(t)));
       // Written, a tensor is the output's: the page keeps only its digest.
       precomputed.delete(t.name);
       if (ready) {
         await writer.writeTensorChunk(t.name, ready);
         intents.set(canonicalName(t.name), { kind: 'digest', digest: await digestBytes(ready) });
       } else {
+        // A copied tensor goes from the picked file to the output without passing through the page.
         const from = copiedRef(t);
-        for (let at = 0; at < from.byteLength; at += COPY_CHUNK_BYTES) {
-          await writer.writeTensorChunk(t.name, await inputs.sourceOf(from.file).read(from.fileOffset + at, Math.min(COPY_CHUNK_BYTES, from.byteLength - at)));
-        }
+        await weights.writeBlobAt(writer.placeTensor(t.name), inputs.sourceOf(from.file).slice(from.fileOffset, from.byteLength));
         intents.set(canonicalName(t.name), { kind: 'range', ref: from });
       }
     }
@@ -186,6 +191,41 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
   } finally {
     device.destroy();
   }
+}
+
+/**
+ * Merges started before their turn, in the output's order, while at most MERGE_AHEAD_BYTES of their
+ * results wait (always at least one): the device computes the next ones while the tensors in between
+ * are copied, instead of the two taking turns. A merge that fails rejects only when its turn comes.
+ */
+function mergesAhead(entries: ReadonlyArray<{ readonly name: string; readonly begin: number; readonly end: number }>, compute: (name: string) => Promise<Uint8Array | undefined>) {
+  const started = new Map<string, { result: Promise<Uint8Array | undefined>; bytes: number }>();
+  let next = 0;
+  let waiting = 0;
+  const pump = () => {
+    while (next < entries.length) {
+      const e = entries[next]!;
+      const bytes = e.end - e.begin;
+      if (started.size > 0 && waiting + bytes > MERGE_AHEAD_BYTES) return;
+      const result = compute(e.name);
+      result.catch(() => undefined); // observed when its turn comes
+      started.set(e.name, { result, bytes });
+      waiting += bytes;
+      next++;
+    }
+  };
+  pump();
+  return {
+    /** The merge of `name` when it was started ahead (then the next ones start), else undefined. */
+    take(name: string): Promise<Uint8Array | undefined> | undefined {
+      const s = started.get(name);
+      if (!s) return undefined;
+      started.delete(name);
+      waiting -= s.bytes;
+      pump();
+      return s.result;
+    },
+  };
 }
 
 function copiedRef(t: PlannedTensor): TensorRef {
@@ -214,6 +254,9 @@ async function proveModel(written: ByteSource, plan: MergePlan, intents: Readonl
     meantBy: 'the merge',
     digestRange,
     rangesEqual: rangesEqualOnce(),
+    // Reads of picked files and Blob parts wait on the browser's file threads: several checks at
+    // once keep them busy (one at a time, the proof took a third of the app's merge time).
+    concurrency: PROOF_CONCURRENCY,
   });
   if (!report.ok) throw proofFailure(report, 'the merged checkpoint', 'Nothing was kept or offered for download. This is a bug in lorafuse: please report it with the inputs.');
   return report;

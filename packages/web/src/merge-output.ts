@@ -13,6 +13,8 @@ export const OUTPUT_CONFIG = 'config.json';
 
 /** model.safetensors opened for positional writes. */
 export interface WeightsFile extends PositionalByteSink {
+  /** Writes `blob`'s bytes at `offset` without the page reading them (a slice of a picked file goes in as it is). */
+  writeBlobAt(offset: number, blob: Blob): Promise<void>;
   /** Ends the writing: the bytes as written, to read back (a Blob of the parts, or the file on disk). */
   close(): Promise<Blob>;
 }

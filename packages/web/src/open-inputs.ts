@@ -6,7 +6,7 @@
  * messages are the CLI's, naming the picked files (`base/config.json`, `adapter/adapter_config.json`).
  */
 import { ADAPTER_SAFETENSORS, adapterConfigMissing, adapterTokenizer, adapterWeightsFile, adapterWeightsMissing, baseConfigMissing, baseFilesCarried, baseWeightsMissing, bytesEqual, checkBaseConfig, findCheckpointWeightFiles, InputError, parseAdapterConfig, parseJsonObject, readWeightsHeader, type ByteSource, type LoraAdapterConfig, type PlanMergeInput, type SafetensorsHeader } from '@lorafuse/core';
-import { fileSource, labelOf, type PickedDir } from './picked-files.js';
+import { fileSource, labelOf, type FileByteSource, type PickedDir } from './picked-files.js';
 
 /** An opened base checkpoint. */
 export interface OpenedBase {
@@ -30,7 +30,7 @@ export interface OpenedInputs {
   /** The adapters, in merge order. */
   readonly adapters: readonly OpenedAdapter[];
   readonly planInput: Omit<PlanMergeInput, 'options'>;
-  readonly sourceOf: (label: string) => ByteSource;
+  readonly sourceOf: (label: string) => FileByteSource;
   /**
    * The picked files the output carries as they are, as `lorafuse merge` copies them: the base's
    * other files (tokenizer, generation_config.json, ...), an adapter's tokenizer instead of the
@@ -49,7 +49,7 @@ async function readText(file: File): Promise<{ text: string; bytes: Uint8Array }
  * weight, default 1); throws the CLI's typed errors for what is missing or malformed.
  */
 export async function openInputs(base: PickedDir, adapters: readonly PickedDir[], weights?: readonly number[]): Promise<OpenedInputs> {
-  const sources = new Map<string, ByteSource>();
+  const sources = new Map<string, FileByteSource>();
   const open = (dir: PickedDir, name: string) => {
     const label = labelOf(dir, name);
     const source = fileSource(label, dir.files.get(name)!);

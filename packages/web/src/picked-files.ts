@@ -28,11 +28,21 @@ export function labelOf(dir: PickedDir, name: string): string {
   return `${dir.dir}/${name}`;
 }
 
+/** A picked file's bytes: read as a `ByteSource`, or sliced as a Blob that an output takes as it is. */
+export interface FileByteSource extends ByteSource {
+  /** `length` bytes at `offset`, not read: a Blob backed by the file itself. */
+  slice(offset: number, length: number): Blob;
+}
+
 /** A `ByteSource` over a picked file. */
-export function fileSource(label: string, file: Blob): ByteSource {
+export function fileSource(label: string, file: Blob): FileByteSource {
   return {
     label,
     size: file.size,
+    slice(offset: number, length: number): Blob {
+      checkReadRange(label, file.size, offset, length);
+      return file.slice(offset, offset + length);
+    },
     async read(offset: number, length: number): Promise<Uint8Array> {
       checkReadRange(label, file.size, offset, length);
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());

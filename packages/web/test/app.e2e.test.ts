@@ -76,8 +76,10 @@ async function stubDirectoryPicker(page: Page, output: PickedOutput): Promise<vo
             createWritable: async (o?: FileSystemCreateWritableOptions) => {
               const w = await file.createWritable(o);
               return {
-                write: async (arg: { type: 'write'; position: number; data: Uint8Array }) => {
-                  if (arg.position + arg.data.byteLength > failAfter) throw new DOMException('the quota is exceeded', 'QuotaExceededError');
+                write: async (arg: { type: 'write'; position: number; data: Uint8Array | Blob }) => {
+                  // Copied tensors arrive as Blobs (slices of the picked file), merged ones as bytes.
+                  const length = arg.data instanceof Blob ? arg.data.size : arg.data.byteLength;
+                  if (arg.position + length > failAfter) throw new DOMException('the quota is exceeded', 'QuotaExceededError');
                   await w.write(arg as WriteParams);
                 },
                 close: () => w.close(),

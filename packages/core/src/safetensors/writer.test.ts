@@ -358,6 +358,29 @@ describe('SafetensorsPositionalWriter', () => {
     await expect(writer.finish()).rejects.toMatchObject({ code: 'WRITE_INCOMPLETE', subject: 'c' });
   });
 
+  it('places a tensor for the caller to write at its file offset; it then counts as written, and only an untouched one is placed', async () => {
+    const expected = await writeAll(layout, data);
+    const sink = new PositionalMemorySink();
+    const writer = new SafetensorsPositionalWriter(sink, layout);
+    await writer.start();
+    const b = layout.entries.find((e) => e.name === 'b')!;
+    const at = writer.placeTensor('b');
+    expect(at).toBe(layout.dataStart + b.begin);
+    await sink.writeAt(at, data.get('b')!);
+    for (const e of layout.entries) if (e.name !== 'b') await writer.writeTensorChunk(e.name, data.get(e.name)!);
+    await writer.finish();
+    expect(hex(sink.bytes)).toBe(hex(expected));
+
+    const again = new SafetensorsPositionalWriter(new PositionalMemorySink(), layout);
+    expect(() => again.placeTensor('a')).toThrow(expect.objectContaining({ code: 'WRITE_STATE' }));
+    await again.start();
+    await again.writeTensorChunk('a', new Uint8Array(1));
+    expect(() => again.placeTensor('a')).toThrow(expect.objectContaining({ code: 'WRITE_TOO_MANY_BYTES', subject: 'a' }));
+    expect(() => again.placeTensor('zzz')).toThrow(expect.objectContaining({ code: 'WRITE_OUT_OF_ORDER' }));
+    again.placeTensor('c');
+    await expect(again.writeTensorChunk('c', new Uint8Array(1))).rejects.toMatchObject({ code: 'WRITE_TOO_MANY_BYTES', subject: 'c' });
+  });
+
   it('writes a run of adjacent tensors in chunks that span tensor boundaries, one write per chunk', async () => {
     const expected = await writeAll(layout, data);
     const sink = new PositionalMemorySink();

@@ -330,6 +330,23 @@ export class SafetensorsPositionalWriter {
     if (bytes.byteLength > 0) await this.sink.writeAt(position, bytes);
   }
 
+  /**
+   * Hands tensor `name`, not written to yet, to the caller, who writes all of its bytes at the
+   * returned file offset through its own means (a browser output that takes a slice of the input
+   * file as it is, never read into memory); from here on it counts as written in full.
+   */
+  placeTensor(name: string): number {
+    if (this.state !== 'writing') {
+      throw new SafetensorsWriteError('WRITE_STATE', `tensor ${JSON.stringify(name)} placed ${this.state === 'new' ? 'before start()' : 'after finish()'}`, name);
+    }
+    const index = this.indexByName.get(name);
+    if (index === undefined) throw new SafetensorsWriteError('WRITE_OUT_OF_ORDER', `tensor ${JSON.stringify(name)} is not in this file's layout`, name);
+    const entry = this.layout.entries[index]!;
+    if (this.written[index] !== 0) throw new SafetensorsWriteError('WRITE_TOO_MANY_BYTES', `tensor ${JSON.stringify(name)} is placed after ${this.written[index]} of its bytes were written`, name);
+    this.written[index] = entry.end - entry.begin;
+    return this.layout.dataStart + entry.begin;
+  }
+
   /** Checks that every tensor was written in full. Writes nothing. */
   async finish(): Promise<void> {
     if (this.state !== 'writing') throw new SafetensorsWriteError('WRITE_STATE', `finish() called ${this.state === 'new' ? 'before start()' : 'twice'}`);
