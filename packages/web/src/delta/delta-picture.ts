@@ -33,9 +33,12 @@ export async function captureDeltaPicture(device: GPUDevice, tensor: string, row
     return { tensor, rows, cols, shape: { rows, cols, blockRows: 1, blockCols: 1, gridRows: 0, gridCols: 0 }, cells: new Float32Array(0), maxAbs: 0, norm: 0 };
   }
   const grid = await readMagnitudeGrid(device, { matrix: delta, rows, cols, maxSide: DISPLAY_MAX_SIDE, label: `picture of ΔW ${tensor}` });
+  // Indexed loops: iterating a grid of up to a million cells with for..of cost ~20 ms a tensor in
+  // the page, a tenth of a merge's time.
+  const { sumSquares, maxAbs: cells } = grid;
   let sum = 0;
-  for (const v of grid.sumSquares) sum += v;
+  for (let i = 0; i < sumSquares.length; i++) sum += sumSquares[i]!;
   let maxAbs = 0;
-  for (const v of grid.maxAbs) if (v > maxAbs) maxAbs = v;
+  for (let i = 0; i < cells.length; i++) if (cells[i]! > maxAbs) maxAbs = cells[i]!;
   return { tensor, rows, cols, shape: grid.shape, cells: grid.maxAbs, maxAbs, norm: Math.sqrt(sum) };
 }
