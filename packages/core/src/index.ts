@@ -4,6 +4,7 @@ export * from './bytes-equal.js';
 export * from './checkpoint-weights.js';
 export * from './config-json.js';
 export * from './input-files.js';
+export * from './look-ahead.js';
 export * from './shape.js';
 export * from './safetensors/index.js';
 export * from './torch/index.js';

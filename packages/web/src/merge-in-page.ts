@@ -27,6 +27,7 @@ import {
   readSafetensorsHeader,
   resolveTie,
   SafetensorsPositionalWriter,
+  withLookAhead,
   writtenHeaderProblems,
   type CheckedPlan,
   type FloatCodecDtype,
@@ -36,6 +37,7 @@ import {
   type PlannedTensor,
   type PlanMergeOptions,
   type ByteSource,
+  type LookAhead,
   type TensorRef,
   type VerifyReport,
 } from '@lorafuse/core';
@@ -46,7 +48,7 @@ import { OUTPUT_WEIGHTS, type MergeOutput, type WrittenFiles } from './merge-out
 import type { OpenedInputs } from './open-inputs.js';
 import { fileSource } from './picked-files.js';
 
-/** Bytes of merged tensors computed ahead of their turn (see mergesAhead). */
+/** Bytes of merged tensors computed ahead of their turn. */
 const MERGE_AHEAD_BYTES = 32 * 2 ** 20;
 /** Checks of the proof in flight at once: each holds two compared slices, or one merged tensor it hashes. */
 const PROOF_CONCURRENCY = 4;
@@ -101,6 +103,7 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
 
   onStep('starting WebGPU');
   const { device, description } = await startDevice();
+  let ahead: LookAhead<PlannedTensor, Uint8Array | undefined> | undefined;
   try {
     const computeMerge = async (t: MergeTensor) => {
       // DoRA adapters among several: the per-adapter steps run on the CPU (core), as on every device.
@@ -153,16 +156,17 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
     const writer = new SafetensorsPositionalWriter(weights, layout);
     await writer.start();
     const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
-    const ahead = mergesAhead(
-      layout.entries.filter((e) => byName.get(e.name)!.source.kind === 'merge' && !precomputed.has(e.name)),
-      (name) => computed(byName.get(name)!),
-    );
+    // Merges run ahead of their turn, within MERGE_AHEAD_BYTES of results: the device computes the
+    // next ones while the tensors in between go to the output, instead of the two taking turns.
+    const sizeOf = new Map(layout.entries.map((e) => [e.name, e.end - e.begin] as const));
+    ahead = withLookAhead(computed, { limit: MERGE_AHEAD_BYTES, cost: (t) => sizeOf.get(t.name)! });
+    ahead.prefetch(layout.entries.map((e) => byName.get(e.name)!).filter((t) => t.source.kind === 'merge' && !precomputed.has(t.name)));
     const intents = new Map<string, Intended>();
     let done = 0;
     for (const entry of layout.entries) {
       const t = byName.get(entry.name)!;
       onStep(`merging ${++done}/${layout.entries.length}: ${t.name}`);
-      const ready = precomputed.get(t.name) ?? (await (ahead.take(t.name) ?? computed(t)));
+      const ready = precomputed.get(t.name) ?? (t.source.kind === 'merge' ? await ahead.run(t) : await computed(t));
       // Written, a tensor is the output's: the page keeps only its digest.
       precomputed.delete(t.name);
       if (ready) {
@@ -189,43 +193,10 @@ export async function mergeInPage(inputs: OpenedInputs, onStep: OnStep, output: 
     await output.discard();
     throw e;
   } finally {
+    // After a failure, merges still ahead settle before their device goes.
+    await ahead?.drain();
     device.destroy();
   }
-}
-
-/**
- * Merges started before their turn, in the output's order, while at most MERGE_AHEAD_BYTES of their
- * results wait (always at least one): the device computes the next ones while the tensors in between
- * are copied, instead of the two taking turns. A merge that fails rejects only when its turn comes.
- */
-function mergesAhead(entries: ReadonlyArray<{ readonly name: string; readonly begin: number; readonly end: number }>, compute: (name: string) => Promise<Uint8Array | undefined>) {
-  const started = new Map<string, { result: Promise<Uint8Array | undefined>; bytes: number }>();
-  let next = 0;
-  let waiting = 0;
-  const pump = () => {
-    while (next < entries.length) {
-      const e = entries[next]!;
-      const bytes = e.end - e.begin;
-      if (started.size > 0 && waiting + bytes > MERGE_AHEAD_BYTES) return;
-      const result = compute(e.name);
-      result.catch(() => undefined); // observed when its turn comes
-      started.set(e.name, { result, bytes });
-      waiting += bytes;
-      next++;
-    }
-  };
-  pump();
-  return {
-    /** The merge of `name` when it was started ahead (then the next ones start), else undefined. */
-    take(name: string): Promise<Uint8Array | undefined> | undefined {
-      const s = started.get(name);
-      if (!s) return undefined;
-      started.delete(name);
-      waiting -= s.bytes;
-      pump();
-      return s.result;
-    },
-  };
 }
 
 function copiedRef(t: PlannedTensor): TensorRef {

@@ -7,12 +7,11 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { addDeltaThenDora, doraInSequence, mergeOnCpu, type FloatCodecDtype } from '@lorafuse/core';
+import { addDeltaThenDora, doraInSequence, mergeOnCpu, withLookAhead, type FloatCodecDtype } from '@lorafuse/core';
 import type { BrowserRunner, WebGpuAdapterChoice } from '@lorafuse/runner';
 import { asEnvironmentError, startPageSession } from './page-session.js';
 import type { PageDeltaRequest, PageDeltaResult } from './protocol.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
-import { withPrefetch } from '../prefetch.js';
 import type { OpenFiles } from '../../fs/inputs.js';
 
 /**
@@ -77,12 +76,12 @@ export async function createWebGpuExecutor(files: OpenFiles, options: WebGpuExec
       for (const id of factors.flatMap((f) => [f.a.id, f.b.id])) runner.server.withdraw(id);
     }
   };
-  const prefetcher = withPrefetch(mergeOne, options.depth ?? 3);
+  const prefetcher = withLookAhead(mergeOne, { limit: options.depth ?? 3 });
   return {
     device: 'webgpu',
     description,
     adapterInfo: runner.adapterInfo,
-    merge: (t) => prefetcher.merge(t),
+    merge: (t) => prefetcher.run(t),
     prefetch: (tensors) => prefetcher.prefetch(tensors),
     close: async () => {
       // Closing the browser first makes merges still in flight fail fast instead of finishing.

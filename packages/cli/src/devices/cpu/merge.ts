@@ -1,7 +1,6 @@
-import type { FloatCodecDtype } from '@lorafuse/core';
+import { withLookAhead, type FloatCodecDtype } from '@lorafuse/core';
 import type { OpenFiles } from '../../fs/inputs.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
-import { withPrefetch } from '../prefetch.js';
 import { startCpuMergePool } from './workers.js';
 
 /** Options of {@link createCpuExecutor}. */
@@ -28,14 +27,14 @@ export function createCpuExecutor(files: OpenFiles, options: CpuExecutorOptions 
         else target.set(await source.read(ref.fileOffset, ref.byteLength));
       },
     );
-  const prefetcher = withPrefetch(mergeOne, 2);
+  const prefetcher = withLookAhead(mergeOne, { limit: 2 });
   return {
     device: 'cpu',
     get description() {
       const threads = pool.threads;
       return `CPU in Node.js (f64 accumulation, ${threads > 1 ? `${threads} worker threads` : 'one thread'})`;
     },
-    merge: (t) => prefetcher.merge(t),
+    merge: (t) => prefetcher.run(t),
     prefetch: (tensors) => prefetcher.prefetch(tensors),
     close: async () => {
       await prefetcher.drain();

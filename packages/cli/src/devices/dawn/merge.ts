@@ -4,12 +4,11 @@
  * loopback transfers: A and B are written to the GPU, ΔW is read back and added to W in Node exactly
  * as the Chromium executor does it, so both WebGPU paths give the same bytes for the same kernel build.
  */
-import { addDeltaThenDora, decodeToF32, doraInSequence, EnvironmentError, mergeOnCpu, type FloatCodecDtype } from '@lorafuse/core';
+import { addDeltaThenDora, decodeToF32, doraInSequence, EnvironmentError, mergeOnCpu, withLookAhead, type FloatCodecDtype } from '@lorafuse/core';
 import type { AdapterIdentity } from '@lorafuse/kernels';
 import { withLoraDelta } from '@lorafuse/kernels/internal';
 import type { OpenFiles } from '../../fs/inputs.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
-import { withPrefetch } from '../prefetch.js';
 import { startDawnDevice } from './device.js';
 
 const CPU_HINT = 'Or run the merge with `--device webgpu` (Chromium) or `--device cpu`.';
@@ -54,12 +53,12 @@ export async function createDawnExecutor(files: OpenFiles, options: DawnExecutor
       throw new EnvironmentError('GPU_ERROR', `merging "${t.name}" on Dawn failed: ${(e as Error).message}`, { subject: t.name, hint: CPU_HINT });
     }
   };
-  const prefetcher = withPrefetch(mergeOne, options.depth ?? 2);
+  const prefetcher = withLookAhead(mergeOne, { limit: options.depth ?? 2 });
   return {
     device: 'dawn',
     description,
     adapterInfo,
-    merge: (t) => prefetcher.merge(t),
+    merge: (t) => prefetcher.run(t),
     prefetch: (tensors) => prefetcher.prefetch(tensors),
     close: async () => {
       await prefetcher.drain();
