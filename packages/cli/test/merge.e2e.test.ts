@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, PickleAssembler, torchZipBytes, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, PickleAssembler, safetensorsBytes, torchZipBytes, type AdapterFixtureOptions, type Gpt2FixtureOptions } from '@lorafuse/core/testing';
 import { decodeToF32, encodeFromF32, type FloatCodecDtype } from '@lorafuse/core';
 import { expectedMerge, readCheckpoint, removeDir, runLorafuse, tempDir, worstViolation, writeDir } from './helpers.js';
 
@@ -98,6 +98,42 @@ describe('lorafuse merge --device cpu', () => {
     // One rounding of an f32 value that may itself differ by an f32 ulp: within 1 ulp of the dtype.
     const ulp = dtype === 'F16' ? 2 ** -10 : 2 ** -7;
     expect(await checkMerged(c, c.out, (_m, rank) => 8 / rank, { atol: 1e-7, rtol: ulp })).toBe(4);
+  });
+});
+
+describe('lorafuse merge: a base laid out as the output starts it as the OS\'s copy', () => {
+  it('writes the bytes the streamed copy writes, from a base laid out as the output and from one laid out otherwise', async () => {
+    const c = await makeCase({ seed: 11 }, { modules: gpt2LoraModules(16, [0, 1], ['attn.c_attn', 'mlp.c_proj'], 4) });
+    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const cloned = JSON.parse(r.stdout);
+    const baseFile = join(c.baseDir, 'model.safetensors');
+    const unchanged = c.base.tensors.filter((t) => !/h\.[01]\.(attn\.c_attn|mlp\.c_proj)\.weight$/.test(t.name)).reduce((n, t) => n + t.values.length * 4, 0);
+    expect(cloned.copiedByOs).toEqual([{ file: 'model.safetensors', from: baseFile, bytes: unchanged }]);
+    expect(await checkMerged(c, c.out, (_m, rank) => 8 / rank)).toBe(4);
+
+    // The same tensors under a longer header: every offset moves, so every byte is streamed.
+    const otherBase = join(c.dir, 'base-other-header');
+    await writeDir(otherBase, { 'config.json': await readFile(join(c.baseDir, 'config.json')), 'model.safetensors': await safetensorsBytes(c.base.tensors, { format: 'pt', written_by: 'another tool' }) });
+    const out2 = join(c.dir, 'out-streamed');
+    const r2 = await runLorafuse(['merge', otherBase, c.adapterDir, '--out', out2, '--device', 'cpu', '--json']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout).copiedByOs).toEqual([]);
+    expect(Buffer.from(await readFile(join(out2, 'model.safetensors'))).equals(await readFile(join(c.out, 'model.safetensors')))).toBe(true);
+  });
+
+  it('gives the copy of a read-only base the permissions of a written file, and leaves the base as it was', async () => {
+    const c = await makeCase({ seed: 12 }, { modules: gpt2LoraModules(16, [0], ['attn.c_attn'], 2) });
+    const baseFile = join(c.baseDir, 'model.safetensors');
+    const before = await readFile(baseFile);
+    await chmod(baseFile, 0o444);
+    const r = await runLorafuse(['merge', c.baseDir, c.adapterDir, '--out', c.out, '--device', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).copiedByOs).toHaveLength(1);
+    expect((await stat(join(c.out, 'model.safetensors'))).mode & 0o777).toBe((await stat(join(c.out, 'config.json'))).mode & 0o777);
+    expect((await stat(baseFile)).mode & 0o777).toBe(0o444);
+    expect(Buffer.from(await readFile(baseFile)).equals(before)).toBe(true);
+    expect(await checkMerged(c, c.out, (_m, rank) => 8 / rank)).toBe(1);
   });
 });
 

@@ -166,6 +166,7 @@ function humanReport(r: MergeReport): string {
   lines.push(`  tie: ${r.tie.decision} (${r.tie.reason})`);
   for (const c of r.configChanges) lines.push(`  config.json: ${c}`);
   const shards = r.filesWritten.filter((f) => f.endsWith('.safetensors'));
+  for (const c of r.copiedByOs) lines.push(`  ${c.file} began as the OS's copy of ${c.from}: ${formatBytes(c.bytes)} of unchanged tensors already in place, the rest written over it`);
   lines.push(`  wrote: ${r.filesWritten.join(', ')}${shards.length > 1 ? ` (${shards.length} shards of at most ${r.maxShardSize} bytes of tensor data each; a bigger tensor alone)` : ''}`);
   if (r.filesCopied.length > 0) lines.push(`  copied from base: ${r.filesCopied.join(', ')}`);
   if (r.filesCopiedFromAdapter.length > 0) lines.push(`  copied from ${r.adapters.length > 1 ? `adapter ${r.tokenizerFrom}` : 'adapter'} (the tokenizer training used, in place of the base's): ${r.filesCopiedFromAdapter.join(', ')}`);

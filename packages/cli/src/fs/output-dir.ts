@@ -267,16 +267,46 @@ export class OutputTransaction {
     return join(this.sib.staging, name);
   }
 
-  /** Starts writing `name`; bytes go to the staging directory until `commit()`. */
-  async createFile(name: string): Promise<OutputFile> {
+  /**
+   * Starts writing `name`; bytes go to the staging directory until `commit()`. With `startFrom`, the
+   * file starts as a copy of that input file (the OS's copy: in the kernel, or a reflink), cut or
+   * extended to `size` bytes, and is then written over at offsets.
+   */
+  async createFile(name: string, startFrom?: { readonly path: string; readonly size: number }): Promise<OutputFile> {
     const path = this.staged(name);
     const final = join(this.dir, name);
-    const handle = await this.track(() => open(path, 'wx')).catch((e: unknown) => {
+    const entry = { handle: null as FileHandle | null };
+    this.files.set(name, entry);
+    const handle = await this.track(async () => {
+      const created = await open(path, 'wx');
+      if (!startFrom) return created;
+      try {
+        // The copy takes the input's permissions (libuv copies the mode): a read-only base would
+        // give a file this run cannot write over, and an output unlike a written one.
+        const { mode } = await created.stat();
+        await created.close();
+        if (faultAfterBytes !== undefined && startFrom.size > faultAfterBytes) throw Object.assign(new Error('ENOSPC: no space left on device (simulated by LORAFUSE_FAULT_ENOSPC_AFTER_BYTES)'), { code: 'ENOSPC' });
+        await copyFile(startFrom.path, path, fsConstants.COPYFILE_FICLONE);
+        await chmod(path, mode & 0o7777);
+        const copy = await open(path, 'r+');
+        try {
+          // Exactly the planned size, whatever the input became since it was read. Only when it
+          // differs: on ext4 a truncate to the same size still waits for the copy's writeback.
+          if ((await copy.stat()).size !== startFrom.size) await copy.truncate(startFrom.size);
+        } catch (e) {
+          await copy.close();
+          throw e;
+        }
+        return copy;
+      } catch (e) {
+        await created.close().catch(() => undefined);
+        throw e;
+      }
+    }).catch((e: unknown) => {
       throw writeError(e, final);
     });
-    const entry = { handle: handle as FileHandle | null };
-    this.files.set(name, entry);
-    let written = 0;
+    entry.handle = handle;
+    let written = startFrom?.size ?? 0;
     // Early writeback: a data sync in the background after every WRITEBACK_STEP bytes, one at a
     // time, so the disk writes while the merge still reads and computes and the fsync at close
     // has little left (Linux would otherwise hold a whole checkpoint in the page cache first).
@@ -296,6 +326,8 @@ export class OutputTransaction {
         },
       );
     };
+    // A copied file is all dirty pages at once: its writeback starts now.
+    writeBack();
     /** Writes all of `chunk` at `position`, or at the end of what was appended when null. */
     const put = (chunk: Uint8Array, position: number | null): Promise<void> =>
       this.track(async () => {

@@ -7,9 +7,10 @@
  * the device computes the merges (each written as soon as it is ready), so neither waits for the other.
  */
 import { join } from 'node:path';
-import { canonicalName, compareDotNatural, countParameters, layoutSafetensors, renderShardIndex, SafetensorsPositionalWriter, SHARD_INDEX_FILE, splitIntoShards, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout, type ShardSplit } from '@lorafuse/core';
+import { canonicalName, cloneSourceFor, compareDotNatural, countParameters, layoutSafetensors, renderShardIndex, SafetensorsPositionalWriter, SHARD_INDEX_FILE, splitIntoShards, type MergePlan, type MergeTensor, type PlannedTensor, type SafetensorsLayout, type ShardSplit, type TensorRef } from '@lorafuse/core';
 import type { MergeExecutor } from '../devices/index.js';
 import { readInputFile } from '../fs/input-file.js';
+import type { OpenFiles } from '../fs/inputs.js';
 import type { OutputFile, OutputTransaction } from '../fs/output-dir.js';
 import { Progress, type Io } from '../output.js';
 import { digestBytes } from '../proof/digest.js';
@@ -23,6 +24,8 @@ export interface ApplyInput {
   readonly baseDir: string;
   readonly tx: OutputTransaction;
   readonly produce: TensorProducer;
+  /** The open input files (a weight file may start as a copy of one). */
+  readonly files: OpenFiles;
   /** Computed while the tie was settled: written as they are. */
   readonly precomputed: ReadonlyMap<string, Uint8Array>;
   /** The device, possibly still starting (only merges wait for it). */
@@ -50,6 +53,8 @@ export interface Applied {
   readonly filesWritten: readonly string[];
   /** Bytes of the weight files. */
   readonly weightBytes: number;
+  /** Weight files that began as the OS's copy of an input file, and the tensor bytes left as copied. */
+  readonly copiedByOs: ReadonlyArray<{ readonly file: string; readonly from: string; readonly bytes: number }>;
   /** The config the output carries. */
   readonly config: Record<string, unknown>;
   /** What every written tensor was meant to be, by canonical name. */
@@ -80,12 +85,26 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
 
   const specByName = new Map(specs.map((s) => [s.name, s] as const));
   const byName = new Map(plan.tensors.map((t) => [t.name, t] as const));
+  const layouts = split.files.map((f) => ({ file: f.file, layout: split.sharded ? layoutSafetensors(f.tensors.map((n) => specByName.get(n)!)) : whole }));
+  // Each file's tensors in its own order: copied runs never cross a file.
+  const merges = layouts.flatMap((l) => l.layout.entries.map((e) => byName.get(e.name)!)).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name));
+  // Look ahead: the device fetches and merges the first tensors while the weight files are
+  // created (a copied input file takes a while) and while each result is written. A device that
+  // fails to start fails the merges below.
+  if (merges.length > 0) input.device.then((d) => d.prefetch?.(merges)).catch(() => undefined);
+
   const weights: Array<WrittenWeights & { writer: SafetensorsPositionalWriter }> = [];
-  for (const f of split.files) {
-    const layout = split.sharded ? layoutSafetensors(f.tensors.map((n) => specByName.get(n)!)) : whole;
-    const output = await tx.createFile(f.file);
-    weights.push({ file: f.file, layout, output, writer: new SafetensorsPositionalWriter(output, layout) });
-    filesWritten.push(f.file);
+  // Tensors that lie in an input file just where the output puts them: that file is copied by the
+  // OS and they are not written again (see cloneSourceFor).
+  const inPlace = new Map<string, TensorRef>();
+  const copiedByOs: Array<Applied['copiedByOs'][number]> = [];
+  for (const { file, layout } of layouts) {
+    const clone = cloneSourceFor(layout, byName, (f) => input.files.get(f).size, (name) => precomputed.has(name));
+    const output = await tx.createFile(file, clone ? { path: input.files.get(clone.file).path, size: layout.totalSize } : undefined);
+    if (clone) copiedByOs.push({ file, from: clone.file, bytes: clone.inPlaceBytes });
+    for (const [name, ref] of clone?.inPlace ?? []) inPlace.set(name, ref);
+    weights.push({ file, layout, output, writer: new SafetensorsPositionalWriter(output, layout) });
+    filesWritten.push(file);
   }
   const writerOf = new Map(weights.flatMap((w) => w.layout.entries.map((e) => [e.name, w.writer] as const)));
   const weightBytes = weights.reduce((n, w) => n + w.layout.totalSize, 0);
@@ -103,18 +122,22 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
   };
 
   const intents = new Map<string, Intended>();
-  // Each file's tensors in its own order: copied runs never cross a file.
   const filesInOrder = weights.map((w) => ({ writer: w.writer, tensors: w.layout.entries.map((e) => byName.get(e.name)!) }));
-  const merges = filesInOrder.flatMap((f) => f.tensors).filter((t): t is MergeTensor => t.source.kind === 'merge' && !precomputed.has(t.name));
   const merged = new Set<PlannedTensor>(merges);
   let failed = false;
   const copying = async () => {
-    for (const { writer, run } of filesInOrder.flatMap((f) => copyRuns(f.tensors, (t) => precomputed.has(t.name)).map((run) => ({ writer: f.writer, run })))) {
+    for (const { writer, run } of filesInOrder.flatMap((f) => copyRuns(f.tensors, (t) => precomputed.has(t.name) || inPlace.has(t.name)).map((run) => ({ writer: f.writer, run })))) {
       if (failed) return;
       const t = run[0]!;
       if (merged.has(t)) continue;
       const ready = precomputed.get(t.name);
-      if (ready) {
+      const placed = inPlace.get(t.name);
+      if (placed) {
+        writer.placeTensor(t.name);
+        intents.set(canonicalName(t.name), { kind: 'range', ref: placed });
+        done += placed.byteLength;
+        progress.update(done, t.name);
+      } else if (ready) {
         await sinkOf(t.name)(ready);
         intents.set(canonicalName(t.name), { kind: 'digest', digest: digestBytes(ready) });
       } else if (run.length === 1) {
@@ -131,9 +154,6 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
     }
   };
   const merging = async () => {
-    if (merges.length === 0) return;
-    // Look ahead: the device may fetch and merge the next tensors while this one is written.
-    (await input.device).prefetch?.(merges);
     for (const t of merges) {
       if (failed) return;
       intents.set(canonicalName(t.name), await produce.stream(t, sinkOf(t.name)));
@@ -151,5 +171,5 @@ export async function applyPlan(input: ApplyInput): Promise<Applied> {
   for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
   for (const w of weights) await w.writer.finish();
   progress.done();
-  return { split, weights: weights.map(({ file, layout, output }) => ({ file, layout, output })), filesWritten, weightBytes, config, intents, close: closeAll };
+  return { split, weights: weights.map(({ file, layout, output }) => ({ file, layout, output })), filesWritten, weightBytes, copiedByOs, config, intents, close: closeAll };
 }

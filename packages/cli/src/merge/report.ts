@@ -43,6 +43,12 @@ export interface MergeReport {
   /** Files of an earlier output in `out` that this one replaced or removed (`--overwrite`). */
   replaced: string[];
   bytesWritten: number;
+  /**
+   * Weight files that began as the operating system's copy of an input file (in the kernel, or a
+   * reflink), because the input's tensors already lay where the output puts them; `bytes` of
+   * tensor data were left as copied (and proven like the rest), only the others were written.
+   */
+  copiedByOs: Array<{ file: string; from: string; bytes: number }>;
   seconds: number;
 }
 
@@ -62,6 +68,7 @@ export interface MergeOutcome {
   readonly filesCopiedFromAdapter: string[];
   readonly replaced: string[];
   readonly bytesWritten: number;
+  readonly copiedByOs: ReadonlyArray<{ readonly file: string; readonly from: string; readonly bytes: number }>;
   readonly seconds: number;
 }
 
@@ -92,6 +99,7 @@ export function mergeReport(o: MergeOutcome): MergeReport {
     tokenizerFrom: o.tokenizerFrom,
     replaced: o.replaced,
     bytesWritten: o.bytesWritten,
+    copiedByOs: o.copiedByOs.map((c) => ({ ...c })),
     seconds: o.seconds,
   };
 }

@@ -56,7 +56,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     const produce = tensorProducer(res.files, device.executor, opts.allowNonFinite);
     const { plan, precomputed, lmHeadIntent } = await settleTie(planned.plan, produce);
 
-    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, precomputed, device: device.executor, maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, io: opts.io, quiet: opts.quiet });
+    const applied = await applyPlan({ plan, baseDir: inputs.base.dir, tx, produce, files: res.files, precomputed, device: device.executor, maxShardSize: opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, io: opts.io, quiet: opts.quiet });
     const selected = await device.selected;
     // Read before closing: a device describes what it is running (a closed pool has no threads left).
     const ran = { device: selected.executor.device, description: selected.executor.description, reason: selected.reason };
@@ -89,6 +89,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       filesCopiedFromAdapter: committed.copiedFromAdapter,
       replaced: committed.replaced,
       bytesWritten: applied.weightBytes,
+      copiedByOs: applied.copiedByOs,
       seconds: (performance.now() - started) / 1000,
     });
   } finally {

@@ -1,4 +1,4 @@
-import { computeLoraBias, computeTokenRows, nonFiniteRefusal, type PlannedTensor, type TensorRef } from '@lorafuse/core';
+import { computeLoraBias, computeTokenRows, copiedFrom, nonFiniteRefusal, type PlannedTensor, type TensorRef } from '@lorafuse/core';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../devices/index.js';
 import type { OpenFiles } from '../fs/inputs.js';
 import { streamRange } from '../fs/stream-range.js';
@@ -19,11 +19,6 @@ export interface TensorProducer {
    * one range, so many small tensors cost a few reads rather than one each; returns their intents.
    */
   streamRun(run: readonly PlannedTensor[], sink: (chunk: Uint8Array) => Promise<void>): Promise<Intended[]>;
-}
-
-/** The input range a copied tensor's bytes come from, or undefined for a computed one. */
-function copiedFrom(t: PlannedTensor): TensorRef | undefined {
-  return t.source.kind === 'copy' || t.source.kind === 'replace' ? t.source.from : undefined;
 }
 
 /**
