@@ -108,13 +108,31 @@ describe('lorafuse merge: DoRA', () => {
     expect(JSON.parse(b.stdout).behaviour.ok).toBe(false);
   });
 
-  it('the WGSL forward pass refuses a DoRA adapter by name instead of computing plain LoRA', async () => {
-    const r = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, '--ids', '1,2', '--device', 'dawn']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/DoRA module.*--device cpu/s);
-    const cpu = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, '--ids', '1,2', '--json']);
+  it('the WGSL forward pass applies DoRA (its factors folded into the weights): the CPU reference\'s logits on Dawn and in Chromium', async () => {
+    const ids = ['--ids', '1,2,49,0,7'];
+    const cpu = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, ...ids, '--json']);
     expect(cpu.code, cpu.stderr).toBe(0);
-  });
+    const want = (JSON.parse(cpu.stdout) as { logits: number[][] }).logits.flat();
+    // Plain LoRA (the same factors, no DoRA step) is another model by far more than the tolerance.
+    const plainAdapter = await writeDir(join(work, 'adapter-plain'), {
+      'adapter_model.safetensors': await readFile(join(adapterDir, 'adapter_model.safetensors')),
+      'adapter_config.json': JSON.stringify({ ...JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8')), use_dora: false }),
+    });
+    const plain = await runLorafuse(['logits', baseDir, '--adapter', plainAdapter, ...ids, '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    const plainLogits = (JSON.parse(plain.stdout) as { logits: number[][] }).logits.flat();
+    expect(Math.max(...want.map((v, i) => Math.abs(v - plainLogits[i]!)))).toBeGreaterThan(1e-2);
+    for (const device of ['dawn', 'webgpu']) {
+      const r = await runLorafuse(['logits', baseDir, '--adapter', adapterDir, ...ids, '--device', device, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const got = (JSON.parse(r.stdout) as { logits: number[][] }).logits.flat();
+      expect(got).toHaveLength(want.length);
+      expect(worstViolation(got, want, 1e-4, 1e-4), device).toBeLessThanOrEqual(0);
+    }
+    const b = await runLorafuse(['verify', join(work, 'out-cpu'), '--base', baseDir, '--adapter', adapterDir, '--behaviour', '--device', 'dawn', '--json']);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout).behaviour.ok).toBe(true);
+  }, 180_000);
 
   for (const device of ['webgpu', 'dawn'] as const) {
     it(`--device ${device}: the same DoRA merge (GPU LoRA sum, the same DoRA step)`, async () => {

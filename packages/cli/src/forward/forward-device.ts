@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startDawnDevice, startPageSession, type PageSession } from '../devices/index.js';
 import { packModel } from './model-wire.js';
-import { gpuLogitsRunner, refuseDoraOnGpu } from './gpu-runner.js';
+import { gpuLogitsRunner } from './gpu-runner.js';
 
 /** Devices the forward pass runs on. */
 export type ForwardDeviceKind = 'cpu' | 'dawn' | 'webgpu';
@@ -61,7 +61,6 @@ async function openChromiumForward(): Promise<ForwardDevice> {
     kind: 'webgpu',
     description: `WGSL kernels in headless Chromium on ${session.description}`,
     runner(model) {
-      refuseDoraOnGpu(model);
       const id = session.nextId('model');
       let loading: Promise<unknown> | undefined;
       const load = () => {

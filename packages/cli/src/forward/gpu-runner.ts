@@ -3,7 +3,7 @@
  * reference (core's forwardGpt2), recorded as one compute pass per call, with the key/value cache
  * kept on the GPU while decoding. No Node APIs: it runs wherever a GPUDevice is.
  */
-import { argmaxRow, attentionScale, EnvironmentError, UsageError, checkForwardInput, type EmbeddingUnit, type Gpt2Model, type LinearUnit, type LogitsRunner, type NormUnit } from '@lorafuse/core';
+import { argmaxRow, attentionScale, EnvironmentError, checkForwardInput, foldDora, type EmbeddingUnit, type Gpt2Model, type LinearUnit, type LogitsRunner, type NormUnit } from '@lorafuse/core';
 import { ATTENTION_MAX_POSITIONS, ForwardKernels, type GpuMatrix } from '@lorafuse/kernels';
 
 interface GpuCache {
@@ -12,24 +12,10 @@ interface GpuCache {
   length: number;
 }
 
-/**
- * The WGSL forward pass has no DoRA scaling yet: refuses a model with DoRA terms rather than
- * computing a plain LoRA output for it.
- */
-export function refuseDoraOnGpu(model: Gpt2Model): void {
-  const units = [...model.blocks.flatMap((b) => [b.attn, b.attnProj, b.fc, b.proj]), model.head, model.wte];
-  const dora = units.flatMap((u) => u.lora).find((t) => t.magnitude !== undefined);
-  if (dora) {
-    throw new UsageError('FORWARD_DEVICE_UNSUPPORTED', `${dora.module} is a DoRA module, and the WGSL forward pass does not apply DoRA's magnitude scaling`, {
-      subject: '--device',
-      hint: 'Run the unmerged DoRA model with --device cpu (the default).',
-    });
-  }
-}
-
 /** A runner over `kernels.device`; `description` names the device in reports. */
-export function gpuLogitsRunner(kernels: ForwardKernels, model: Gpt2Model): LogitsRunner & { destroy(): void } {
-  refuseDoraOnGpu(model);
+export function gpuLogitsRunner(kernels: ForwardKernels, asBuilt: Gpt2Model): LogitsRunner & { destroy(): void } {
+  // The kernels have matrix products only: DoRA's fixed per-feature factors go into the weights.
+  const model = foldDora(asBuilt);
   const { config } = model;
   if (config.nPositions > ATTENTION_MAX_POSITIONS) {
     throw new RangeError(`n_positions ${config.nPositions} exceeds the ${ATTENTION_MAX_POSITIONS} positions the attention kernel holds`);
@@ -164,7 +150,7 @@ export function gpuLogitsRunner(kernels: ForwardKernels, model: Gpt2Model): Logi
   };
 
   return {
-    model,
+    model: asBuilt,
     async logits(ids) {
       const cache = newCache();
       try {

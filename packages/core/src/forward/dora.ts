@@ -5,7 +5,7 @@
  * here, never from a merged matrix, so a merge bug cannot hide in it.
  */
 import type { WeightOrder } from '@lorafuse/kernels/reference';
-import type { LoraTerm } from './gpt2-model.js';
+import type { EmbeddingUnit, Gpt2Model, LinearUnit, LoraTerm } from './gpt2-model.js';
 
 /** A module's base weight as the forward pass holds it. */
 export interface DoraWeight {
@@ -41,4 +41,71 @@ export function doraMagnitudeScale(unit: DoraWeight, t: LoraTerm, magnitude: Flo
   }
   cache.set(t, out);
   return out;
+}
+
+/** The per-feature multipliers of a module's parts once its DoRA terms are folded in (see {@link foldDora}). */
+function foldedScales(unit: DoraWeight, lora: readonly LoraTerm[]): { base: Float32Array; terms: Float32Array[] } {
+  // A DoRA term scales everything the module computed before it, its own product included: walking
+  // back from the last term, each part's multiplier is the product of the DoRA factors at or after it.
+  const g = new Float32Array(unit.outDim).fill(1);
+  const terms: Float32Array[] = new Array<Float32Array>(lora.length);
+  for (let j = lora.length - 1; j >= 0; j--) {
+    const t = lora[j]!;
+    if (t.magnitude) {
+      const f = doraMagnitudeScale(unit, t, t.magnitude);
+      for (let o = 0; o < g.length; o++) g[o] = g[o]! * f[o]!;
+    }
+    terms[j] = g.slice();
+  }
+  return { base: g, terms };
+}
+
+/** `weight` with output feature o scaled by `g[o]` (a column of an in-out matrix, a row of an out-in one). */
+function scaleFeatures(weight: Float32Array, order: WeightOrder, inDim: number, outDim: number, g: Float32Array): Float32Array {
+  const out = new Float32Array(weight.length);
+  for (let i = 0; i < inDim; i++) {
+    for (let o = 0; o < outDim; o++) {
+      const at = order === 'in-out' ? i * outDim + o : o * inDim + i;
+      out[at] = weight[at]! * g[o]!;
+    }
+  }
+  return out;
+}
+
+/** A term's B `[out, rank]` with row o scaled by `g[o]`, and no magnitude vector left. */
+function foldTerm(t: LoraTerm, outDim: number, g: Float32Array): LoraTerm {
+  const { magnitude: _dropped, ...rest } = t;
+  return { ...rest, b: scaleFeatures(t.b, 'out-in', t.rank, outDim, g) };
+}
+
+/**
+ * The same function with DoRA's scaling folded into the weights, for a forward pass that has only
+ * matrix products (the WGSL one). PEFT computes, per DoRA term, `y ← f ⊙ y_so_far + f ⊙ s·(x Aᵀ) Bᵀ`
+ * with the bias kept out of the scaling and `f = m / ‖W + s·B·A‖` fixed (detached); since f is
+ * fixed, `f ⊙ (x W)` is `x (W·diag f)` and `f ⊙ (z Bᵀ)` is `z (diag f · B)ᵀ`. Each module then
+ * holds W scaled by the product of its DoRA factors, each B by those at or after its term, the
+ * LoRA products still applied unmerged, and no magnitude vectors. The factors come from the base
+ * weight and the module's own factors (dora.ts), not from any merged matrix. A model without DoRA
+ * is returned as it is.
+ */
+export function foldDora(model: Gpt2Model): Gpt2Model {
+  const hasDora = (lora: readonly LoraTerm[]) => lora.some((t) => t.magnitude !== undefined);
+  const linear = (u: LinearUnit): LinearUnit => {
+    if (!hasDora(u.lora)) return u;
+    const g = foldedScales(u, u.lora);
+    return { ...u, weight: scaleFeatures(u.weight, u.order, u.inDim, u.outDim, g.base), lora: u.lora.map((t, j) => foldTerm(t, u.outDim, g.terms[j]!)) };
+  };
+  const embedding = (u: EmbeddingUnit): EmbeddingUnit => {
+    if (!hasDora(u.lora)) return u;
+    const g = foldedScales({ weight: u.table, order: 'in-out', inDim: u.rows, outDim: u.dim }, u.lora);
+    return { ...u, table: scaleFeatures(u.table, 'in-out', u.rows, u.dim, g.base), lora: u.lora.map((t, j) => foldTerm(t, u.dim, g.terms[j]!)) };
+  };
+  const units = [...model.blocks.flatMap((b) => [b.attn, b.attnProj, b.fc, b.proj]), model.head];
+  if (!units.some((u) => hasDora(u.lora)) && !hasDora(model.wte.lora)) return model;
+  return {
+    ...model,
+    wte: embedding(model.wte),
+    blocks: model.blocks.map((b) => ({ ...b, attn: linear(b.attn), attnProj: linear(b.attnProj), fc: linear(b.fc), proj: linear(b.proj) })),
+    head: linear(model.head),
+  };
 }

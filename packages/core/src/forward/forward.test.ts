@@ -3,7 +3,8 @@ import { parseAdapterConfig } from '../peft/adapter-config.js';
 import { SeededRandom } from '../testing/random.js';
 import { defaultLoraConfig } from '../testing/fixtures.js';
 import { buildGpt2Model, type ParamTable, type ParamValues } from './build-model.js';
-import type { LoraTerm } from './gpt2-model.js';
+import type { Gpt2Model, LoraTerm } from './gpt2-model.js';
+import { foldDora } from './dora.js';
 import { forwardConfigOf } from './forward-config.js';
 import { cpuLogitsRunner } from './logits-runner.js';
 import { emptyKvCache, forwardGpt2, pooledPosition } from './run-forward.js';
@@ -44,6 +45,23 @@ function randomParams(seed: number, extra: Record<string, readonly number[]> = {
   }
   params.set('lm_head.weight', params.get('transformer.wte.weight')!);
   return params;
+}
+
+/**
+ * The WGSL forward pass runs DoRA folded into the weights: the same logits, no magnitude vectors
+ * left, and the LoRA products still separate terms (the factors are not merged into W).
+ */
+function expectDoraFolded(m: Gpt2Model, ids: readonly number[], logits: Float32Array): void {
+  const folded = foldDora(m);
+  const units = (x: Gpt2Model) => [...x.blocks.flatMap((b) => [b.attn, b.attnProj, b.fc, b.proj]), x.head, x.wte];
+  expect(units(folded).flatMap((u) => u.lora).some((t) => t.magnitude !== undefined)).toBe(false);
+  expect(units(folded).map((u) => u.lora.length)).toEqual(units(m).map((u) => u.lora.length));
+  expect(units(m).flatMap((u) => u.lora).some((t) => t.magnitude !== undefined)).toBe(true);
+  expect(compareLogits(ids, logits, forwardGpt2(folded, ids), V, { atol: 1e-5, rtol: 1e-5 }).violations).toBe(0);
+  // Folding is what applies the scaling: the same model with the magnitudes only dropped differs.
+  const dropped: Gpt2Model = { ...m, wte: { ...m.wte, lora: m.wte.lora.map(({ magnitude: _m, ...t }) => t) }, blocks: m.blocks.map((b) => ({ ...b, attn: { ...b.attn, lora: b.attn.lora.map(({ magnitude: _m, ...t }) => t) } })), head: { ...m.head, lora: m.head.lora.map(({ magnitude: _m, ...t }) => t) } };
+  expect(compareLogits(ids, logits, forwardGpt2(dropped, ids), V, { atol: 1e-5, rtol: 1e-5 }).violations).toBeGreaterThan(0);
+  expect(foldDora(folded)).toBe(folded);
 }
 
 const model = (params: ParamTable, cfg: Record<string, unknown> = config) => buildGpt2Model({ config: forwardConfigOf(cfg, 'config.json'), params, label: 'test' });
@@ -208,6 +226,7 @@ describe('applyAdapterUnmerged', () => {
     const ids = [0, 4, 19, 7];
     const a = forwardGpt2(unmerged, ids);
     expect(compareLogits(ids, a, forwardGpt2(model(merged), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBe(0);
+    expectDoraFolded(unmerged, ids, a);
     // Plain LoRA (the magnitudes dropped) gives other logits: the DoRA scaling is applied.
     const plain = applyAdapterUnmerged({ base, baseTied: false, baseArchitecture: 'GPT2LMHeadModel', config: adapterConfig({ r, lora_alpha: 3, target_modules: ['c_attn', 'lm_head', 'wte'] }), tensors, label: 'adapter' });
     expect(plain.notes.join(' ')).toMatch(/lora_magnitude_vector: a DoRA magnitude vector, ignored/);
@@ -260,6 +279,7 @@ describe('applyAdapterUnmerged', () => {
     const ids = [0, 4, 19, 7];
     const a = forwardGpt2(unmerged, ids);
     expect(compareLogits(ids, a, forwardGpt2(model(merged), ids), V, { atol: 1e-4, rtol: 1e-4 }).violations).toBe(0);
+    expectDoraFolded(unmerged, ids, a);
     // The DoRA steps matter: the plain sum of the three deltas is another model.
     const sumOfDeltas = new Map(base);
     sumOfDeltas.set(name, { shape: [E, 3 * E], values: Float32Array.from(w, (x, k) => x + deltaOf(0)[k]! + deltaOf(1)[k]! + deltaOf(2)[k]!) });

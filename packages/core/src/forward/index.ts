@@ -6,3 +6,4 @@ export * from './unmerged-adapter.js';
 export * from './logits-runner.js';
 export * from './behaviour.js';
 export * from './probes.js';
+export { foldDora } from './dora.js';
