@@ -1,7 +1,7 @@
 import { chromiumVersion, findChromium, startBrowserRunner } from '@lorafuse/runner';
 import { flag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { asMergeEnvironmentError, MERGE_PAGE_BUNDLE, probeDawn } from '../devices/index.js';
+import { chromiumMergeWing, probeDawn } from '../devices/index.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
 
@@ -27,6 +27,7 @@ export const envCommand: Command = {
   async run(argv: readonly string[], io: Io): Promise<number> {
     const args = parseCommandArgs('env', argv, { json: { type: 'boolean' } });
     let doc: Record<string, unknown>;
+    const { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } = await chromiumMergeWing();
     try {
       const chromium = findChromium();
       const version = await chromiumVersion(chromium.path);

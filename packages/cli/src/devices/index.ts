@@ -15,10 +15,23 @@ export {
   type SelectDeviceOptions,
   type SelectedExecutor,
 } from './select.js';
-// `lorafuse env`: Chromium's merge page (to show its adapter) and Dawn's adapter.
-export { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } from './chromium/merge.js';
-export { startPageSession, type PageSession } from './chromium/page-session.js';
-export { probeDawn, type DawnProbe } from './dawn/probe.js';
+// The GPU wings load when first used: a merge on the CPU (the default without a GPU) never loads
+// Dawn's, Chromium's or the runner's modules, ~45 ms of every start.
+export type { PageSession } from './chromium/page-session.js';
+export type { DawnProbe } from './dawn/probe.js';
+export type { DawnDevice } from './dawn/device.js';
+type PageSessionWing = typeof import('./chromium/page-session.js');
+type DawnDeviceWing = typeof import('./dawn/device.js');
+/** `lorafuse env`: Chromium's merge page (to show its adapter) and how its failures are told. */
+export const chromiumMergeWing = async () => {
+  const { asMergeEnvironmentError, MERGE_PAGE_BUNDLE } = await import('./chromium/merge.js');
+  return { asMergeEnvironmentError, MERGE_PAGE_BUNDLE };
+};
+/** `lorafuse env`: the adapter Dawn finds, or why it does not start. */
+export const probeDawn = async () => (await import('./dawn/probe.js')).probeDawn();
+/** A headless Chromium page with a bundle loaded (the forward pass's page). */
+export const startPageSession = async (...args: Parameters<PageSessionWing['startPageSession']>) => (await import('./chromium/page-session.js')).startPageSession(...args);
 // The benchmarks time these as the CLI uses them.
 export { startCpuMergePool, type CpuMergePool, type ReadTensorInto } from './cpu/workers.js';
-export { startDawnDevice, type DawnDevice } from './dawn/device.js';
+/** A Dawn device in Node on the drivers `lorafuse merge --device dawn` would use. */
+export const startDawnDevice = async (...args: Parameters<DawnDeviceWing['startDawnDevice']>) => (await import('./dawn/device.js')).startDawnDevice(...args);

@@ -9,16 +9,16 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { isSoftwareAdapter } from '@lorafuse/kernels';
-import { findChromium, isRunnerError } from '@lorafuse/runner';
 import type { OpenFiles } from '../fs/inputs.js';
-import { createWebGpuCompareExecutor } from './chromium/compare.js';
-import { createWebGpuExecutor } from './chromium/merge.js';
 import { createCpuCompareExecutor } from './cpu/compare.js';
 import { createCpuExecutor } from './cpu/merge.js';
-import { createDawnCompareExecutor } from './dawn/compare.js';
-import { createDawnExecutor } from './dawn/merge.js';
+import type { createDawnExecutor } from './dawn/merge.js';
 import type { DeviceChoice, DeviceKind, MergeExecutor } from './device.js';
 import { LazyExecutor } from './lazy-compare.js';
+
+// The GPU wings and the browser runner are loaded only when a device needs them (see index.ts).
+const createWebGpuExecutor: typeof import('./chromium/merge.js').createWebGpuExecutor = async (...args) => (await import('./chromium/merge.js')).createWebGpuExecutor(...args);
+const createDawnExecutorLazily: typeof createDawnExecutor = async (...args) => (await import('./dawn/merge.js')).createDawnExecutor(...args);
 
 /** What {@link createExecutor} chose. */
 export interface SelectedExecutor {
@@ -33,7 +33,7 @@ export interface SelectDeviceOptions {
   env?: Record<string, string | undefined>;
   /** Paths probed for GPU device nodes (default: the real ones). */
   gpuProbe?: () => string[];
-  /** Starts the Dawn executor (default {@link createDawnExecutor}). */
+  /** Starts the Dawn executor (default: `createDawnExecutor` of the Dawn wing). */
   startDawn?: typeof createDawnExecutor;
 }
 
@@ -71,7 +71,7 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
     return { executor, reason: `--device webgpu (${executor.description})` };
   }
   if (device === 'dawn') {
-    const executor = await createDawnExecutor(files, { env });
+    const executor = await createDawnExecutorLazily(files, { env });
     return { executor, reason: `--device dawn (${executor.description})` };
   }
   if (env['LORAFUSE_WEBGPU_ADAPTER'] === 'swiftshader') {
@@ -88,7 +88,7 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
   // Dawn first: it starts in milliseconds and moves no bytes through a browser.
   let dawnFailure: string;
   try {
-    const dawn = await (options.startDawn ?? createDawnExecutor)(files, { env });
+    const dawn = await (options.startDawn ?? createDawnExecutorLazily)(files, { env });
     if (!isSoftwareAdapter(dawn.adapterInfo)) {
       return { executor: dawn, reason: `auto: WebGPU adapter ${dawn.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
     }
@@ -97,6 +97,7 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
   } catch (e) {
     dawnFailure = `Dawn did not start: ${(e as Error).message.split('\n')[0]}`;
   }
+  const { findChromium, isRunnerError } = await import('@lorafuse/runner');
   try {
     findChromium(env);
   } catch (e) {
@@ -142,7 +143,7 @@ export function openCompareDevice(kind: DeviceKind, files: OpenFiles, options: C
     kind === 'cpu'
       ? Promise.resolve(createCpuCompareExecutor(files))
       : kind === 'dawn'
-        ? createDawnCompareExecutor(files, options.env)
-        : createWebGpuCompareExecutor({ timeoutMs: options.timeoutMs }),
+        ? import('./dawn/compare.js').then((w) => w.createDawnCompareExecutor(files, options.env))
+        : import('./chromium/compare.js').then((w) => w.createWebGpuCompareExecutor({ timeoutMs: options.timeoutMs })),
   );
 }

@@ -5,7 +5,6 @@
  * device and the files are closed; the process exits when that is done (or its time is up).
  */
 import { EnvironmentError } from '@lorafuse/core';
-import { closeAllBrowserRunners } from '@lorafuse/runner';
 import { openMergeDevice, type DeviceChoice, type MergeExecutor, type SelectedExecutor } from '../devices/index.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { OutputTransaction, type OutputOptions } from '../fs/output-dir.js';
@@ -69,7 +68,9 @@ export class MergeResources {
     await this.output?.abort();
     // A browser still starting is closed too (the executor does not exist yet then); another
     // device is closed once it has started.
-    await Promise.allSettled([closeAllBrowserRunners(), this.starting?.then((s) => s.executor.close()), this.closing]);
+    // The runner is loaded only if a browser device was chosen; loading it here finds no browser otherwise.
+    const closeBrowsers = import('@lorafuse/runner').then((r) => r.closeAllBrowserRunners());
+    await Promise.allSettled([closeBrowsers, this.starting?.then((s) => s.executor.close()), this.closing]);
     await this.files.closeAll();
   }
 
