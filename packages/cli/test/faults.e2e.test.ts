@@ -7,13 +7,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
 import { CLI, chromiumUnder, removeDir, runLorafuse, tempDir, waitFor, writeDir } from './helpers.js';
 
 let work: string;
 let baseDir: string;
 let adapterDir: string;
 let inputDigest: string;
+let base: Awaited<ReturnType<typeof makeGpt2Checkpoint>>;
 
 function digestDir(...dirs: string[]): string {
   const h = createHash('sha256');
@@ -34,7 +35,7 @@ beforeAll(async () => {
   work = await tempDir('lorafuse-faults-');
   // Big enough that a WebGPU merge on SwiftShader takes several seconds even with the vec4 kernel and
   // look-ahead: 48 Conv1D tensors of GPT-2-small shapes (up to 2.4M values each), r=16.
-  const base = await makeGpt2Checkpoint({ seed: 61, nEmbd: 768, nLayer: 12, nHead: 12, vocabSize: 1000, nPositions: 128 });
+  base = await makeGpt2Checkpoint({ seed: 61, nEmbd: 768, nLayer: 12, nHead: 12, vocabSize: 1000, nPositions: 128 });
   const adapter = await makeLoraAdapter({ seed: 62, modules: gpt2LoraModules(768, [...Array(12).keys()], ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'], 16) });
   baseDir = await writeDir(join(work, 'base'), base.files);
   adapterDir = await writeDir(join(work, 'adapter'), adapter.files);
@@ -45,12 +46,24 @@ afterAll(async () => {
 });
 
 describe('fault suite', () => {
-  it('a full disk (ENOSPC) mid-write: exit 2 naming the cause, nothing left, inputs untouched', async () => {
-    const out = join(work, 'out-enospc');
-    const r = await runLorafuse(['merge', baseDir, adapterDir, '--out', out, '--device', 'cpu'], { LORAFUSE_FAULT_ENOSPC_AFTER_BYTES: '3000000' });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no space left on the device writing .*model\.safetensors/);
-    expect(existsSync(out)).toBe(false);
+  it('a full disk (ENOSPC) mid-write, or while the OS copies the base: exit 2 naming the cause, nothing left, inputs untouched', async () => {
+    // LoRA on attn.c_attn leaves most bytes unchanged: the OS copies the base file. The same
+    // tensors under a longer header stream every byte instead.
+    const attn = await writeDir(join(work, 'adapter-attn'), (await makeLoraAdapter({ seed: 63, modules: gpt2LoraModules(768, [...Array(12).keys()], ['attn.c_attn'], 8) })).files);
+    const streamed = await writeDir(join(work, 'base-streamed'), { 'config.json': readFileSync(join(baseDir, 'config.json')), 'model.safetensors': await safetensorsBytes(base.tensors, { format: 'pt', written_by: 'another tool' }) });
+    for (const [dir, name, copiedByOs] of [[baseDir, 'copied', 1], [streamed, 'streamed', 0]] as const) {
+      const ok = await runLorafuse(['merge', dir, attn, '--out', join(work, `ok-${name}`), '--device', 'cpu', '--json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout).copiedByOs, name).toHaveLength(copiedByOs);
+      await removeDir(join(work, `ok-${name}`));
+      const out = join(work, `out-enospc-${name}`);
+      const r = await runLorafuse(['merge', dir, attn, '--out', out, '--device', 'cpu'], { LORAFUSE_FAULT_ENOSPC_AFTER_BYTES: '3000000' });
+      expect(r.code, name).toBe(2);
+      expect(r.stderr, name).toMatch(/no space left on the device writing .*model\.safetensors/);
+      expect(r.stderr, name).not.toMatch(/\n\s+at |bug in lorafuse/);
+      expect(existsSync(out), name).toBe(false);
+      expect(readdirSync(work).filter((f) => f.includes('enospc')), name).toEqual([]);
+    }
     expect(digestDir(baseDir, adapterDir)).toBe(inputDigest);
   });
 

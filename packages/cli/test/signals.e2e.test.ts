@@ -12,12 +12,17 @@ import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter } from '@lorafuse/core/testing';
+import { gpt2LoraModules, makeGpt2Checkpoint, makeLoraAdapter, safetensorsBytes } from '@lorafuse/core/testing';
 import { CLI, chromiumUnder, removeDir, tempDir, waitFor, writeDir } from './helpers.js';
 
 let work: string;
 let baseDir: string;
+/** The same tensors under a longer header: its merge streams every byte instead of copying the file. */
+let streamedBaseDir: string;
+/** LoRA on every Conv1D weight: nearly every byte is merged (and streamed). */
 let adapterDir: string;
+/** LoRA on attn.c_attn only: three quarters of the bytes are unchanged (the OS copies them from `baseDir`). */
+let attnAdapterDir: string;
 let inputStamp: string;
 let inputDigest: string;
 /** Wall time of an uninterrupted merge, to spread the signal times over. */
@@ -47,8 +52,8 @@ interface Run {
   stderr(): string;
 }
 
-function startMerge(out: string, device: 'cpu' | 'webgpu', tmp?: string): Run {
-  const child = spawn(process.execPath, [CLI, 'merge', baseDir, adapterDir, '--out', out, '--device', device, '--json'], {
+function startMerge(out: string, device: 'cpu' | 'webgpu', tmp?: string, base = baseDir, adapter = adapterDir): Run {
+  const child = spawn(process.execPath, [CLI, 'merge', base, adapter, '--out', out, '--device', device, '--json'], {
     env: { ...process.env, ...(tmp ? { TMPDIR: tmp } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -67,7 +72,7 @@ async function expectCleanEnd(run: Run, signal: NodeJS.Signals, parent: string):
   const code = await run.exit;
   const what = `${signal}: exit ${code}; stderr: ${run.stderr()}`;
   expect(run.stderr(), what).not.toMatch(/\n\s+at |Error:|bug in lorafuse/);
-  expect(stampOf(baseDir, adapterDir), 'inputs untouched').toBe(inputStamp);
+  expect(stampOf(baseDir, streamedBaseDir, adapterDir, attnAdapterDir), 'inputs untouched').toBe(inputStamp);
   if (code === 0) {
     // The merge won the race: then the output must be complete and alone.
     expect(JSON.parse(run.stdout()), what).toMatchObject({ ok: true });
@@ -87,23 +92,30 @@ async function expectCleanEnd(run: Run, signal: NodeJS.Signals, parent: string):
 
 beforeAll(async () => {
   work = await tempDir('lorafuse-signals-');
-  // The fault suite's checkpoint: ~330 MB, a --device cpu merge of ~2 s, most of it copying.
+  // The fault suite's checkpoint: ~330 MB. The sweep merges LoRA on c_attn into it (~1-2 s on the
+  // CPU, most of it copying); the WebGPU runs merge every Conv1D weight (several seconds).
   const base = await makeGpt2Checkpoint({ seed: 61, nEmbd: 768, nLayer: 12, nHead: 12, vocabSize: 1000, nPositions: 128 });
   const adapter = await makeLoraAdapter({ seed: 62, modules: gpt2LoraModules(768, [...Array(12).keys()], ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'], 16) });
   baseDir = await writeDir(join(work, 'base'), base.files);
+  streamedBaseDir = await writeDir(join(work, 'base-streamed'), { ...base.files, 'model.safetensors': await safetensorsBytes(base.tensors, { format: 'pt', written_by: 'another tool' }) });
   adapterDir = await writeDir(join(work, 'adapter'), adapter.files);
-  inputStamp = stampOf(baseDir, adapterDir);
-  inputDigest = digestOf(baseDir, adapterDir);
-  const parent = join(work, 'baseline');
-  await mkdir(parent);
-  const started = Date.now();
-  const run = startMerge(join(parent, 'out'), 'cpu');
-  expect(await run.exit, run.stderr()).toBe(0);
-  mergeMs = Date.now() - started;
-  await removeDir(parent);
-}, 120_000);
+  attnAdapterDir = await writeDir(join(work, 'adapter-attn'), (await makeLoraAdapter({ seed: 63, modules: gpt2LoraModules(768, [...Array(12).keys()], ['attn.c_attn'], 16) })).files);
+  inputStamp = stampOf(baseDir, streamedBaseDir, adapterDir, attnAdapterDir);
+  inputDigest = digestOf(baseDir, streamedBaseDir, adapterDir, attnAdapterDir);
+  for (const [dir, copiedByOs] of [[streamedBaseDir, 0], [baseDir, 1]] as const) {
+    const parent = join(work, 'baseline');
+    await mkdir(parent);
+    const started = Date.now();
+    const run = startMerge(join(parent, 'out'), 'cpu', undefined, dir, attnAdapterDir);
+    expect(await run.exit, run.stderr()).toBe(0);
+    // Both ways of writing the output are swept: the OS's copy of the base, and streaming.
+    expect(JSON.parse(run.stdout()).copiedByOs).toHaveLength(copiedByOs);
+    mergeMs = Date.now() - started;
+    await removeDir(parent);
+  }
+}, 180_000);
 afterAll(async () => {
-  expect(digestOf(baseDir, adapterDir)).toBe(inputDigest);
+  expect(digestOf(baseDir, streamedBaseDir, adapterDir, attnAdapterDir)).toBe(inputDigest);
   await removeDir(work);
 });
 
@@ -120,7 +132,8 @@ describe('signals during a merge', () => {
       const parent = join(work, `sweep-${i}`);
       await mkdir(parent);
       const started = Date.now();
-      const run = startMerge(join(parent, 'out'), 'cpu');
+      // Every other run streams the unchanged tensors; the others copy the base file.
+      const run = startMerge(join(parent, 'out'), 'cpu', undefined, i % 2 === 0 ? baseDir : streamedBaseDir, attnAdapterDir);
       await sleep(Math.round(fastestMs * t.at));
       run.kill(t.signal);
       if (await expectCleanEnd(run, t.signal, parent)) interrupted++;
