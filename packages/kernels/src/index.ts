@@ -19,5 +19,5 @@ export { KernelError, type KernelErrorCode } from './errors.js';
 export { requestLorafuseDevice, isSoftwareAdapter, type AdapterIdentity } from './device.js';
 export { runCompare, type RunCompareParams } from './compare/compare.js';
 export type { CompareElementType, CompareTolerance, CompareWorstElement, CompareStats, CompareInput } from './compare/compare.types.js';
-export { ForwardKernels, ATTENTION_MAX_POSITIONS, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
+export { ForwardKernels, type GpuMatrix, type GpuMatrixChunk } from './forward/forward-kernels.js';
 export type { Activation, WeightOrder } from './forward/index.js';

@@ -4,7 +4,7 @@
  * kept on the GPU while decoding. No Node APIs: it runs wherever a GPUDevice is.
  */
 import { argmaxRow, attentionScale, EnvironmentError, checkForwardInput, foldDora, type EmbeddingUnit, type Gpt2Model, type LinearUnit, type LogitsRunner, type NormUnit } from '@lorafuse/core';
-import { ATTENTION_MAX_POSITIONS, ForwardKernels, type GpuMatrix } from '@lorafuse/kernels';
+import { ForwardKernels, type GpuMatrix } from '@lorafuse/kernels';
 
 interface GpuCache {
   readonly keys: GPUBuffer[];
@@ -17,9 +17,6 @@ export function gpuLogitsRunner(kernels: ForwardKernels, asBuilt: Gpt2Model): Lo
   // The kernels have matrix products only: DoRA's fixed per-feature factors go into the weights.
   const model = foldDora(asBuilt);
   const { config } = model;
-  if (config.nPositions > ATTENTION_MAX_POSITIONS) {
-    throw new RangeError(`n_positions ${config.nPositions} exceeds the ${ATTENTION_MAX_POSITIONS} positions the attention kernel holds`);
-  }
   const device = kernels.device;
   const E = config.nEmbd;
   const uploaded = new Map<Float32Array, GpuMatrix>();

@@ -2,8 +2,9 @@
  * The WGSL kernels of a transformer forward pass over `GPUBuffer`s: layer norm, matmul in both weight
  * layouts (with a scale and accumulation, which is how LoRA terms and residual adds are applied),
  * causal attention over a key/value cache, activations, the cache append, and embedding gathers. Each
- * has its CPU twin in this folder. Every call records one dispatch into the given pass; the small
- * uniform buffers it creates are released by {@link ForwardKernels.release} once the work is done.
+ * has its CPU twin in this folder. Every call records its dispatches into the given pass; the small
+ * uniform and scratch buffers it creates are released by {@link ForwardKernels.release} once the
+ * work is done.
  */
 import { kernelPipeline, type KernelPipelineSpec } from '../pipeline-cache.js';
 import type { Activation } from './activation.ref.js';
@@ -15,8 +16,8 @@ import layerNormSource from './layer-norm.wgsl';
 import matmulSource from './matmul.wgsl';
 import reduceSource from './workgroup-reduce.wgsl';
 
-/** Key/value positions the attention kernel holds in workgroup memory. */
-export const ATTENTION_MAX_POSITIONS = 2048;
+/** Most bytes of attention scores one block of queries holds (the scores buffer of a call). */
+const ATTENTION_SCORES_BYTES = 32 * 1024 * 1024;
 
 /** One row chunk of a matrix on the GPU (big matrices are split to fit the binding-size limit). */
 export interface GpuMatrixChunk {
@@ -38,15 +39,20 @@ const RW: GPUBufferBindingType = 'storage';
 const RO: GPUBufferBindingType = 'read-only-storage';
 const SPECS = {
   layerNorm: { kernel: 'forward-layer-norm', code: reduceSource + layerNormSource, entryPoint: 'main', constants: {}, paramsBytes: 16, storage: [RO, RO, RO, RW] },
-  attention: { kernel: 'forward-attention', code: reduceSource + attentionSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RO, RW] },
+  attentionScores: { kernel: 'forward-attention', code: attentionSource, entryPoint: 'scores', constants: {}, paramsBytes: 48, storage: [RO, RO, RO, RW, RW, RW] },
+  attentionSoftmax: { kernel: 'forward-attention', code: attentionSource, entryPoint: 'softmax', constants: {}, paramsBytes: 48, storage: [RO, RO, RO, RW, RW, RW] },
+  attentionWeigh: { kernel: 'forward-attention', code: attentionSource, entryPoint: 'weigh', constants: {}, paramsBytes: 48, storage: [RO, RO, RO, RW, RW, RW] },
   activation: { kernel: 'forward-elementwise', code: elementwiseSource, entryPoint: 'activation', constants: {}, paramsBytes: 16, storage: [RW, RW, RW] },
   appendKv: { kernel: 'forward-elementwise', code: elementwiseSource, entryPoint: 'append_kv', constants: {}, paramsBytes: 16, storage: [RW, RW, RW] },
   gather: { kernel: 'forward-gather', code: gatherSource, entryPoint: 'main', constants: {}, paramsBytes: 32, storage: [RO, RO, RW] },
 } satisfies Record<string, KernelPipelineSpec>;
 
-/** The matmul pipeline for a weight layout (0: in-out, 1: out-in) and rows of y per invocation (1 or 4). */
-function matmulSpec(order: number, rows: number): KernelPipelineSpec {
-  return { kernel: 'forward-matmul', code: matmulSource, entryPoint: 'main', constants: { ORDER: order, ROWS: rows }, paramsBytes: 48, storage: [RO, RO, RO, RW] };
+/**
+ * The matmul pipeline for a weight layout (0: in-out, 1: out-in): `main_block` (8 x 8 blocks of y
+ * per invocation, 32 invocations per workgroup) for several rows, `main` (1 x 4, 64) for one.
+ */
+function matmulSpec(order: number, block: boolean): KernelPipelineSpec {
+  return { kernel: 'forward-matmul', code: matmulSource, entryPoint: block ? 'main_block' : 'main', constants: { ORDER: order }, paramsBytes: 48, storage: [RO, RO, RO, RW] };
 }
 
 /** Splits `count` workgroups of a 1-D kernel into a grid the device accepts. */
@@ -71,7 +77,7 @@ export class ForwardKernels {
   /** Builds the pipelines (cached per device) and returns the kernels. */
   static prepare(device: GPUDevice): ForwardKernels {
     for (const spec of Object.values(SPECS)) kernelPipeline(device, spec);
-    for (const order of [0, 1]) for (const rows of [1, 4]) kernelPipeline(device, matmulSpec(order, rows));
+    for (const order of [0, 1]) for (const block of [false, true]) kernelPipeline(device, matmulSpec(order, block));
     return new ForwardKernels(device);
   }
 
@@ -111,7 +117,14 @@ export class ForwardKernels {
     return buffer;
   }
 
-  private dispatch(pass: GPUComputePassEncoder, spec: KernelPipelineSpec, params: ArrayBuffer, buffers: readonly GPUBuffer[], x: number, y = 1): void {
+  /** A storage buffer destroyed with the uniforms by {@link release}. */
+  private scratch(floats: number, label: string): GPUBuffer {
+    const buffer = this.storage(floats, label);
+    this.temporaries.push(buffer);
+    return buffer;
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, spec: KernelPipelineSpec, params: ArrayBuffer, buffers: readonly GPUBuffer[], x: number, y = 1, z = 1): void {
     const pipeline = kernelPipeline(this.device, spec);
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
@@ -119,7 +132,7 @@ export class ForwardKernels {
     });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(x, y, z);
   }
 
   /**
@@ -147,8 +160,9 @@ export class ForwardKernels {
       // GPT-2's chunked Linear weights (lm_head, score) have no bias; a biased one must fit one binding.
       if (p.bias && p.w.chunks.length > 1) throw new RangeError('a bias on a chunked Linear weight is not supported');
       // One row (a decoding step) takes the 1-row pipeline; each layout has its own.
-      const rowsPerInvocation = p.rows === 1 ? 1 : 4;
-      this.dispatch(pass, matmulSpec(u[3]!, rowsPerInvocation), params, [p.x, chunk.buffer, p.bias ?? this.dummy, p.y], Math.ceil(outDim / 256), Math.ceil(p.rows / rowsPerInvocation));
+      const buffers = [p.x, chunk.buffer, p.bias ?? this.dummy, p.y];
+      if (p.rows === 1) this.dispatch(pass, matmulSpec(u[3]!, false), params, buffers, Math.ceil(outDim / 256), 1);
+      else this.dispatch(pass, matmulSpec(u[3]!, true), params, buffers, Math.ceil(outDim / 256), Math.ceil(p.rows / 8));
     }
   }
 
@@ -161,16 +175,33 @@ export class ForwardKernels {
     this.dispatch(pass, SPECS.layerNorm, params, [p.x, p.weight, p.bias, p.y], p.rows);
   }
 
-  /** Causal attention of the last `queries` positions; q from fused qkv rows of stride 3·heads·headDim. */
-  attention(pass: GPUComputePassEncoder, p: { qkv: GPUBuffer; keys: GPUBuffer; values: GPUBuffer; out: GPUBuffer; queries: number; past: number; heads: number; headDim: number; scale: number }): void {
-    if (p.past + p.queries > ATTENTION_MAX_POSITIONS) throw new RangeError(`attention over ${p.past + p.queries} positions: the kernel holds at most ${ATTENTION_MAX_POSITIONS}`);
-    if (p.queries === 0) return;
-    const params = new ArrayBuffer(32);
-    const u = new Uint32Array(params);
-    u.set([p.queries, p.past, p.heads, p.headDim]);
-    new Float32Array(params)[4] = p.scale;
-    u[5] = 3 * p.heads * p.headDim;
-    this.dispatch(pass, SPECS.attention, params, [p.qkv, p.keys, p.values, p.out], p.queries, p.heads);
+  /**
+   * Causal attention of the last `queries` positions; q from fused qkv rows of stride 3·heads·headDim.
+   * Queries go in blocks whose scores fit `scoresBytes` (default {@link ATTENTION_SCORES_BYTES}; tests
+   * make it small to get several blocks); each block is three
+   * dispatches (scores, softmax, weighted sum) into scratch buffers released with the uniforms.
+   */
+  attention(pass: GPUComputePassEncoder, p: { qkv: GPUBuffer; keys: GPUBuffer; values: GPUBuffer; out: GPUBuffer; queries: number; past: number; heads: number; headDim: number; scale: number; scoresBytes?: number }): void {
+    if (p.queries === 0 || p.heads === 0 || p.headDim === 0) return;
+    const span = p.past + p.queries;
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (p.heads > maxGroups) throw new RangeError(`attention with ${p.heads} heads: the device takes at most ${maxGroups} workgroups per dimension`);
+    const limit = Math.min(p.scoresBytes ?? ATTENTION_SCORES_BYTES, this.device.limits.maxStorageBufferBindingSize);
+    const block = Math.max(1, Math.min(p.queries, maxGroups, Math.floor(limit / (4 * p.heads * span))));
+    const scores = this.scratch(p.heads * block * span, 'forward attention scores');
+    const totals = this.scratch(p.heads * block, 'forward attention totals');
+    const buffers = [p.qkv, p.keys, p.values, p.out, scores, totals];
+    for (let q0 = 0; q0 < p.queries; q0 += block) {
+      const rows = Math.min(block, p.queries - q0);
+      const params = new ArrayBuffer(48);
+      const u = new Uint32Array(params);
+      u.set([p.queries, p.past, p.heads, p.headDim]);
+      new Float32Array(params)[4] = p.scale;
+      u.set([3 * p.heads * p.headDim, q0, rows, span], 5);
+      this.dispatch(pass, SPECS.attentionScores, params, buffers, Math.ceil((p.past + q0 + rows) / 64), rows, p.heads);
+      this.dispatch(pass, SPECS.attentionSoftmax, params, buffers, Math.ceil(rows / 64), p.heads);
+      this.dispatch(pass, SPECS.attentionWeigh, params, buffers, Math.ceil(p.headDim / 64), rows, p.heads);
+    }
   }
 
   /** Applies an activation to `count` values in place. */

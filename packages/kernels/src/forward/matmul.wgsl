@@ -1,8 +1,12 @@
 // y[r, col0 + j] (+)= alpha * (x[r, :] . W[:, j]) + bias[j] for one row chunk of the weight.
 // order 0: W stored [in, out] (Conv1D); order 1: W stored [out, in] (Linear), this chunk's rows only.
-// Each invocation computes a 4 x 4 block of y (4 rows, 4 columns): per k it loads 4 values of x and
-// 4 of W for 16 multiply-adds, which is what makes it fast on SwiftShader and GPUs alike; a single
-// row (decoding) takes a 1 x 4 block.
+//
+// On SwiftShader every storage access with a computed index is a per-lane gather, so what sets the
+// speed is multiply-adds per value loaded. Two entry points:
+// `main_block` (several rows, as in a prefill): each invocation computes an 8 x 8 block of y, loading
+// 8 values of x and 8 of W per k for 64 multiply-adds (a 4 x 4 block did 16 for 8 loads, and ran
+// ~1.4x slower on SwiftShader's 2 CPU threads, measured on the c_attn and lm_head shapes).
+// `main` (a single row, as in decoding): a 1 x 4 block; more columns per invocation did not help there.
 struct Params {
   rows: u32,
   in_dim: u32,
@@ -24,14 +28,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-const B: u32 = 4u;
-// The weight's layout (0: [in, out], 1: [out, in]) and rows of y per invocation (4, or 1 for a
-// single row, as in decoding: the 4-row block would compute three rows of nothing), as pipeline
-// constants: on SwiftShader a pipeline pays for the code it holds even where a branch skips it.
+// The weight's layout (0: [in, out], 1: [out, in]) as a pipeline constant: on SwiftShader a pipeline
+// pays for the code it holds even where a branch skips it.
 override ORDER: u32 = 0u;
-override ROWS: u32 = 4u;
 
-// W[k, jj] for the 4 columns jj: in-out W is [in, out] (k's row), out-in W is [out, in] (jj's rows).
+// W[k, jj] for 4 columns jj: in-out W is [in, out] (k's row), out-in W is [out, in] (jj's rows).
 fn w_at(k: u32, jj: vec4<u32>, wj: vec4<u32>) -> vec4<f32> {
   if (ORDER == 0u) {
     let wo = k * p.out_dim;
@@ -40,23 +41,147 @@ fn w_at(k: u32, jj: vec4<u32>, wj: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(w[wj.x + k], w[wj.y + k], w[wj.z + k], w[wj.w + k]);
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let j0 = gid.x * B;
-  let r0 = gid.y * ROWS;
+// y[r, j .. j + 3] (+)= alpha * a + bias, for the columns inside y and a row inside it.
+fn store4(r: u32, j: u32, a: vec4<f32>) {
+  if (r >= p.rows) {
+    return;
+  }
+  for (var c = 0u; c < 4u; c = c + 1u) {
+    if (j + c >= p.out_dim) {
+      return;
+    }
+    var s = p.alpha * a[c];
+    if (p.has_bias == 1u) {
+      s = s + bias[j + c];
+    }
+    let o = r * p.y_stride + p.y_col0 + j + c;
+    if (p.accumulate == 1u) {
+      y[o] = y[o] + s;
+    } else {
+      y[o] = s;
+    }
+  }
+}
+
+// Offsets of the 8 rows of x a block reads (rows past the edge read the last row, never written).
+struct Rows8 {
+  r0: u32, r1: u32, r2: u32, r3: u32, r4: u32, r5: u32, r6: u32, r7: u32,
+}
+
+fn rows8(r0: u32) -> Rows8 {
+  let last = p.rows - 1u;
+  let n = p.in_dim;
+  return Rows8(min(r0, last) * n, min(r0 + 1u, last) * n, min(r0 + 2u, last) * n, min(r0 + 3u, last) * n,
+    min(r0 + 4u, last) * n, min(r0 + 5u, last) * n, min(r0 + 6u, last) * n, min(r0 + 7u, last) * n);
+}
+
+@compute @workgroup_size(32)
+fn main_block(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j0 = gid.x * 8u;
+  let r0 = gid.y * 8u;
   if (j0 >= p.out_dim || r0 >= p.rows) {
     return;
   }
-  // Rows and columns past the edge read the last row/column (always there) and are not written.
-  let jj = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.out_dim - 1u));
-  let rr = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * p.in_dim;
-  let wj = jj * p.in_dim;
-  var a0 = vec4<f32>(0.0);
-  var a1 = vec4<f32>(0.0);
-  var a2 = vec4<f32>(0.0);
-  var a3 = vec4<f32>(0.0);
-  // Four k's per iteration (a loop iteration costs SwiftShader more than its body), in order, so
+  // Columns past the edge read the last column (always there) and are not written.
+  let last_j = vec4<u32>(p.out_dim - 1u);
+  let jl = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), last_j);
+  let jh = min(vec4<u32>(j0) + vec4<u32>(4u, 5u, 6u, 7u), last_j);
+  let wjl = jl * p.in_dim;
+  let wjh = jh * p.in_dim;
+  let xr = rows8(r0);
+  // a: columns j0 .. j0 + 3, b: j0 + 4 .. j0 + 7, of rows r0 + 0 .. 7.
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+  var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+  // Two k's per iteration (a loop iteration costs SwiftShader more than its body), in order, so
   // the sums are the one-k loop's.
+  let k2 = p.in_dim & ~1u;
+  var k = 0u;
+  for (; k < k2; k = k + 2u) {
+    {
+      let wl = w_at(k, jl, wjl);
+      let wh = w_at(k, jh, wjh);
+      let x0 = vec4<f32>(x[xr.r0 + k]);
+      let x1 = vec4<f32>(x[xr.r1 + k]);
+      let x2 = vec4<f32>(x[xr.r2 + k]);
+      let x3 = vec4<f32>(x[xr.r3 + k]);
+      let x4 = vec4<f32>(x[xr.r4 + k]);
+      let x5 = vec4<f32>(x[xr.r5 + k]);
+      let x6 = vec4<f32>(x[xr.r6 + k]);
+      let x7 = vec4<f32>(x[xr.r7 + k]);
+      a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
+      a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
+      a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
+      a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
+      a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
+      a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
+      a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
+      a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
+    }
+    {
+      let wl = w_at(k + 1u, jl, wjl);
+      let wh = w_at(k + 1u, jh, wjh);
+      let x0 = vec4<f32>(x[xr.r0 + k + 1u]);
+      let x1 = vec4<f32>(x[xr.r1 + k + 1u]);
+      let x2 = vec4<f32>(x[xr.r2 + k + 1u]);
+      let x3 = vec4<f32>(x[xr.r3 + k + 1u]);
+      let x4 = vec4<f32>(x[xr.r4 + k + 1u]);
+      let x5 = vec4<f32>(x[xr.r5 + k + 1u]);
+      let x6 = vec4<f32>(x[xr.r6 + k + 1u]);
+      let x7 = vec4<f32>(x[xr.r7 + k + 1u]);
+      a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
+      a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
+      a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
+      a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
+      a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
+      a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
+      a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
+      a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
+    }
+  }
+  if (k < p.in_dim) {
+    let wl = w_at(k, jl, wjl);
+    let wh = w_at(k, jh, wjh);
+    let x0 = vec4<f32>(x[xr.r0 + k]);
+    let x1 = vec4<f32>(x[xr.r1 + k]);
+    let x2 = vec4<f32>(x[xr.r2 + k]);
+    let x3 = vec4<f32>(x[xr.r3 + k]);
+    let x4 = vec4<f32>(x[xr.r4 + k]);
+    let x5 = vec4<f32>(x[xr.r5 + k]);
+    let x6 = vec4<f32>(x[xr.r6 + k]);
+    let x7 = vec4<f32>(x[xr.r7 + k]);
+    a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
+    a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
+    a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
+    a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
+    a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
+    a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
+    a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
+    a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
+  }
+  store4(r0, j0, a0); store4(r0, j0 + 4u, b0);
+  store4(r0 + 1u, j0, a1); store4(r0 + 1u, j0 + 4u, b1);
+  store4(r0 + 2u, j0, a2); store4(r0 + 2u, j0 + 4u, b2);
+  store4(r0 + 3u, j0, a3); store4(r0 + 3u, j0 + 4u, b3);
+  store4(r0 + 4u, j0, a4); store4(r0 + 4u, j0 + 4u, b4);
+  store4(r0 + 5u, j0, a5); store4(r0 + 5u, j0 + 4u, b5);
+  store4(r0 + 6u, j0, a6); store4(r0 + 6u, j0 + 4u, b6);
+  store4(r0 + 7u, j0, a7); store4(r0 + 7u, j0 + 4u, b7);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j0 = gid.x * 4u;
+  let r = gid.y;
+  if (j0 >= p.out_dim || r >= p.rows) {
+    return;
+  }
+  let jj = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.out_dim - 1u));
+  let wj = jj * p.in_dim;
+  let xo = r * p.in_dim;
+  var a = vec4<f32>(0.0);
+  // Four k's per iteration, in order (as above).
   let k4 = p.in_dim & ~3u;
   var k = 0u;
   for (; k < k4; k = k + 4u) {
@@ -64,43 +189,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let w1 = w_at(k + 1u, jj, wj);
     let w2 = w_at(k + 2u, jj, wj);
     let w3 = w_at(k + 3u, jj, wj);
-    a0 = fma(vec4<f32>(x[rr.x + k + 3u]), w3, fma(vec4<f32>(x[rr.x + k + 2u]), w2, fma(vec4<f32>(x[rr.x + k + 1u]), w1, fma(vec4<f32>(x[rr.x + k]), w0, a0))));
-    if (ROWS == 4u) {
-      a1 = fma(vec4<f32>(x[rr.y + k + 3u]), w3, fma(vec4<f32>(x[rr.y + k + 2u]), w2, fma(vec4<f32>(x[rr.y + k + 1u]), w1, fma(vec4<f32>(x[rr.y + k]), w0, a1))));
-      a2 = fma(vec4<f32>(x[rr.z + k + 3u]), w3, fma(vec4<f32>(x[rr.z + k + 2u]), w2, fma(vec4<f32>(x[rr.z + k + 1u]), w1, fma(vec4<f32>(x[rr.z + k]), w0, a2))));
-      a3 = fma(vec4<f32>(x[rr.w + k + 3u]), w3, fma(vec4<f32>(x[rr.w + k + 2u]), w2, fma(vec4<f32>(x[rr.w + k + 1u]), w1, fma(vec4<f32>(x[rr.w + k]), w0, a3))));
-    }
+    a = fma(vec4<f32>(x[xo + k + 3u]), w3, fma(vec4<f32>(x[xo + k + 2u]), w2, fma(vec4<f32>(x[xo + k + 1u]), w1, fma(vec4<f32>(x[xo + k]), w0, a))));
   }
   for (; k < p.in_dim; k = k + 1u) {
-    let wv = w_at(k, jj, wj);
-    a0 = fma(vec4<f32>(x[rr.x + k]), wv, a0);
-    if (ROWS == 4u) {
-      a1 = fma(vec4<f32>(x[rr.y + k]), wv, a1);
-      a2 = fma(vec4<f32>(x[rr.z + k]), wv, a2);
-      a3 = fma(vec4<f32>(x[rr.w + k]), wv, a3);
-    }
+    a = fma(vec4<f32>(x[xo + k]), w_at(k, jj, wj), a);
   }
-  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-  for (var t = 0u; t < ROWS; t = t + 1u) {
-    let r = r0 + t;
-    if (r >= p.rows) {
-      break;
-    }
-    for (var c = 0u; c < B; c = c + 1u) {
-      let j = j0 + c;
-      if (j >= p.out_dim) {
-        break;
-      }
-      var s = p.alpha * acc[t][c];
-      if (p.has_bias == 1u) {
-        s = s + bias[j];
-      }
-      let o = r * p.y_stride + p.y_col0 + j;
-      if (p.accumulate == 1u) {
-        y[o] = y[o] + s;
-      } else {
-        y[o] = s;
-      }
-    }
-  }
+  store4(r, j0, a);
 }

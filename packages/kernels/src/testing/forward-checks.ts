@@ -55,8 +55,9 @@ export async function runForwardChecks(device: GPUDevice): Promise<CheckResult[]
   const upload = (values: Float32Array, rows: number, cols: number, maxChunkRows = Infinity): GpuMatrix => k.uploadMatrix(values, rows, cols, 'test', maxChunkRows);
   const vec = (values: Float32Array) => upload(values, 1, values.length).chunks[0]!.buffer;
 
-  // matmul: both layouts, bias, scale, accumulation, one row, odd sizes, output chunks.
-  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 7, 65], [2, 129, 5], [5, 64, 300], [1, 256, 1], [1, 67, 130]];
+  // matmul: both layouts, bias, scale, accumulation, one row, odd sizes, output chunks, and rows
+  // and columns past one 8 x 8 block and one 256-column workgroup (17 rows, 263 columns, odd in_dim).
+  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 7, 65], [2, 129, 5], [5, 64, 300], [1, 256, 1], [1, 67, 130], [17, 33, 263], [9, 8, 8]];
   for (const [rows, inDim, outDim] of shapes) {
     for (const order of ['in-out', 'out-in'] as WeightOrder[]) {
       for (const variant of ['plain', 'bias+accumulate+alpha', 'chunked'] as const) {
@@ -125,6 +126,12 @@ export async function runForwardChecks(device: GPUDevice): Promise<CheckResult[]
     await run(`attention ${queries} queries after ${past}, ${heads}x${headDim}`, queries * width, (pass) => {
       const out = k.storage(queries * width);
       k.attention(pass, { qkv: qkvBuf, keys: kBuf, values: vBuf, out, queries, past, heads, headDim, scale });
+      return out;
+    }, want);
+    // Blocks of 2 queries (the last one shorter where `queries` is odd).
+    await run(`attention ${queries} queries after ${past}, ${heads}x${headDim}, in blocks of 2`, queries * width, (pass) => {
+      const out = k.storage(queries * width);
+      k.attention(pass, { qkv: qkvBuf, keys: kBuf, values: vBuf, out, queries, past, heads, headDim, scale, scoresBytes: 2 * 4 * heads * positions });
       return out;
     }, want);
   }
