@@ -306,7 +306,9 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
         cause,
       });
     }
-    browser.on('disconnected', () => fail(new RunnerError('PAGE_CRASHED', 'Chromium exited unexpectedly.', { subject: chromiumPath })));
+    browser.on('disconnected', () =>
+      fail(new RunnerError('PAGE_CRASHED', 'Chromium exited unexpectedly.', { subject: chromiumPath, hint: 'Something killed it, or it crashed (out of memory?); run again.' })),
+    );
 
     const page = (await browser.pages())[0] ?? (await browser.newPage());
     page.on('error', (err: Error) => fail(new RunnerError('PAGE_CRASHED', `The runner page crashed: ${err.message}`, { cause: err })));

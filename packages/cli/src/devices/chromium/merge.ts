@@ -67,7 +67,10 @@ export async function createWebGpuExecutor(files: OpenFiles, options: WebGpuExec
       uploadUrl: runner.server.uploadUrl(uploadId),
     };
     try {
-      const [, delta, wBytes] = await Promise.all([runner.call<PageDeltaResult>('loraDelta', req), upload, files.get(base.file).read(base.fileOffset, base.byteLength)]);
+      const call = runner.call<PageDeltaResult>('loraDelta', req);
+      // An upload cut off mid-body is a symptom (the page or its browser went away): the call says why.
+      const received = upload.catch((e: unknown) => call.then(() => Promise.reject(e)));
+      const [, delta, wBytes] = await Promise.all([call, received, files.get(base.file).read(base.fileOffset, base.byteLength)]);
       return await addDeltaThenDora(t.source, wBytes, delta, t.dtype as FloatCodecDtype, (ref) => files.get(ref.file).read(ref.fileOffset, ref.byteLength));
     } catch (e) {
       runner.server.cancelUpload(uploadId);
