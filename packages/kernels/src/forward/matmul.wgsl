@@ -75,6 +75,34 @@ fn rows8(r0: u32) -> Rows8 {
     min(r0 + 4u, last) * n, min(r0 + 5u, last) * n, min(r0 + 6u, last) * n, min(r0 + 7u, last) * n);
 }
 
+// An 8 x 8 block's sums: columns j0 .. j0 + 3 in aN, j0 + 4 .. j0 + 7 in bN, of row r0 + N. Named
+// fields, not an array indexed in a loop: SwiftShader turns a computed index into a private array
+// into a memory access per lane.
+struct Block {
+  a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+  b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, b4: vec4<f32>, b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32>,
+}
+
+// The block's sums after the products of k: 8 values of W (columns jl | jh) times 8 of x (rows xr).
+fn block_step(s: Block, k: u32, xr: Rows8, jl: vec4<u32>, jh: vec4<u32>, wjl: vec4<u32>, wjh: vec4<u32>) -> Block {
+  let wl = w_at(k, jl, wjl);
+  let wh = w_at(k, jh, wjh);
+  let x0 = vec4<f32>(x[xr.r0 + k]);
+  let x1 = vec4<f32>(x[xr.r1 + k]);
+  let x2 = vec4<f32>(x[xr.r2 + k]);
+  let x3 = vec4<f32>(x[xr.r3 + k]);
+  let x4 = vec4<f32>(x[xr.r4 + k]);
+  let x5 = vec4<f32>(x[xr.r5 + k]);
+  let x6 = vec4<f32>(x[xr.r6 + k]);
+  let x7 = vec4<f32>(x[xr.r7 + k]);
+  return Block(
+    fma(x0, wl, s.a0), fma(x1, wl, s.a1), fma(x2, wl, s.a2), fma(x3, wl, s.a3),
+    fma(x4, wl, s.a4), fma(x5, wl, s.a5), fma(x6, wl, s.a6), fma(x7, wl, s.a7),
+    fma(x0, wh, s.b0), fma(x1, wh, s.b1), fma(x2, wh, s.b2), fma(x3, wh, s.b3),
+    fma(x4, wh, s.b4), fma(x5, wh, s.b5), fma(x6, wh, s.b6), fma(x7, wh, s.b7),
+  );
+}
+
 @compute @workgroup_size(32)
 fn main_block(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j0 = gid.x * 8u;
@@ -89,85 +117,27 @@ fn main_block(@builtin(global_invocation_id) gid: vec3<u32>) {
   let wjl = jl * p.in_dim;
   let wjh = jh * p.in_dim;
   let xr = rows8(r0);
-  // a: columns j0 .. j0 + 3, b: j0 + 4 .. j0 + 7, of rows r0 + 0 .. 7.
-  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
-  var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
-  var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+  let zero = vec4<f32>(0.0);
+  var s = Block(zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero);
   // Two k's per iteration (a loop iteration costs SwiftShader more than its body), in order, so
   // the sums are the one-k loop's.
   let k2 = p.in_dim & ~1u;
   var k = 0u;
   for (; k < k2; k = k + 2u) {
-    {
-      let wl = w_at(k, jl, wjl);
-      let wh = w_at(k, jh, wjh);
-      let x0 = vec4<f32>(x[xr.r0 + k]);
-      let x1 = vec4<f32>(x[xr.r1 + k]);
-      let x2 = vec4<f32>(x[xr.r2 + k]);
-      let x3 = vec4<f32>(x[xr.r3 + k]);
-      let x4 = vec4<f32>(x[xr.r4 + k]);
-      let x5 = vec4<f32>(x[xr.r5 + k]);
-      let x6 = vec4<f32>(x[xr.r6 + k]);
-      let x7 = vec4<f32>(x[xr.r7 + k]);
-      a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
-      a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
-      a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
-      a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
-      a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
-      a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
-      a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
-      a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
-    }
-    {
-      let wl = w_at(k + 1u, jl, wjl);
-      let wh = w_at(k + 1u, jh, wjh);
-      let x0 = vec4<f32>(x[xr.r0 + k + 1u]);
-      let x1 = vec4<f32>(x[xr.r1 + k + 1u]);
-      let x2 = vec4<f32>(x[xr.r2 + k + 1u]);
-      let x3 = vec4<f32>(x[xr.r3 + k + 1u]);
-      let x4 = vec4<f32>(x[xr.r4 + k + 1u]);
-      let x5 = vec4<f32>(x[xr.r5 + k + 1u]);
-      let x6 = vec4<f32>(x[xr.r6 + k + 1u]);
-      let x7 = vec4<f32>(x[xr.r7 + k + 1u]);
-      a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
-      a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
-      a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
-      a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
-      a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
-      a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
-      a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
-      a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
-    }
+    s = block_step(s, k, xr, jl, jh, wjl, wjh);
+    s = block_step(s, k + 1u, xr, jl, jh, wjl, wjh);
   }
   if (k < p.in_dim) {
-    let wl = w_at(k, jl, wjl);
-    let wh = w_at(k, jh, wjh);
-    let x0 = vec4<f32>(x[xr.r0 + k]);
-    let x1 = vec4<f32>(x[xr.r1 + k]);
-    let x2 = vec4<f32>(x[xr.r2 + k]);
-    let x3 = vec4<f32>(x[xr.r3 + k]);
-    let x4 = vec4<f32>(x[xr.r4 + k]);
-    let x5 = vec4<f32>(x[xr.r5 + k]);
-    let x6 = vec4<f32>(x[xr.r6 + k]);
-    let x7 = vec4<f32>(x[xr.r7 + k]);
-    a0 = fma(x0, wl, a0); b0 = fma(x0, wh, b0);
-    a1 = fma(x1, wl, a1); b1 = fma(x1, wh, b1);
-    a2 = fma(x2, wl, a2); b2 = fma(x2, wh, b2);
-    a3 = fma(x3, wl, a3); b3 = fma(x3, wh, b3);
-    a4 = fma(x4, wl, a4); b4 = fma(x4, wh, b4);
-    a5 = fma(x5, wl, a5); b5 = fma(x5, wh, b5);
-    a6 = fma(x6, wl, a6); b6 = fma(x6, wh, b6);
-    a7 = fma(x7, wl, a7); b7 = fma(x7, wh, b7);
+    s = block_step(s, k, xr, jl, jh, wjl, wjh);
   }
-  store4(r0, j0, a0); store4(r0, j0 + 4u, b0);
-  store4(r0 + 1u, j0, a1); store4(r0 + 1u, j0 + 4u, b1);
-  store4(r0 + 2u, j0, a2); store4(r0 + 2u, j0 + 4u, b2);
-  store4(r0 + 3u, j0, a3); store4(r0 + 3u, j0 + 4u, b3);
-  store4(r0 + 4u, j0, a4); store4(r0 + 4u, j0 + 4u, b4);
-  store4(r0 + 5u, j0, a5); store4(r0 + 5u, j0 + 4u, b5);
-  store4(r0 + 6u, j0, a6); store4(r0 + 6u, j0 + 4u, b6);
-  store4(r0 + 7u, j0, a7); store4(r0 + 7u, j0 + 4u, b7);
+  store4(r0, j0, s.a0); store4(r0, j0 + 4u, s.b0);
+  store4(r0 + 1u, j0, s.a1); store4(r0 + 1u, j0 + 4u, s.b1);
+  store4(r0 + 2u, j0, s.a2); store4(r0 + 2u, j0 + 4u, s.b2);
+  store4(r0 + 3u, j0, s.a3); store4(r0 + 3u, j0 + 4u, s.b3);
+  store4(r0 + 4u, j0, s.a4); store4(r0 + 4u, j0 + 4u, s.b4);
+  store4(r0 + 5u, j0, s.a5); store4(r0 + 5u, j0 + 4u, s.b5);
+  store4(r0 + 6u, j0, s.a6); store4(r0 + 6u, j0 + 4u, s.b6);
+  store4(r0 + 7u, j0, s.a7); store4(r0 + 7u, j0 + 4u, s.b7);
 }
 
 @compute @workgroup_size(64)
