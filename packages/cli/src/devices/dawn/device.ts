@@ -7,6 +7,7 @@
 import { isSoftwareAdapter, requestLorafuseDevice, type AdapterIdentity } from '@lorafuse/kernels';
 import { chooseVulkanDrivers, type DriverFacts, type VulkanDriverChoice } from './choose-drivers.js';
 import { startDriverProbe } from './driver-probe.js';
+import { paceDawnPolling } from './event-polling.js';
 import { adapterIdentity, adapterName, applyOverlay } from './probe-protocol.js';
 import { dawnUnavailable } from './unavailable.js';
 import { swiftShaderDriver, systemDriverManifests, type Env } from './vulkan-drivers.js';
@@ -101,6 +102,8 @@ export async function startDawnDevice(env: Env, otherDevices: string): Promise<D
     if (l.reason !== 'destroyed') lostReason = l.message;
   });
   const software = isSoftwareAdapter(adapterInfo) ? ' [software]' : '';
+  // A software adapter's kernels run on this process's CPUs: Dawn's busy polling must not take one.
+  const unpace = software ? paceDawnPolling() : () => undefined;
   const fallback = drivers.fallbackReason ? ` (fallback: ${drivers.fallbackReason})` : '';
   return {
     device,
@@ -112,6 +115,7 @@ export async function startDawnDevice(env: Env, otherDevices: string): Promise<D
     },
     destroy() {
       device.destroy();
+      unpace();
       // Dawn's instance must stay referenced while the device is in use.
       void gpu;
     },
