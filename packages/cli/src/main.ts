@@ -94,6 +94,11 @@ export function reportError(thrown: unknown, json: boolean, io: Io): number {
     if (!known) lines.push('  this is a bug in lorafuse; please report it with the command you ran (set LORAFUSE_DEBUG=1 for details).');
     io.stderr.write(terminalLines(lines));
   }
-  if (process.env['LORAFUSE_DEBUG'] && thrown instanceof Error && thrown.stack) io.stderr.write(terminalLines(thrown.stack.split('\n')));
+  if (process.env['LORAFUSE_DEBUG']) {
+    // With the causes: a page's error keeps its own stack there.
+    for (let e: unknown = thrown, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+      io.stderr.write(terminalLines([...(depth > 0 ? ['caused by:'] : []), ...(e.stack ?? e.message).split('\n')]));
+    }
+  }
   return code;
 }

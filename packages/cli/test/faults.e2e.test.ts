@@ -31,6 +31,15 @@ function startMerge(out: string, tmp: string) {
   return { child, exit, stderr: () => stderr };
 }
 
+/** A process's command line ('' once it is gone). */
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
 /** The run's exit code, or a failure that shows its stderr and the processes still about after `ms`. */
 async function exitWithin(run: ReturnType<typeof startMerge>, ms: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
@@ -108,6 +117,24 @@ describe('fault suite', () => {
     expect(readdirSync(tmp).filter((f) => f.startsWith('lorafuse-chromium-'))).toEqual([]);
     await removeDir(tmp);
   }, 120_000);
+
+  it("Chromium's network service killed mid-merge: exit 2 naming the broken connection, not a bug; no output, no Chromium left", async () => {
+    const out = join(work, 'out-network');
+    const tmp = await tempDir('lorafuse-network-tmp-');
+    const run = startMerge(out, tmp);
+    const network = () => chromiumUnder(tmp).filter((pid) => /NetworkService/.test(commandLineOf(pid)));
+    expect(await waitFor(() => network().length > 0, 60_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    for (const pid of network()) process.kill(pid, 'SIGKILL');
+    const code = await exitWithin(run, 60_000);
+    expect(code, `exit ${code} (0 means the merge finished before the kill); stderr: ${run.stderr()}`).toBe(2);
+    expect(run.stderr()).toMatch(/connection|network|Chromium/i);
+    expect(run.stderr()).not.toMatch(/\n\s+at |bug in lorafuse|page\.js/);
+    expect(existsSync(out)).toBe(false);
+    expect(await waitFor(() => chromiumUnder(tmp).length === 0, 10_000)).toBe(true);
+    expect(digestDir(baseDir, adapterDir)).toBe(inputDigest);
+    await removeDir(tmp);
+  }, 180_000);
 
   it('Chromium killed mid-merge: exit 2 naming the cause, no output, no Chromium left; a second run succeeds', async () => {
     const out = join(work, 'out-kill');

@@ -27,6 +27,27 @@ describe('reportError', () => {
     expect(JSON.parse(j.out())).toMatchObject({ ok: false, exitCode: 2, error: { name: 'EnvironmentError', kind: 'environment', code: 'PERMISSION_DENIED', subject: '/srv/out' } });
   });
 
+  it('LORAFUSE_DEBUG prints the stack and the causes\' stacks (a page error keeps its own there); without it, neither', async () => {
+    const page = new Error('Failed to fetch');
+    page.stack = 'Error: Failed to fetch\n    at postBytes (page.js:1:2)';
+    const thrown = new Error('the upload failed', { cause: page });
+    const quiet = captureIo();
+    reportError(thrown, false, quiet.io);
+    await new Promise((r) => setImmediate(r));
+    expect(quiet.err()).not.toMatch(/caused by|postBytes/);
+    const before = process.env['LORAFUSE_DEBUG'];
+    process.env['LORAFUSE_DEBUG'] = '1';
+    try {
+      const debug = captureIo();
+      reportError(thrown, false, debug.io);
+      await new Promise((r) => setImmediate(r));
+      expect(debug.err()).toMatch(/Error: the upload failed\n\s+at [\s\S]*caused by:\nError: Failed to fetch\n\s+at postBytes \(page\.js:1:2\)/);
+    } finally {
+      if (before === undefined) delete process.env['LORAFUSE_DEBUG'];
+      else process.env['LORAFUSE_DEBUG'] = before;
+    }
+  });
+
   it('anything else is still reported as a bug', async () => {
     const c = captureIo();
     expect(reportError(new TypeError('x is undefined'), false, c.io)).toBe(2);

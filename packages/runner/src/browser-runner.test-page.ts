@@ -18,6 +18,9 @@ startPage({
 registerPageApi({
   echo: (args: unknown) => ({ echoed: args }),
   neverResolves: () => new Promise(() => {}),
+  /** Transfers the network refuses (another origin: the page's CSP blocks it, and fetch rejects as when a connection breaks). */
+  postNowhere: () => postBytes('http://127.0.0.1:9/nowhere', new Uint8Array(8)),
+  fetchNowhere: () => fetchBytes('http://127.0.0.1:9/nowhere'),
   throws: (args: { message: string }) => {
     throw new Error(args.message);
   },

@@ -63,6 +63,15 @@ describe('startBrowserRunner', () => {
     await expect(runner.call('noSuchFunction')).rejects.toThrow(/no function lorafuse\.noSuchFunction/);
   });
 
+  it('PAGE_TRANSFER_FAILED, in one line, when a page transfer fails at the network level; the runner stays usable', async () => {
+    for (const fn of ['postNowhere', 'fetchNowhere']) {
+      const err = await runner.call(fn).then(() => undefined, (e: unknown) => e);
+      expect(err, fn).toMatchObject({ code: 'PAGE_TRANSFER_FAILED', kind: 'environment' });
+      expect((err as Error).message, fn).toMatch(/^The runner page lost its connection to lorafuse: the (upload of 8 bytes|download) failed \(Failed to fetch\)\.$/);
+    }
+    expect(await runner.call('echo', 3)).toEqual({ echoed: 3 });
+  });
+
   it('the page starts once: a second startPage throws and the page keeps its device', async () => {
     expect(await runner.call('startAgain')).toMatch(/already called/);
     expect(await runner.call('echo', 2)).toEqual({ echoed: 2 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { INSTALL_CHROMIUM_HINT, RunnerError } from './errors.js';
 import { chromiumVersion as readChromiumVersion, findChromium } from './find-chromium.js';
-import { REPORT_BINDING, type AdapterReport, type PageReport } from './page/protocol.js';
+import { REPORT_BINDING, TRANSFER_BROKEN, type AdapterReport, type PageReport } from './page/protocol.js';
 import { startRunnerServer, type RunnerServer } from './server.js';
 
 /**
@@ -104,6 +104,22 @@ export interface BrowserRunner {
 
 function defaultLog(line: string): void {
   process.stderr.write(`[lorafuse page] ${line}\n`);
+}
+
+/**
+ * A page function's rejection as Node reports it: a transfer the network broke is the environment's
+ * (a `RunnerError`); any other error is the page's own and passes through as it is.
+ */
+function pageCallError(err: unknown): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  const at = message.indexOf(TRANSFER_BROKEN);
+  if (at < 0) return err;
+  // The page's message goes on with its stack (frames that name the server's secret URL): one line.
+  const what = message.slice(at + TRANSFER_BROKEN.length).split('\n', 1)[0];
+  return new RunnerError('PAGE_TRANSFER_FAILED', `The runner page lost its connection to lorafuse: ${what}.`, {
+    hint: "Chromium's network service may have crashed or been killed; run again.",
+    cause: err,
+  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -423,7 +439,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
                 // A crash rejects the evaluation before the crash event arrives; give it a moment.
                 setTimeout(() => {
                   settle();
-                  reject(fatal ?? err);
+                  reject(fatal ?? pageCallError(err));
                 }, 50);
               },
             );

@@ -16,6 +16,8 @@ export type RunnerErrorCode =
   | 'DEVICE_LOST'
   /** The renderer process crashed or Chromium went away. */
   | 'PAGE_CRASHED'
+  /** A transfer between the page and Node broke at the network level (no HTTP answer, or a cut body). */
+  | 'PAGE_TRANSFER_FAILED'
   /** The page did not start, or a page call did not finish, within its time limit. */
   | 'PAGE_TIMEOUT';
 

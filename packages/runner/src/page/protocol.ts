@@ -3,6 +3,13 @@
  * Shared by the page runtime and the Node side.
  */
 
+/**
+ * Opens the message of an error the page runtime throws when a transfer to or from lorafuse's local
+ * server broke at the network level (fetch rejected: the connection was cut, or Chromium's network
+ * service went away). Node reports such an error as the environment's (`PAGE_TRANSFER_FAILED`).
+ */
+export const TRANSFER_BROKEN = 'lorafuse transfer broken: ';
+
 /** Name of the binding Node exposes in the page (`page.exposeFunction`). */
 export const REPORT_BINDING = '__lorafuseReport';
 

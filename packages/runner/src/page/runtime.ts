@@ -5,7 +5,7 @@
  * over HTTP to and from the runner server, and installs the page API that Node calls by name. No Node
  * APIs here.
  */
-import { REPORT_BINDING, type AdapterReport, type PageReport } from './protocol.js';
+import { REPORT_BINDING, TRANSFER_BROKEN, type AdapterReport, type PageReport } from './protocol.js';
 
 /** A function Node can call with `runner.call(name, args)`; args and result are small JSON. */
 export type PageFunction = (args: any) => unknown;
@@ -97,7 +97,11 @@ export function getDevice(): Promise<GPUDevice> {
  * one buffer of that size, which is faster than `arrayBuffer()` (no concatenation of the chunks).
  * Throws on a non-2xx answer or when fewer/more bytes arrive than `Content-Length` said.
  */
-export async function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> {
+export function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> {
+  return markBroken('download', () => download(url));
+}
+
+async function download(url: string): Promise<Uint8Array<ArrayBuffer>> {
   const response = await fetch(url, { cache: 'no-store' });
   if (!response.ok) throw new Error(`GET ${url} failed: HTTP ${response.status} ${await response.text()}`);
   const declared = response.headers.get('Content-Length');
@@ -130,8 +134,21 @@ export async function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> 
  */
 export async function postBytes(url: string, bytes: Uint8Array | ArrayBufferView | ArrayBuffer): Promise<void> {
   const part = bytes instanceof ArrayBuffer ? bytes : new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
-  const response = await fetch(url, { method: 'POST', body: new Blob([part], { type: 'application/octet-stream' }) });
+  const response = await markBroken(`upload of ${part.byteLength} bytes`, () => fetch(url, { method: 'POST', body: new Blob([part], { type: 'application/octet-stream' }) }));
   if (!response.ok) throw new Error(`POST ${url} failed: HTTP ${response.status} ${await response.text()}`);
+}
+
+/**
+ * Runs a transfer; fetch's TypeError (the network failed: no HTTP answer came, or the body stopped)
+ * becomes an error opening with {@link TRANSFER_BROKEN}, which Node tells from the page's own failures.
+ */
+async function markBroken<T>(what: string, transfer: () => Promise<T>): Promise<T> {
+  try {
+    return await transfer();
+  } catch (e) {
+    if (e instanceof TypeError) throw new Error(`${TRANSFER_BROKEN}the ${what} failed (${e.message})`);
+    throw e;
+  }
 }
 
 /**
