@@ -141,6 +141,21 @@ describe('runner failures and cleanup', () => {
     expect(() => execFileSync('pgrep', ['-f', fake]), 'the launched fake is killed').toThrow();
   });
 
+  it("BROWSER_LAUNCH_FAILED naming TMPDIR when Chromium's profile cannot be made there", async () => {
+    const before = process.env['TMPDIR'];
+    const missing = join(dir, 'no-such-dir');
+    process.env['TMPDIR'] = missing;
+    try {
+      const err = await startBrowserRunner({ pageBundlePath: bundle, handleProcessExit: false }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'BROWSER_LAUNCH_FAILED', subject: missing });
+      expect((err as RunnerError).message).toMatch(/profile in .*no-such-dir: ENOENT/);
+      expect((err as RunnerError).hint).toMatch(/TMPDIR/);
+    } finally {
+      if (before === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = before;
+    }
+  });
+
   it('BROWSER_NOT_FOUND when CHROME_PATH names nothing executable', async () => {
     const err = await startBrowserRunner({ pageBundlePath: bundle, env: { CHROME_PATH: join(dir, 'no-chrome') } }).catch((e: unknown) => e);
     expect((err as RunnerError).code).toBe('BROWSER_NOT_FOUND');

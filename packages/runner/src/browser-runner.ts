@@ -180,7 +180,13 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
 
   // One directory holds the profile and Chromium's own TMPDIR: a browser killed mid-start leaves
   // org.chromium.* scratch directories in its TMPDIR, and this way they go with the profile.
-  const scratchDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-'));
+  const scratchDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-')).catch((err: NodeJS.ErrnoException) => {
+    throw new RunnerError('BROWSER_LAUNCH_FAILED', `Could not make a directory for Chromium's profile in ${tmpdir()}: ${err.code ?? err.message}.`, {
+      subject: tmpdir(),
+      hint: 'The profile (and Chromium\'s scratch files) go in TMPDIR: point TMPDIR at a writable directory with some free space.',
+      cause: err,
+    });
+  });
   const userDataDir = join(scratchDir, 'profile');
   const chromiumTmp = join(scratchDir, 'tmp');
   await Promise.all([mkdir(userDataDir), mkdir(chromiumTmp)]);
