@@ -4,7 +4,7 @@
  *
  * `auto` takes WebGPU only when it runs on real hardware. A software adapter such as SwiftShader
  * runs the kernels on this same CPU behind extra copies (into GPU buffers, and for Chromium over
- * the loopback), so the CPU executor, which computes the same bytes, is faster end to end there;
+ * the loopback), so the CPU executor (the same merge, summed in f64 where the kernels sum in f32) is faster end to end there;
  * `npm run bench` measures this.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -54,7 +54,7 @@ export function gpuDeviceNodes(): string[] {
 
 /** Why `auto` prefers the CPU executor to a software adapter, for the reason sentence. */
 const SOFTWARE_ADAPTER_RULE =
-  'on such machines the CPU executor, which computes the same bytes, is faster end to end: a software adapter such as SwiftShader runs the kernels on this same CPU behind extra copies (npm run bench measures this)';
+  'on such machines the CPU executor (the same merge, summed in f64 where the kernels sum in f32) is faster end to end: a software adapter such as SwiftShader runs the kernels on this same CPU behind extra copies (npm run bench measures this)';
 
 /**
  * Creates the executor for `device`. `webgpu`, `dawn` and `cpu` are taken as given (a missing
