@@ -8,6 +8,7 @@ import { INSTALL_CHROMIUM_HINT, RunnerError } from './errors.js';
 import { chromiumVersion as readChromiumVersion, findChromium } from './find-chromium.js';
 import { REPORT_BINDING, TRANSFER_BROKEN, type AdapterReport, type PageReport } from './page/protocol.js';
 import { startRunnerServer, type RunnerServer } from './server.js';
+import { literalPattern, removeStaleScratchDirs, SCRATCH_PREFIX } from './scratch-dirs.js';
 
 /**
  * Flags that give headless Chromium a WebGPU adapter (SwiftShader on machines without a GPU).
@@ -180,7 +181,9 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
 
   // One directory holds the profile and Chromium's own TMPDIR: a browser killed mid-start leaves
   // org.chromium.* scratch directories in its TMPDIR, and this way they go with the profile.
-  const scratchDir = await mkdtemp(join(tmpdir(), 'lorafuse-chromium-')).catch((err: NodeJS.ErrnoException) => {
+  // What SIGKILLed runs left behind goes meanwhile (their Chromium exits with its pipe; the profile stays).
+  void removeStaleScratchDirs(tmpdir());
+  const scratchDir = await mkdtemp(join(tmpdir(), SCRATCH_PREFIX)).catch((err: NodeJS.ErrnoException) => {
     throw new RunnerError('BROWSER_LAUNCH_FAILED', `Could not make a directory for Chromium's profile in ${tmpdir()}: ${err.code ?? err.message}.`, {
       subject: tmpdir(),
       hint: 'The profile (and Chromium\'s scratch files) go in TMPDIR: point TMPDIR at a writable directory with some free space.',
@@ -224,7 +227,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
     if (process.platform === 'win32') return;
     try {
       // pkill takes a regular expression: the path's own characters (a '.' or '+' in TMPDIR) match literally.
-      execFileSync('pkill', ['-KILL', '-f', scratchDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')], { stdio: 'ignore', timeout: 2_000 });
+      execFileSync('pkill', ['-KILL', '-f', literalPattern(scratchDir)], { stdio: 'ignore', timeout: 2_000 });
     } catch {
       // none left (pkill exits 1), or no pkill: nothing more to do on exit
     }
