@@ -175,6 +175,24 @@ describe('OutputTransaction', () => {
     expect(await readdir(work)).toEqual(['out']);
   });
 
+  it("names (and leaves) what killed runs into other outputs of the same parent left; a live run's is not named", async () => {
+    // Dead: a staging directory whose lock is gone, and a set-aside earlier output whose lock names a
+    // process that no longer runs.
+    await mkdir(join(work, '.gone.lorafuse-staging-0123456789ab'));
+    await writeFile(join(work, '.gone.lorafuse-staging-0123456789ab', 'model.safetensors'), new Uint8Array(3 * 2 ** 20));
+    await writeFile(join(work, '.dead.lorafuse-lock'), JSON.stringify({ pid: deadPid(), host: hostname(), token: 'dead' }));
+    await mkdir(join(work, '.dead.lorafuse-replaced-0123456789ab'));
+    // Alive: its lock names a running process (pid 1).
+    await writeFile(join(work, '.live.lorafuse-lock'), JSON.stringify({ pid: 1, host: hostname(), token: 'live' }));
+    await mkdir(join(work, '.live.lorafuse-staging-0123456789ab'));
+    const { tx } = await writeOutput(join(work, 'out'), opts());
+    expect(tx.notes).toEqual([
+      `${join(work, '.dead.lorafuse-replaced-0123456789ab')} (0.0 MiB) is the earlier output of ${join(work, 'dead')}, set aside by a run that was killed; the next merge into ${join(work, 'dead')} puts it back or clears it`,
+      `${join(work, '.gone.lorafuse-staging-0123456789ab')} (3.0 MiB) is what a killed run into ${join(work, 'gone')} left; the next merge into ${join(work, 'gone')} removes it, or remove it now: rm -r ${JSON.stringify(join(work, '.gone.lorafuse-staging-0123456789ab'))}`,
+    ]);
+    expect(existsSync(join(work, '.gone.lorafuse-staging-0123456789ab')), 'only named, not removed').toBe(true);
+  });
+
   it('puts back an earlier output a dead run had set aside mid-swap', async () => {
     const out = join(work, 'out');
     await writeFile(join(work, '.out.lorafuse-lock'), JSON.stringify({ pid: deadPid(), host: hostname(), token: 'dead' }));

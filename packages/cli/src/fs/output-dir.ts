@@ -13,7 +13,7 @@ import { chmod, copyFile, constants as fsConstants, lstat, mkdir, open, realpath
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { EnvironmentError, UsageError, type ByteSink, type PositionalByteSink } from '@lorafuse/core';
 import { fromFsError } from './fs-error.js';
-import { classifyEntries, clearLeftovers, existsNoFollow, removeSetAside, siblingsOf, type OutputSiblings } from './output-leftovers.js';
+import { classifyEntries, clearLeftovers, existsNoFollow, othersLeftovers, removeSetAside, siblingsOf, type OutputSiblings } from './output-leftovers.js';
 import { OutputLock } from './output-lock.js';
 
 /** A file being written in the output directory: appended to, or written at offsets. */
@@ -206,6 +206,14 @@ export class OutputTransaction {
       }
       for (const k of cleared.kept) {
         this.notes.push(`kept ${k.path}, an earlier output set aside by an interrupted run: it holds files lorafuse did not write (${listNames(k.foreign)}); move them out, then remove it: rm -r ${JSON.stringify(k.path)}`);
+      }
+      for (const o of await othersLeftovers(sib.parent, sib.name)) {
+        const size = `${(o.bytes / 2 ** 20).toFixed(1)} MiB`;
+        this.notes.push(
+          o.kind === 'staging'
+            ? `${o.path} (${size}) is what a killed run into ${o.outDir} left; the next merge into ${o.outDir} removes it, or remove it now: rm -r ${JSON.stringify(o.path)}`
+            : `${o.path} (${size}) is the earlier output of ${o.outDir}, set aside by a run that was killed; the next merge into ${o.outDir} puts it back or clears it`,
+        );
       }
     } catch (e) {
       throw parentError(e, out, sib.parent);

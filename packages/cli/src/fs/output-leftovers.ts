@@ -7,6 +7,7 @@
 import { lstatSync } from 'node:fs';
 import { lstat, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { lockHolderGone } from './output-lock.js';
 
 /** The paths beside output directory `outDir` that one run uses. */
 export interface OutputSiblings {
@@ -129,4 +130,41 @@ export function existsNoFollow(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What a killed run into another output directory of the same parent left beside it. */
+export interface OthersLeftover {
+  /** The staging directory, or an earlier output set aside by the run's swap. */
+  readonly path: string;
+  readonly kind: 'staging' | 'replaced';
+  /** The output directory the run was writing. */
+  readonly outDir: string;
+  /** Bytes of the files directly inside it. */
+  readonly bytes: number;
+}
+
+const SIBLING = /^\.(.+)\.lorafuse-(staging|replaced)-[0-9a-f]{12}$/;
+
+/**
+ * The leftovers of dead runs into other outputs than `name` in `parent`: a run into that output
+ * clears them ({@link clearLeftovers}), and until then they are hidden, possibly hundreds of MB. A
+ * run holds its output's lock for as long as its staging exists, so one whose lock is gone left them.
+ */
+export async function othersLeftovers(parent: string, name: string): Promise<OthersLeftover[]> {
+  const names = await readdir(parent).catch(() => [] as string[]);
+  const found: OthersLeftover[] = [];
+  for (const n of names.sort()) {
+    const m = SIBLING.exec(n);
+    if (m === null || m[1] === name) continue;
+    const outDir = join(parent, m[1]!);
+    if (!(await lockHolderGone(siblingsOf(outDir, '').lock))) continue;
+    const path = join(parent, n);
+    const inside = await readdir(path, { withFileTypes: true }).catch(() => undefined);
+    // Gone meanwhile: a live run committed it just before its lock was read.
+    if (inside === undefined) continue;
+    let bytes = 0;
+    for (const e of inside) if (e.isFile()) bytes += (await lstat(join(path, e.name)).catch(() => ({ size: 0 }))).size;
+    found.push({ path, kind: m[2] as 'staging' | 'replaced', outDir, bytes });
+  }
+  return found;
 }

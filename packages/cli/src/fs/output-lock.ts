@@ -75,6 +75,17 @@ async function readLock(path: string): Promise<ReadLock> {
   }
 }
 
+/**
+ * Whether the run that took the lock at `path` is gone: there is no lock, or it names a process of
+ * this host that no longer runs. A lock that cannot be read, or that a run on another host holds, is
+ * not taken for gone.
+ */
+export async function lockHolderGone(path: string): Promise<boolean> {
+  const held = await readLock(path).catch(() => undefined);
+  if (held === undefined || held.state === 'unreadable') return false;
+  return held.state === 'absent' || livenessOf(held.owner) === 'gone';
+}
+
 /** The error for a directory another run is writing. */
 function inUse(outDir: string, lockPath: string, owner: LockOwner | undefined, liveness: Liveness): UsageError {
   const who = owner ? `pid ${owner.pid}${liveness === 'unknown' ? ` on host ${owner.host}` : ''}` : 'a process that is still writing its lock';

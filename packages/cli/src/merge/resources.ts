@@ -9,6 +9,7 @@ import { openMergeDevice, type DeviceChoice, type MergeExecutor, type SelectedEx
 import { OpenFiles } from '../fs/inputs.js';
 import { OutputTransaction, type OutputOptions } from '../fs/output-dir.js';
 import { onInterrupt, type InterruptGuard } from '../interrupt.js';
+import { terminalLines } from '../terminal-text.js';
 
 function stopped(): EnvironmentError {
   return new EnvironmentError('RUN_STOPPED', 'the run is being stopped by a signal');
@@ -34,7 +35,8 @@ export class MergeResources {
     const tx = new OutputTransaction(dir, options);
     this.output = tx;
     await tx.begin();
-    for (const note of tx.notes.splice(0)) this.stderr.write(`lorafuse: ${note}\n`);
+    // Notes name paths found on disk, which may hold control characters.
+    this.stderr.write(terminalLines(tx.notes.splice(0).map((note) => `lorafuse: ${note}`)));
     return tx;
   }
 

@@ -16,6 +16,7 @@ import { mergeReport, type MergeReport } from './report.js';
 import { MergeResources } from './resources.js';
 import { settleTie } from './settle-tie.js';
 import { tensorProducer } from './tensor-producer.js';
+import { terminalLines } from '../terminal-text.js';
 
 /** What `lorafuse merge` was asked to do. */
 export interface MergeOptions {
@@ -75,7 +76,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
     await flushing;
 
     const committed = await commitOutput(tx, inputs.base, copies);
-    for (const note of tx.notes) opts.io.stderr.write(`lorafuse: ${note}\n`);
+    opts.io.stderr.write(terminalLines(tx.notes.map((note) => `lorafuse: ${note}`)));
     return mergeReport({
       plan,
       doctorNotes: planned.doctorNotes,
