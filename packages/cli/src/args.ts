@@ -16,7 +16,9 @@ export function parseCommandArgs(command: string, argv: readonly string[], optio
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (e) {
-    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: ${(e as Error).message}`, { hint: `Run \`lorafuse ${command} --help\` for usage.` });
+    // parseArgs words some errors over several lines ("... is ambiguous.\nDid you forget ..."): one line here.
+    const message = (e as Error).message.replace(/\s*\n\s*/g, ' ');
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: ${message}`, { hint: `Run \`lorafuse ${command} --help\` for usage.` });
   }
 }
 
@@ -56,6 +58,17 @@ export function numberOption(command: string, args: ParsedArgs, name: string, fa
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
     throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${name} must be a finite number >= 0, got "${text}"`, { subject: `--${name}` });
+  }
+  return value;
+}
+
+/** A whole-number option of at least `min` (counts: tokens, rows shown); `fallback` when absent. */
+export function integerOption(command: string, args: ParsedArgs, name: string, fallback: number, min: number): number {
+  const text = stringOption(args, name);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --${name} must be a whole number >= ${min}, got "${text}"`, { subject: `--${name}` });
   }
   return value;
 }

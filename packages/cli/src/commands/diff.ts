@@ -11,7 +11,7 @@ import {
   type TensorSetDiff,
 } from '@lorafuse/core';
 import type { CompareTolerance } from '@lorafuse/kernels';
-import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, integerOption, numberOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { openCompareDevice } from '../devices/index.js';
 import { openDiffInput, type DiffInput } from '../diff/inputs.js';
@@ -104,8 +104,7 @@ export const diffCommand: Command = {
     if (args.positionals.length !== 2) {
       throw new UsageError('BAD_ARGUMENTS', `lorafuse diff: expected <a> and <b>, got ${args.positionals.length} argument(s)`, { hint: 'Run `lorafuse diff --help` for usage.' });
     }
-    const top = numberOption('diff', args, 'top', 10);
-    if (!Number.isInteger(top)) throw new UsageError('BAD_ARGUMENTS', `lorafuse diff: --top must be a whole number, got ${top}`, { subject: '--top' });
+    const top = integerOption('diff', args, 'top', 10, 0);
     const json = flag(args, 'json');
     const report = await runDiff({
       a: args.positionals[0]!,

@@ -1,5 +1,5 @@
 import { UsageError } from '@lorafuse/core';
-import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, integerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { openForwardDevice, type ForwardDevice } from '../forward/forward-device.js';
@@ -45,7 +45,7 @@ export const generateCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse generate: expected one <dir>', { hint: 'Run `lorafuse generate --help`.' });
     const deviceKind = forwardDevice('generate', stringOption(args, 'device'));
     const version = choice('generate', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5');
-    const tokens = Math.floor(numberOption('generate', args, 'tokens', 20));
+    const tokens = integerOption('generate', args, 'tokens', 20, 0);
     const files = new OpenFiles();
     let device: ForwardDevice | undefined;
     try {

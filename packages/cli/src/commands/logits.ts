@@ -1,5 +1,5 @@
 import { pooledPosition, UsageError } from '@lorafuse/core';
-import { choice, flag, numberOption, parseCommandArgs, stringOption } from '../args.js';
+import { choice, flag, integerOption, parseCommandArgs, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OpenFiles } from '../fs/inputs.js';
 import { openForwardDevice, type ForwardDevice } from '../forward/forward-device.js';
@@ -43,7 +43,7 @@ export const logitsCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError('BAD_ARGUMENTS', 'lorafuse logits: expected one <dir>', { hint: 'Run `lorafuse logits --help`.' });
     const deviceKind = forwardDevice('logits', stringOption(args, 'device'));
     const version = choice('logits', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5');
-    const top = Math.floor(numberOption('logits', args, 'top', 5));
+    const top = integerOption('logits', args, 'top', 5, 1);
     const files = new OpenFiles();
     let device: ForwardDevice | undefined;
     try {
@@ -65,7 +65,7 @@ export const logitsCommand: Command = {
       for (const n of loaded.notes) lines.push(`note: ${n}`);
       rows.forEach((row, r) => {
         const pos = positions[r]!;
-        const best = row.map((v, j) => [j, v] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, Math.max(1, top));
+        const best = row.map((v, j) => [j, v] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, top);
         const token = codec && !pooled ? ` ${JSON.stringify(codec.decode([ids![pos]!]))}` : '';
         lines.push(`${String(pos).padStart(4)}  id ${ids![pos]}${token}: ${best.map(([j, v]) => `${pooled ? `label ${j}` : j}=${v.toFixed(4)}`).join('  ')}`);
       });

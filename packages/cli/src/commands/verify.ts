@@ -1,5 +1,5 @@
 import { UsageError } from '@lorafuse/core';
-import { choice, flag, numberOption, optionalChoice, parseCommandArgs, stringOption, stringsOption, weightsOption } from '../args.js';
+import { choice, flag, integerOption, numberOption, optionalChoice, parseCommandArgs, stringOption, stringsOption, weightsOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Io } from '../output.js';
 import { terminalJson, terminalLines } from '../terminal-text.js';
@@ -90,7 +90,7 @@ export const verifyCommand: Command = {
         ? {
             ids: stringOption(args, 'ids'),
             prompt: stringOption(args, 'prompt'),
-            tokens: Math.floor(numberOption('verify', args, 'tokens', 20)),
+            tokens: integerOption('verify', args, 'tokens', 20, 0),
             version: choice('verify', 'transformers', stringOption(args, 'transformers'), ['v5', 'v4'] as const, 'v5'),
             // The forward pass runs on the same device as the recomputed merges.
             device: choice('verify', 'device', stringOption(args, 'device'), ['cpu', 'webgpu', 'dawn'] as const, 'cpu'),

@@ -25,7 +25,10 @@ export function parseIds(command: string, text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
   const ids = parts.map(Number);
   const bad = parts.findIndex((p, i) => p === '' || !Number.isInteger(ids[i]) || ids[i]! < 0);
-  if (bad >= 0) throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --ids must be comma-separated non-negative integers, got "${parts[bad]}"`, { subject: '--ids', hint: 'Example: --ids 464,3290,318' });
+  if (bad >= 0) {
+    const item = parts.length === 1 ? `"${text}"` : `"${parts[bad]}" (item ${bad + 1} of "${text}")`;
+    throw new UsageError('BAD_ARGUMENTS', `lorafuse ${command}: --ids must be comma-separated non-negative integers, got ${item}`, { subject: '--ids', hint: 'Example: --ids 464,3290,318' });
+  }
   return ids;
 }
 
