@@ -187,7 +187,7 @@ describe('OutputTransaction', () => {
     await mkdir(join(work, '.live.lorafuse-staging-0123456789ab'));
     const { tx } = await writeOutput(join(work, 'out'), opts());
     expect(tx.notes).toEqual([
-      `${join(work, '.dead.lorafuse-replaced-0123456789ab')} (0.0 MiB) is the earlier output of ${join(work, 'dead')}, set aside by a run that was killed; the next merge into ${join(work, 'dead')} puts it back or clears it`,
+      `${join(work, '.dead.lorafuse-replaced-0123456789ab')} (0.0 MiB) is an earlier output of ${join(work, 'dead')} that a run set aside (killed mid-swap, or kept for files lorafuse did not write); the next merge into ${join(work, 'dead')} puts it back or clears lorafuse's files from it`,
       `${join(work, '.gone.lorafuse-staging-0123456789ab')} (3.0 MiB) is what a killed run into ${join(work, 'gone')} left; the next merge into ${join(work, 'gone')} removes it, or remove it now: rm -r ${JSON.stringify(join(work, '.gone.lorafuse-staging-0123456789ab'))}`,
     ]);
     expect(existsSync(join(work, '.gone.lorafuse-staging-0123456789ab')), 'only named, not removed').toBe(true);

@@ -212,7 +212,7 @@ export class OutputTransaction {
         this.notes.push(
           o.kind === 'staging'
             ? `${o.path} (${size}) is what a killed run into ${o.outDir} left; the next merge into ${o.outDir} removes it, or remove it now: rm -r ${JSON.stringify(o.path)}`
-            : `${o.path} (${size}) is the earlier output of ${o.outDir}, set aside by a run that was killed; the next merge into ${o.outDir} puts it back or clears it`,
+            : `${o.path} (${size}) is an earlier output of ${o.outDir} that a run set aside (killed mid-swap, or kept for files lorafuse did not write); the next merge into ${o.outDir} puts it back or clears lorafuse's files from it`,
         );
       }
     } catch (e) {

@@ -132,7 +132,7 @@ export function existsNoFollow(path: string): boolean {
   }
 }
 
-/** What a killed run into another output directory of the same parent left beside it. */
+/** What an earlier run into another output directory of the same parent left beside it. */
 export interface OthersLeftover {
   /** The staging directory, or an earlier output set aside by the run's swap. */
   readonly path: string;
@@ -146,9 +146,11 @@ export interface OthersLeftover {
 const SIBLING = /^\.(.+)\.lorafuse-(staging|replaced)-[0-9a-f]{12}$/;
 
 /**
- * The leftovers of dead runs into other outputs than `name` in `parent`: a run into that output
- * clears them ({@link clearLeftovers}), and until then they are hidden, possibly hundreds of MB. A
- * run holds its output's lock for as long as its staging exists, so one whose lock is gone left them.
+ * The leftovers of ended runs into other outputs than `name` in `parent`: a killed run's staging
+ * directory, and an earlier output set aside (by a run killed mid-swap, or kept for files lorafuse
+ * did not write). A run into that output clears them ({@link clearLeftovers}); until then they are
+ * hidden, possibly hundreds of MB. A run holds its output's lock while it has them, so they are
+ * named only when that lock is gone or names a process that no longer runs.
  */
 export async function othersLeftovers(parent: string, name: string): Promise<OthersLeftover[]> {
   const names = await readdir(parent).catch(() => [] as string[]);
