@@ -107,6 +107,9 @@ function defaultLog(line: string): void {
   process.stderr.write(`[lorafuse page] ${line}\n`);
 }
 
+/** What to do when Chromium or its page went away on their own (every runner error carries a hint). */
+const CRASHED_HINT = 'Something killed it, or it crashed (out of memory?); run again.';
+
 /**
  * A page function's rejection as Node reports it: a transfer the network broke is the environment's
  * (a `RunnerError`); any other error is the page's own and passes through as it is.
@@ -332,11 +335,11 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
       });
     }
     browser.on('disconnected', () =>
-      fail(new RunnerError('PAGE_CRASHED', 'Chromium exited unexpectedly.', { subject: chromiumPath, hint: 'Something killed it, or it crashed (out of memory?); run again.' })),
+      fail(new RunnerError('PAGE_CRASHED', 'Chromium exited unexpectedly.', { subject: chromiumPath, hint: CRASHED_HINT })),
     );
 
     const page = (await browser.pages())[0] ?? (await browser.newPage());
-    page.on('error', (err: Error) => fail(new RunnerError('PAGE_CRASHED', `The runner page crashed: ${err.message}`, { cause: err })));
+    page.on('error', (err: Error) => fail(new RunnerError('PAGE_CRASHED', `The runner page crashed: ${err.message}`, { hint: CRASHED_HINT, cause: err })));
     page.on('pageerror', (err: unknown) => log(`uncaught: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
     page.on('console', (msg) => {
       const type = msg.type();
@@ -370,7 +373,7 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
           fail(new RunnerError('DEVICE_LOST', `The page's WebGPU device was lost (${message.reason}): ${message.message}`, {
             hint: 'The GPU process may have crashed or run out of memory; run again, with smaller inputs if it repeats.',
           }));
-          onInitFailed(new RunnerError('DEVICE_LOST', `The page's WebGPU device was lost during startup: ${message.message}`));
+          onInitFailed(new RunnerError('DEVICE_LOST', `The page's WebGPU device was lost during startup: ${message.message}`, { hint: CRASHED_HINT }));
           break;
         case 'uncaptured-error':
           log(`WebGPU uncaptured error: ${message.message}`);
@@ -462,6 +465,6 @@ export async function startBrowserRunner(options: BrowserRunnerOptions): Promise
     if (err instanceof RunnerError) throw err;
     // Chromium dying during startup surfaces as whatever puppeteer was doing at that moment
     // ("Requesting main frame too early!", "Target closed", ...): say what happened instead.
-    throw fatal ?? new RunnerError('PAGE_CRASHED', `Chromium failed while the runner page was starting: ${(err as Error).message}`, { subject: chromiumPath, cause: err });
+    throw fatal ?? new RunnerError('PAGE_CRASHED', `Chromium failed while the runner page was starting: ${(err as Error).message}`, { subject: chromiumPath, hint: CRASHED_HINT, cause: err });
   }
 }

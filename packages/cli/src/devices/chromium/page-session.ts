@@ -10,9 +10,7 @@ import { terminalLines } from '../../terminal-text.js';
 /** Turns the runner's environment failures into lorafuse errors whose hint ends with `cpuHint`. */
 export function asEnvironmentError(error: unknown, cpuHint = 'Or run without a browser: `--device cpu`.'): unknown {
   if (!isRunnerError(error)) return error;
-  // The CPU hint is worded as an alternative ("Or run ..."); alone, it is the advice itself.
-  const hint = error.hint ? `${error.hint} ${cpuHint}` : cpuHint.replace(/^Or (\w)/, (_, c: string) => c.toUpperCase());
-  return new EnvironmentError(error.code, error.message, { hint, cause: error, ...(error.subject ? { subject: error.subject } : {}) });
+  return new EnvironmentError(error.code, error.message, { hint: [error.hint, cpuHint].filter(Boolean).join(' '), cause: error, ...(error.subject ? { subject: error.subject } : {}) });
 }
 
 /** A started page and what executors need around it. */
