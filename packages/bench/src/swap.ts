@@ -8,7 +8,7 @@ import { startDawnDevice, type DawnDevice } from '@lorafuse/cli/devices';
 import { WeightKernels, type LoraFactors, type WeightElement, type WeightView } from '@lorafuse/kernels';
 import { applyTermsRef } from '@lorafuse/kernels/reference';
 import { readBufferBytes, SeededRandom, storageBufferOf } from '@lorafuse/kernels/testing';
-import { decodeToF32, encodeFromF32, loraMergeRowsInPlace } from '@lorafuse/core';
+import { decodeToF32, encodeFromF32, loraMergeRowsSimd } from '@lorafuse/core';
 import { summarize, type Summary } from './stats.js';
 
 /**
@@ -115,7 +115,7 @@ async function speedFigures(device: GPUDevice, kernels: WeightKernels, quick: bo
     for (let i = 0; i <= iterations; i++) {
       const t0 = performance.now();
       const values = stored === null ? w : decodeToF32(DTYPE[element], stored);
-      loraMergeRowsInPlace({ w: values, a, b, rows, cols, rank, orientation: 'transposed', scale: 2 });
+      loraMergeRowsSimd({ w: values, a, b, rows, cols, rank, orientation: 'transposed', scale: 2 });
       if (stored !== null) encodeFromF32(DTYPE[element], values);
       if (i > 0) cpu.push(performance.now() - t0);
     }

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { loraMergeRef } from '@lorafuse/kernels/reference';
 import type { LoraMergeOrientation } from '@lorafuse/kernels/internal';
-import { countNonFinite, doraInSequence, loraMergeColumnFactor, loraMergeRowsInPlace, loraMergeTermsRowsInPlace, mergeOnCpu } from './cpu-merge.js';
+import { countNonFinite, doraInSequence, loraMergeTermsRowsInPlace, mergeOnCpu } from './cpu-merge.js';
+import { loraMergeColumnFactor, loraMergeRowsInPlace } from './merge-rows.js';
 import type { TensorRef } from '../safetensors/tensor-ref.js';
 import { SeededRandom } from '../testing/random.js';
 

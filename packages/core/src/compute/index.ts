@@ -1,4 +1,6 @@
 export * from './cpu-merge.js';
+export { loraMergeColumnFactor, loraMergeRowsInPlace, type LoraMergeInPlaceParams } from './merge-rows.js';
+export { loraMergeRowsSimd, simdMergeAvailable } from './simd/merge-rows.js';
 export * from './token-rows.js';
 export * from './non-finite.js';
 export * from './lora-bias.js';
