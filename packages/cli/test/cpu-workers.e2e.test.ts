@@ -106,3 +106,75 @@ describe('CPU merge pool (worker threads, built)', () => {
     expect(got.release).toBeUndefined();
   });
 });
+
+describe('the proof\'s file checks on the CPU pool (worker threads, built)', () => {
+  type ChecksModule = typeof import('../src/proof/file-checks.js');
+  type SourceModule = typeof import('../src/fs/file-source.js');
+  const dist = (p: string) => fileURLToPath(new URL(`../dist/${p}`, import.meta.url));
+  let pool: ReturnType<PoolModule['startCpuMergePool']>;
+  let checks: ReturnType<ChecksModule['fileChecks']>;
+  let here: ChecksModule['checksHere'];
+  let openFileSource: SourceModule['openFileSource'];
+  let dir: string;
+  let calls = 0;
+  type FdRangeArg = Parameters<ReturnType<PoolModule['startCpuMergePool']>['digestFile']>[0];
+  // Two files alike but for one byte near the end of a range spread over several workers' slices.
+  const size = 40 * 2 ** 20 + 12_345;
+  const bytes = Buffer.from(values(Math.ceil(size / 4), 11).buffer).subarray(0, size);
+  const differsAt = 37 * 2 ** 20 + 99;
+
+  beforeAll(async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    pool = ((await import(built)) as PoolModule).startCpuMergePool(2);
+    const mod = (await import(dist('proof/file-checks.js'))) as ChecksModule;
+    // Counted, so the test knows the workers did the reading (a fallback here would pass the rest).
+    const counted = { threads: pool.threads, merge: pool.merge, close: pool.close, filesEqual: (x: FdRangeArg, y: FdRangeArg) => (calls++, pool.filesEqual(x, y)), digestFile: (r: FdRangeArg) => (calls++, pool.digestFile(r)) };
+    checks = mod.fileChecks(counted);
+    here = mod.checksHere;
+    openFileSource = ((await import(dist('fs/file-source.js'))) as SourceModule).openFileSource;
+    dir = await mkdtemp(join(tmpdir(), 'lorafuse-checks-'));
+    const other = Buffer.from(bytes);
+    other[differsAt] = other[differsAt]! ^ 1;
+    await writeFile(join(dir, 'a'), bytes);
+    await writeFile(join(dir, 'b'), other);
+  });
+  afterAll(async () => {
+    await pool?.close();
+    const { rm } = await import('node:fs/promises');
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('compares and hashes ranges of open files as this thread does: equal, unequal, unaligned, empty', async () => {
+    const { join } = await import('node:path');
+    const [a, b] = [await openFileSource(join(dir, 'a')), await openFileSource(join(dir, 'b'))];
+    try {
+      const cases: Array<[number, number, number]> = [[0, 0, size], [0, 0, differsAt], [0, 0, differsAt + 1], [5, 5, 3 * 2 ** 20 + 7], [differsAt + 1, differsAt + 1, size - differsAt - 1], [100, 100, 0], [1, 2, 17 * 2 ** 20]];
+      for (const [offA, offB, length] of cases) {
+        const want = await here.rangesEqual(a, offA, b, offB, length);
+        expect(await checks.rangesEqual(a, offA, b, offB, length), `${offA} ${offB} ${length}`).toBe(want);
+      }
+      expect(await checks.rangesEqual(a, 0, b, 0, differsAt + 1)).toBe(false);
+      expect(await checks.rangesEqual(a, 0, b, 0, differsAt)).toBe(true);
+      for (const [offset, length] of [[0, size], [3, 0], [12, 9 * 2 ** 20 + 1]] as const) {
+        expect(await checks.digestRange(a, offset, length)).toBe(createHash('sha256').update(bytes.subarray(offset, offset + length)).digest('hex'));
+      }
+      expect(calls).toBe(cases.length + 2 + 3);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a range outside a file is refused before any worker reads; a closed file is an error naming it', async () => {
+    const { join } = await import('node:path');
+    const a = await openFileSource(join(dir, 'a'));
+    const b = await openFileSource(join(dir, 'b'));
+    await expect(checks.rangesEqual(a, size - 10, b, size - 10, 11)).rejects.toThrow(/outside the/);
+    await expect(checks.digestRange(a, 0, size + 1)).rejects.toThrow(/outside the/);
+    await b.close();
+    // Closed: no descriptor to lend, so it runs here and fails as a read of that file does.
+    await expect(checks.rangesEqual(a, 0, b, 0, 10)).rejects.toThrow();
+    await a.close();
+  });
+});

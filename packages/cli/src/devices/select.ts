@@ -12,6 +12,7 @@ import { isSoftwareAdapter } from '@lorafuse/kernels';
 import type { OpenFiles } from '../fs/inputs.js';
 import { createCpuCompareExecutor } from './cpu/compare.js';
 import { createCpuExecutor } from './cpu/merge.js';
+import type { CpuMergePool } from './cpu/workers.js';
 import type { createDawnExecutor } from './dawn/merge.js';
 import type { DeviceChoice, DeviceKind, MergeExecutor } from './device.js';
 import { LazyExecutor } from './lazy-compare.js';
@@ -35,6 +36,8 @@ export interface SelectDeviceOptions {
   gpuProbe?: () => string[];
   /** Starts the Dawn executor (default: `createDawnExecutor` of the Dawn wing). */
   startDawn?: typeof createDawnExecutor;
+  /** The run's CPU pool, lent to the CPU executor (default: it starts its own). */
+  cpuPool?: CpuMergePool;
 }
 
 /**
@@ -65,7 +68,8 @@ const SOFTWARE_ADAPTER_RULE =
  */
 export async function createExecutor(device: DeviceChoice, files: OpenFiles, options: SelectDeviceOptions = {}): Promise<SelectedExecutor> {
   const env = options.env ?? process.env;
-  if (device === 'cpu') return { executor: createCpuExecutor(files), reason: '--device cpu' };
+  const cpu = options.cpuPool ? { pool: options.cpuPool } : {};
+  if (device === 'cpu') return { executor: createCpuExecutor(files, cpu), reason: '--device cpu' };
   if (device === 'webgpu') {
     const executor = await createWebGpuExecutor(files);
     return { executor, reason: `--device webgpu (${executor.description})` };
@@ -75,13 +79,13 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
     return { executor, reason: `--device dawn (${executor.description})` };
   }
   if (env['LORAFUSE_WEBGPU_ADAPTER'] === 'swiftshader') {
-    return { executor: createCpuExecutor(files), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${SOFTWARE_ADAPTER_RULE}` };
+    return { executor: createCpuExecutor(files, cpu), reason: `auto: LORAFUSE_WEBGPU_ADAPTER=swiftshader asks for a software adapter, and ${SOFTWARE_ADAPTER_RULE}` };
   }
   const nodes = (options.gpuProbe ?? gpuDeviceNodes)();
   const assumeGpu = process.platform === 'darwin' || process.platform === 'win32';
   if (nodes.length === 0 && !assumeGpu) {
     return {
-      executor: createCpuExecutor(files),
+      executor: createCpuExecutor(files, cpu),
       reason: `auto: no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia0, /dev/dxg or /dev/kfd), so WebGPU could only run on SwiftShader, and ${SOFTWARE_ADAPTER_RULE}`,
     };
   }
@@ -101,19 +105,19 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
   try {
     findChromium(env);
   } catch (e) {
-    return { executor: createCpuExecutor(files), reason: `auto: ${dawnFailure}, and no Chromium for WebGPU (${isRunnerError(e) ? e.message : String(e)})` };
+    return { executor: createCpuExecutor(files, cpu), reason: `auto: ${dawnFailure}, and no Chromium for WebGPU (${isRunnerError(e) ? e.message : String(e)})` };
   }
   let webgpu;
   try {
     webgpu = await createWebGpuExecutor(files, { webgpuAdapter: 'auto' });
   } catch (e) {
-    return { executor: createCpuExecutor(files), reason: `auto: WebGPU did not start (${(e as Error).message.split('\n')[0]}), so the CPU executor runs` };
+    return { executor: createCpuExecutor(files, cpu), reason: `auto: WebGPU did not start (${(e as Error).message.split('\n')[0]}), so the CPU executor runs` };
   }
   if (isSoftwareAdapter(webgpu.adapterInfo)) {
     await webgpu.close();
     const a = webgpu.adapterInfo;
     const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed';
-    return { executor: createCpuExecutor(files), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${SOFTWARE_ADAPTER_RULE}` };
+    return { executor: createCpuExecutor(files, cpu), reason: `auto: Chromium's only WebGPU adapter is ${name}, a software fallback, and ${SOFTWARE_ADAPTER_RULE}` };
   }
   return { executor: webgpu, reason: `auto: WebGPU adapter ${webgpu.description} is hardware (GPU device ${nodes.join(', ') || 'of the OS'})` };
 }

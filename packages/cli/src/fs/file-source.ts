@@ -5,6 +5,8 @@ import { openInputFile } from './input-file.js';
 /** A `ByteSource` over a file, read by positioned reads. Call `close()` when done. */
 export interface FileByteSource extends ByteSource {
   readonly path: string;
+  /** The open descriptor (-1 once closed): worker threads read through it too. */
+  readonly fd: number;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,9 @@ export async function openFileSource(path: string): Promise<FileByteSource> {
     label: path,
     path,
     size,
+    get fd() {
+      return handle.fd;
+    },
     async read(offset: number, length: number): Promise<Uint8Array> {
       const out = new Uint8Array(length);
       await readInto(out, offset);

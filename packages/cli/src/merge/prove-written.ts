@@ -4,10 +4,10 @@
  * from them is byte for byte what was meant (the same proof `lorafuse verify` runs). The weights'
  * fsync runs meanwhile; both finish before anything is renamed.
  */
-import { byteRangesEqual } from '../fs/byte-ranges.js';
 import { canonicalName, headerMismatch, mergeIntentOf, parseShardIndex, proofFailure, readSafetensorsHeader, writtenHeaderProblems, type ByteSource, type MergePlan, type SafetensorsHeader, type ShardSplit, type TensorRef, type VerifyReport } from '@lorafuse/core';
 import { readInputText } from '../fs/input-file.js';
 import { openFileSource, type FileByteSource } from '../fs/file-source.js';
+import { checksHere, type FileChecks } from '../proof/file-checks.js';
 import { proveLoads, type Intended } from '../proof/prove-loads.js';
 
 /** What the proof of a written checkpoint needs. */
@@ -24,6 +24,8 @@ export interface ProveWrittenInput {
   readonly lmHeadIntent: Intended | undefined;
   /** The input files the copied tensors came from. */
   readonly inputOf: (file: string) => ByteSource;
+  /** How files are read for the proof (default: on this thread). */
+  readonly checks?: FileChecks;
 }
 
 /**
@@ -66,8 +68,9 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
       if (!input.indexPath) throw new Error('internal: a sharded output without its index');
       await checkIndex(input.indexPath, input.split, headers, fileOf);
     }
+    const checks = input.checks ?? checksHere;
     const knownEqual = new Set<string>();
-    for (const header of headers) for (const k of await compareCopiedRuns(header, plan, input.intents, sourceByLabel.get(header.label)!, input.inputOf)) knownEqual.add(k);
+    for (const header of headers) for (const k of await compareCopiedRuns(header, plan, input.intents, sourceByLabel.get(header.label)!, input.inputOf, checks)) knownEqual.add(k);
     const report = await proveLoads({
       config: input.config,
       headers,
@@ -76,7 +79,7 @@ export async function proveWritten(input: ProveWrittenInput): Promise<VerifyRepo
       meantBy: 'the merge',
       knownEqual: (a, b) => knownEqual.has(pairKey(a, b)),
       concurrency: 4,
-    });
+    }, checks);
     if (!report.ok) throw proofFailure(report, 'the written checkpoint', 'Nothing was written. This is a bug in lorafuse: please report it with the inputs.');
     return report;
   } finally {
@@ -97,7 +100,7 @@ const pairKey = (a: TensorRef, b: TensorRef) => `${a.file}@${a.fileOffset}+${a.b
  * input file are compared as one range; each tensor of a run found equal is then known equal. With
  * thousands of small tensors, one comparison per tensor would cost two reads each.
  */
-async function compareCopiedRuns(header: SafetensorsHeader, plan: MergePlan, intents: ReadonlyMap<string, Intended>, written: ByteSource, inputOf: (file: string) => ByteSource): Promise<Set<string>> {
+async function compareCopiedRuns(header: SafetensorsHeader, plan: MergePlan, intents: ReadonlyMap<string, Intended>, written: ByteSource, inputOf: (file: string) => ByteSource, checks: FileChecks): Promise<Set<string>> {
   const planned = new Set(plan.tensors.map((t) => t.name));
   const pairs = [...header.tensors]
     .filter((t) => planned.has(t.name))
@@ -113,7 +116,7 @@ async function compareCopiedRuns(header: SafetensorsHeader, plan: MergePlan, int
     const first = run[0]!;
     const last = run[run.length - 1]!;
     const length = last.out.fileOffset + last.out.byteLength - first.out.fileOffset;
-    if (await byteRangesEqual(written, first.out.fileOffset, inputOf(first.from!.file), first.from!.fileOffset, length)) {
+    if (await checks.rangesEqual(written, first.out.fileOffset, inputOf(first.from!.file), first.from!.fileOffset, length)) {
       for (const p of run) known.add(pairKey(p.out, p.from!));
     }
   };

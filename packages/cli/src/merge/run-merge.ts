@@ -8,6 +8,7 @@ import type { DeviceChoice } from '../devices/index.js';
 import type { Io } from '../output.js';
 import { applyPlan } from './apply.js';
 import { checkDuplicateCopies } from '../proof/check-duplicates.js';
+import { fileChecks } from '../proof/file-checks.js';
 import { commitOutput, filesToCopy, outputFileNames } from './commit.js';
 import { openMergeInputs } from './open-inputs.js';
 import { planOnce } from './plan-once.js';
@@ -72,6 +73,7 @@ export async function runMerge(opts: MergeOptions): Promise<MergeReport> {
       config: applied.config, plan, intents: applied.intents,
       lmHeadIntent,
       inputOf: (file) => res.files.get(file),
+      checks: fileChecks(res.threads),
     });
     await flushing;
 

@@ -1,12 +1,14 @@
 import { withLookAhead, type FloatCodecDtype } from '@lorafuse/core';
 import type { OpenFiles } from '../../fs/inputs.js';
 import type { MergedBytes, MergeExecutor, MergeTensor } from '../device.js';
-import { startCpuMergePool } from './workers.js';
+import { startCpuMergePool, type CpuMergePool } from './workers.js';
 
 /** Options of {@link createCpuExecutor}. */
 export interface CpuExecutorOptions {
   /** Worker threads (default: one per core, at most 8; 0 or 1 merges on the calling thread). */
   threads?: number;
+  /** The run's pool, lent (the executor then starts none and leaves it open when it closes). */
+  pool?: CpuMergePool;
 }
 
 /**
@@ -15,7 +17,7 @@ export interface CpuExecutorOptions {
  * {@link MergeExecutor.prefetch}es. For machines without Chromium or a GPU.
  */
 export function createCpuExecutor(files: OpenFiles, options: CpuExecutorOptions = {}): MergeExecutor {
-  const pool = startCpuMergePool(options.threads);
+  const pool = options.pool ?? startCpuMergePool(options.threads);
   const mergeOne = (t: MergeTensor): Promise<MergedBytes> =>
     pool.merge(
       t.source,
@@ -38,7 +40,7 @@ export function createCpuExecutor(files: OpenFiles, options: CpuExecutorOptions 
     prefetch: (tensors) => prefetcher.prefetch(tensors),
     close: async () => {
       await prefetcher.drain();
-      await pool.close();
+      if (!options.pool) await pool.close();
     },
   };
 }

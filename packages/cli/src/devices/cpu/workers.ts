@@ -27,8 +27,37 @@ export interface DigestJob {
   readonly byteLength: number;
 }
 
-/** A worker's answer: the NaN/Inf count of its rows after the last delta, a digest, or an error. */
-export type RowJobResult = { id: number; nonFinite: number } | { id: number; digest: string } | { id: number; error: string };
+/** A byte range of a file the main thread has open, read by a worker through the same descriptor. */
+export interface FdRange {
+  readonly fd: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Whether two file ranges of the same length hold the same bytes, sent to a worker. */
+export interface EqualJob {
+  readonly id: number;
+  readonly equal: readonly [FdRange, FdRange];
+}
+
+/** SHA-256 of a file range, sent to a worker. */
+export interface DigestFileJob {
+  readonly id: number;
+  readonly digestFile: FdRange;
+}
+
+/** Any job a worker takes. */
+export type WorkerJob = RowJob | DigestJob | EqualJob | DigestFileJob;
+
+/**
+ * A worker's answer: the NaN/Inf count of its rows after the last delta, a digest, whether ranges
+ * are equal, or an error (with the OS error's code and system call when a read failed).
+ */
+export type RowJobResult =
+  | { id: number; nonFinite: number }
+  | { id: number; digest: string }
+  | { id: number; equal: boolean }
+  | { id: number; error: string; code?: string; errno?: number; syscall?: string; fd?: number };
 
 /** Reads a tensor's bytes into `target` (exactly its byte length). */
 export type ReadTensorInto = (ref: TensorRef, target: Uint8Array) => Promise<void>;
@@ -36,15 +65,29 @@ export type ReadTensorInto = (ref: TensorRef, target: Uint8Array) => Promise<voi
 /** Below this many elements of W a merge runs on the calling thread (worker round trips cost more). */
 export const MIN_PARALLEL_ELEMENTS = 1 << 18;
 
+/** `Omit` over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** A pool of merge workers. */
 export interface CpuMergePool {
   /** Worker threads (0 when the pool could not start them: merges then run on the calling thread). */
   readonly threads: number;
   /** `mergeOnCpu`, with W's rows spread over the workers when W is large enough. */
   merge(source: Extract<TensorSource, { kind: 'merge' }>, outDtype: FloatCodecDtype, read: ReadTensorBytes, readInto?: ReadTensorInto): Promise<MergedBytes>;
+  /**
+   * Whether two ranges of open files (the same length) hold the same bytes, compared by the
+   * workers in slices spread over all of them. Rejects when there are no workers (see `threads`) or
+   * one died; a read error carries the OS error's code.
+   */
+  filesEqual(a: FdRange, b: FdRange): Promise<boolean>;
+  /** SHA-256 (hex) of a range of an open file, read by one worker; rejects as {@link filesEqual}. */
+  digestFile(range: FdRange): Promise<string>;
   /** Terminates the workers. */
   close(): Promise<void>;
 }
+
+/** Bytes of a comparison one worker takes at a time: a large tensor is compared by all of them. */
+const EQUAL_SLICE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Shared buffers kept for reuse by size: a model repeats a handful of weight shapes, and
@@ -85,7 +128,9 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
   const workers: Worker[] = [];
   let broken = threads < 2;
   let nextId = 1;
-  const pending = new Map<number, { resolve(answer: number | string): void; reject(e: Error): void }>();
+  const pending = new Map<number, { resolve(answer: number | string | boolean): void; reject(e: Error): void; worker: number; bytes: number }>();
+  // Bytes of file jobs each worker has queued: the next goes to the least busy.
+  const queued: number[] = [];
   const failAll = (err: Error) => {
     broken = true;
     for (const p of pending.values()) p.reject(err);
@@ -106,14 +151,16 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
         const p = pending.get(m.id);
         if (!p) return;
         pending.delete(m.id);
-        if ('error' in m) p.reject(new Error(m.error));
-        else p.resolve('digest' in m ? m.digest : m.nonFinite);
+        queued[p.worker]! -= p.bytes;
+        if ('error' in m) p.reject(Object.assign(new Error(m.error), m.code === undefined ? {} : { code: m.code, errno: m.errno, syscall: m.syscall }, m.fd === undefined ? {} : { fd: m.fd }));
+        else p.resolve('digest' in m ? m.digest : 'equal' in m ? m.equal : m.nonFinite);
       });
       worker.on('error', (e) => failAll(e instanceof Error ? e : new Error(String(e))));
       worker.on('exit', (code) => {
         if (pending.size > 0) failAll(new Error(`a CPU merge worker exited (code ${code})`));
       });
       workers.push(worker);
+      queued.push(0);
     }
   }
 
@@ -124,12 +171,19 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
     return shared;
   };
 
-  const post = (worker: Worker, job: Omit<RowJob, 'id'> | Omit<DigestJob, 'id'>): Promise<number | string> =>
+  const post = (worker: Worker, job: DistributiveOmit<WorkerJob, 'id'>, bytes = 0): Promise<number | string | boolean> =>
     new Promise((resolve, reject) => {
+      if (broken) {
+        reject(new Error('the CPU pool has no worker threads'));
+        return;
+      }
       const id = nextId++;
-      pending.set(id, { resolve, reject });
+      const index = workers.indexOf(worker);
+      pending.set(id, { resolve, reject, worker: index, bytes });
+      queued[index]! += bytes;
       worker.postMessage({ ...job, id });
     });
+  const leastBusy = () => workers[queued.indexOf(Math.min(...queued))]!;
   const run = (worker: Worker, job: Omit<RowJob, 'id'>) => post(worker, job) as Promise<number>;
   let nextDigestWorker = 0;
   const digestIn = (shared: SharedArrayBuffer, byteLength: number) => post(workers[nextDigestWorker++ % workers.length]!, { digestOf: shared, byteLength }) as Promise<string>;
@@ -188,6 +242,19 @@ export function startCpuMergePool(threads = Math.min(8, availableParallelism()))
         for (const d of deltas) buffers.give(d.a), buffers.give(d.b);
       }
     },
+    async filesEqual(a, b) {
+      if (a.length !== b.length) throw new Error('internal: ranges of different lengths compared');
+      const slices: Array<Promise<boolean>> = [];
+      for (let at = 0; at < a.length || slices.length === 0; at += EQUAL_SLICE_BYTES) {
+        const length = Math.min(EQUAL_SLICE_BYTES, a.length - at);
+        const job = { equal: [{ fd: a.fd, offset: a.offset + at, length }, { fd: b.fd, offset: b.offset + at, length }] as const };
+        slices.push(post(leastBusy(), job, length) as Promise<boolean>);
+      }
+      const settled = await Promise.allSettled(slices);
+      for (const s of settled) if (s.status === 'rejected') throw s.reason;
+      return settled.every((s) => s.status === 'fulfilled' && s.value);
+    },
+    digestFile: (range) => post(leastBusy(), { digestFile: range }, range.length) as Promise<string>,
     async close() {
       failAll(new Error('the CPU merge pool was closed'));
       await Promise.all(workers.map((w) => w.terminate()));
