@@ -126,7 +126,7 @@ export async function createExecutor(device: DeviceChoice, files: OpenFiles, opt
  * The merge device of `kind`, taken as given (verify's `--device`): the same device `merge
  * --device <kind>` would start, without the reason.
  */
-export async function openMergeDeviceOfKind(kind: DeviceKind, files: OpenFiles, options: Pick<SelectDeviceOptions, 'env'> = {}): Promise<MergeExecutor> {
+export async function openMergeDeviceOfKind(kind: DeviceKind, files: OpenFiles, options: Pick<SelectDeviceOptions, 'env' | 'cpuPool'> = {}): Promise<MergeExecutor> {
   return (await createExecutor(kind, files, options)).executor;
 }
 

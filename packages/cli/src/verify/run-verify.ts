@@ -8,10 +8,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { computeLoraBias, computeTokenRows, effectiveParameters, planMerge, type FollowRule, type MergeTensor, type PlannedTensor, type TensorRef, type VerifyReport } from '@lorafuse/core';
-import { openMergeDeviceOfKind, type MergeExecutor } from '../devices/index.js';
+import { openMergeDeviceOfKind, startCpuMergePool, type CpuMergePool, type MergeExecutor } from '../devices/index.js';
 import { openAdapterDir, openBaseDir, OpenFiles, planInputOf, type AdapterDir } from '../fs/inputs.js';
 import { Progress, type Io } from '../output.js';
 import { checkDuplicateCopies } from '../proof/check-duplicates.js';
+import { fileChecks } from '../proof/file-checks.js';
 import { proveLoads } from '../proof/prove-loads.js';
 import { runBehaviourCheck, type BehaviourOptions, type BehaviourSection } from '../forward/behaviour-check.js';
 
@@ -49,6 +50,8 @@ export interface VerifyCommandReport extends VerifyReport {
 export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandReport> {
   const files = new OpenFiles();
   let executor: MergeExecutor | undefined;
+  // Worker threads for the CPU executor's merges and for the proof's reads (see merge's resources).
+  let threads: CpuMergePool | undefined;
   try {
     const base = await openBaseDir(opts.baseDir, files);
     const adapters: AdapterDir[] = [];
@@ -62,7 +65,8 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
     // A tensor two adapters both give is meant only if they agree on it.
     await checkDuplicateCopies(plan, files);
     const intended = effectiveParameters(plan);
-    executor = await openMergeDeviceOfKind(opts.device, files);
+    threads = startCpuMergePool();
+    executor = await openMergeDeviceOfKind(opts.device, files, { cpuPool: threads });
     const exec = executor;
     const read = (r: TensorRef) => files.get(r.file).read(r.fileOffset, r.byteLength);
     const compute = async (want: PlannedTensor): Promise<Uint8Array> => {
@@ -86,13 +90,15 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyCommandRepor
       tolerance: { atol: opts.atol, rtol: opts.rtol, equalNan: opts.allowNonFinite },
       compute,
       onCheck: (param) => progress.update(++done, param.name),
-    });
+    }, fileChecks(threads));
     progress.done();
     const behaviour = opts.behaviour ? await runBehaviourCheck(opts.outDir, opts.baseDir, opts.adapterDirs, opts.weights, files, opts.behaviour) : undefined;
     const ok = report.ok && extraFailures.length === 0 && (behaviour?.ok ?? true);
     return { ...report, ok, out: out.dir, adapters: plan.adapters.map((a) => ({ dir: a.label, weight: a.weight })), extraFailures, ...(behaviour ? { behaviour } : {}) };
   } finally {
     await executor?.close();
+    // Before the files: a worker may be reading through one of their descriptors.
+    await threads?.close();
     await files.closeAll();
   }
 }

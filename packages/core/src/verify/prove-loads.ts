@@ -113,7 +113,7 @@ export async function proveLoads(input: ProveInput): Promise<VerifyReport> {
       return { name: param.name, ok: false, status: 'shape', detail: `loaded [${loaded.shape.join(', ')}]${viaText}, meant [${want.shape.join(', ')}]` };
     }
     const src = want.source;
-    if ((src.kind === 'copy' || src.kind === 'replace') && (await equal(src.from, loaded))) return equalCheck;
+    if ((src.kind === 'copy' || src.kind === 'replace') && (await sameBytes(src.from, loaded))) return equalCheck;
     if (!input.tolerance) return differsCheck;
     const wantBytes = src.kind === 'copy' || src.kind === 'replace' ? await input.sourceOf(src.from.file).read(src.from.fileOffset, src.from.byteLength) : await computeOnce(want);
     const gotBytes = await input.sourceOf(loaded.file).read(loaded.fileOffset, loaded.byteLength);
